@@ -1,0 +1,47 @@
+"""`mtl-perception`: one subcommand per tool.
+
+Each subcommand module is imported only when that subcommand runs, so that
+`mtl-perception infer` on a Jetson never imports torch, and `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, help). Each module defines add_arguments(parser) and run(args) -> int.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("mtl_perception.commands.synth", "write a synthetic driving-scene set in BDD100K's layout"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mtl-perception",
+        description="Multi-task perception: data, training, export, inference, evaluation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser.set_defaults(_module=module_name)
+        _load(module_name).add_arguments(sub_parser)
+    return parser
+
+
+def _load(module_name: str):  # noqa: ANN202 - a module object
+    return importlib.import_module(module_name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(_load(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Thin ROS 2 glue: message conversion and the perception node."""

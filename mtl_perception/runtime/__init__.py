@@ -1,0 +1,1 @@
+"""Inference without torch or ROS: what runs on the Jetson."""

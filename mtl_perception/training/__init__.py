@@ -1,0 +1,1 @@
+"""The multi-task network, its losses, training loop and ONNX export. Imports torch."""

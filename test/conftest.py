@@ -1,0 +1,33 @@
+"""Shared fixtures. ROS tests get a private DDS domain so parallel runs never meet."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One domain per test session, localhost only: two CI runs on one machine,
+    # or a developer's running node, must not see this suite's topics.
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def bdd100k_samples() -> Path:
+    path = SHARED / "bdd100k-samples"
+    if not path.is_dir():
+        pytest.fail(f"{path} is missing: the real BDD100K samples live in ../shared/ beside the clone")
+    return path

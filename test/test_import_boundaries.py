@@ -1,0 +1,37 @@
+"""The import rules of docs/architecture.md, checked in fresh interpreters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _loaded_after(import_stmt: str, modules: tuple[str, ...]) -> set[str]:
+    code = (
+        f"import sys\n{import_stmt}\n"
+        f"print(','.join(m for m in {modules!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return {m for m in out.stdout.strip().split(",") if m}
+
+
+@pytest.mark.parametrize(
+    ("import_stmt", "forbidden"),
+    [
+        ("import mtl_perception.runtime.perception", ("torch", "torchvision", "rclpy")),
+        ("import mtl_perception.runtime.backends", ("torch", "torchvision", "rclpy", "tensorrt")),
+        ("import mtl_perception.ros.node", ("torch", "torchvision")),
+        ("import mtl_perception.training.model", ("rclpy",)),
+        ("import mtl_perception.data.synthetic", ("torch", "rclpy")),
+        ("import mtl_perception.cli; mtl_perception.cli.build_parser()", ("torch", "rclpy")),
+    ],
+)
+def test_forbidden_imports(import_stmt: str, forbidden: tuple[str, ...]) -> None:
+    assert _loaded_after(import_stmt, forbidden) == set()
+
+
+def test_training_really_imports_torch() -> None:
+    # guards the test above against passing because nothing was imported at all
+    assert _loaded_after("import mtl_perception.training.model", ("torch",)) == {"torch"}

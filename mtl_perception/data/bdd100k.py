@@ -1,0 +1,222 @@
+"""BDD100K's official layout and label encodings, read without torch.
+
+Layout (relative to the dataset root)::
+
+    images/100k/{train,val}/NAME.jpg
+    labels/det_20/det_{train,val}.json
+    labels/drivable/masks/{train,val}/NAME.png   uint8: 0 direct, 1 alternative, 2 background
+    labels/lane/masks/{train,val}/NAME.png       uint8 bit field, see decode_lane_mask
+
+Boxes are continuous pixel coordinates: pixel column i spans [i, i + 1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DETECTION_CLASSES: tuple[str, ...] = (
+    "pedestrian", "rider", "car", "truck", "bus",
+    "train", "motorcycle", "bicycle", "traffic light", "traffic sign",
+)
+# YOLOP and HybridNets evaluate one merged class; we follow them for peer-comparable figures.
+VEHICLE_CLASSES: frozenset[str] = frozenset({"car", "truck", "bus", "train"})
+
+DRIVABLE_DIRECT, DRIVABLE_ALTERNATIVE, DRIVABLE_BACKGROUND = 0, 1, 2
+
+# Lane bit field (BDD100K format documentation): low 3 bits category,
+# bit 3 direction, bit 4 style, bit 5 background. Background pixels are 255.
+LANE_CATEGORY_BITS = 0b0000_0111
+LANE_DIRECTION_BIT = 0b0000_1000  # 0 parallel, 1 vertical
+LANE_STYLE_BIT = 0b0001_0000  # 0 solid, 1 dashed
+LANE_BACKGROUND_BIT = 0b0010_0000
+LANE_BACKGROUND = 255
+LANE_CATEGORIES: tuple[str, ...] = (
+    "crosswalk", "double other", "double white", "double yellow",
+    "road curb", "single other", "single white", "single yellow",
+)
+
+
+class DatasetError(RuntimeError):
+    """A BDD100K folder that cannot be read: the message names the file and the fix."""
+
+
+def encode_lane(category: str, *, dashed: bool = False, vertical: bool = False) -> int:
+    """The lane-mask value of one marking pixel."""
+    value = LANE_CATEGORIES.index(category)
+    if vertical:
+        value |= LANE_DIRECTION_BIT
+    if dashed:
+        value |= LANE_STYLE_BIT
+    return value
+
+
+def decode_lane_mask(mask: np.ndarray) -> np.ndarray:
+    """Lane pixels as a bool array: those whose background bit is clear.
+
+    Note that 0 is a lane pixel (a crosswalk); "non-zero means lane" is exactly wrong.
+    """
+    return (mask & LANE_BACKGROUND_BIT) == 0
+
+
+def decode_drivable_mask(mask: np.ndarray, *, include_alternative: bool = False) -> np.ndarray:
+    """Drivable pixels as a bool array: direct area, or direct and alternative."""
+    if include_alternative:
+        return mask <= DRIVABLE_ALTERNATIVE
+    return mask == DRIVABLE_DIRECT
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    """How BDD100K categories map to the model's class ids."""
+
+    names: tuple[str, ...]
+    mapping: dict[str, int] = field(hash=False, compare=False)
+
+    @classmethod
+    def named(cls, name: str) -> ClassSet:
+        if name == "bdd10":
+            return cls(DETECTION_CLASSES, {c: i for i, c in enumerate(DETECTION_CLASSES)})
+        if name == "vehicle":
+            return cls(("vehicle",), dict.fromkeys(sorted(VEHICLE_CLASSES), 0))
+        raise ValueError(f"unknown class set {name!r}; use 'bdd10' (all 10 BDD100K classes) or 'vehicle'")
+
+    def class_id(self, category: str) -> int | None:
+        return self.mapping.get(category)
+
+
+@dataclass(frozen=True)
+class SplitPaths:
+    root: Path
+    split: str
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images" / "100k" / self.split
+
+    @property
+    def det_json(self) -> Path:
+        return self.root / "labels" / "det_20" / f"det_{self.split}.json"
+
+    @property
+    def drivable(self) -> Path:
+        return self.root / "labels" / "drivable" / "masks" / self.split
+
+    @property
+    def lane(self) -> Path:
+        return self.root / "labels" / "lane" / "masks" / self.split
+
+    def mask_name(self, image_name: str) -> str:
+        return Path(image_name).with_suffix(".png").name
+
+
+@dataclass(frozen=True)
+class FrameLabels:
+    """One frame's annotations. boxes: float32[N, 4] x1, y1, x2, y2; categories: N names."""
+
+    name: str
+    boxes: np.ndarray
+    categories: tuple[str, ...]
+    attributes: dict[str, str]
+
+
+def load_det_json(path: Path) -> list[FrameLabels]:
+    """Read labels/det_20/det_SPLIT.json into FrameLabels, one per frame."""
+    if not path.is_file():
+        raise DatasetError(f"detection labels not found: {path} (expected BDD100K's labels/det_20/det_SPLIT.json)")
+    try:
+        frames = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path} is not valid JSON ({err}); re-download or regenerate it") from err
+    if not isinstance(frames, list):
+        raise DatasetError(f"{path}: expected a list of frames, got {type(frames).__name__}")
+    out = []
+    for index, frame in enumerate(frames):
+        try:
+            labels = [lb for lb in frame.get("labels") or [] if "box2d" in lb]
+            boxes = np.array(
+                [[lb["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for lb in labels], dtype=np.float32
+            ).reshape(-1, 4)
+            out.append(FrameLabels(frame["name"], boxes, tuple(lb["category"] for lb in labels),
+                                   dict(frame.get("attributes") or {})))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise DatasetError(f"{path}: frame {index} is malformed (missing {err}); each frame needs "
+                               "'name' and labels with 'category' and 'box2d'") from err
+    return out
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A BGR uint8 image, or DatasetError naming the file."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        reason = "missing" if not path.exists() else "unreadable or corrupt"
+        raise DatasetError(f"image {path} is {reason}")
+    return image
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A single-channel uint8 label mask, or DatasetError naming the file."""
+    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        reason = "missing" if not path.exists() else "unreadable or corrupt"
+        raise DatasetError(f"mask {path} is {reason}")
+    if mask.ndim == 3:
+        mask = mask[..., 0]  # some tools save label maps as RGB with equal channels
+    return mask
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One frame, decoded. drivable and lane are bool[H, W]; labels.boxes in image pixels."""
+
+    image: np.ndarray
+    labels: FrameLabels
+    drivable: np.ndarray
+    lane: np.ndarray
+
+
+class BDD100KSplit(Sequence[Sample]):
+    """A split of a BDD100K folder: frames that have an image, detection labels and both masks.
+
+    Frames are taken from det_SPLIT.json; `limit` keeps the first n.
+    """
+
+    def __init__(self, root: Path | str, split: str, *, include_alternative: bool = False,
+                 limit: int | None = None) -> None:
+        self.paths = SplitPaths(Path(root), split)
+        if not self.paths.root.is_dir():
+            raise DatasetError(f"dataset folder {self.paths.root} does not exist; pass --data with the "
+                               "folder that holds images/ and labels/ (or make one: mtl-perception synth)")
+        self.include_alternative = include_alternative
+        frames = load_det_json(self.paths.det_json)
+        if limit is not None:
+            frames = frames[:limit]
+        if not frames:
+            raise DatasetError(f"{self.paths.det_json} lists no frames: the {split} split is empty")
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
+        labels = self.frames[index]
+        image = read_image(self.paths.images / labels.name)
+        mask_name = self.paths.mask_name(labels.name)
+        drivable = read_mask(self.paths.drivable / mask_name)
+        lane = read_mask(self.paths.lane / mask_name)
+        for kind, mask in (("drivable", drivable), ("lane", lane)):
+            if mask.shape != image.shape[:2]:
+                raise DatasetError(f"{kind} mask for {labels.name} is {mask.shape[1]}x{mask.shape[0]}, "
+                                   f"its image {image.shape[1]}x{image.shape[0]}")
+        return Sample(image, labels,
+                      decode_drivable_mask(drivable, include_alternative=self.include_alternative),
+                      decode_lane_mask(lane))
+
+    def __iter__(self) -> Iterator[Sample]:
+        for index in range(len(self)):
+            yield self[index]

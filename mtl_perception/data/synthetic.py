@@ -1,0 +1,500 @@
+"""Synthetic driving scenes, labelled exactly, in BDD100K's own formats.
+
+A scene is a flat road seen by a pinhole camera: image row y below the horizon
+y_h sees the ground at depth z = f * cam_height / (y - y_h), and a point at
+lateral offset X metres projects to column cx + f * X / z. The road's centre
+line bends as X_c(z) = curvature * z^2 / 2. Every mask and every drawn pixel
+comes from the same per-row boundary arrays, so labels agree with the picture
+by construction; objects are drawn far to near and their silhouettes clear the
+road labels beneath them, so masks show what is visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from mtl_perception.data.bdd100k import (
+    DRIVABLE_ALTERNATIVE,
+    DRIVABLE_BACKGROUND,
+    DRIVABLE_DIRECT,
+    LANE_BACKGROUND,
+    encode_lane,
+)
+
+LANE_WIDTH_M = 3.6
+MARKING_WIDTH_M = 0.15
+DASH_M, DASH_PERIOD_M = 3.0, 12.0
+MIN_VISIBLE_FRACTION = 0.25  # objects hidden more than this are not placed
+OCCLUDED_BELOW = 0.97  # visible fraction under which an object is flagged occluded
+
+# name: (width m, height m)
+VEHICLE_SIZES = {"car": (1.8, 1.5), "truck": (2.5, 3.4), "bus": (2.55, 3.1)}
+TIMES_OF_DAY = ("daytime", "dawn/dusk", "night")
+WEATHERS = ("clear", "partly cloudy", "overcast", "foggy")
+SCENES = ("highway", "city street", "residential")
+
+
+@dataclass
+class SceneObject:
+    """One labelled object. box: x1, y1, x2, y2 in image pixels (tight, clipped)."""
+
+    category: str
+    depth: float
+    silhouette: np.ndarray  # bool[H, W], the whole object as if nothing covered it
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    truncated: bool = False
+    occluded: bool = False
+    visible_fraction: float = 1.0
+    attributes: dict[str, str] = field(default_factory=dict)
+    # the vehicle's box before clipping, so truncation is known even where the border cuts it
+    geometric_box: tuple[float, float, float, float] | None = None
+    pole: np.ndarray | None = None  # unlabelled support drawn behind signs and lights
+
+
+@dataclass
+class Scene:
+    """A rendered frame. drivable: uint8 BDD ids; lane: uint8 BDD bit field; object_ids: int16, -1 = none."""
+
+    image: np.ndarray
+    drivable: np.ndarray
+    lane: np.ndarray
+    object_ids: np.ndarray
+    objects: list[SceneObject]
+    attributes: dict[str, str]
+    horizon: float
+
+
+@dataclass(frozen=True)
+class _Camera:
+    width: int
+    height: int
+    focal: float
+    cx: float
+    horizon: float
+    cam_height: float
+
+    def depth(self, rows: np.ndarray) -> np.ndarray:
+        return self.focal * self.cam_height / (rows - self.horizon)
+
+    def row(self, depth: float) -> float:
+        return self.horizon + self.focal * self.cam_height / depth
+
+    def column(self, lateral: np.ndarray | float, depth: np.ndarray | float) -> np.ndarray | float:
+        return self.cx + self.focal * lateral / depth
+
+
+@dataclass(frozen=True)
+class _Road:
+    n_lanes: int
+    ego_lane: int
+    curvature: float
+    ego_offset: float  # lateral position of the camera within the ego lane, metres
+    far_depth: float
+    two_way: bool
+    curb_outer: bool
+    yellow_edge: bool
+
+    def centre(self, depth: np.ndarray | float) -> np.ndarray | float:
+        return 0.5 * self.curvature * np.square(depth)
+
+    def boundary(self, k: int, depth: np.ndarray | float) -> np.ndarray | float:
+        """Lateral position of lane boundary k (0 = leftmost) at a depth, camera-relative."""
+        return self.centre(depth) + (k - self.ego_lane - 0.5) * LANE_WIDTH_M - self.ego_offset
+
+    def lane_centre(self, lane: int, depth: float) -> float:
+        return float(self.boundary(lane, depth)) + 0.5 * LANE_WIDTH_M
+
+
+def _gradient(top: np.ndarray, bottom: np.ndarray, rows: int, width: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, max(rows, 1), dtype=np.float32)[:, None]
+    column = top[None, :] * (1 - t) + bottom[None, :] * t
+    return np.broadcast_to(column[:, None, :], (rows, width, 3))
+
+
+def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, tod: str, weather: str) -> None:
+    h, w = img.shape[:2]
+    hz = int(np.clip(round(cam.horizon), 1, h - 1))
+    skies = {
+        "daytime": ([235, 180, 110], [250, 225, 200]),
+        "dawn/dusk": ([140, 90, 110], [120, 170, 250]),
+        "night": ([40, 20, 15], [70, 50, 40]),
+    }
+    top, bottom = (np.array(c, np.float32) + rng.normal(0, 12, 3) for c in skies[tod])
+    if weather in ("overcast", "foggy"):
+        grey = np.full(3, 200.0 if tod == "daytime" else 90.0, np.float32)
+        top, bottom = 0.3 * top + 0.7 * grey, 0.3 * bottom + 0.7 * grey
+    img[:hz] = _gradient(top, bottom, hz, w)
+    ground = np.array([90, 110, 100], np.float32) + rng.normal(0, 15, 3)
+    img[hz:] = _gradient(ground * 0.8, ground * 1.1, h - hz, w)
+    if weather == "partly cloudy":
+        for _ in range(rng.integers(2, 6)):
+            centre = (int(rng.uniform(0, w)), int(rng.uniform(0, hz * 0.7)))
+            axes = (int(rng.uniform(40, 160) * w / 1280), int(rng.uniform(10, 40) * h / 720))
+            cv2.ellipse(img, centre, axes, 0, 0, 360, (235, 235, 235), -1)
+
+    # buildings and trees stand on the horizon, on both sides of where the road goes
+    for side in (-1, 1):
+        x = cam.cx + side * rng.uniform(0.02, 0.1) * w
+        while 0 <= x < w:
+            if rng.random() < 0.6:
+                bw = rng.uniform(0.04, 0.12) * w
+                bh = rng.uniform(0.05, 0.3) * h
+                colour = rng.uniform(60, 200, 3)
+                x0, x1 = sorted((int(x), int(x + side * bw)))
+                y0 = int(hz - bh)
+                cv2.rectangle(img, (x0, y0), (x1, hz + 2), colour.tolist(), -1)
+                lit = (40, 200, 240) if tod == "night" else (colour * 0.6).tolist()
+                step = max(int(bw / 5), 4)
+                for wx in range(x0 + step // 2, x1 - step // 2, step):
+                    for wy in range(y0 + step // 2, hz - step, step):
+                        if rng.random() < 0.7:
+                            cv2.rectangle(img, (wx, wy), (wx + step // 3, wy + step // 3), lit, -1)
+                x += side * bw
+            else:
+                r = rng.uniform(0.015, 0.05) * w
+                green = (rng.uniform(20, 60), rng.uniform(90, 160), rng.uniform(30, 80))
+                cv2.rectangle(img, (int(x - r / 6), int(hz - r)), (int(x + r / 6), hz + 2), (40, 60, 80), -1)
+                cv2.circle(img, (int(x), int(hz - 1.3 * r)), int(r), green, -1)
+                x += side * 1.5 * r
+
+
+def _road_rows(cam: _Camera, road: _Road) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that show road (below the far limit) and their depths."""
+    top = int(np.ceil(cam.row(road.far_depth)))
+    rows = np.arange(max(top, 0), cam.height, dtype=np.float64)
+    return rows, cam.depth(rows + 0.5)
+
+
+def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Camera, road: _Road,
+               rng: np.random.Generator, tod: str) -> None:
+    rows, depth = _road_rows(cam, road)
+    y0 = int(rows[0])
+    cols = np.arange(cam.width, dtype=np.float64)[None, :] + 0.5
+    bounds = np.stack([cam.column(road.boundary(k, depth), depth) for k in range(road.n_lanes + 1)])
+
+    # shoulders/sidewalks, then asphalt, coloured per row so texture never changes a label
+    shoulder = 1.2 * LANE_WIDTH_M * cam.focal / depth
+    on_shoulder = (cols >= (bounds[0] - shoulder)[:, None]) & (cols < (bounds[-1] + shoulder)[:, None])
+    lane_index = (cols[:, :, None] >= bounds.T[:, None, :]).sum(-1)  # 0 left of road .. n+1 right of it
+    on_road = (lane_index >= 1) & (lane_index <= road.n_lanes)
+    region = img[y0:]
+    sidewalk = np.array([150, 155, 160], np.float32) + rng.normal(0, 10, 3)
+    region[on_shoulder & ~on_road] = sidewalk
+    asphalt = np.array([85, 85, 88], np.float32) + rng.normal(0, 8, 3)
+    shade = (0.85 + 0.25 * (rows - y0) / max(cam.height - y0, 1))[:, None, None]
+    texture = rng.normal(0, 4, region.shape[:2] + (1,)).astype(np.float32)
+    region[:] = np.where(on_road[..., None], asphalt * shade + texture, region)
+
+    ids = np.full(on_road.shape, DRIVABLE_BACKGROUND, np.uint8)
+    ids[on_road] = DRIVABLE_ALTERNATIVE
+    ids[lane_index == road.ego_lane + 1] = DRIVABLE_DIRECT
+    drivable[y0:] = ids
+
+    half_width = np.maximum(0.5 * MARKING_WIDTH_M * cam.focal / depth, 0.6)
+    for k in range(road.n_lanes + 1):
+        _draw_marking(region, lane[y0:], cols, bounds[k], half_width, depth, road, k, rng, tod)
+
+
+def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre: np.ndarray,
+                  half_width: np.ndarray, depth: np.ndarray, road: _Road, k: int,
+                  rng: np.random.Generator, tod: str) -> None:
+    outer = k in (0, road.n_lanes)
+    centre_line = road.two_way and k == road.n_lanes // 2 and 0 < k < road.n_lanes
+    white = np.array([225, 228, 230], np.float32)
+    yellow = np.array([40, 190, 230], np.float32)
+    if tod == "night":
+        white, yellow = white * 0.8, yellow * 0.8
+    if outer and road.curb_outer:
+        category, colour, dashed, offsets = "road curb", np.array([175, 175, 175], np.float32), False, (0.0,)
+    elif outer:
+        yellow_here = road.yellow_edge and k == 0
+        category = "single yellow" if yellow_here else "single white"
+        colour, dashed, offsets = (yellow if yellow_here else white), False, (0.0,)
+    elif centre_line:
+        category, colour, dashed, offsets = "double yellow", yellow, False, (-1.6, 1.6)
+    else:
+        category, colour, dashed, offsets = "single white", white, True, (0.0,)
+    value = encode_lane(category, dashed=dashed)
+
+    visible = np.ones_like(depth, dtype=bool)
+    if dashed:
+        phase = rng.uniform(0, DASH_PERIOD_M)
+        visible = np.mod(depth + phase, DASH_PERIOD_M) < DASH_M
+    for offset in offsets:
+        c = centre + offset * half_width
+        paint = (np.abs(cols - c[:, None]) <= half_width[:, None]) & visible[:, None]
+        region[paint] = colour
+        lane[paint] = value
+
+
+def _vehicle_silhouette(shape: tuple[int, int], box: tuple[float, float, float, float], kind: str) -> np.ndarray:
+    """A rear view filling box exactly: body to both sides, roof at the top, wheels at the bottom."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    mask = np.zeros(shape, np.uint8)
+
+    def rect(u0: float, v0: float, u1: float, v1: float) -> None:
+        cv2.rectangle(mask, (round(x1 + u0 * w), round(y1 + v0 * h)),
+                      (round(x1 + u1 * w) - 1, round(y1 + v1 * h) - 1), 1, -1)
+
+    if kind == "car":
+        roof = np.array([[x1 + 0.16 * w, y1], [x2 - 0.16 * w, y1],
+                         [x2 - 0.04 * w, y1 + 0.45 * h], [x1 + 0.04 * w, y1 + 0.45 * h]])
+        cv2.fillPoly(mask, [np.round(roof).astype(np.int32)], 1)
+        rect(0.0, 0.42, 1.0, 0.9)
+    else:
+        rect(0.0, 0.0, 1.0, 0.9)
+    rect(0.07, 0.85, 0.27, 1.0)
+    rect(0.73, 0.85, 0.93, 1.0)
+    return mask.astype(bool)
+
+
+def _paint_vehicle(img: np.ndarray, obj: SceneObject, visible: np.ndarray, box: tuple[float, ...],
+                   rng: np.random.Generator, tod: str) -> None:
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    body = rng.uniform(30, 230, 3)
+    img[visible] = body
+    dark = np.zeros(img.shape[:2], bool)
+
+    def region(u0: float, v0: float, u1: float, v1: float) -> tuple[slice, slice]:
+        return (slice(max(int(y1 + v0 * h), 0), max(int(y1 + v1 * h), 0)),
+                slice(max(int(x1 + u0 * w), 0), max(int(x1 + u1 * w), 0)))
+
+    window = region(0.22, 0.08, 0.78, 0.38) if obj.category == "car" else region(0.08, 0.1, 0.92, 0.35)
+    dark[window] = True
+    dark[region(0.0, 0.85, 1.0, 1.0)] = True  # wheels and shadow
+    img[dark & visible] = (35, 35, 40) if obj.category != "bus" else (60, 50, 40)
+    lights = np.zeros_like(dark)
+    lights[region(0.03, 0.55, 0.18, 0.66)] = True
+    lights[region(0.82, 0.55, 0.97, 0.66)] = True
+    img[lights & visible] = (40, 40, 255) if tod == "night" else (30, 30, 170)
+    plate = region(0.38, 0.62, 0.62, 0.74)
+    img[plate][visible[plate]] = (230, 230, 230)
+
+
+def _person_silhouette(shape: tuple[int, int], foot_x: float, foot_y: float, height: float,
+                       rider: bool) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    head_r = max(height * 0.08, 1.0)
+    w = height * 0.28
+    top = foot_y - height
+    cv2.circle(mask, (round(foot_x), round(top + head_r)), round(head_r), 1, -1)
+    cv2.rectangle(mask, (round(foot_x - w / 2), round(top + 2 * head_r)),
+                  (round(foot_x + w / 2) - 1, round(top + 0.6 * height) - 1), 1, -1)
+    if not rider:
+        cv2.rectangle(mask, (round(foot_x - w / 2), round(top + 0.6 * height)),
+                      (round(foot_x - w / 10) - 1, round(foot_y) - 1), 1, -1)
+        cv2.rectangle(mask, (round(foot_x + w / 10), round(top + 0.6 * height)),
+                      (round(foot_x + w / 2) - 1, round(foot_y) - 1), 1, -1)
+    return mask.astype(bool)
+
+
+def _bicycle_silhouette(shape: tuple[int, int], x: float, ground: float, size: float, motor: bool) -> np.ndarray:
+    """Side view: two wheels and a frame; size is the wheelbase in pixels."""
+    mask = np.zeros(shape, np.uint8)
+    r = max(size * (0.32 if motor else 0.3), 1.0)
+    thick = max(round(r * (0.35 if motor else 0.18)), 1)
+    for cx in (x - size / 2, x + size / 2):
+        cv2.circle(mask, (round(cx), round(ground - r)), round(r), 1, thick)
+    frame = np.array([[x - size / 2, ground - r], [x, ground - 2.1 * r], [x + size / 2, ground - r]])
+    cv2.polylines(mask, [np.round(frame).astype(np.int32)], False, 1, max(thick, 2))
+    if motor:
+        cv2.rectangle(mask, (round(x - size / 3), round(ground - 2.3 * r)),
+                      (round(x + size / 3), round(ground - 1.2 * r)), 1, -1)
+    return mask.astype(bool)
+
+
+def _box_of(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    return float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)
+
+
+def _plan_objects(cam: _Camera, road: _Road, rng: np.random.Generator, scene: str) -> list[SceneObject]:
+    """Place vehicles in lanes, people and two-wheelers at the roadside, signs and lights on poles."""
+    shape = (cam.height, cam.width)
+    objects: list[SceneObject] = []
+    near = cam.focal * cam.cam_height / (cam.height - cam.horizon) + 1.0
+    n_vehicles = rng.integers(1, 4 + 2 * road.n_lanes)
+    for _ in range(n_vehicles):
+        kind = rng.choice(["car", "car", "car", "truck", "bus"] if scene != "residential" else ["car"] * 5 + ["truck"])
+        lane = int(rng.integers(0, road.n_lanes))
+        depth = float(rng.uniform(near + 1.0, min(road.far_depth, 90.0)))
+        width_m, height_m = VEHICLE_SIZES[str(kind)]
+        centre = cam.column(road.lane_centre(lane, depth) + rng.normal(0, 0.25), depth)
+        half = 0.5 * width_m * cam.focal / depth
+        bottom = cam.row(depth)
+        box = (float(centre) - half, bottom - height_m * cam.focal / depth, float(centre) + half, bottom)
+        objects.append(SceneObject(str(kind), depth, _vehicle_silhouette(shape, box, str(kind)),
+                                   geometric_box=box))
+
+    n_people = rng.integers(0, 5 if scene != "highway" else 1)
+    for _ in range(n_people):
+        depth = float(rng.uniform(near + 1.0, 50.0))
+        side = rng.choice([-1, 1])
+        edge = road.boundary(0 if side < 0 else road.n_lanes, depth)
+        lateral = float(edge) + side * rng.uniform(0.8, 3.0)
+        foot_x, foot_y = float(cam.column(lateral, depth)), cam.row(depth)
+        roll = rng.random()
+        if roll < 0.6:
+            sil = _person_silhouette(shape, foot_x, foot_y, 1.7 * cam.focal / depth, rider=False)
+            objects.append(SceneObject("pedestrian", depth, sil))
+        else:
+            motor = roll > 0.85
+            size = 1.4 * cam.focal / depth
+            bike = _bicycle_silhouette(shape, foot_x, foot_y, size, motor)
+            objects.append(SceneObject("motorcycle" if motor else "bicycle", depth + 0.01, bike))
+            rider = _person_silhouette(shape, foot_x, foot_y - 0.45 * size, 1.3 * cam.focal / depth, rider=True)
+            objects.append(SceneObject("rider", depth, rider & ~bike))
+
+    for _ in range(rng.integers(0, 3)):
+        depth = float(rng.uniform(near + 4.0, 60.0))
+        side = rng.choice([-1, 1])
+        lateral = float(road.boundary(0 if side < 0 else road.n_lanes, depth)) + side * rng.uniform(0.5, 1.5)
+        x, ground = float(cam.column(lateral, depth)), cam.row(depth)
+        pole = np.zeros(shape, np.uint8)
+        px = max(round(0.08 * cam.focal / depth), 1)
+        if rng.random() < 0.5:
+            s = 0.75 * cam.focal / depth
+            top = ground - 2.4 * cam.focal / depth
+            plate = np.zeros(shape, np.uint8)
+            cv2.rectangle(plate, (round(x - s / 2), round(top)), (round(x + s / 2) - 1, round(top + s) - 1), 1, -1)
+            cv2.rectangle(pole, (round(x - px / 2), round(top + s)), (round(x + px / 2), round(ground)), 1, -1)
+            objects.append(SceneObject("traffic sign", depth, plate.astype(bool), pole=pole.astype(bool)))
+        else:
+            hw, hh = 0.18 * cam.focal / depth, 0.9 * cam.focal / depth
+            top = ground - 4.5 * cam.focal / depth
+            housing = np.zeros(shape, np.uint8)
+            cv2.rectangle(housing, (round(x - hw), round(top)), (round(x + hw) - 1, round(top + hh) - 1), 1, -1)
+            cv2.rectangle(pole, (round(x - px / 2), round(top + hh)), (round(x + px / 2), round(ground)), 1, -1)
+            colour = str(rng.choice(["red", "yellow", "green"]))
+            objects.append(SceneObject("traffic light", depth, housing.astype(bool),
+                                       attributes={"trafficLightColor": colour}, pole=pole.astype(bool)))
+    return objects
+
+
+def _resolve_visibility(objects: list[SceneObject], shape: tuple[int, int]) -> tuple[list[SceneObject], np.ndarray]:
+    """Drop objects hidden too much; return the rest (far to near) and the id buffer of visible pixels."""
+    objects = sorted(objects, key=lambda o: -o.depth)
+    while True:
+        ids = np.full(shape, -1, np.int16)
+        for i, obj in enumerate(objects):
+            ids[obj.silhouette] = i
+        kept = []
+        for i, obj in enumerate(objects):
+            area = int(obj.silhouette.sum())
+            obj.visible_fraction = float((ids == i).sum()) / area if area else 0.0
+            if area >= 12 and obj.visible_fraction >= MIN_VISIBLE_FRACTION:
+                kept.append(obj)
+        if len(kept) == len(objects):
+            return objects, ids
+        objects = kept
+
+
+def _finalise_labels(objects: list[SceneObject], width: int, height: int) -> None:
+    for obj in objects:
+        box = _box_of(obj.silhouette)
+        assert box is not None  # empty silhouettes were dropped in _resolve_visibility
+        obj.box = box
+        obj.occluded = obj.visible_fraction < OCCLUDED_BELOW
+        if obj.geometric_box is not None:
+            gx1, gy1, gx2, gy2 = obj.geometric_box
+            obj.truncated = gx1 < 0 or gy1 < 0 or gx2 > width or gy2 > height
+        else:
+            obj.truncated = box[0] <= 0 or box[1] <= 0 or box[2] >= width or box[3] >= height
+
+
+def _post_process(img: np.ndarray, rng: np.random.Generator, tod: str, weather: str,
+                  cam: _Camera) -> np.ndarray:
+    if weather == "foggy":
+        rows = np.arange(img.shape[0], dtype=np.float32)
+        fog = np.clip(1.0 - np.abs(rows - cam.horizon) / (0.6 * img.shape[0]), 0, 0.75)[:, None, None]
+        img = img * (1 - fog) + 200.0 * fog
+    gain = {"daytime": 1.0, "dawn/dusk": 0.75, "night": 0.35}[tod] * rng.uniform(0.85, 1.15)
+    img = img * gain
+    img = img + rng.normal(0, rng.uniform(1.0, 6.0), img.shape).astype(np.float32)
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    sigma = rng.uniform(0.0, 1.2)
+    if sigma > 0.3:
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    return out
+
+
+def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280) -> Scene:
+    """Render one labelled frame. All randomness comes from rng."""
+    tod = str(rng.choice(TIMES_OF_DAY, p=[0.6, 0.2, 0.2]))
+    weather = str(rng.choice(WEATHERS, p=[0.4, 0.25, 0.25, 0.1]))
+    scene = str(rng.choice(SCENES))
+    cam = _Camera(width, height, focal=width * rng.uniform(0.72, 0.9), cx=width / 2 + rng.normal(0, width * 0.01),
+                  horizon=height * rng.uniform(0.4, 0.5), cam_height=rng.uniform(1.3, 1.7))
+    n_lanes = int(rng.integers(1, 5))
+    road = _Road(
+        n_lanes=n_lanes,
+        ego_lane=int(rng.integers(0, n_lanes)),
+        curvature=float(rng.choice([0.0, rng.uniform(-4e-3, 4e-3)])),
+        ego_offset=float(rng.uniform(-0.5, 0.5)),
+        far_depth=float(rng.uniform(120.0, 250.0)),
+        two_way=bool(n_lanes >= 2 and rng.random() < 0.5),
+        curb_outer=bool(rng.random() < 0.3),
+        yellow_edge=bool(rng.random() < 0.3),
+    )
+    img = np.zeros((height, width, 3), np.float32)
+    drivable = np.full((height, width), DRIVABLE_BACKGROUND, np.uint8)
+    lane = np.full((height, width), LANE_BACKGROUND, np.uint8)
+    _draw_background(img, cam, rng, tod, weather)
+    _draw_road(img, drivable, lane, cam, road, rng, tod)
+
+    objects, ids = _resolve_visibility(_plan_objects(cam, road, rng, scene), (height, width))
+    for i, obj in enumerate(objects):
+        visible = ids == i
+        if obj.pole is not None:
+            free = obj.pole & (ids < 0)
+            img[free] = (90, 90, 95)
+            # poles are unlabelled scenery: they hide road labels like any object
+            drivable[free], lane[free] = DRIVABLE_BACKGROUND, LANE_BACKGROUND
+        if obj.geometric_box is not None:
+            _paint_vehicle(img, obj, visible, obj.geometric_box, rng, tod)
+        elif obj.category == "traffic light":
+            img[visible] = (30, 30, 30)
+            colour = {"red": (0, 0, 255), "yellow": (0, 200, 255), "green": (80, 255, 0)}
+            ys, xs = np.nonzero(obj.silhouette)
+            lamp = {"red": 0.2, "yellow": 0.5, "green": 0.8}[obj.attributes["trafficLightColor"]]
+            cy, cx = ys.min() + lamp * (ys.max() - ys.min()), xs.mean()
+            r = max(int(0.3 * (xs.max() - xs.min())), 1)
+            lamp_mask = np.zeros_like(visible, np.uint8)
+            cv2.circle(lamp_mask, (int(cx), int(cy)), r, 1, -1)
+            img[(lamp_mask > 0) & visible] = colour[obj.attributes["trafficLightColor"]]
+        elif obj.category == "traffic sign":
+            img[visible] = rng.choice([(40, 40, 200), (200, 120, 30), (40, 200, 240)])
+        else:
+            img[visible] = rng.uniform(20, 220, 3)
+    covered = ids >= 0
+    drivable[covered] = DRIVABLE_BACKGROUND
+    lane[covered] = LANE_BACKGROUND
+    _finalise_labels(objects, width, height)
+
+    image = _post_process(img, rng, tod, weather, cam)
+    return Scene(image, drivable, lane, ids, objects,
+                 {"weather": weather, "timeofday": tod, "scene": scene}, cam.horizon)
+
+
+def frame_record(name: str, scene: Scene) -> dict:
+    """The frame's entry of det_SPLIT.json, in BDD100K's detection format."""
+    labels = []
+    for index, obj in enumerate(scene.objects):
+        x1, y1, x2, y2 = obj.box
+        attributes: dict[str, object] = {"occluded": obj.occluded, "truncated": obj.truncated}
+        attributes.update(obj.attributes)
+        labels.append({
+            "id": str(index),
+            "category": obj.category,
+            "attributes": attributes,
+            "box2d": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
+        })
+    return {"name": name, "attributes": dict(scene.attributes), "labels": labels}

@@ -1,0 +1,130 @@
+"""Write a synthetic data set in BDD100K's layout, one split at a time, never half-visible.
+
+Frames are rendered into a staging folder beside the output; only when a split
+is complete are its folders moved into place, and its det_SPLIT.json, the file
+every reader starts from, is written last and atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mtl_perception.data.bdd100k import SplitPaths
+from mtl_perception.data.synthetic import frame_record, render_scene
+
+SPLIT_IDS = {"train": 0, "val": 1}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    out: Path
+    train: int = 200
+    val: int = 50
+    seed: int = 0
+    height: int = 720
+    width: int = 1280
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.train < 0 or self.val < 0:
+            raise ValueError(f"frame counts must be >= 0, got --train {self.train} --val {self.val}")
+        if self.train + self.val == 0:
+            raise ValueError("nothing to generate: --train and --val are both 0")
+        if not (64 <= self.height <= 4096 and 64 <= self.width <= 4096):
+            raise ValueError(f"image size {self.height}x{self.width} is out of range: use HxW between 64 and 4096")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'720x1280' -> (720, 1280); ValueError naming the expected form otherwise."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not HxW, e.g. 720x1280") from None
+    return height, width
+
+
+def frame_name(seed: int, split: str, index: int) -> str:
+    return f"synth{seed:04d}-{split}-{index:06d}.jpg"
+
+
+def _render_and_write(job: tuple[SynthConfig, str, int, Path]) -> dict:
+    config, split, index, stage = job
+    rng = np.random.default_rng([config.seed, SPLIT_IDS[split], index])
+    scene = render_scene(rng, config.height, config.width)
+    name = frame_name(config.seed, split, index)
+    stem = Path(name).stem
+    quality = int(rng.integers(60, 96))  # JPEG artefacts of varying strength
+    ok = cv2.imwrite(str(stage / "images" / name), scene.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok &= cv2.imwrite(str(stage / "drivable" / f"{stem}.png"), scene.drivable)
+    ok &= cv2.imwrite(str(stage / "lane" / f"{stem}.png"), scene.lane)
+    if not ok:
+        raise OSError(f"could not write frame {name} under {stage}")
+    return frame_record(name, scene)
+
+
+def _records(config: SynthConfig, split: str, count: int, stage: Path) -> Iterator[dict]:
+    jobs = [(config, split, i, stage) for i in range(count)]
+    if config.workers == 1:
+        yield from map(_render_and_write, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(config.workers) as pool:
+        yield from pool.imap(_render_and_write, jobs, chunksize=4)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_split(config: SynthConfig, split: str, count: int, progress: bool = True) -> SplitPaths:
+    paths = SplitPaths(config.out, split)
+    stage = Path(tempfile.mkdtemp(dir=config.out, prefix=f".synth-{split}-"))
+    try:
+        for sub in ("images", "drivable", "lane"):
+            (stage / sub).mkdir()
+        records = list(tqdm(_records(config, split, count, stage), total=count, desc=f"synth {split}",
+                            unit="frame", disable=not progress))
+        paths.det_json.unlink(missing_ok=True)  # from here until the end the split is visibly incomplete
+        for sub, final in (("images", paths.images), ("drivable", paths.drivable), ("lane", paths.lane)):
+            shutil.rmtree(final, ignore_errors=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / sub, final)
+        atomic_write_text(paths.det_json, json.dumps(records))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return paths
+
+
+def check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise PermissionError(f"cannot write to {folder}: {err.strerror or err}; choose another --out") from err
+
+
+def write_dataset(config: SynthConfig, progress: bool = True) -> list[SplitPaths]:
+    check_writable(config.out)
+    return [write_split(config, split, count, progress)
+            for split, count in (("train", config.train), ("val", config.val)) if count > 0]

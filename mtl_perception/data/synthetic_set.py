@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mtl_perception.atomic_io import atomic_write_text
 from mtl_perception.data.bdd100k import SplitPaths
 from mtl_perception.data.synthetic import frame_record, render_scene
 
@@ -82,18 +83,6 @@ def _records(config: SynthConfig, split: str, count: int, stage: Path) -> Iterat
         return
     with multiprocessing.get_context("spawn").Pool(config.workers) as pool:
         yield from pool.imap(_render_and_write, jobs, chunksize=4)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_split(config: SynthConfig, split: str, count: int, progress: bool = True) -> SplitPaths:

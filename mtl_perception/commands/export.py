@@ -1,0 +1,55 @@
+"""mtl-perception export: the ONNX file the runtime and the node run, with a parity check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtl_perception.commands.common import parse_hw
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a training checkpoint (its EMA weights are exported)")
+    source.add_argument("--backbone", choices=["mobilenetv2", "resnet50"],
+                        help="export random weights (for tests and benchmarks); the metadata says so")
+    parser.add_argument("--img-size", default="384x640", help="input size HxW, multiples of 32")
+    parser.add_argument("--out", type=Path, required=True, help="FILE.onnx")
+    parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
+                        help="class set for --backbone (a checkpoint carries its own)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    import numpy as np
+
+    from mtl_perception.data.bdd100k import ClassSet
+    from mtl_perception.training.backbone import BackboneWeightsWarning
+    from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from mtl_perception.training.export import check_parity, export_onnx
+    from mtl_perception.training.model import build_model, default_config
+
+    try:
+        height, width = parse_hw(args.img_size)
+        if args.checkpoint:
+            model = model_from_checkpoint(args.checkpoint)
+            trained_on = f"{load_checkpoint(args.checkpoint).get('trained_on', 'unknown')} ({args.checkpoint.name})"
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BackboneWeightsWarning)
+                model = build_model(default_config(args.backbone, ClassSet.named(args.classes).names))
+            trained_on = "random weights (not trained): for tests and benchmarks only"
+        info = export_onnx(model.eval(), args.out, height, width, trained_on)
+    except (ValueError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    parity = check_parity(model, args.out, image)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB): {info.backbone}, {height}x{width}, "
+          f"{len(info.class_names)} classes, opset 17")
+    print(f"parity vs PyTorch: boxes max |diff| {parity.boxes_max_abs:.2e}, scores {parity.scores_max_abs:.2e}, "
+          f"drivable {100 * parity.drivable_equal:.3f}% equal, lane {100 * parity.lane_equal:.3f}% equal "
+          f"-> {'OK' if parity.ok else 'MISMATCH'}")
+    return 0 if parity.ok else 1

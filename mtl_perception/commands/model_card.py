@@ -1,0 +1,37 @@
+"""mtl-perception model-card: params, GFLOPs, MACs and ONNX size per backbone (the paper's Table II)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mtl_perception.commands.common import parse_hw
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backbones", default="mobilenetv2,resnet50", help="comma-separated")
+    parser.add_argument("--img-size", default="384x640", help="HxW (default 384x640, as Table II)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def format_table(cards: list[dict]) -> str:
+    from mtl_perception.training.complexity import PAPER_TABLE_II
+
+    lines = ["| backbone | params (M) | GFLOPs | GMACs | ONNX (MB) | paper params / GFLOPs / MB |",
+             "|---|---|---|---|---|---|"]
+    for c in cards:
+        p = PAPER_TABLE_II.get(c["backbone"], {})
+        lines.append(f"| {c['backbone']} | {c['params'] / 1e6:.2f} | {c['gflops']:.1f} | {c['macs']:.1f} | "
+                     f"{c['onnx_mb']:.1f} | {p.get('params', 0) / 1e6:.1f} / {p.get('gflops', 0):.1f} / "
+                     f"{p.get('size_mb', 0)} |")
+    lines.append(f"\nat {cards[0]['img_size']}, batch 1; GFLOPs = 2 x multiply-accumulates (GMACs).")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mtl_perception.training.complexity import model_card
+
+    height, width = parse_hw(args.img_size)
+    cards = [model_card(b.strip(), height, width).as_dict() for b in args.backbones.split(",")]
+    print(json.dumps(cards, indent=2) if args.json else format_table(cards))
+    return 0

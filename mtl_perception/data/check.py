@@ -1,0 +1,96 @@
+"""Check a BDD100K-layout split before a long run: every file there, readable, and consistent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mtl_perception.data.bdd100k import (
+    DRIVABLE_BACKGROUND,
+    LANE_BACKGROUND,
+    DatasetError,
+    SplitPaths,
+    decode_drivable_mask,
+    decode_lane_mask,
+    load_det_json,
+)
+
+
+@dataclass
+class CheckReport:
+    images: int = 0
+    per_image: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"images": self.images, "per_image": self.per_image, "problems": self.problems}
+
+
+def _read(path: Path, flags: int, kind: str, problems: list[str]) -> np.ndarray | None:
+    if not path.is_file():
+        problems.append(f"missing {kind}: {path}")
+        return None
+    data = cv2.imread(str(path), flags)
+    if data is None:
+        problems.append(f"corrupt {kind} (cannot decode): {path}")
+    return data
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, ...], kind: str, name: str, problems: list[str]) -> bool:
+    if mask.ndim != 2 or mask.shape != shape:
+        problems.append(f"{kind} mask of {name} is {mask.shape}, its image is {shape}")
+        return False
+    values = np.unique(mask)
+    if kind == "drivable":
+        bad = values[values > DRIVABLE_BACKGROUND]
+    else:  # lane: bit field values below 32, or 255 for background
+        bad = values[(values >= 32) & (values != LANE_BACKGROUND)]
+    if bad.size:
+        problems.append(f"{kind} mask of {name} has invalid values {bad[:5].tolist()}")
+        return False
+    return True
+
+
+def check_split(root: Path, split: str, progress: bool = True) -> CheckReport:
+    """Per-image counts at the original resolution and a list of problems found."""
+    paths = SplitPaths(root, split)
+    report = CheckReport()
+    if not paths.images.is_dir():
+        report.problems.append(f"image folder {paths.images} does not exist")
+    try:
+        frames = load_det_json(paths.det_json)
+    except DatasetError as err:
+        report.problems.append(str(err))
+        frames = []
+    labelled = {f.name for f in frames}
+    if paths.images.is_dir():
+        for image_path in sorted(paths.images.glob("*.jpg")):
+            if image_path.name not in labelled:
+                report.problems.append(f"image without labels: {image_path.name}")
+    for frame in tqdm(frames, desc=f"check {split}", unit="image", disable=not progress):
+        image = _read(paths.images / frame.name, cv2.IMREAD_COLOR, "image (labels without an image)",
+                      report.problems)
+        if image is None:
+            continue
+        report.images += 1
+        h, w = image.shape[:2]
+        b = frame.boxes
+        if len(b) and ((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]) | (b[:, 0] < -1) | (b[:, 1] < -1)
+                       | (b[:, 2] > w + 1) | (b[:, 3] > h + 1)).any():
+            report.problems.append(f"{frame.name}: boxes outside the {w}x{h} image or empty")
+        counts = {"boxes": len(b), "drivable_px": 0, "lane_px": 0}
+        mask_name = paths.mask_name(frame.name)
+        drivable = _read(paths.drivable / mask_name, cv2.IMREAD_UNCHANGED, "drivable mask", report.problems)
+        if drivable is not None and _check_mask(drivable, (h, w), "drivable", frame.name, report.problems):
+            counts["drivable_px"] = int(decode_drivable_mask(drivable).sum())
+        lane = _read(paths.lane / mask_name, cv2.IMREAD_UNCHANGED, "lane mask", report.problems)
+        if lane is not None and _check_mask(lane, (h, w), "lane", frame.name, report.problems):
+            counts["lane_px"] = int(decode_lane_mask(lane).sum())
+        report.per_image[frame.name] = counts
+    if not frames and not report.problems:
+        report.problems.append(f"{paths.det_json} lists no frames")
+    return report

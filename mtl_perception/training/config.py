@@ -1,0 +1,85 @@
+"""Training configuration: dataclasses built once, from the CLI and optionally a YAML file."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mtl_perception.training.dataset import DataConfig
+from mtl_perception.training.loss import LossConfig
+from mtl_perception.training.transforms import AugmentConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig
+    out: Path
+    backbone: str = "mobilenetv2"
+    backbone_weights: str = "imagenet"
+    anchors: str = "default"  # or "kmeans": fit to the training boxes
+    batch: int = 8
+    epochs: int = 200
+    seg_epochs: int = 60  # all tasks until here, then segmentation frozen (the paper: 60 of 200)
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    ema_decay: float = 0.999
+    ema_warmup: float = 200.0  # optimiser steps over which the EMA decay ramps up
+    workers: int = 2
+    seed: int = 0
+    val_every: int = 1
+    resume: bool = False
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.data.height % 32 or self.data.width % 32:
+            raise ValueError(f"image size {self.data.height}x{self.data.width} is not divisible by 32 "
+                             "(the network downsamples 32x); try 384x640 or 256x384")
+        if self.epochs < 1 or not 0 <= self.seg_epochs <= self.epochs:
+            raise ValueError(f"need epochs >= 1 and 0 <= seg-epochs <= epochs, got {self.epochs} and {self.seg_epochs}")
+        if self.batch < 1:
+            raise ValueError(f"--batch must be >= 1, got {self.batch}")
+        if self.anchors not in ("default", "kmeans"):
+            raise ValueError(f"--anchors must be 'default' or 'kmeans', got {self.anchors!r}")
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    """cls(**values), refusing keys it does not have: a typo is an error, not a silent default."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def load_yaml_overrides(path: Path) -> dict[str, Any]:
+    """Sections `loss:` and `augment:` of a YAML file, checked against their dataclasses."""
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    out: dict[str, Any] = {}
+    for key, cls in (("loss", LossConfig), ("augment", AugmentConfig)):
+        if key in values:
+            out[key] = _build(cls, values.pop(key), f"{path}:{key}")
+    if values:
+        raise ValueError(f"{path}: unknown section(s) {', '.join(sorted(values))}; use 'loss' and 'augment' "
+                         "(everything else is a command-line option)")
+    return out
+
+
+def to_dict(config: Any) -> Any:
+    """A JSON/YAML-safe dict of a (nested) config dataclass."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, Path):
+        return str(config)
+    if isinstance(config, tuple):
+        return [to_dict(v) for v in config]
+    return config

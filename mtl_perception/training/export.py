@@ -1,0 +1,103 @@
+"""ONNX export following the model contract, with a parity check against PyTorch."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import Tensor, nn
+
+from mtl_perception.atomic_io import atomic_write_bytes
+from mtl_perception.runtime.contract import CONTRACT_VERSION, INPUT_NAME, OUTPUT_NAMES, ModelInfo
+from mtl_perception.runtime.letterbox import DEFAULT_PAD_VALUE
+from mtl_perception.training.model import InputNormalizer, MultiTaskNet
+
+OPSET = 17
+log = logging.getLogger(__name__)
+
+
+class ContractModule(nn.Module):
+    """The network behind the contract: uint8 BGR NHWC in; boxes, scores and 0/1 uint8 masks out."""
+
+    def __init__(self, model: MultiTaskNet) -> None:
+        super().__init__()
+        self.normalize = InputNormalizer()
+        self.model = model
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        outputs = self.model(self.normalize(images))
+        boxes, scores = self.model.decode(outputs)
+        # a comparison rather than ArgMax: cheaper, and a Bool->UInt8 cast that TensorRT takes as is
+        drivable = (outputs["drivable"][:, 1] > outputs["drivable"][:, 0]).to(torch.uint8)
+        lane = (outputs["lane"][:, 1] > outputs["lane"][:, 0]).to(torch.uint8)
+        return boxes, scores, drivable, lane
+
+
+def model_info(model: MultiTaskNet, height: int, width: int, trained_on: str) -> ModelInfo:
+    return ModelInfo(model.config.class_names, height, width, DEFAULT_PAD_VALUE, model.config.backbone,
+                     CONTRACT_VERSION, trained_on)
+
+
+def to_onnx_bytes(model: MultiTaskNet, height: int, width: int, info: ModelInfo) -> bytes:
+    if height % 32 or width % 32:
+        raise ValueError(f"image size {height}x{width} is not divisible by 32")
+    module = ContractModule(model).eval()
+    dummy = torch.zeros(1, height, width, 3, dtype=torch.uint8)
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(module, (dummy,), buffer, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+    proto = onnx.load_from_string(buffer.getvalue())
+    del proto.metadata_props[:]
+    for key, value in info.to_metadata().items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.producer_name = "mtl_perception"
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
+def export_onnx(model: MultiTaskNet, out: Path, height: int, width: int, trained_on: str) -> ModelInfo:
+    """Write the contract ONNX file atomically and return its metadata."""
+    info = model_info(model, height, width, trained_on)
+    atomic_write_bytes(out, to_onnx_bytes(model, height, width, info))
+    return info
+
+
+@dataclass(frozen=True)
+class Parity:
+    boxes_max_abs: float
+    scores_max_abs: float
+    drivable_equal: float
+    lane_equal: float
+
+    @property
+    def ok(self) -> bool:
+        return (self.boxes_max_abs <= 1e-3 and self.scores_max_abs <= 1e-3
+                and self.drivable_equal >= 0.999 and self.lane_equal >= 0.999)
+
+
+def check_parity(model: MultiTaskNet, onnx_path: Path, image: np.ndarray) -> Parity:
+    """Run ONNX Runtime and PyTorch on one uint8 [H, W, 3] input and compare the outputs.
+
+    Boxes are compared where the score is meaningful (> 0.001): far below it a box's
+    coordinates carry no information and float noise is all that differs.
+    """
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ort_out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: image[None]})
+    with torch.no_grad():
+        torch_out = [t.numpy() for t in ContractModule(model).eval()(torch.from_numpy(image[None]))]
+    live = torch_out[1].max(axis=-1) > 1e-3
+    box_diff = np.abs(ort_out[0] - torch_out[0])[live]
+    return Parity(
+        boxes_max_abs=float(box_diff.max()) if box_diff.size else 0.0,
+        scores_max_abs=float(np.abs(ort_out[1] - torch_out[1]).max()),
+        drivable_equal=float((ort_out[2] == torch_out[2]).mean()),
+        lane_equal=float((ort_out[3] == torch_out[3]).mean()),
+    )

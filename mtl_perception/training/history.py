@@ -1,0 +1,49 @@
+"""Training history: one CSV row per epoch (rewritten atomically) and a PNG of the loss curves."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mtl_perception.atomic_io import atomic_write, atomic_write_text  # noqa: E402
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open() as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
+def write_history(rows: list[dict[str, float]], path: Path) -> None:
+    columns = sorted({k for row in rows for k in row}, key=lambda k: (k != "epoch", k))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def plot_history(rows: list[dict[str, float]], path: Path) -> None:
+    """Losses on the left, validation metrics on the right."""
+    epochs = [r["epoch"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key in ("train/total", "train/det", "train/seg", "train/box", "train/obj", "train/cls"):
+        if any(key in r for r in rows):
+            left.plot(epochs, [r.get(key, float("nan")) for r in rows], label=key.split("/")[1])
+    left.set(xlabel="epoch", ylabel="loss", title="training loss", yscale="log")
+    left.legend()
+    for key in ("val/map50", "val/drivable_miou", "val/lane_iou"):
+        if any(key in r for r in rows):
+            right.plot(epochs, [r.get(key, float("nan")) for r in rows], marker="o", label=key.split("/")[1])
+    right.set(xlabel="epoch", ylabel="score", title="validation", ylim=(0, 1))
+    right.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    plt.close(fig)

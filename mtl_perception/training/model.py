@@ -1,0 +1,119 @@
+"""The multi-task network: backbone -> BiFPN neck -> detection head + drivable and lane heads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from mtl_perception.training.anchors import DEFAULT_ANCHORS, STRIDES
+from mtl_perception.training.backbone import build_backbone
+from mtl_perception.training.heads import DetectionHead, SegmentationHead, decode_detections
+from mtl_perception.training.neck import BiFPN
+
+Anchors = tuple[tuple[tuple[float, float], ...], ...]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes the network's shape; stored in every checkpoint."""
+
+    backbone: str = "mobilenetv2"
+    class_names: tuple[str, ...] = ()
+    neck_channels: int = 64
+    neck_repeats: int = 2
+    seg_channels: int = 32
+    anchors: Anchors = field(default=DEFAULT_ANCHORS)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+class MultiTaskNet(nn.Module):
+    """Detection, drivable area and lane segmentation from one shared backbone and neck.
+
+    forward(images Tensor[B, 3, H, W], normalised RGB) returns a dict:
+        "det": list per stride (8, 16, 32) of raw Tensor[B, 3, H/s, W/s, 5 + C],
+        "drivable", "lane": logits Tensor[B, 2, H, W].
+    """
+
+    def __init__(self, config: ModelConfig, backbone: nn.Module, neck: nn.Module | None = None,
+                 det_head: nn.Module | None = None, drivable_head: nn.Module | None = None,
+                 lane_head: nn.Module | None = None) -> None:
+        super().__init__()
+        if config.num_classes < 1:
+            raise ValueError("ModelConfig.class_names is empty: the detector needs at least one class")
+        channels: tuple[int, ...] = backbone.out_channels  # type: ignore[assignment]
+        self.config = config
+        self.backbone = backbone
+        self.neck = neck or BiFPN(list(channels[1:]), config.neck_channels, config.neck_repeats)
+        self.det_head = det_head or DetectionHead(config.neck_channels, config.num_classes, strides=STRIDES)
+        self.drivable_head = drivable_head or SegmentationHead(config.neck_channels, channels[0], config.seg_channels)
+        self.lane_head = lane_head or SegmentationHead(config.neck_channels, channels[0], config.seg_channels)
+        self.register_buffer("anchors", torch.tensor(config.anchors, dtype=torch.float32), persistent=False)
+
+    def forward(self, images: Tensor) -> dict[str, Tensor | list[Tensor]]:
+        size = (images.shape[-2], images.shape[-1])
+        features = self.backbone(images)
+        levels, top_down = self.neck([features["c3"], features["c4"], features["c5"]])
+        return {
+            "det": self.det_head(levels),
+            "drivable": self.drivable_head(top_down, features["c2"], size),
+            "lane": self.lane_head(top_down, features["c2"], size),
+        }
+
+    def decode(self, outputs: dict) -> tuple[Tensor, Tensor]:
+        """boxes Tensor[B, N, 4] (x1, y1, x2, y2, input pixels) and scores Tensor[B, N, C]."""
+        return decode_detections(outputs["det"], self.anchors, STRIDES)
+
+    def segmentation_modules(self) -> list[nn.Module]:
+        return [self.drivable_head, self.lane_head]
+
+
+def _mobilenetv2(config: ModelConfig, backbone_weights: str | None) -> MultiTaskNet:
+    return MultiTaskNet(config, build_backbone("mobilenetv2", backbone_weights))
+
+
+def _resnet50(config: ModelConfig, backbone_weights: str | None) -> MultiTaskNet:
+    return MultiTaskNet(config, build_backbone("resnet50", backbone_weights))
+
+
+_BUILDERS: dict[str, Callable[[ModelConfig, str | None], MultiTaskNet]] = {
+    "mobilenetv2": _mobilenetv2,
+    "resnet50": _resnet50,
+}
+# per-backbone neck sizes: the ResNet50 model is the accurate one, so it gets a wider, deeper neck
+NECK_DEFAULTS = {"mobilenetv2": (64, 2), "resnet50": (128, 3)}
+
+
+def default_config(backbone: str, class_names: tuple[str, ...], anchors: Anchors = DEFAULT_ANCHORS) -> ModelConfig:
+    if backbone not in _BUILDERS:
+        raise ValueError(f"unknown backbone {backbone!r}; use one of {', '.join(_BUILDERS)}")
+    channels, repeats = NECK_DEFAULTS[backbone]
+    return ModelConfig(backbone, tuple(class_names), channels, repeats, anchors=anchors)
+
+
+def build_model(config: ModelConfig, *, backbone_weights: str | None = "none") -> MultiTaskNet:
+    """The network for a config; backbone_weights is 'imagenet', 'none', a state_dict path,
+    or None when a checkpoint's weights are loaded next."""
+    if config.backbone not in _BUILDERS:
+        raise ValueError(f"unknown backbone {config.backbone!r}; use one of {', '.join(_BUILDERS)}")
+    return _BUILDERS[config.backbone](config, backbone_weights)
+
+
+class InputNormalizer(nn.Module):
+    """uint8 BGR NHWC (the ONNX contract's input, and the training batches) -> normalised RGB NCHW float."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # ImageNet statistics in the BGR channel order of the input; the flip to RGB follows
+        self.register_buffer("mean", torch.tensor([0.406, 0.456, 0.485]).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor([0.225, 0.224, 0.229]).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = images.permute(0, 3, 1, 2).float()
+        x = (x - self.mean) / self.std
+        return x.flip(1)  # BGR -> RGB, as torchvision's ImageNet weights expect

@@ -1,0 +1,316 @@
+"""The training loop: all tasks first, then detection alone with the segmentation heads frozen.
+
+Single process, or DDP under `torchrun --nproc_per_node=N` (NCCL on GPUs, gloo on
+CPUs). Rank 0 validates, logs and writes checkpoints; every epoch ends with an
+atomic last.pt, from which --resume continues exactly: model, optimiser,
+scheduler, EMA, AMP scaler, epoch and RNG states.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
+from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from mtl_perception.atomic_io import atomic_write_text
+from mtl_perception.runtime.letterbox import compute_letterbox
+from mtl_perception.training.anchors import DEFAULT_ANCHORS, anchor_fitness, fit_anchors
+from mtl_perception.training.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    model_config_from_dict,
+    model_config_to_dict,
+    save_checkpoint,
+)
+from mtl_perception.training.config import TrainConfig, to_dict
+from mtl_perception.training.dataset import MultiTaskDataset, collate
+from mtl_perception.training.history import plot_history, read_history, write_history
+from mtl_perception.training.loss import MultiTaskLoss
+from mtl_perception.training.model import InputNormalizer, build_model, default_config
+from mtl_perception.training.validate import evaluate, fitness, freeze
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Distributed:
+    """Join the process group that torchrun describes in the environment, if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend)
+    return Distributed(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _kmeans_anchors(dataset: MultiTaskDataset) -> tuple:
+    """Anchors fitted to the training boxes as they appear after letterboxing."""
+    first = dataset.split[0].image.shape
+    lb = compute_letterbox(first[0], first[1], dataset.config.height, dataset.config.width)
+    keep = [dataset.classes.class_id(c) is not None for f in dataset.split.frames for c in f.categories]
+    boxes = np.concatenate([f.boxes for f in dataset.split.frames])[np.array(keep, dtype=bool)]
+    wh = (boxes[:, 2:] - boxes[:, :2]) * lb.scale
+    anchors = fit_anchors(wh)
+    log.info("k-means anchors %s: mean best IoU %.3f (defaults: %.3f)", anchors,
+             anchor_fitness(wh, anchors), anchor_fitness(wh, DEFAULT_ANCHORS))
+    return anchors
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases, norms and fusion weights (1-D parameters)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _ema_average(decay: float, warmup_updates: float) -> Any:
+    """EMA whose decay ramps up from 0 (YOLOv5's schedule), so early epochs validate a trained average."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = decay * (1 - math.exp(-float(num_averaged) / warmup_updates))
+        return averaged * d + current * (1 - d)
+    return average
+
+
+def _lr_lambda(total_steps: int, warmup_steps: int) -> Any:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return factor
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, progress: bool = True) -> None:
+        self.config = config
+        self.progress = progress
+        self.dist = init_distributed()
+        self.device = torch.device(f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu")
+        self.amp = self.device.type == "cuda"
+        _seed_everything(config.seed + self.dist.rank)
+        self.out = config.out
+        self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
+
+        self.train_set = MultiTaskDataset(config.data, "train", config.augment, seed=config.seed)
+        self.val_set = MultiTaskDataset(config.data, "val")
+        self.sampler = DistributedSampler(self.train_set, seed=config.seed) if self.dist.enabled else None
+        self.train_loader = DataLoader(self.train_set, config.batch, shuffle=self.sampler is None,
+                                       sampler=self.sampler, num_workers=config.workers, collate_fn=collate,
+                                       drop_last=len(self.train_set) > config.batch,
+                                       persistent_workers=config.workers > 0)
+        self.val_loader = DataLoader(self.val_set, config.batch, num_workers=config.workers, collate_fn=collate)
+
+        resume_state = self._resume_state()
+        class_names = self.train_set.classes.names
+        if resume_state is not None:
+            model_config = model_config_from_dict(resume_state["model_config"])
+            check_compatible(model_config, self.last_path, config.backbone, len(class_names))
+            self.model = build_model(model_config, backbone_weights=None)
+        else:
+            anchors = _kmeans_anchors(self.train_set) if config.anchors == "kmeans" else DEFAULT_ANCHORS
+            model_config = default_config(config.backbone, class_names, anchors)
+            self.model = build_model(model_config, backbone_weights=config.backbone_weights)
+        self.model.to(self.device)
+        self.normalize = InputNormalizer().to(self.device)
+        self.criterion = MultiTaskLoss(self.model.anchors, model_config.num_classes, config.loss).to(self.device)
+        self.optimizer = torch.optim.AdamW(_param_groups(self.model, config.weight_decay), lr=config.lr)
+        steps_per_epoch = max(len(self.train_loader), 1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _lr_lambda(config.epochs * steps_per_epoch, int(config.warmup_epochs * steps_per_epoch)))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.ema = AveragedModel(self.model, avg_fn=_ema_average(config.ema_decay, config.ema_warmup),
+                                 use_buffers=True)
+        self.start_epoch, self.best = 0, -1.0
+        self.history = read_history(self.out / "history.csv") if resume_state else []
+        if resume_state is not None:
+            self._load_state(resume_state)
+        self.writer = SummaryWriter(str(self.out / "tensorboard")) if self.dist.is_main else None
+
+    def _resume_state(self) -> dict[str, Any] | None:
+        if not self.config.resume:
+            return None
+        if not self.last_path.is_file():
+            raise CheckpointError(f"--resume: no {self.last_path} to resume from; start without --resume")
+        return load_checkpoint(self.last_path)
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema_full"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch, self.best = state["epoch"] + 1, state["best"]
+        _restore_rng(state["rng"][min(self.dist.rank, len(state["rng"]) - 1)])
+        log.info("resumed from %s at epoch %d", self.last_path, self.start_epoch)
+
+    def _state(self, epoch: int, rng: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "model_config": model_config_to_dict(self.model.config),
+            "train_config": to_dict(self.config),
+            "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict(),
+            "ema_full": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "best": self.best,
+            "rng": rng,
+            "trained_on": str(self.config.data.root),
+        }
+
+    def _gather_rng(self) -> list[dict[str, Any]]:
+        state = _rng_state()
+        if not self.dist.enabled:
+            return [state]
+        gathered: list[Any] = [None] * self.dist.world_size
+        dist.all_gather_object(gathered, state)
+        return gathered
+
+    def _wrapped(self) -> nn.Module:
+        if not self.dist.enabled:
+            return self.model
+        return DistributedDataParallel(self.model, device_ids=[self.device.index] if self.amp else None)
+
+    def fit(self) -> dict[str, Any]:
+        config = self.config
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / "config.json", json.dumps(to_dict(config), indent=2))
+        segmentation = self.start_epoch < config.seg_epochs
+        if not segmentation:
+            freeze(self.model.segmentation_modules())
+        net = self._wrapped()
+        metrics: dict[str, Any] = {}
+        for epoch in range(self.start_epoch, config.epochs):
+            if segmentation and epoch >= config.seg_epochs:
+                segmentation = False
+                freeze(self.model.segmentation_modules())
+                net = self._wrapped()  # DDP must learn which parameters still take gradients
+                log.info("epoch %d: segmentation heads frozen, detection trains alone", epoch)
+            losses = self._train_epoch(net, epoch, segmentation)
+            rng = self._gather_rng()
+            if self.dist.is_main:
+                row: dict[str, float] = {"epoch": float(epoch), "lr": self.optimizer.param_groups[0]["lr"]}
+                row.update({f"train/{k}": v for k, v in losses.items()})
+                if (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs:
+                    metrics = evaluate(self.ema.module, self.val_loader, self.device, self.progress)
+                    score = fitness(metrics)
+                    row.update({"val/map50": metrics["det"]["map50"], "val/map50_95": metrics["det"]["map50_95"],
+                                "val/drivable_miou": metrics["drivable"]["miou"],
+                                "val/lane_iou": metrics["lane"]["iou"], "val/fitness": score})
+                    if score > self.best:
+                        self.best = score
+                        save_checkpoint(self._state(epoch, rng), self.best_path)
+                save_checkpoint(self._state(epoch, rng), self.last_path)
+                self._log(row)
+            if self.dist.enabled:
+                dist.barrier()
+        if self.writer is not None:
+            self.writer.close()
+        return metrics
+
+    def _train_epoch(self, net: nn.Module, epoch: int, segmentation: bool) -> dict[str, float]:
+        self.model.train()
+        if not segmentation:
+            for module in self.model.segmentation_modules():
+                module.eval()  # frozen batch norm statistics
+        self.train_set.set_epoch(epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        totals: dict[str, float] = {}
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                   disable=not (self.progress and self.dist.is_main), leave=False)
+        for step, batch in enumerate(bar):
+            images = self.normalize(batch["image"].to(self.device, non_blocking=True))
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                outputs = net(images)
+            loss, parts = self.criterion(_to_float32(outputs), batch, with_segmentation=segmentation)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            self.ema.update_parameters(self.model)
+            for k, v in parts.items():
+                totals[k] = totals.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{totals['total'] / (step + 1):.3f}")
+        return {k: v / max(len(self.train_loader), 1) for k, v in totals.items()}
+
+    def _log(self, row: dict[str, float]) -> None:
+        self.history = [r for r in self.history if r["epoch"] < row["epoch"]] + [row]
+        write_history(self.history, self.out / "history.csv")
+        plot_history(self.history, self.out / "curves.png")
+        if self.writer is not None:
+            for key, value in row.items():
+                if key != "epoch":
+                    self.writer.add_scalar(key, value, int(row["epoch"]))
+        summary = "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith("val/") or k == "train/total")
+        print(f"epoch {int(row['epoch']) + 1}/{self.config.epochs}: {summary}", flush=True)
+
+
+def _to_float32(outputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: [t.float() for t in v] if isinstance(v, list) else v.float() for k, v in outputs.items()}
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Train and return the last validation metrics (rank 0; other ranks return {})."""
+    trainer = Trainer(config, progress)
+    try:
+        return trainer.fit()
+    finally:
+        if trainer.dist.enabled:
+            dist.destroy_process_group()
+

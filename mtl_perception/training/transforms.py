@@ -1,0 +1,109 @@
+"""Augmentations that move the image, its boxes and its masks together (numpy, OpenCV).
+
+Images are uint8 BGR (H, W, 3); boxes float32[N, 4] x1, y1, x2, y2 in pixels; masks uint8 (H, W).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from mtl_perception.runtime.letterbox import DEFAULT_PAD_VALUE, boxes_to_input, letterbox_image
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    degrees: float = 2.0
+    translate: float = 0.05
+    scale: float = 0.15
+    shear: float = 1.0
+    perspective: float = 0.0002
+    hsv_h: float = 0.015
+    hsv_s: float = 0.5
+    hsv_v: float = 0.35
+    flip: float = 0.5
+    min_box_size: float = 2.0
+
+
+@dataclass
+class TrainSample:
+    image: np.ndarray
+    boxes: np.ndarray
+    classes: np.ndarray
+    drivable: np.ndarray
+    lane: np.ndarray
+
+
+def letterbox_sample(sample: TrainSample, height: int, width: int) -> TrainSample:
+    image, lb = letterbox_image(sample.image, height, width, DEFAULT_PAD_VALUE)
+    masks = [letterbox_image(m, height, width, 0, interpolation=cv2.INTER_NEAREST)[0]
+             for m in (sample.drivable, sample.lane)]
+    return TrainSample(image, boxes_to_input(sample.boxes, lb), sample.classes, masks[0], masks[1])
+
+
+def _random_homography(rng: np.random.Generator, cfg: AugmentConfig, height: int, width: int) -> np.ndarray:
+    centre = np.eye(3)
+    centre[0, 2], centre[1, 2] = -width / 2, -height / 2
+    persp = np.eye(3)
+    persp[2, 0], persp[2, 1] = rng.uniform(-cfg.perspective, cfg.perspective, 2)
+    rot = np.eye(3)
+    rot[:2] = cv2.getRotationMatrix2D((0, 0), rng.uniform(-cfg.degrees, cfg.degrees),
+                                      rng.uniform(1 - cfg.scale, 1 + cfg.scale))
+    shear = np.eye(3)
+    shear[0, 1], shear[1, 0] = np.tan(np.radians(rng.uniform(-cfg.shear, cfg.shear, 2)))
+    move = np.eye(3)
+    move[0, 2] = rng.uniform(0.5 - cfg.translate, 0.5 + cfg.translate) * width
+    move[1, 2] = rng.uniform(0.5 - cfg.translate, 0.5 + cfg.translate) * height
+    return move @ shear @ rot @ persp @ centre
+
+
+def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes through a homography: the box around the four warped corners, clipped.
+
+    Returns the boxes and a keep mask of those still larger than a sliver.
+    """
+    if len(boxes) == 0:
+        return boxes, np.zeros(0, dtype=bool)
+    corners = boxes[:, [0, 1, 2, 1, 2, 3, 0, 3]].reshape(-1, 2)
+    xyz = np.concatenate([corners, np.ones((len(corners), 1))], axis=1) @ matrix.T
+    xy = (xyz[:, :2] / xyz[:, 2:3]).reshape(-1, 4, 2)
+    out = np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
+    area_before = (out[:, 2] - out[:, 0]) * (out[:, 3] - out[:, 1])
+    out[:, 0::2] = out[:, 0::2].clip(0, width)
+    out[:, 1::2] = out[:, 1::2].clip(0, height)
+    area_after = (out[:, 2] - out[:, 0]) * (out[:, 3] - out[:, 1])
+    keep = (out[:, 2] - out[:, 0] > 1) & (out[:, 3] - out[:, 1] > 1) & (area_after > 0.2 * area_before)
+    return out.astype(np.float32), keep
+
+
+def augment_hsv(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> None:
+    """In-place HSV gain jitter through a lookup table (YOLOv5's method: cheap on large frames)."""
+    gains = rng.uniform(-1, 1, 3) * (cfg.hsv_h, cfg.hsv_s, cfg.hsv_v) + 1
+    hue, sat, val = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2HSV))
+    x = np.arange(256, dtype=np.float32)
+    lut_h = ((x * gains[0]) % 180).astype(np.uint8)
+    lut_s = np.clip(x * gains[1], 0, 255).astype(np.uint8)
+    lut_v = np.clip(x * gains[2], 0, 255).astype(np.uint8)
+    hsv = cv2.merge((cv2.LUT(hue, lut_h), cv2.LUT(sat, lut_s), cv2.LUT(val, lut_v)))
+    cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR, dst=image)
+
+
+def augment(sample: TrainSample, rng: np.random.Generator, cfg: AugmentConfig) -> TrainSample:
+    """Random perspective/affine, HSV jitter and horizontal flip, on an already letterboxed sample."""
+    h, w = sample.image.shape[:2]
+    matrix = _random_homography(rng, cfg, h, w)
+    image = cv2.warpPerspective(sample.image, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                borderValue=(DEFAULT_PAD_VALUE,) * 3)
+    drivable, lane = (cv2.warpPerspective(m, matrix, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+                      for m in (sample.drivable, sample.lane))
+    boxes, keep = warp_boxes(sample.boxes, matrix, h, w)
+    boxes, classes = boxes[keep], sample.classes[keep]
+    augment_hsv(image, rng, cfg)
+    if rng.random() < cfg.flip:
+        image, drivable, lane = image[:, ::-1], drivable[:, ::-1], lane[:, ::-1]
+        boxes = boxes.copy()
+        boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+    return TrainSample(np.ascontiguousarray(image), boxes, classes,
+                       np.ascontiguousarray(drivable), np.ascontiguousarray(lane))

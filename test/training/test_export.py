@@ -1,0 +1,91 @@
+"""The exported ONNX file honours the contract and matches PyTorch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from mtl_perception.data.bdd100k import DETECTION_CLASSES
+from mtl_perception.training.export import check_parity, export_onnx
+from mtl_perception.training.model import build_model, default_config
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    model = build_model(default_config("mobilenetv2", DETECTION_CLASSES)).eval()
+    path = tmp_path_factory.mktemp("onnx") / "m.onnx"
+    export_onnx(model, path, 256, 384, "random weights")
+    return path, model
+
+
+def test_contract_inputs_outputs(exported: tuple[Path, object]) -> None:
+    path, _ = exported
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert (inp.name, inp.type, inp.shape) == ("images", "tensor(uint8)", [1, 256, 384, 3])
+    outs = {o.name: (o.type, o.shape) for o in session.get_outputs()}
+    anchors = 3 * (32 * 48 + 16 * 24 + 8 * 12)
+    assert outs == {
+        "boxes": ("tensor(float)", [1, anchors, 4]),
+        "scores": ("tensor(float)", [1, anchors, 10]),
+        "drivable": ("tensor(uint8)", [1, 256, 384]),
+        "lane": ("tensor(uint8)", [1, 256, 384]),
+    }
+    frame = np.random.default_rng(1).integers(0, 256, (1, 256, 384, 3), dtype=np.uint8)
+    boxes, scores, drivable, lane = session.run(None, {"images": frame})
+    assert set(np.unique(drivable)) <= {0, 1} and set(np.unique(lane)) <= {0, 1}
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_metadata_and_opset(exported: tuple[Path, object]) -> None:
+    path, _ = exported
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["class_names"]) == list(DETECTION_CLASSES)
+    assert meta["input_size"] == "256x384" and meta["pad_value"] == "114"
+    assert meta["backbone"] == "mobilenetv2" and meta["contract_version"] == "1"
+    assert meta["trained_on"] == "random weights"
+
+
+def test_parity_with_pytorch(exported: tuple[Path, object]) -> None:
+    path, model = exported
+    frame = np.random.default_rng(2).integers(0, 256, (256, 384, 3), dtype=np.uint8)
+    parity = check_parity(model, path, frame)
+    assert parity.ok, parity
+
+
+def test_cli_export_random_weights(tmp_path: Path) -> None:
+    out = tmp_path / "r.onnx"
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "export", "--backbone", "mobilenetv2",
+                             "--img-size", "256x384", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "-> OK" in result.stdout
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert "random weights" in meta["trained_on"]
+
+
+def test_cli_export_rejects_size_not_divisible_by_32(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "export", "--backbone", "mobilenetv2",
+                             "--img-size", "250x384", "--out", str(tmp_path / "x.onnx")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "not divisible by 32" in result.stderr
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_model_card_json() -> None:
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "model-card", "--json",
+                             "--backbones", "mobilenetv2"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (card,) = json.loads(result.stdout)
+    assert set(card) == {"backbone", "params", "gflops", "macs", "onnx_mb", "img_size"}
+    assert card["img_size"] == "384x640" and card["gflops"] == pytest.approx(2 * card["macs"])
+    assert card["params"] < 5.4e6 and card["gflops"] < 33.8 and 0 < card["onnx_mb"] < 24

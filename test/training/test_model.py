@@ -1,0 +1,99 @@
+"""Shapes, budgets and hand-computed pieces of the network."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_perception.data.bdd100k import DETECTION_CLASSES
+from mtl_perception.training.anchors import anchor_fitness, fit_anchors
+from mtl_perception.training.backbone import BackboneWeightsWarning, build_backbone
+from mtl_perception.training.complexity import PAPER_TABLE_II, count_flops
+from mtl_perception.training.heads import decode_detections
+from mtl_perception.training.model import InputNormalizer, build_model, default_config
+from mtl_perception.training.neck import WeightedFusion
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "resnet50"])
+def test_outputs_and_budget(backbone: str) -> None:
+    model = build_model(default_config(backbone, DETECTION_CLASSES)).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 128, 192))
+    assert [tuple(t.shape) for t in out["det"]] == [(1, 3, 16, 24, 15), (1, 3, 8, 12, 15), (1, 3, 4, 6, 15)]
+    assert out["drivable"].shape == out["lane"].shape == (1, 2, 128, 192)
+    boxes, scores = model.decode(out)
+    assert boxes.shape == (1, 3 * (16 * 24 + 8 * 12 + 4 * 6), 4) and scores.shape[-1] == 10
+    params = sum(p.numel() for p in model.parameters())
+    gflops = count_flops(model, 384, 640) / 1e9
+    budget = PAPER_TABLE_II[backbone]
+    assert params < budget["params"] and gflops < budget["gflops"]
+    if backbone == "mobilenetv2":  # "aim well below": the fast model must stay small
+        assert params < 0.5 * budget["params"] and gflops < 0.25 * budget["gflops"]
+
+
+def test_backbone_strides() -> None:
+    features = build_backbone("mobilenetv2")(torch.zeros(1, 3, 64, 96))
+    assert {k: tuple(v.shape[-2:]) for k, v in features.items()} == {
+        "c2": (16, 24), "c3": (8, 12), "c4": (4, 6), "c5": (2, 3)}
+
+
+def test_random_weights_warn() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_backbone("mobilenetv2", "none")
+    assert any(issubclass(w.category, BackboneWeightsWarning) for w in caught)
+
+
+def test_unknown_backbone() -> None:
+    with pytest.raises(ValueError, match="unknown backbone 'vgg16'"):
+        default_config("vgg16", DETECTION_CLASSES)
+
+
+def test_missing_backbone_weights_file(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(FileNotFoundError, match="not found"):
+        build_backbone("mobilenetv2", str(tmp_path / "nope.pth"))
+
+
+def test_fast_normalised_fusion_hand_computed() -> None:
+    fusion = WeightedFusion(2, eps=0.0)
+    with torch.no_grad():
+        fusion.weights.copy_(torch.tensor([3.0, -1.0]))  # relu -> (3, 0): the second input is ignored
+        out = fusion([torch.full((1,), 2.0), torch.full((1,), 100.0)])
+        assert out.item() == pytest.approx(2.0)
+        fusion.weights.copy_(torch.tensor([1.0, 3.0]))
+        assert fusion([torch.full((1,), 4.0), torch.full((1,), 8.0)]).item() == pytest.approx(7.0)
+
+
+def test_decode_hand_computed() -> None:
+    # one level, stride 8, 1 anchor (10 x 20), a 1 x 2 grid; raw zeros give sigmoid 0.5:
+    # xy = (0.5 * 2 - 0.5 + grid) * 8 = (grid + 0.5) * 8, wh = (0.5 * 2)^2 * anchor = anchor
+    raw = torch.zeros(1, 1, 1, 2, 5 + 2)
+    raw[0, 0, 0, 1, 5] = 10.0  # class 0 almost certain in the second cell
+    boxes, scores = decode_detections([raw], torch.tensor([[[10.0, 20.0]]]), (8,))
+    expected = torch.tensor([[4 - 5, 4 - 10, 4 + 5, 4 + 10], [12 - 5, 4 - 10, 12 + 5, 4 + 10]], dtype=torch.float32)
+    torch.testing.assert_close(boxes[0], expected)
+    torch.testing.assert_close(scores[0, 1], torch.tensor([0.5 * torch.sigmoid(torch.tensor(10.0)).item(), 0.25]))
+
+
+def test_input_normalizer_matches_imagenet_rgb() -> None:
+    bgr = torch.tensor([[[[10, 20, 30]]]], dtype=torch.uint8)  # one pixel, B=10 G=20 R=30
+    out = InputNormalizer()(bgr)[0, :, 0, 0]
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    expected = (np.array([30, 20, 10]) / 255.0 - mean) / std
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5)
+
+
+def test_kmeans_anchors_find_clusters() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.array([[4, 8], [10, 10], [8, 24], [20, 15], [30, 40], [16, 60], [60, 50], [90, 120], [150, 90]])
+    wh = np.concatenate([c * rng.uniform(0.95, 1.05, (50, 2)) for c in centres])
+    anchors = fit_anchors(wh)
+    flat = np.array([a for level in anchors for a in level])
+    assert len(anchors) == 3 and all(len(level) == 3 for level in anchors)
+    assert np.all(np.diff(flat.prod(axis=1)) >= 0)  # small to large: fine levels get small anchors
+    assert anchor_fitness(wh, anchors) > 0.85
+    with pytest.raises(ValueError, match="at least 9 boxes"):
+        fit_anchors(wh[:5])

@@ -1,0 +1,158 @@
+"""The training command: schedule, checkpoints, resume, DDP and bad input."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from mtl_perception.training.config import TrainConfig, load_yaml_overrides
+from mtl_perception.training.dataset import DataConfig
+from mtl_perception.training.trainer import Trainer, train
+
+
+def _config(data: Path, out: Path, **kwargs) -> TrainConfig:  # noqa: ANN003
+    base = {"backbone_weights": "none", "batch": 4, "epochs": 2, "seg_epochs": 1, "workers": 0, "lr": 2e-3}
+    base.update(kwargs)
+    return TrainConfig(DataConfig(data, height=128, width=192), out, **base)
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tiny_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run_straight")
+    train(_config(tiny_set, out), progress=False)
+    return out
+
+
+def test_run_outputs(two_epochs: Path) -> None:
+    for name in ("last.pt", "best.pt", "history.csv", "curves.png", "config.json"):
+        assert (two_epochs / name).is_file(), name
+    assert any((two_epochs / "tensorboard").iterdir())
+    rows = list(csv.DictReader((two_epochs / "history.csv").open()))
+    assert [float(r["epoch"]) for r in rows] == [0.0, 1.0]
+    assert "val/map50" in rows[0] and "train/seg" in rows[0]
+    assert rows[1]["train/seg"] == ""  # epoch 2 trains detection alone
+
+
+def test_frozen_phase_trains_detection_only(tiny_set: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_config(tiny_set, tmp_path, epochs=1, seg_epochs=0), progress=False)
+    seg_before = {k: v.clone() for k, v in trainer.model.lane_head.state_dict().items()}
+    det_before = {k: v.clone() for k, v in trainer.model.det_head.state_dict().items()}
+    trainer.fit()
+    # weights and batch-norm running statistics of the frozen heads stay put
+    for key, value in trainer.model.lane_head.state_dict().items():
+        torch.testing.assert_close(value, seg_before[key], msg=key)
+    assert any(not torch.equal(v, det_before[k]) for k, v in trainer.model.det_head.state_dict().items())
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert rows[0]["train/seg"] == "" and float(rows[0]["train/det"]) > 0
+
+
+def test_resume_matches_uninterrupted(tiny_set: Path, two_epochs: Path, tmp_path: Path) -> None:
+    """Kill after epoch 1 of 2, resume: the final weights equal those of the uninterrupted run."""
+    script = (
+        "import sys, warnings; warnings.simplefilter('ignore')\n"
+        "from pathlib import Path\n"
+        "from mtl_perception.training import trainer as t\n"
+        "orig = t.Trainer._log\n"
+        "def log_then_die(self, row):\n"
+        "    orig(self, row)\n"
+        "    if row['epoch'] == 0: raise SystemExit(9)\n"
+        "t.Trainer._log = log_then_die\n"
+        "from mtl_perception.training.config import TrainConfig\n"
+        "from mtl_perception.training.dataset import DataConfig\n"
+        f"cfg = TrainConfig(DataConfig(Path({str(tiny_set)!r}), height=128, width=192), Path({str(tmp_path)!r}),"
+        " backbone_weights='none', batch=4, epochs=2, seg_epochs=1, workers=0, lr=2e-3)\n"
+        "t.train(cfg, progress=False)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
+    train(_config(tiny_set, tmp_path, resume=True), progress=False)
+    resumed, straight = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(two_epochs / "last.pt")
+    assert resumed["epoch"] == straight["epoch"] == 1
+    for key, value in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, msg=key)
+    for key, value in straight["ema"].items():
+        torch.testing.assert_close(resumed["ema"][key], value, msg=key)
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert [float(r["epoch"]) for r in rows] == [0.0, 1.0]
+
+
+def test_ddp_two_processes_gloo(tiny_set: Path, tmp_path: Path) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(torchrun), "--nproc_per_node=2", "--master_port=0", "-m", "mtl_perception.cli", "train",
+         "--data", str(tiny_set), "--out", str(tmp_path), "--img-size", "128x192", "--batch", "2",
+         "--epochs", "2", "--seg-epochs", "1", "--backbone-weights", "none", "--workers", "0", "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 1 and len(state["rng"]) == 2  # one RNG state per rank
+    assert result.stdout.count("epoch 2/2") == 1  # only rank 0 logs
+
+
+def test_checkpoint_errors(two_epochs: Path, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="holds a mobilenetv2 model, but backbone resnet50"):
+        model_from_checkpoint(two_epochs / "last.pt", expect_backbone="resnet50")
+    with pytest.raises(CheckpointError, match="trained for 10 classes, but the data has 1"):
+        model_from_checkpoint(two_epochs / "last.pt", expect_classes=1)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((two_epochs / "last.pt").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(truncated)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resume_other_backbone_refused(tiny_set: Path, two_epochs: Path, tmp_path: Path) -> None:
+    shutil.copy(two_epochs / "last.pt", tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="holds a mobilenetv2 model"):
+        train(_config(tiny_set, tmp_path, backbone="resnet50", resume=True), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--img-size", "250x384"], "not divisible by 32"),
+        (["--epochs", "2", "--seg-epochs", "5"], "seg-epochs <= epochs"),
+        (["--resume"], "no "),
+    ],
+)
+def test_cli_bad_input(tiny_set: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "train", "--data", str(tiny_set),
+                             "--out", str(tmp_path / "run"), "--backbone-weights", "none", *args],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_cli_empty_and_malformed_dataset(tmp_path: Path) -> None:
+    (tmp_path / "labels/det_20").mkdir(parents=True)
+    (tmp_path / "labels/det_20/det_train.json").write_text("[]")
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "train", "--data", str(tmp_path),
+                             "--out", str(tmp_path / "run"), "--backbone-weights", "none"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "lists no frames" in result.stderr
+    (tmp_path / "labels/det_20/det_train.json").write_text("[{]")
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "train", "--data", str(tmp_path),
+                             "--out", str(tmp_path / "run"), "--backbone-weights", "none"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def test_yaml_config_refuses_typos(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("loss:\n  alpah: 2.0\n")
+    with pytest.raises(ValueError, match="unknown key"):
+        load_yaml_overrides(path)
+    path.write_text("loss:\n  alpha: 2.0\n  level_balance: [1.0, 1.0, 1.0]\naugment:\n  flip: 0.0\n")
+    values = load_yaml_overrides(path)
+    assert values["loss"].alpha == 2.0 and values["loss"].level_balance == (1.0, 1.0, 1.0)
+    assert values["augment"].flip == 0.0

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(module_name: str):  # noqa: ANN202 - a module object
+def _load(module_name: str):
     return importlib.import_module(module_name)
 
 

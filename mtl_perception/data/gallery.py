@@ -9,31 +9,7 @@ import cv2
 import numpy as np
 
 from mtl_perception.data.bdd100k import BDD100KSplit
-
-DRIVABLE_COLOUR = np.array([80, 200, 60], np.float32)  # BGR green
-LANE_COLOUR = np.array([40, 40, 255], np.float32)  # BGR red
-BOX_COLOUR = (255, 200, 0)
-
-
-def draw_labels(image: np.ndarray, boxes: np.ndarray, names: Sequence[str],
-                drivable: np.ndarray | None = None, lane: np.ndarray | None = None,
-                alpha: float = 0.45) -> np.ndarray:
-    """A copy of image with masks blended in and boxes with their names drawn.
-
-    boxes: float[N, 4] x1, y1, x2, y2 in image pixels; masks: bool[H, W].
-    """
-    out = image.astype(np.float32)
-    for mask, colour in ((drivable, DRIVABLE_COLOUR), (lane, LANE_COLOUR)):
-        if mask is not None:
-            out[mask] = (1 - alpha) * out[mask] + alpha * colour
-    out = out.astype(np.uint8)
-    scale = max(image.shape[1] / 1280, 0.4)
-    for (x1, y1, x2, y2), name in zip(boxes.tolist(), names, strict=True):
-        p1, p2 = (round(x1), round(y1)), (round(x2) - 1, round(y2) - 1)
-        cv2.rectangle(out, p1, p2, BOX_COLOUR, max(round(2 * scale), 1))
-        cv2.putText(out, name, (p1[0], max(p1[1] - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5 * scale, BOX_COLOUR, max(round(scale), 1), cv2.LINE_AA)
-    return out
+from mtl_perception.runtime.overlay import draw_overlay
 
 
 def contact_sheet(tiles: Sequence[np.ndarray], columns: int = 3, tile_width: int = 640) -> np.ndarray:
@@ -52,7 +28,7 @@ def contact_sheet(tiles: Sequence[np.ndarray], columns: int = 3, tile_width: int
 def dataset_gallery(root: Path, split: str, out: Path, count: int = 9, columns: int = 3) -> Path:
     """Draw the first `count` frames of a BDD100K-layout split with their labels into one PNG."""
     data = BDD100KSplit(root, split, limit=count)
-    tiles = [draw_labels(s.image, s.labels.boxes, s.labels.categories, s.drivable, s.lane) for s in data]
+    tiles = [draw_overlay(s.image, s.labels.boxes, s.labels.categories, s.drivable, s.lane) for s in data]
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), contact_sheet(tiles, columns)):
         raise OSError(f"could not write {out}")

@@ -185,7 +185,7 @@ def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Ca
     region[on_shoulder & ~on_road] = sidewalk
     asphalt = np.array([85, 85, 88], np.float32) + rng.normal(0, 8, 3)
     shade = (0.85 + 0.25 * (rows - y0) / max(cam.height - y0, 1))[:, None, None]
-    texture = rng.normal(0, 4, region.shape[:2] + (1,)).astype(np.float32)
+    texture = rng.normal(0, 4, (*region.shape[:2], 1)).astype(np.float32)
     region[:] = np.where(on_road[..., None], asphalt * shade + texture, region)
 
     ids = np.full(on_road.shape, DRIVABLE_BACKGROUND, np.uint8)
@@ -207,6 +207,7 @@ def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre
     yellow = np.array([40, 190, 230], np.float32)
     if tod == "night":
         white, yellow = white * 0.8, yellow * 0.8
+    offsets: tuple[float, ...]
     if outer and road.curb_outer:
         category, colour, dashed, offsets = "road curb", np.array([175, 175, 175], np.float32), False, (0.0,)
     elif outer:
@@ -217,7 +218,7 @@ def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre
         category, colour, dashed, offsets = "double yellow", yellow, False, (-1.6, 1.6)
     else:
         category, colour, dashed, offsets = "single white", white, True, (0.0,)
-    value = encode_lane(category, dashed=dashed)
+    value = encode_lane(category, dashed=dashed)  # offsets: marking lines, in marking half-widths
 
     visible = np.ones_like(depth, dtype=bool)
     if dashed:
@@ -419,7 +420,7 @@ def _post_process(img: np.ndarray, rng: np.random.Generator, tod: str, weather: 
     gain = {"daytime": 1.0, "dawn/dusk": 0.75, "night": 0.35}[tod] * rng.uniform(0.85, 1.15)
     img = img * gain
     img = img + rng.normal(0, rng.uniform(1.0, 6.0), img.shape).astype(np.float32)
-    out = np.clip(img, 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(img, 0, 255).astype(np.uint8)
     sigma = rng.uniform(0.0, 1.2)
     if sigma > 0.3:
         out = cv2.GaussianBlur(out, (0, 0), sigma)

@@ -56,8 +56,7 @@ def model_from_checkpoint(path: Path, *, expect_backbone: str | None = None,
     config = model_config_from_dict(state["model_config"])
     check_compatible(config, path, expect_backbone, expect_classes)
     model = build_model(config, backbone_weights=None)
-    weights = state.get("ema") if use_ema and state.get("ema") else state["model"]
-    model.load_state_dict(weights)
+    model.load_state_dict(state["ema"] if use_ema and state.get("ema") else state["model"])
     return model
 
 

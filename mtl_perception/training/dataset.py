@@ -48,7 +48,7 @@ class MultiTaskDataset(Dataset):
         raw = self.split[index]
         ids = [self.classes.class_id(c) for c in raw.labels.categories]
         keep = np.array([i is not None for i in ids], dtype=bool)
-        lane = raw.lane.astype(np.uint8)
+        lane: np.ndarray = raw.lane.astype(np.uint8)
         if self.config.lane_widen_px > 1:
             kernel = np.ones((self.config.lane_widen_px, self.config.lane_widen_px), np.uint8)
             lane = cv2.dilate(lane, kernel)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +48,13 @@ def to_onnx_bytes(model: MultiTaskNet, height: int, width: int, info: ModelInfo)
         raise ValueError(f"image size {height}x{width} is not divisible by 32")
     module = ContractModule(model).eval()
     dummy = torch.zeros(1, height, width, 3, dtype=torch.uint8)
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(module, (dummy,), buffer, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        path = Path(tmp) / "model.onnx"
+        # the TorchScript exporter: it takes this static, control-flow-free graph as is and needs
+        # no onnxscript; the dynamo exporter adds nothing for it
+        torch.onnx.export(module, (dummy,), str(path), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)
-    proto = onnx.load_from_string(buffer.getvalue())
+        proto = onnx.load(str(path))
     del proto.metadata_props[:]
     for key, value in info.to_metadata().items():
         proto.metadata_props.add(key=key, value=value)

@@ -32,6 +32,7 @@ class DetectionHead(nn.Module):
         # Start objectness near the prior of ~8 objects per image and classes near uniform,
         # so early losses do not swamp the segmentation tasks (YOLOv5's initialisation).
         for predictor, stride in zip(self.predictors, strides, strict=True):
+            assert isinstance(predictor, nn.Conv2d) and predictor.bias is not None
             bias = predictor.bias.detach().view(self.num_anchors, -1)
             bias[:, 4] += math.log(8 / (image_size / stride) ** 2)
             bias[:, 5:] += math.log(0.6 / max(self.num_classes - 0.99, 0.01))

@@ -9,9 +9,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from mtl_perception.atomic_io import atomic_write, atomic_write_text  # noqa: E402
+from mtl_perception.atomic_io import atomic_write, atomic_write_text
 
 
 def read_history(path: Path) -> list[dict[str, float]]:

@@ -41,6 +41,9 @@ def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
 
 
 class MultiTaskLoss(nn.Module):
+    anchors: Tensor
+    lane_weight: Tensor
+
     def __init__(self, anchors: Tensor, num_classes: int, config: LossConfig = LossConfig()) -> None:
         super().__init__()
         self.config = config
@@ -74,7 +77,7 @@ class MultiTaskLoss(nn.Module):
         centres = (targets[:, 2:4] + targets[:, 4:6]) / 2
         sizes = (targets[:, 4:6] - targets[:, 2:4]).clamp(min=1e-3)
         for level, (out, stride) in enumerate(zip(raw, STRIDES, strict=True)):
-            b, a, h, w, _ = out.shape
+            h, w = out.shape[2:4]
             tobj = torch.zeros(out.shape[:4], device=device)
             img, anc, gj, gi, tbox, tcls = self._assign(targets, centres, sizes, level, stride, h, w)
             if img.numel():

@@ -33,6 +33,8 @@ class ModelConfig:
 
 
 class MultiTaskNet(nn.Module):
+    anchors: Tensor  # [3 levels, 3 anchors, (w, h)] input pixels, a buffer
+
     """Detection, drivable area and lane segmentation from one shared backbone and neck.
 
     forward(images Tensor[B, 3, H, W], normalised RGB) returns a dict:
@@ -106,6 +108,9 @@ def build_model(config: ModelConfig, *, backbone_weights: str | None = "none") -
 
 class InputNormalizer(nn.Module):
     """uint8 BGR NHWC (the ONNX contract's input, and the training batches) -> normalised RGB NCHW float."""
+
+    mean: Tensor
+    std: Tensor
 
     def __init__(self) -> None:
         super().__init__()

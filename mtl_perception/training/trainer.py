@@ -14,7 +14,6 @@ import math
 import os
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +41,7 @@ from mtl_perception.training.config import TrainConfig, to_dict
 from mtl_perception.training.dataset import MultiTaskDataset, collate
 from mtl_perception.training.history import plot_history, read_history, write_history
 from mtl_perception.training.loss import MultiTaskLoss
-from mtl_perception.training.model import InputNormalizer, build_model, default_config
+from mtl_perception.training.model import InputNormalizer, MultiTaskNet, build_model, default_config
 from mtl_perception.training.validate import evaluate, fitness, freeze
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ class Trainer:
 
         self.train_set = MultiTaskDataset(config.data, "train", config.augment, seed=config.seed)
         self.val_set = MultiTaskDataset(config.data, "val")
-        self.sampler = DistributedSampler(self.train_set, seed=config.seed) if self.dist.enabled else None
+        self.sampler: DistributedSampler | None = DistributedSampler(self.train_set, seed=config.seed) if self.dist.enabled else None
         self.train_loader = DataLoader(self.train_set, config.batch, shuffle=self.sampler is None,
                                        sampler=self.sampler, num_workers=config.workers, collate_fn=collate,
                                        drop_last=len(self.train_set) > config.batch,
@@ -216,6 +215,11 @@ class Trainer:
         dist.all_gather_object(gathered, state)
         return gathered
 
+    def _ema_model(self) -> MultiTaskNet:
+        model = self.ema.module
+        assert isinstance(model, MultiTaskNet)
+        return model
+
     def _wrapped(self) -> nn.Module:
         if not self.dist.enabled:
             return self.model
@@ -243,7 +247,7 @@ class Trainer:
                 row: dict[str, float] = {"epoch": float(epoch), "lr": self.optimizer.param_groups[0]["lr"]}
                 row.update({f"train/{k}": v for k, v in losses.items()})
                 if (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs:
-                    metrics = evaluate(self.ema.module, self.val_loader, self.device, self.progress)
+                    metrics = evaluate(self._ema_model(), self.val_loader, self.device, self.progress)
                     score = fitness(metrics)
                     row.update({"val/map50": metrics["det"]["map50"], "val/map50_95": metrics["det"]["map50_95"],
                                 "val/drivable_miou": metrics["drivable"]["miou"],

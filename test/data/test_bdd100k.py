@@ -63,7 +63,7 @@ def test_class_sets() -> None:
 
 
 def test_missing_and_malformed_labels_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="det_train.json"):
+    with pytest.raises(DatasetError, match=r"det_train\.json"):
         load_det_json(tmp_path / "det_train.json")
     bad = tmp_path / "det_val.json"
     bad.write_text("{not json")

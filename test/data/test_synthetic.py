@@ -140,7 +140,7 @@ def test_failure_leaves_no_complete_looking_split(tmp_path: Path, monkeypatch: p
     calls = {"n": 0}
     real = synthetic_set.render_scene
 
-    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def failing(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("disk full")

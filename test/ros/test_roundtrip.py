@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.node import Node
+from roundtrip_publisher import HEIGHT, WIDTH, pattern
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
-
-from roundtrip_publisher import HEIGHT, WIDTH, pattern
 
 
 def test_image_and_detections_cross_processes() -> None:

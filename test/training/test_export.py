@@ -39,7 +39,7 @@ def test_contract_inputs_outputs(exported: tuple[Path, object]) -> None:
         "lane": ("tensor(uint8)", [1, 256, 384]),
     }
     frame = np.random.default_rng(1).integers(0, 256, (1, 256, 384, 3), dtype=np.uint8)
-    boxes, scores, drivable, lane = session.run(None, {"images": frame})
+    _, scores, drivable, lane = session.run(None, {"images": frame})
     assert set(np.unique(drivable)) <= {0, 1} and set(np.unique(lane)) <= {0, 1}
     assert ((scores >= 0) & (scores <= 1)).all()
 

@@ -38,7 +38,7 @@ def test_assignment_takes_near_neighbours_and_skips_misfits() -> None:
     _, anc, gj, gi, _, _ = loss._assign(targets, centres, sizes, 0, 8, 8, 8)
     assert len(anc) == 9  # 3 anchors x 3 cells, all from the first box
     square = anc == 0
-    assert sorted(zip(gi[square].tolist(), gj[square].tolist())) == [(2, 2), (2, 3), (3, 3)]
+    assert sorted(zip(gi[square].tolist(), gj[square].tolist(), strict=True)) == [(2, 2), (2, 3), (3, 3)]
 
 
 def test_detection_loss_falls_as_prediction_improves() -> None:

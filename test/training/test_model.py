@@ -52,7 +52,7 @@ def test_unknown_backbone() -> None:
         default_config("vgg16", DETECTION_CLASSES)
 
 
-def test_missing_backbone_weights_file(tmp_path) -> None:  # noqa: ANN001
+def test_missing_backbone_weights_file(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="not found"):
         build_backbone("mobilenetv2", str(tmp_path / "nope.pth"))
 

@@ -18,7 +18,7 @@ from mtl_perception.training.dataset import DataConfig
 from mtl_perception.training.trainer import Trainer, train
 
 
-def _config(data: Path, out: Path, **kwargs) -> TrainConfig:  # noqa: ANN003
+def _config(data: Path, out: Path, **kwargs) -> TrainConfig:
     base = {"backbone_weights": "none", "batch": 4, "epochs": 2, "seg_epochs": 1, "workers": 0, "lr": 2e-3}
     base.update(kwargs)
     return TrainConfig(DataConfig(data, height=128, width=192), out, **base)

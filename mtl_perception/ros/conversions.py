@@ -1,0 +1,67 @@
+"""sensor_msgs/vision_msgs <-> numpy and runtime results. Conversion only: no model logic here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from vision_msgs.msg import (
+    Detection2D,
+    Detection2DArray,
+    LabelInfo,
+    ObjectHypothesisWithPose,
+    VisionClass,
+)
+
+from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
+from mtl_perception.runtime.postprocess import Detections
+
+
+def image_to_bgr(msg: Image) -> np.ndarray:
+    """A BGR view (bgr8) or converted copy of a sensor_msgs/Image; ImageFormatError on bad frames."""
+    return raw_to_bgr(msg.data, msg.height, msg.width, msg.encoding, msg.step)
+
+
+def compressed_image_to_bgr(msg: CompressedImage) -> np.ndarray:
+    return compressed_to_bgr(msg.data, msg.format)
+
+
+def _image(header: Header, array: np.ndarray, encoding: str) -> Image:
+    msg = Image(header=header, height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0)
+    msg.step = array.shape[1] * (array.shape[2] if array.ndim == 3 else 1)
+    msg.data = np.ascontiguousarray(array).tobytes()
+    return msg
+
+
+def mask_to_image(header: Header, mask: np.ndarray) -> Image:
+    """uint8[H, W] 0/255 -> mono8 Image with the input's header."""
+    return _image(header, mask, "mono8")
+
+
+def bgr_to_image(header: Header, frame: np.ndarray) -> Image:
+    return _image(header, frame, "bgr8")
+
+
+def detections_to_msg(header: Header, detections: Detections, class_names: Sequence[str]) -> Detection2DArray:
+    """Detection2DArray in the Humble+ layout, boxes in camera pixels, class_id = class name."""
+    out = Detection2DArray(header=header)
+    for (x1, y1, x2, y2), score, cls in zip(detections.boxes.tolist(), detections.scores.tolist(),
+                                            detections.class_ids.tolist(), strict=True):
+        det = Detection2D(header=header)
+        det.bbox.center.position.x = (x1 + x2) / 2
+        det.bbox.center.position.y = (y1 + y2) / 2
+        det.bbox.size_x = x2 - x1
+        det.bbox.size_y = y2 - y1
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = class_names[cls]
+        hypothesis.hypothesis.score = score
+        det.results.append(hypothesis)
+        out.detections.append(det)
+    return out
+
+
+def label_info_msg(header: Header, class_names: Sequence[str], threshold: float) -> LabelInfo:
+    return LabelInfo(header=header, threshold=float(threshold),
+                     class_map=[VisionClass(class_id=i, class_name=n) for i, n in enumerate(class_names)])

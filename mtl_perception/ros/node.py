@@ -1,0 +1,190 @@
+"""perception_node: camera images in; detections, drivable and lane masks out.
+
+Thin glue around runtime.Perception. The subscription callback only stores the
+newest frame (latest wins, older pending frames are counted as dropped); a worker
+thread converts, infers and publishes, so a slow model never queues stale frames.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from mtl_perception.ros.conversions import (
+    bgr_to_image,
+    compressed_image_to_bgr,
+    detections_to_msg,
+    image_to_bgr,
+    label_info_msg,
+    mask_to_image,
+)
+from mtl_perception.ros.parameters import PARAMETERS, NodeSettings, load_defaults, settings_from
+from mtl_perception.runtime.backends import ModelLoadError
+from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.image_encoding import ImageFormatError
+from mtl_perception.runtime.overlay import draw_overlay
+from mtl_perception.runtime.perception import Perception, PerceptionResult
+from mtl_perception.runtime.realtime import LatestSlot, RollingStats
+
+OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LOG_THROTTLE_S = 5.0
+
+
+def choose_reliability(offered: list[ReliabilityPolicy]) -> ReliabilityPolicy | None:
+    """rosbag2's rule: reliable only if every publisher offers it (a reliable subscriber never hears a
+    best-effort publisher); None while there is no publisher to match."""
+    if not offered:
+        return None
+    return ReliabilityPolicy.RELIABLE if all(r == ReliabilityPolicy.RELIABLE for r in offered) \
+        else ReliabilityPolicy.BEST_EFFORT
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("perception_node", **kwargs)
+        defaults = load_defaults()
+        for name, spec in PARAMETERS.items():
+            self.declare_parameter(name, defaults[name], spec.descriptor())
+        self.settings: NodeSettings = settings_from({n: self.get_parameter(n).value for n in PARAMETERS})
+        self.perception = Perception(self.settings.perception)
+        self.class_names = self.perception.info.class_names
+        self.get_logger().info(f"model {self.settings.perception.model_path} ({self.perception.info.backbone}, "
+                               f"{self.perception.info.input_height}x{self.perception.info.input_width}, trained on "
+                               f"{self.perception.info.trained_on}) on {self.perception.backend.name}")
+
+        self.detections_pub = self.create_publisher(Detection2DArray, "detections", OUTPUT_QOS)
+        self.drivable_pub = self.create_publisher(Image, "drivable_mask", OUTPUT_QOS)
+        self.lane_pub = self.create_publisher(Image, "lane_mask", OUTPUT_QOS)
+        self.overlay_pub = self.create_publisher(Image, "overlay", OUTPUT_QOS) \
+            if self.settings.publish_overlay else None
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        label_pub = self.create_publisher(LabelInfo, "label_info", LATCHED_QOS)
+        label_pub.publish(label_info_msg(Header(stamp=self.get_clock().now().to_msg()), self.class_names,
+                                         self.settings.perception.score_threshold))
+
+        self.stats = RollingStats()
+        self.slot: LatestSlot[tuple[Any, float]] = LatestSlot()
+        self.subscription: Any = None
+        self.reliability: ReliabilityPolicy | None = None
+        self._subscribe(self._initial_reliability())
+        if self.settings.input_reliability == "auto":
+            self.create_timer(0.5, self._match_publishers)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+
+        self._stop = threading.Event()
+        self.worker = threading.Thread(target=self._work, name="perception", daemon=True)
+        self.worker.start()
+
+    # input -----------------------------------------------------------------------------------
+    def _initial_reliability(self) -> ReliabilityPolicy:
+        fixed = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+        return fixed.get(self.settings.input_reliability, ReliabilityPolicy.RELIABLE)
+
+    def _subscribe(self, reliability: ReliabilityPolicy) -> None:
+        if self.subscription is not None:
+            self.destroy_subscription(self.subscription)
+        qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=reliability)
+        compressed = self.settings.input_transport == "compressed"
+        msg_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        self.subscription = self.create_subscription(msg_type, topic, self._on_image, qos)
+        self.reliability = reliability
+        self.get_logger().info(f"subscribed to {self.subscription.topic_name} ({reliability.name.lower()})")
+
+    def _match_publishers(self) -> None:
+        offered = [info.qos_profile.reliability
+                   for info in self.get_publishers_info_by_topic(self.subscription.topic_name)]
+        wanted = choose_reliability(offered)
+        if wanted is not None and wanted != self.reliability:
+            self._subscribe(wanted)
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.stats.on_received(self.slot.put((msg, time.monotonic())))
+
+    # processing ------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item = self.slot.take(timeout=0.1)
+            if item is not None:
+                self._process(*item)
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        try:
+            frame = compressed_image_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg)
+            result = self.perception.process(frame)
+        except ImageFormatError as err:
+            self.stats.on_bad_frame()
+            self.get_logger().warning(f"skipping bad frame: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node
+            self.stats.on_error()
+            self.get_logger().error(f"frame failed: {type(err).__name__}: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        self._publish(msg.header, frame, result)
+        self.stats.on_processed(1e3 * (time.monotonic() - received))
+
+    def _publish(self, header: Header, frame: Any, result: PerceptionResult) -> None:
+        self.detections_pub.publish(detections_to_msg(header, result.detections, self.class_names))
+        self.drivable_pub.publish(mask_to_image(header, result.drivable))
+        self.lane_pub.publish(mask_to_image(header, result.lane))
+        if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
+            labels = [f"{self.class_names[c]} {s:.2f}" for c, s in
+                      zip(result.detections.class_ids.tolist(), result.detections.scores.tolist(), strict=True)]
+            overlay = draw_overlay(frame, result.detections.boxes, labels, result.drivable, result.lane)
+            self.overlay_pub.publish(bgr_to_image(header, overlay))
+
+    # diagnostics -----------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        snap = self.stats.snapshot()
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: perception",
+                                  hardware_id=self.perception.backend.name)
+        if snap["errors"] or snap["bad_frames"]:
+            status.level, status.message = DiagnosticStatus.WARN, "some frames could not be processed"
+        elif snap["received"] and snap["dropped"] > 0.1 * snap["received"]:
+            status.level, status.message = DiagnosticStatus.WARN, "dropping frames: the model is slower than the camera"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "ok"
+        values = {**{k: f"{v:.2f}" if isinstance(v, float) else str(v) for k, v in snap.items()},
+                  "backend": self.perception.backend.name, "model": str(self.settings.perception.model_path)}
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                                                     status=[status]))
+
+    def close(self) -> None:
+        self._stop.set()
+        self.slot.close()
+        self.worker.join(timeout=5.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node: PerceptionNode | None = None
+    try:
+        node = PerceptionNode()
+        rclpy.spin(node)
+    except (ModelLoadError, ModelContractError, ValueError) as err:
+        rclpy.logging.get_logger("perception_node").fatal(f"cannot start: {err}")
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""The node's parameters: descriptions and ranges here, defaults in config/jetson.yaml (the one place)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from mtl_perception.runtime.backends import BACKENDS, BackendOptions
+from mtl_perception.runtime.backends.base import PRECISIONS
+from mtl_perception.runtime.perception import PerceptionConfig
+
+PACKAGE = "mtl_perception"
+DEFAULT_MODEL = "mtl_mobilenetv2_384x640.onnx"
+RELIABILITIES = ("auto", "reliable", "best_effort")
+TRANSPORTS = ("raw", "compressed")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    description: str
+    choices: tuple[str, ...] = ()
+    float_range: tuple[float, float] | None = None
+    int_range: tuple[int, int] | None = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        text = self.description + (f" One of: {', '.join(self.choices)}." if self.choices else "")
+        descriptor = ParameterDescriptor(description=text, read_only=True)
+        if self.float_range is not None:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=self.float_range[0],
+                                                                  to_value=self.float_range[1])]
+        if self.int_range is not None:
+            descriptor.integer_range = [IntegerRange(from_value=self.int_range[0], to_value=self.int_range[1])]
+        return descriptor
+
+
+PARAMETERS: dict[str, ParameterSpec] = {
+    "model_path": ParameterSpec(f"ONNX model; empty: the package's models/{DEFAULT_MODEL}."),
+    "backend": ParameterSpec("Inference runtime; auto takes TensorRT when installed.", BACKENDS),
+    "precision": ParameterSpec("TensorRT engine precision (ignored by ONNX Runtime).", PRECISIONS),
+    "engine_cache_dir": ParameterSpec("Folder for TensorRT engines; empty: ~/.cache/mtl_perception/engines."),
+    "calibration_dir": ParameterSpec("Folder of camera images for int8 calibration."),
+    "threads": ParameterSpec("ONNX Runtime CPU threads; 0: its default.", int_range=(0, 64)),
+    "score_threshold": ParameterSpec("Minimum detection score.", float_range=(0.0, 1.0)),
+    "iou_threshold": ParameterSpec("NMS IoU above which the weaker box of a class is dropped.",
+                                   float_range=(0.0, 1.0)),
+    "max_detections": ParameterSpec("Detections kept per frame at most.", int_range=(1, 1000)),
+    "input_reliability": ParameterSpec("Camera QoS reliability; auto matches the publisher, as rosbag2 does.",
+                                       RELIABILITIES),
+    "input_transport": ParameterSpec("raw: subscribe to image; compressed: image/compressed (jpeg/png).",
+                                     TRANSPORTS),
+    "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz."),
+    "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
+}
+
+
+def package_share() -> Path:
+    """The source tree when run from a checkout (so edits to config/ and models/ count at once),
+    else share/mtl_perception of the install (colcon: ament index; pip: the environment's prefix)."""
+    source = Path(__file__).resolve().parents[2]
+    if (source / "config" / "jetson.yaml").is_file():
+        return source
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        return Path(get_package_share_directory(PACKAGE))
+    except (ImportError, PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH (pip installs)
+        return Path(sys.prefix) / "share" / PACKAGE
+
+
+def load_defaults(path: Path | None = None) -> dict[str, Any]:
+    """The ros__parameters of config/jetson.yaml."""
+    path = path or package_share() / "config" / "jetson.yaml"
+    values = yaml.safe_load(path.read_text())
+    return dict(values["/**"]["ros__parameters"])
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    perception: PerceptionConfig
+    input_reliability: str
+    input_transport: str
+    publish_overlay: bool
+    diagnostics_period: float
+
+
+def settings_from(values: dict[str, Any]) -> NodeSettings:
+    """Validated settings from parameter values; ValueError names the parameter and the allowed values."""
+    for name, spec in PARAMETERS.items():
+        if spec.choices and values[name] not in spec.choices:
+            raise ValueError(f"parameter {name}={values[name]!r}: use one of {', '.join(spec.choices)}")
+    model = Path(values["model_path"]) if values["model_path"] else package_share() / "models" / DEFAULT_MODEL
+    backend = BackendOptions(
+        backend=values["backend"], precision=values["precision"], threads=int(values["threads"]),
+        engine_cache_dir=Path(values["engine_cache_dir"]) if values["engine_cache_dir"] else None,
+        calibration_dir=Path(values["calibration_dir"]) if values["calibration_dir"] else None)
+    perception = PerceptionConfig(model, backend, float(values["score_threshold"]),
+                                  float(values["iou_threshold"]), int(values["max_detections"]))
+    return NodeSettings(perception, values["input_reliability"], values["input_transport"],
+                        bool(values["publish_overlay"]), float(values["diagnostics_period"]))

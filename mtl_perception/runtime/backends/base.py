@@ -1,0 +1,42 @@
+"""The backend interface: one uint8 [1, H, W, 3] frame in, the contract's four outputs out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from mtl_perception.runtime.contract import ModelInfo
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class ModelLoadError(RuntimeError):
+    """A model that cannot be loaded; the message names the path and the fix."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    backend: str = "auto"
+    precision: str = "fp16"  # TensorRT only; ONNX Runtime runs the file as exported
+    threads: int = 0  # ONNX Runtime intra-op threads; 0 lets it choose
+    engine_cache_dir: Path | None = None  # TensorRT engines; None: beside the model
+    calibration_dir: Path | None = None  # images for int8 calibration
+    workspace_mb: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+
+
+class Backend(Protocol):
+    """What Perception needs from an inference runtime."""
+
+    name: str
+    info: ModelInfo
+
+    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """images uint8[1, H, W, 3] -> {"boxes", "scores", "drivable", "lane"} as in the contract."""
+        ...

@@ -1,0 +1,43 @@
+"""Where TensorRT engines live: one file per (model, precision, TensorRT version, GPU), so a stale engine
+is never loaded. Pure functions: tested here, used on the Jetson."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+
+def file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "unknown"
+
+
+def engine_file_name(model_path: Path, model_digest: str, precision: str, trt_version: str, gpu_name: str) -> str:
+    """e.g. mtl_mobilenetv2_384x640-3f2a9c0d1b7e6a55-fp16-trt10.3.0-orin.engine"""
+    return (f"{model_path.stem}-{model_digest[:16]}-{precision}-trt{_slug(trt_version)}-"
+            f"{_slug(gpu_name)}.engine")
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/mtl_perception/engines: writable even when the model sits in a read-only install."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mtl_perception" / "engines"
+
+
+def timing_cache_path(cache_dir: Path, trt_version: str, gpu_name: str) -> Path:
+    """One timing cache per TensorRT version and GPU, shared by every model: it speeds up later builds."""
+    return cache_dir / f"timing-trt{_slug(trt_version)}-{_slug(gpu_name)}.cache"
+
+
+def calibration_cache_path(engine_path: Path) -> Path:
+    return engine_path.with_suffix(".calib")

@@ -1,0 +1,80 @@
+"""Perception: a camera frame in, detections and two masks in camera pixels out.
+
+Built from plain values, knowing nothing of ROS: the node, `mtl-perception infer`,
+the rosbag evaluation and the benchmarks all run this same object.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mtl_perception.runtime.backends import Backend, BackendOptions, load_backend
+from mtl_perception.runtime.contract import ModelInfo
+from mtl_perception.runtime.letterbox import boxes_to_frame, letterbox_image, mask_to_frame
+from mtl_perception.runtime.postprocess import Detections, select_detections
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    model_path: Path
+    backend: BackendOptions = field(default_factory=BackendOptions)
+    score_threshold: float = 0.3
+    iou_threshold: float = 0.45
+    max_detections: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.iou_threshold <= 1.0:
+            raise ValueError(f"thresholds must lie in [0, 1], got score {self.score_threshold}, "
+                             f"iou {self.iou_threshold}")
+        if self.max_detections < 1:
+            raise ValueError(f"max_detections must be >= 1, got {self.max_detections}")
+
+
+@dataclass(frozen=True)
+class PerceptionResult:
+    """detections in camera pixels; drivable and lane uint8[H, W] at camera size, 0 or 255;
+    timings in milliseconds per stage."""
+
+    detections: Detections
+    drivable: np.ndarray
+    lane: np.ndarray
+    timings: dict[str, float]
+
+
+class Perception:
+    def __init__(self, config: PerceptionConfig, backend: Backend | None = None) -> None:
+        self.config = config
+        self.backend = backend or load_backend(config.model_path, config.backend)
+        info = self.backend.info
+        self._input = np.empty((1, info.input_height, info.input_width, 3), np.uint8)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.backend.info
+
+    def class_name(self, class_id: int) -> str:
+        return self.info.class_names[class_id]
+
+    def process(self, frame: np.ndarray) -> PerceptionResult:
+        """frame uint8[H, W, 3] BGR, any size."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 BGR frame (H, W, 3), got {frame.dtype} {frame.shape}")
+        t0 = time.perf_counter()
+        _, lb = letterbox_image(frame, self.info.input_height, self.info.input_width, self.info.pad_value,
+                                out=self._input[0])
+        t1 = time.perf_counter()
+        out = self.backend.infer(self._input)
+        t2 = time.perf_counter()
+        found = select_detections(out["boxes"][0], out["scores"][0], self.config.score_threshold,
+                                  self.config.iou_threshold, self.config.max_detections)
+        detections = Detections(boxes_to_frame(found.boxes, lb), found.scores, found.class_ids)
+        drivable = mask_to_frame(out["drivable"][0], lb)
+        lane = mask_to_frame(out["lane"][0], lb)
+        t3 = time.perf_counter()
+        timings = {"preprocess": 1e3 * (t1 - t0), "inference": 1e3 * (t2 - t1), "postprocess": 1e3 * (t3 - t2),
+                   "total": 1e3 * (t3 - t0)}
+        return PerceptionResult(detections, drivable, lane, timings)

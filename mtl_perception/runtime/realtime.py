@@ -1,0 +1,100 @@
+"""Latest frame wins, and the numbers that show how well a node keeps up."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Generic, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+class LatestSlot(Generic[T]):
+    """A one-item mailbox: put() replaces what is pending; take() waits for an item.
+
+    A producer that outpaces the consumer loses old items, never queues them: put()
+    returns True when it replaced a pending item, so the caller can count drops.
+    """
+
+    def __init__(self) -> None:
+        self._item: T | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, item: T) -> bool:
+        with self._cond:
+            replaced = self._item is not None
+            self._item = item
+            self._cond.notify()
+        return replaced
+
+    def take(self, timeout: float | None = None) -> T | None:
+        """The pending item, or None on timeout or once closed."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._item is not None or self._closed, timeout):
+                return None
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class RollingStats:
+    """Event rates and latency percentiles over the last `window` seconds (thread-safe)."""
+
+    def __init__(self, window: float = 10.0, max_samples: int = 2000) -> None:
+        self.window = window
+        self._received: deque[float] = deque(maxlen=max_samples)
+        self._processed: deque[tuple[float, float]] = deque(maxlen=max_samples)
+        self._lock = threading.Lock()
+        self.received_total = 0
+        self.processed_total = 0
+        self.dropped_total = 0
+        self.bad_total = 0
+        self.error_total = 0
+
+    def on_received(self, dropped_pending: bool, now: float | None = None) -> None:
+        with self._lock:
+            self._received.append(time.monotonic() if now is None else now)
+            self.received_total += 1
+            self.dropped_total += int(dropped_pending)
+
+    def on_bad_frame(self) -> None:
+        with self._lock:
+            self.bad_total += 1
+
+    def on_error(self) -> None:
+        with self._lock:
+            self.error_total += 1
+
+    def on_processed(self, latency_ms: float, now: float | None = None) -> None:
+        with self._lock:
+            self._processed.append((time.monotonic() if now is None else now, latency_ms))
+            self.processed_total += 1
+
+    def snapshot(self, now: float | None = None) -> dict[str, float]:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            received = [t for t in self._received if now - t <= self.window]
+            processed = [(t, lat) for t, lat in self._processed if now - t <= self.window]
+            totals = (self.received_total, self.processed_total, self.dropped_total, self.bad_total,
+                      self.error_total)
+        latencies = np.array([lat for _, lat in processed]) if processed else np.zeros(0)
+        p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies.size else (0.0, 0.0, 0.0)
+        return {"input_rate_hz": _rate(received), "processed_rate_hz": _rate([t for t, _ in processed]),
+                "latency_p50_ms": float(p50), "latency_p90_ms": float(p90), "latency_p99_ms": float(p99),
+                "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
+                "errors": totals[4]}
+
+
+def _rate(times: list[float]) -> float:
+    if len(times) < 2:
+        return 0.0
+    span = times[-1] - times[0]
+    return (len(times) - 1) / span if span > 0 else 0.0

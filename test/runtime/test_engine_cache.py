@@ -1,0 +1,56 @@
+"""The pure parts of the TensorRT backend: engine names and calibration batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mtl_perception.runtime.calibration import calibration_batches, calibration_images
+from mtl_perception.runtime.engine_cache import (
+    calibration_cache_path,
+    engine_file_name,
+    file_digest,
+    timing_cache_path,
+)
+
+
+def test_engine_name_depends_on_everything_it_must(tmp_path: Path) -> None:
+    model = tmp_path / "mtl_mobilenetv2_384x640.onnx"
+    model.write_bytes(b"model one")
+    digest = file_digest(model)
+    name = engine_file_name(model, digest, "fp16", "10.3.0", "Orin (nvgpu)")
+    assert name == f"mtl_mobilenetv2_384x640-{digest[:16]}-fp16-trt10.3.0-orin-nvgpu.engine"
+    others = {
+        engine_file_name(model, digest, "int8", "10.3.0", "Orin (nvgpu)"),
+        engine_file_name(model, digest, "fp16", "10.7.0", "Orin (nvgpu)"),
+        engine_file_name(model, digest, "fp16", "10.3.0", "Xavier"),
+    }
+    model.write_bytes(b"model two")
+    others.add(engine_file_name(model, file_digest(model), "fp16", "10.3.0", "Orin (nvgpu)"))
+    assert name not in others and len(others) == 4
+    assert calibration_cache_path(tmp_path / name).suffix == ".calib"
+    assert timing_cache_path(tmp_path, "10.3.0", "Orin").name == "timing-trt10.3.0-orin.cache"
+
+
+def test_calibration_batches(tmp_path: Path) -> None:
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((72, 128, 3), 40 * i, np.uint8))
+    (tmp_path / "9.png").write_bytes(b"not an image")  # skipped, not fatal
+    (tmp_path / "notes.txt").write_text("ignored")
+    files = calibration_images(tmp_path)
+    assert [f.name for f in files] == ["0.jpg", "1.jpg", "2.jpg", "3.jpg", "4.jpg", "9.png"]
+    batches = list(calibration_batches(files, 64, 96, pad_value=114, batch_size=2))
+    assert len(batches) == 2  # 5 readable images: two full batches, the fifth dropped
+    assert batches[0].shape == (2, 64, 96, 3) and batches[0].dtype == np.uint8
+    # 72x128 -> 54x96 letterboxed into 64x96: 5 rows of padding top and bottom
+    assert (batches[0][0, :5] == 114).all() and abs(int(batches[0][1, 32, 48, 0]) - 40) <= 1
+
+
+def test_calibration_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        calibration_images(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="holds no images"):
+        calibration_images(tmp_path)

@@ -1,0 +1,74 @@
+"""Frames from every supported encoding; clear errors for everything else."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
+
+BGR = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "raw"),
+    [
+        ("bgr8", BGR),
+        ("rgb8", BGR[..., ::-1]),
+        ("bgra8", np.dstack([BGR, np.full((6, 5), 255, np.uint8)])),
+        ("rgba8", np.dstack([BGR[..., ::-1], np.full((6, 5), 255, np.uint8)])),
+    ],
+)
+def test_colour_encodings(encoding: str, raw: np.ndarray) -> None:
+    out = raw_to_bgr(np.ascontiguousarray(raw).tobytes(), 6, 5, encoding, 5 * raw.shape[2])
+    np.testing.assert_array_equal(out, BGR)
+
+
+def test_mono8_becomes_grey_bgr() -> None:
+    grey = BGR[..., 0]
+    out = raw_to_bgr(grey.tobytes(), 6, 5, "mono8", 5)
+    assert out.shape == (6, 5, 3) and (out == grey[..., None]).all()
+
+
+def test_bgr8_is_zero_copy_and_respects_row_padding() -> None:
+    padded = np.zeros((6, 5 * 3 + 4), np.uint8)
+    padded[:, :15] = BGR.reshape(6, 15)
+    data = bytearray(padded.tobytes())
+    out = raw_to_bgr(data, 6, 5, "bgr8", 19)
+    np.testing.assert_array_equal(out, BGR)
+    assert np.shares_memory(out, np.frombuffer(data, np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"encoding": "yuv422"}, "'yuv422' is not supported; use one of bgr8, rgb8, bgra8, rgba8, mono8"),
+        ({"encoding": "16UC1"}, "is not supported"),
+        ({"step": 10}, "step 10 is smaller than width x channels = 5 x 3 = 15"),
+        ({"data": BGR.tobytes()[:40]}, "truncated: 40 bytes"),
+        ({"height": 0, "width": 0}, "empty image: 0x0"),
+    ],
+)
+def test_bad_frames(kwargs: dict, message: str) -> None:
+    args = {"data": BGR.tobytes(), "height": 6, "width": 5, "encoding": "bgr8", "step": 15, **kwargs}
+    with pytest.raises(ImageFormatError, match=message.replace("(", r"\(")):
+        raw_to_bgr(**args)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_compressed(ext: str) -> None:
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, :32] = (255, 0, 0)
+    ok, buf = cv2.imencode(ext, frame)
+    assert ok
+    out = compressed_to_bgr(buf.tobytes(), ext[1:])
+    assert out.shape == (48, 64, 3)
+    assert abs(int(out[24, 10, 0]) - 255) < 10 and int(out[24, 50, 0]) < 10
+
+
+def test_corrupt_and_empty_compressed() -> None:
+    with pytest.raises(ImageFormatError, match="could not be decoded"):
+        compressed_to_bgr(b"\x00garbage" * 10, "jpeg")
+    with pytest.raises(ImageFormatError, match="empty"):
+        compressed_to_bgr(b"", "jpeg")

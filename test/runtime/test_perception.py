@@ -1,0 +1,84 @@
+"""Perception on a real exported model: camera-sized outputs; clear errors for bad models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
+from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.perception import Perception, PerceptionConfig
+
+
+@pytest.fixture(scope="module")
+def perception(random_model: Path) -> Perception:
+    return Perception(PerceptionConfig(random_model, BackendOptions(backend="onnxruntime", threads=1),
+                                       score_threshold=0.0, max_detections=20))
+
+
+@pytest.mark.parametrize(("height", "width"), [(720, 1280), (480, 640), (300, 300)])
+def test_outputs_at_camera_size(perception: Perception, height: int, width: int) -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    result = perception.process(frame)
+    assert result.drivable.shape == result.lane.shape == (height, width)
+    assert result.drivable.dtype == np.uint8 and set(np.unique(result.drivable)) <= {0, 255}
+    assert set(np.unique(result.lane)) <= {0, 255}
+    boxes = result.detections.boxes
+    assert len(result.detections) == 20  # threshold 0 keeps max_detections
+    assert (boxes[:, 0::2] >= 0).all() and (boxes[:, 0::2] <= width).all()
+    assert (boxes[:, 1::2] >= 0).all() and (boxes[:, 1::2] <= height).all()
+    assert set(result.timings) == {"preprocess", "inference", "postprocess", "total"}
+
+
+def test_metadata_read_from_model(perception: Perception) -> None:
+    info = perception.info
+    assert (info.input_height, info.input_width, info.pad_value) == (256, 384, 114)
+    assert info.class_names[2] == "car" and info.backbone == "mobilenetv2"
+    assert "random weights" in info.trained_on
+
+
+def test_rejects_non_bgr_frames(perception: Perception) -> None:
+    with pytest.raises(ValueError, match="expected a uint8 BGR frame"):
+        perception.process(np.zeros((10, 10), np.uint8))
+
+
+def test_missing_model_names_path_and_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"nope\.onnx not found; export one"):
+        load_backend(tmp_path / "nope.onnx", BackendOptions(backend="onnxruntime"))
+
+
+def test_corrupt_model(tmp_path: Path, random_model: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(random_model.read_bytes()[:100_000])
+    with pytest.raises(ModelLoadError, match=r"broken\.onnx could not be loaded.*re-export"):
+        load_backend(broken, BackendOptions(backend="onnxruntime"))
+
+
+def test_model_without_contract_metadata(tmp_path: Path, random_model: Path) -> None:
+    proto = onnx.load(str(random_model))
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    with pytest.raises(ModelContractError, match=r"lacks metadata class_names.*mtl-perception export"):
+        load_backend(bare, BackendOptions(backend="onnxruntime"))
+
+
+def test_model_breaking_the_contract(tmp_path: Path, random_model: Path) -> None:
+    proto = onnx.load(str(random_model))
+    proto.graph.output[0].name = "bboxes"
+    for node in proto.graph.node:
+        node.output[:] = ["bboxes" if o == "boxes" else o for o in node.output]
+    renamed = tmp_path / "renamed.onnx"
+    onnx.save(proto, str(renamed))
+    with pytest.raises(ModelContractError, match="the contract wants input 'images' and outputs boxes"):
+        load_backend(renamed, BackendOptions(backend="onnxruntime"))
+
+
+def test_unknown_backend_and_precision(random_model: Path) -> None:
+    with pytest.raises(ValueError, match="unknown backend 'openvino'"):
+        load_backend(random_model, BackendOptions(backend="openvino"))
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        BackendOptions(precision="fp8")

@@ -1,0 +1,48 @@
+"""Latest-wins mailbox and rolling statistics."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mtl_perception.runtime.realtime import LatestSlot, RollingStats
+
+
+def test_latest_slot_replaces_pending() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True  # 1 was never taken: dropped
+    assert slot.take(timeout=0) == 2
+    assert slot.take(timeout=0.01) is None
+
+
+def test_latest_slot_wakes_consumer_and_closes() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    got: list[int | None] = []
+    consumer = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+    consumer.start()
+    slot.put(7)
+    consumer.join(timeout=5)
+    assert got == [7]
+    closer = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+    closer.start()
+    slot.close()
+    closer.join(timeout=5)
+    assert got == [7, None]
+
+
+def test_rolling_stats() -> None:
+    stats = RollingStats(window=10.0)
+    for i in range(11):
+        stats.on_received(dropped_pending=i % 2 == 1, now=100.0 + 0.1 * i)
+    for i, latency in enumerate(range(1, 101)):
+        stats.on_processed(float(latency), now=100.0 + 0.01 * i)
+    stats.on_bad_frame()
+    snap = stats.snapshot(now=101.0)
+    assert snap["input_rate_hz"] == pytest.approx(10.0)
+    assert snap["processed_rate_hz"] == pytest.approx(100.0)
+    assert snap["latency_p50_ms"] == pytest.approx(50.5)
+    assert snap["latency_p99_ms"] == pytest.approx(99.01)
+    assert (snap["received"], snap["processed"], snap["dropped"], snap["bad_frames"]) == (11, 100, 5, 1)
+    assert stats.snapshot(now=200.0)["input_rate_hz"] == 0.0  # outside the window

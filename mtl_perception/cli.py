@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mtl_perception.commands.train", "train the multi-task network (torchrun for several processes)"),
     "export": ("mtl_perception.commands.export", "export a checkpoint (or random weights) to the ONNX contract"),
     "model-card": ("mtl_perception.commands.model_card", "params, GFLOPs and size per backbone (Table II)"),
+    "infer": ("mtl_perception.commands.infer", "run a model on images or a video and write overlays (no ROS)"),
+    "build-engine": ("mtl_perception.commands.build_engine", "build the TensorRT engine ahead of time (Jetson)"),
 }
 
 

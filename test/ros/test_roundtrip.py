@@ -18,7 +18,6 @@ from vision_msgs.msg import Detection2DArray
 
 def test_image_and_detections_cross_processes() -> None:
     publisher = subprocess.Popen([sys.executable, str(Path(__file__).with_name("roundtrip_publisher.py"))])
-    rclpy.init()
     node = Node("roundtrip_listener")
     got: dict[str, object] = {}
     node.create_subscription(Image, "image", lambda m: got.setdefault("image", m), 1)
@@ -29,7 +28,6 @@ def test_image_and_detections_cross_processes() -> None:
             rclpy.spin_once(node, timeout_sec=0.1)
     finally:
         node.destroy_node()
-        rclpy.shutdown()
         publisher.send_signal(signal.SIGINT)
         publisher.wait(timeout=10)
 

@@ -1,0 +1,76 @@
+"""ros2 launch mtl_perception jetson.launch.py [backbone:=mobilenetv2|resnet50] [precision:=fp16|fp32|int8]
+    [image_topic:=/camera/image_raw] [namespace:=cam_front] [rviz:=true]
+
+Starts perception_node with config/jetson.yaml and the package's model for the chosen
+backbone; optionally RViz with config/mtl_perception.rviz (overlay and both masks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BACKBONES = ("mobilenetv2", "resnet50")
+PRECISIONS = ("fp16", "fp32", "int8")
+MODEL_SIZE = "384x640"
+
+
+def model_file(share: Path, backbone: str) -> Path:
+    """The bundled model of a backbone: models/mtl_<backbone>_384x640.onnx."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone {backbone!r}: use one of {', '.join(BACKBONES)}")
+    return share / "models" / f"mtl_{backbone}_{MODEL_SIZE}.onnx"
+
+
+def config_files(share: Path) -> dict[str, Path]:
+    return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz"}
+
+
+def _node_actions(context):
+    from ament_index_python.packages import get_package_share_directory
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    share = Path(get_package_share_directory("mtl_perception"))
+    backbone = LaunchConfiguration("backbone").perform(context)
+    precision = LaunchConfiguration("precision").perform(context)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    image_topic = LaunchConfiguration("image_topic").perform(context)
+    namespace = LaunchConfiguration("namespace").perform(context)
+    rviz = LaunchConfiguration("rviz").perform(context).lower() in ("true", "1")
+    files = config_files(share)
+    overrides = {"model_path": str(model_file(share, backbone)), "precision": precision}
+    if rviz:
+        overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
+    actions = [Node(
+        package="mtl_perception",
+        executable="perception_node",
+        namespace=namespace,
+        parameters=[str(files["params"]), overrides],
+        remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed")],
+        output="screen",
+        emulate_tty=True,
+    )]
+    if rviz:  # in the node's namespace, so the display's relative topics find its outputs
+        actions.append(Node(package="rviz2", executable="rviz2", namespace=namespace,
+                            arguments=["-d", str(files["rviz"])], output="log"))
+    return actions
+
+
+def generate_launch_description():
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+
+    from launch import LaunchDescription
+
+    return LaunchDescription([
+        DeclareLaunchArgument("backbone", default_value="mobilenetv2", choices=list(BACKBONES),
+                              description="mobilenetv2 (fast) or resnet50 (accurate)"),
+        DeclareLaunchArgument("precision", default_value="fp16", choices=list(PRECISIONS),
+                              description="TensorRT engine precision"),
+        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
+                              description="camera topic (sensor_msgs/Image); /compressed is used for jpeg input"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace for the node and its outputs, one per camera"),
+        DeclareLaunchArgument("rviz", default_value="false", description="start RViz with the overlay and masks"),
+        OpaqueFunction(function=_node_actions),
+    ])

@@ -1,0 +1,37 @@
+"""mtl-perception build-engine: build and cache the TensorRT engine ahead of time (on the Jetson)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="ONNX model")
+    parser.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "int8"])
+    parser.add_argument("--calibration-dir", type=Path, help="camera images for int8 calibration")
+    parser.add_argument("--cache-dir", type=Path, help="engine folder (default ~/.cache/mtl_perception/engines)")
+    parser.add_argument("--workspace-mb", type=int, default=1024, help="TensorRT builder workspace")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
+    from mtl_perception.runtime.contract import ModelContractError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    options = BackendOptions("tensorrt", args.precision, engine_cache_dir=args.cache_dir,
+                             calibration_dir=args.calibration_dir, workspace_mb=args.workspace_mb)
+    try:
+        backend = load_backend(args.model, options)
+    except ImportError as err:
+        print(f"error: TensorRT or pycuda is not installed ({err}); build engines on the Jetson (JetPack)",
+              file=sys.stderr)
+        return 2
+    except (ModelLoadError, ModelContractError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"engine ready: {getattr(backend, 'engine_path', '?')} ({backend.name})")
+    return 0

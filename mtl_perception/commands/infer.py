@@ -1,0 +1,90 @@
+"""mtl-perception infer: run a model on images, a folder or a video, without ROS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="ONNX model (the contract's)")
+    parser.add_argument("--input", type=Path, required=True, help="an image, a folder of images, or a video")
+    parser.add_argument("--out", type=Path, required=True, help="folder for overlays and detections.json")
+    parser.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime"])
+    parser.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "int8"])
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime CPU threads (0: its default)")
+    parser.add_argument("--score-threshold", type=float, default=0.3)
+    parser.add_argument("--iou-threshold", type=float, default=0.45)
+    parser.add_argument("--max-detections", type=int, default=100)
+
+
+def _frames(source: Path):
+    import cv2
+
+    from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
+
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"{source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    elif source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+        capture = cv2.VideoCapture(str(source))
+        if not capture.isOpened():
+            raise FileNotFoundError(f"video {source} cannot be opened (corrupt, or an unsupported codec)")
+        index = 0
+        while True:
+            ok, video_frame = capture.read()
+            if not ok:
+                break
+            yield f"{source.stem}_{index:06d}", video_frame
+            index += 1
+        capture.release()
+        return
+    elif source.is_file():
+        files = [source]
+    else:
+        raise FileNotFoundError(f"input {source} does not exist")
+    for path in files:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            print(f"warning: skipping unreadable image {path}", file=sys.stderr)
+            continue
+        yield path.stem, frame
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import cv2
+    from tqdm import tqdm
+
+    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+    from mtl_perception.runtime.contract import ModelContractError
+    from mtl_perception.runtime.overlay import draw_overlay
+    from mtl_perception.runtime.perception import Perception, PerceptionConfig
+
+    try:
+        perception = Perception(PerceptionConfig(
+            args.model, BackendOptions(args.backend, args.precision, args.threads),
+            args.score_threshold, args.iou_threshold, args.max_detections))
+        args.out.mkdir(parents=True, exist_ok=True)
+        results = {}
+        for name, frame in tqdm(_frames(args.input), desc="infer", unit="frame"):
+            result = perception.process(frame)
+            det = result.detections
+            names = [perception.class_name(c) for c in det.class_ids.tolist()]
+            labels = [f"{n} {s:.2f}" for n, s in zip(names, det.scores.tolist(), strict=True)]
+            cv2.imwrite(str(args.out / f"{name}.jpg"), draw_overlay(frame, det.boxes, labels, result.drivable,
+                                                                     result.lane))
+            results[name] = {"boxes": det.boxes.round(2).tolist(), "scores": det.scores.round(4).tolist(),
+                             "classes": names, "latency_ms": round(result.timings["total"], 2)}
+    except (FileNotFoundError, ModelLoadError, ModelContractError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    atomic_write_text(args.out / "detections.json", json.dumps(results, indent=1))
+    print(f"{len(results)} frames -> {args.out} (overlays and detections.json)")
+    return 0

@@ -1,0 +1,243 @@
+"""perception_node over real rclpy: the node in its own process, this test as the camera and the viewer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from node_harness import Client, NodeProcess, image_msg, latched, scene, stamp_ns
+from rclpy.qos import ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+OUTPUTS = {"detections": Detection2DArray, "drivable_mask": Image, "lane_mask": Image, "overlay": Image}
+
+
+def _start(namespace: str, model: Path, **params: object) -> NodeProcess:
+    node = NodeProcess({"model_path": str(model), "threads": 1, "backend": "onnxruntime", **params},
+                       namespace=namespace)
+    assert node.wait_for("subscribed to"), node.output
+    return node
+
+
+def _client(namespace: str) -> Client:
+    client = Client(f"viewer_{namespace.strip('/')}", namespace=namespace)
+    for topic, msg_type in OUTPUTS.items():
+        client.listen(msg_type, topic)
+    client.listen(LabelInfo, "label_info", latched())
+    client.listen(DiagnosticArray, "/diagnostics")
+    return client
+
+
+@pytest.fixture(scope="module")
+def main_node(random_model: Path) -> Iterator[NodeProcess]:
+    node = _start("/cam_a", random_model, score_threshold=0.0, max_detections=5, publish_overlay=True,
+                  diagnostics_period=0.5)
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def viewer(main_node: NodeProcess) -> Iterator[Client]:
+    client = _client("/cam_a")
+    yield client
+    client.close()
+
+
+def _send_until_answered(client: Client, camera: object, msg: Image, timeout: float = 30.0) -> Detection2DArray:
+    """Publish msg until the node answers it (discovery takes a moment); return the answer."""
+    wanted = stamp_ns(msg.header)
+
+    def answered() -> bool:
+        return any(stamp_ns(d.header) == wanted for d in client.received["detections"])
+
+    last = [0.0]
+
+    def publish() -> None:
+        if time.monotonic() - last[0] > 0.5:
+            camera.publish(msg)  # type: ignore[attr-defined]
+            last[0] = time.monotonic()
+
+    assert client.spin_until(answered, timeout, each=publish), "no answer from perception_node"
+    return next(d for d in client.received["detections"] if stamp_ns(d.header) == wanted)
+
+
+def _answer(client: Client, topic: str, stamp: int, timeout: float = 10.0) -> object:
+    assert client.spin_until(lambda: any(stamp_ns(m.header) == stamp for m in client.received[topic]), timeout), topic
+    return next(m for m in client.received[topic] if stamp_ns(m.header) == stamp)
+
+
+@pytest.mark.parametrize(("height", "width", "stamp"), [(720, 1280, 1_000_000_001), (480, 640, 2_000_000_002)])
+def test_outputs_follow_the_contract(main_node: NodeProcess, viewer: Client, height: int, width: int,
+                                     stamp: int) -> None:
+    camera = viewer.camera()
+    msg = image_msg(scene(height, width), stamp, frame_id="front_camera")
+    detections = _send_until_answered(viewer, camera, msg)
+    assert detections.header.frame_id == "front_camera"
+    assert 0 < len(detections.detections) <= 5
+    names = {c for c in ("pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
+                         "traffic light", "traffic sign")}
+    for det in detections.detections:
+        assert stamp_ns(det.header) == stamp
+        assert det.results[0].hypothesis.class_id in names
+        assert 0 <= det.results[0].hypothesis.score <= 1
+        cx, cy = det.bbox.center.position.x, det.bbox.center.position.y
+        assert cx - det.bbox.size_x / 2 >= -1e-3 and cx + det.bbox.size_x / 2 <= width + 1e-3
+        assert cy - det.bbox.size_y / 2 >= -1e-3 and cy + det.bbox.size_y / 2 <= height + 1e-3
+    for topic in ("drivable_mask", "lane_mask"):
+        mask = _answer(viewer, topic, stamp)
+        assert (mask.width, mask.height, mask.encoding, mask.step) == (width, height, "mono8", width)
+        assert mask.header.frame_id == "front_camera"
+        assert set(np.unique(np.frombuffer(mask.data, np.uint8))) <= {0, 255}
+    overlay = _answer(viewer, "overlay", stamp)
+    assert (overlay.width, overlay.height, overlay.encoding) == (width, height, "bgr8")
+
+
+def test_topics_and_types(main_node: NodeProcess, viewer: Client) -> None:
+    wanted = {"/cam_a/detections": "vision_msgs/msg/Detection2DArray", "/cam_a/drivable_mask": "sensor_msgs/msg/Image",
+              "/cam_a/lane_mask": "sensor_msgs/msg/Image", "/cam_a/overlay": "sensor_msgs/msg/Image",
+              "/cam_a/label_info": "vision_msgs/msg/LabelInfo", "/cam_a/image": "sensor_msgs/msg/Image",
+              "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
+
+    def all_there() -> bool:
+        topics = dict(viewer.node.get_topic_names_and_types())
+        return all(wanted[t] in topics.get(t, []) for t in wanted)
+
+    assert viewer.spin_until(all_there, 10), viewer.node.get_topic_names_and_types()
+    info = viewer.node.get_publishers_info_by_topic("/cam_a/label_info")
+    assert info[0].qos_profile.durability.name == "TRANSIENT_LOCAL"
+
+
+def test_label_info_reaches_late_joiners(main_node: NodeProcess, viewer: Client) -> None:
+    assert viewer.spin_until(lambda: bool(viewer.received["label_info"]), 10)
+    label = viewer.received["label_info"][0]
+    assert [c.class_name for c in label.class_map][:3] == ["pedestrian", "rider", "car"]
+    assert [c.class_id for c in label.class_map] == list(range(10))
+
+
+def test_bad_frames_are_skipped_and_node_lives_on(main_node: NodeProcess, viewer: Client) -> None:
+    camera = viewer.camera()
+    good = scene(120, 160)
+    bad = [
+        image_msg(good, 10, encoding="yuv422"),
+        image_msg(good, 11),
+        image_msg(good, 12),
+        image_msg(np.zeros((0, 0, 3), np.uint8), 13),
+    ]
+    bad[1].data = bad[1].data[:1000]  # truncated
+    bad[2].step = 100  # smaller than width x channels
+    for msg in bad:
+        camera.publish(msg)
+        viewer.spin_until(lambda: False, 0.3)
+    _send_until_answered(viewer, camera, image_msg(good, 3_000_000_003))
+    assert main_node.proc.poll() is None
+    assert main_node.wait_for("skipping bad frame", 5)
+    assert "not supported; use one of bgr8" in main_node.output or "truncated" in main_node.output
+    for stamp in (10, 11, 12, 13):
+        assert not any(stamp_ns(d.header) == stamp for d in viewer.received["detections"])
+
+
+def test_burst_latest_frame_wins(main_node: NodeProcess, viewer: Client) -> None:
+    camera = viewer.camera()
+    _send_until_answered(viewer, camera, image_msg(scene(720, 1280), 4_000_000_000))  # connected and warm
+    before = len(viewer.received["detections"])
+    stamps = [5_000_000_000 + i for i in range(60)]
+    frame = scene(720, 1280)
+    for stamp in stamps:
+        camera.publish(image_msg(frame, stamp))
+        viewer.spin_until(lambda: False, 0.002)
+    assert viewer.spin_until(
+        lambda: any(stamp_ns(d.header) == stamps[-1] for d in viewer.received["detections"]), 30), \
+        "the last frame of the burst was never answered"
+    answered = [stamp_ns(d.header) for d in viewer.received["detections"][before:] if stamp_ns(d.header) in stamps]
+    assert answered == sorted(answered)  # never an old frame after a newer one
+    assert len(answered) < len(stamps)  # a busy node skips frames instead of queueing them
+    # the node counts what it dropped; its diagnostics say so
+    assert viewer.spin_until(lambda: _diagnostic(viewer, "/cam_a", "dropped") not in (None, "0"), 10)
+
+
+def _diagnostic(client: Client, namespace: str, key: str) -> str | None:
+    for array in reversed(client.received["/diagnostics"]):
+        for status in array.status:
+            if status.name.startswith(f"{namespace}/perception_node"):
+                return {kv.key: kv.value for kv in status.values}.get(key)
+    return None
+
+
+def test_diagnostics(main_node: NodeProcess, viewer: Client) -> None:
+    assert viewer.spin_until(lambda: _diagnostic(viewer, "/cam_a", "backend") is not None, 10)
+    for key in ("input_rate_hz", "processed_rate_hz", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
+                "dropped", "model"):
+        assert _diagnostic(viewer, "/cam_a", key) is not None, key
+    assert "onnxruntime" in _diagnostic(viewer, "/cam_a", "backend")
+
+
+def test_auto_qos_matches_a_best_effort_camera(random_model: Path) -> None:
+    node = _start("/cam_b", random_model, score_threshold=0.0)
+    client = _client("/cam_b")
+    try:
+        camera = client.camera(ReliabilityPolicy.BEST_EFFORT)
+        _send_until_answered(client, camera, image_msg(scene(720, 1280), 6_000_000_000))
+        assert "subscribed to /cam_b/image (best_effort)" in node.output
+    finally:
+        client.close()
+        assert node.stop() == 0
+
+
+def test_auto_qos_receives_every_large_frame_of_a_reliable_camera(main_node: NodeProcess, viewer: Client) -> None:
+    """Across processes, a best-effort subscriber loses 1280x720 frames from a reliable publisher here;
+    `auto` must subscribe reliably and get them all when the camera is slower than the model."""
+    camera = viewer.camera(ReliabilityPolicy.RELIABLE)
+    _send_until_answered(viewer, camera, image_msg(scene(720, 1280), 7_000_000_000))
+    assert "subscribed to /cam_a/image (reliable)" in main_node.output
+    stamps = [7_000_000_001 + i for i in range(8)]
+    for stamp in stamps:
+        camera.publish(image_msg(scene(720, 1280), stamp))
+        # slower than the model: wait for the answer before the next frame
+        assert viewer.spin_until(lambda s=stamp: any(stamp_ns(d.header) == s for d in viewer.received["detections"]),
+                                 15), f"frame {stamp} lost"
+
+
+def test_compressed_input_and_empty_detections(random_model: Path) -> None:
+    node = _start("/cam_c", random_model, input_transport="compressed", score_threshold=1.0)
+    client = _client("/cam_c")
+    try:
+        camera = client.camera(compressed=True)
+        _, jpeg = cv2.imencode(".jpg", scene(480, 640))
+        msg = CompressedImage(format="jpeg", data=jpeg.tobytes())
+        msg.header.stamp.sec, msg.header.frame_id = 8, "compressed_cam"
+        detections = _send_until_answered(client, camera, msg)
+        assert len(detections.detections) == 0  # nothing scores above 1.0: still published, empty
+        mask = _answer(client, "drivable_mask", 8_000_000_000)
+        assert (mask.width, mask.height) == (640, 480)
+        assert "subscribed to /cam_c/image/compressed" in node.output
+    finally:
+        client.close()
+        code = node.stop()
+    assert code == 0, node.output  # SIGINT: a clean exit, no traceback
+    assert "Traceback" not in node.output
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt"])
+def test_bad_model_fails_at_start_naming_path_and_fix(tmp_path: Path, random_model: Path, problem: str) -> None:
+    path = tmp_path / f"{problem}.onnx"
+    if problem == "corrupt":
+        path.write_bytes(random_model.read_bytes()[:5000])
+    node = NodeProcess({"model_path": str(path), "backend": "onnxruntime"})
+    code = node.proc.wait(timeout=60)
+    node.stop()
+    assert code == 1
+    assert str(path) in node.output and ("mtl-perception export" in node.output)
+    assert "Traceback" not in node.output
+
+
+def test_bad_parameter_value_fails_at_start() -> None:
+    node = NodeProcess({"input_reliability": "sometimes"})
+    code = node.proc.wait(timeout=60)
+    node.stop()
+    assert code == 1 and "input_reliability='sometimes': use one of auto, reliable, best_effort" in node.output

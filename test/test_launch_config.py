@@ -1,0 +1,71 @@
+"""What can be checked of the launch file and config without launch_ros (not installable here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mtl_perception.ros.parameters import PARAMETERS, load_defaults, settings_from
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _launch_module():
+    spec = importlib.util.spec_from_file_location("jetson_launch", REPO / "launch" / "jetson.launch.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_yaml_keys_are_exactly_the_declared_parameters() -> None:
+    raw = yaml.safe_load((REPO / "config" / "jetson.yaml").read_text())
+    assert list(raw) == ["/**"]
+    assert set(raw["/**"]["ros__parameters"]) == set(PARAMETERS)
+
+
+def test_yaml_defaults_are_valid() -> None:
+    defaults = load_defaults(REPO / "config" / "jetson.yaml")
+    for name, spec in PARAMETERS.items():
+        value = defaults[name]
+        if spec.choices:
+            assert value in spec.choices, name
+        if spec.float_range:
+            assert isinstance(value, float) and spec.float_range[0] <= value <= spec.float_range[1], name
+        if spec.int_range:
+            assert isinstance(value, int) and spec.int_range[0] <= value <= spec.int_range[1], name
+        assert spec.descriptor().description, name
+    settings = settings_from(defaults)
+    assert settings.perception.model_path == REPO / "models" / "mtl_mobilenetv2_384x640.onnx"
+
+
+def test_launch_file_loads_without_launch_installed() -> None:
+    module = _launch_module()  # launch and launch_ros are imported inside, not at module level
+    assert callable(module.generate_launch_description)
+    assert "launch_ros" not in sys.modules
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "resnet50"])
+def test_launch_arguments_resolve_to_existing_files(backbone: str) -> None:
+    module = _launch_module()
+    assert backbone in module.BACKBONES
+    model = module.model_file(REPO, backbone)
+    assert model.is_file(), f"{model} is missing: the launch file's backbone:={backbone} would fail"
+    for path in module.config_files(REPO).values():
+        assert path.is_file(), path
+
+
+def test_launch_rejects_unknown_backbone() -> None:
+    with pytest.raises(ValueError, match="use one of mobilenetv2, resnet50"):
+        _launch_module().model_file(REPO, "vgg")
+
+
+def test_setup_installs_launch_config_and_models() -> None:
+    source = (REPO / "setup.py").read_text()
+    for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/*.rviz")',
+                    'glob("models/*.onnx")'):
+        assert pattern in source

@@ -70,6 +70,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+        # vision_msgs definitions, so evaluation can write self-describing bags without ROS installed
+        (f"share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),
     ],
     install_requires=["setuptools"],
     extras_require=EXTRAS,

@@ -19,6 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("mtl_perception.commands.export", "export a checkpoint (or random weights) to the ONNX contract"),
     "model-card": ("mtl_perception.commands.model_card", "params, GFLOPs and size per backbone (Table II)"),
     "infer": ("mtl_perception.commands.infer", "run a model on images or a video and write overlays (no ROS)"),
+    "eval": ("mtl_perception.commands.eval", "score a model on a BDD100K-layout split (peers' metrics)"),
+    "make-bag": ("mtl_perception.commands.make_bag", "write a rosbag2 from an image folder"),
+    "eval-bag": ("mtl_perception.commands.eval_bag", "run a rosbag2 through the runtime; write a result bag"),
+    "bench": ("mtl_perception.commands.bench", "model card and latency per backbone and size (Tables II, III)"),
     "build-engine": ("mtl_perception.commands.build_engine", "build the TensorRT engine ahead of time (Jetson)"),
 }
 

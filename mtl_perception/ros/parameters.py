@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,11 +9,11 @@ from typing import Any
 import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from mtl_perception.package_paths import package_share
 from mtl_perception.runtime.backends import BACKENDS, BackendOptions
 from mtl_perception.runtime.backends.base import PRECISIONS
 from mtl_perception.runtime.perception import PerceptionConfig
 
-PACKAGE = "mtl_perception"
 DEFAULT_MODEL = "mtl_mobilenetv2_384x640.onnx"
 RELIABILITIES = ("auto", "reliable", "best_effort")
 TRANSPORTS = ("raw", "compressed")
@@ -56,20 +55,6 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz."),
     "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
 }
-
-
-def package_share() -> Path:
-    """The source tree when run from a checkout (so edits to config/ and models/ count at once),
-    else share/mtl_perception of the install (colcon: ament index; pip: the environment's prefix)."""
-    source = Path(__file__).resolve().parents[2]
-    if (source / "config" / "jetson.yaml").is_file():
-        return source
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-        return Path(get_package_share_directory(PACKAGE))
-    except (ImportError, PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH (pip installs)
-        return Path(sys.prefix) / "share" / PACKAGE
 
 
 def load_defaults(path: Path | None = None) -> dict[str, Any]:

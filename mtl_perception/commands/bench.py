@@ -1,0 +1,67 @@
+"""mtl-perception bench: the paper's Table II (size, cost) and Table III (latency) on this machine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backbones", default="mobilenetv2,resnet50")
+    parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280")
+    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per model, after 3 warm-up runs")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="time budget per model")
+    parser.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON, table and plot")
+    parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+    import warnings
+
+    from tqdm import tqdm
+
+    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.commands.common import parse_hw
+    from mtl_perception.data.bdd100k import DETECTION_CLASSES
+    from mtl_perception.evaluation.benchmark import markdown_table, measure, plot_latency, speed_ratios
+    from mtl_perception.runtime.backends import BackendOptions
+    from mtl_perception.training.backbone import BackboneWeightsWarning
+    from mtl_perception.training.complexity import count_flops, model_card
+    from mtl_perception.training.export import export_onnx
+    from mtl_perception.training.model import build_model, default_config
+
+    backbones = [b.strip() for b in args.backbones.split(",")]
+    sizes = [s.strip() for s in args.sizes.split(",")]
+    options = BackendOptions(args.backend, threads=args.threads)
+    cards, latency = [], []
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", BackboneWeightsWarning)  # speed does not depend on the weights
+        for backbone in backbones:
+            model = build_model(default_config(backbone, DETECTION_CLASSES)).eval()
+            cards.append(model_card(backbone, 384, 640, model).as_dict())
+            for size in tqdm(sizes, desc=f"bench {backbone}", unit="size"):
+                height, width = parse_hw(size)
+                path = Path(tmp) / f"{backbone}_{size}.onnx"
+                export_onnx(model, path, height, width, "random weights: benchmark only")
+                gflops = count_flops(model, height, width) / 1e9
+                latency.append(measure(path, backbone, size, gflops, options, args.runs,
+                                       max_seconds=args.max_seconds).as_dict())
+    result = {"model_card": cards, "latency": latency}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "bench.json", json.dumps(result, indent=2))
+    table = markdown_table(latency)
+    ratios = speed_ratios(latency)
+    atomic_write_text(args.out / "bench.md", table + "\n\n" + "\n".join(f"- {r}" for r in ratios) + "\n")
+    plot_latency(latency, args.out / "latency.png")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(table)
+        for line in ratios:
+            print(line)
+        print(f"(GFLOPs = 2 x MACs; written to {args.out}/bench.json, bench.md, latency.png)")
+    return 0

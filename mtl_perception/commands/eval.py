@@ -1,0 +1,58 @@
+"""mtl-perception eval: score a model on a BDD100K-layout split with the peers' metric definitions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="BDD100K-layout dataset root")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--model", type=Path, required=True, help="ONNX model")
+    parser.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime"])
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--limit", type=int, help="evaluate the first N frames only")
+    parser.add_argument("--drivable", choices=["direct", "direct+alternative"], default="direct",
+                        help="what counts as drivable in the labels (default direct, as the peers)")
+    parser.add_argument("--operating-threshold", type=float, default=0.3,
+                        help="score threshold for the deployed precision/recall (the node's default)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
+    from mtl_perception.evaluation.evaluator import (
+        PEER_MAX_DETECTIONS,
+        PEER_NMS_IOU,
+        PEER_SCORE_THRESHOLD,
+        Evaluator,
+        format_summary,
+    )
+    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+    from mtl_perception.runtime.contract import ModelContractError
+    from mtl_perception.runtime.perception import Perception, PerceptionConfig
+
+    try:
+        split = BDD100KSplit(args.data, args.split, include_alternative=args.drivable != "direct", limit=args.limit)
+        perception = Perception(PerceptionConfig(args.model, BackendOptions(args.backend, threads=args.threads),
+                                                 PEER_SCORE_THRESHOLD, PEER_NMS_IOU, PEER_MAX_DETECTIONS))
+        evaluator = Evaluator(perception.info.class_names, args.operating_threshold)
+        for sample in tqdm(split, desc=f"eval {args.split}", unit="frame"):
+            evaluator.add(perception.process(sample.image), sample.labels, sample.drivable, sample.lane)
+    except (DatasetError, ModelLoadError, ModelContractError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = evaluator.summary()
+    summary["model"] = str(args.model)
+    summary["data"] = f"{args.data} [{args.split}]"
+    print(format_summary(summary))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(summary, indent=2))
+    return 0

@@ -1,0 +1,74 @@
+"""A bag through the same runtime pipeline as the node: output bag, latency, and metrics when labelled."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
+from mtl_perception.evaluation.bags import FRAMES_FILE, BagError, ResultBagWriter, read_image_frames
+from mtl_perception.evaluation.evaluator import Evaluator
+from mtl_perception.runtime.overlay import draw_overlay
+from mtl_perception.runtime.perception import Perception
+
+
+@dataclass(frozen=True)
+class LabelJoin:
+    """Bag stamps -> frame indices of a labelled split, through the bag's frames.json."""
+
+    split: BDD100KSplit
+    by_stamp: dict[int, int]
+
+    @classmethod
+    def load(cls, bag: Path, labels: Path, split: str, include_alternative: bool = False) -> LabelJoin:
+        frames_file = bag / FRAMES_FILE
+        if not frames_file.is_file():
+            raise BagError(f"{bag} has no {FRAMES_FILE} (image name -> stamp): labels can only be joined to bags "
+                           "written by `mtl-perception make-bag`")
+        stamps = {name: int(stamp) for name, stamp in json.loads(frames_file.read_text()).items()}
+        data = BDD100KSplit(labels, split, include_alternative=include_alternative)
+        by_stamp = {stamps[f.name]: i for i, f in enumerate(data.frames) if f.name in stamps}
+        if not by_stamp:
+            raise DatasetError(f"the labels of {labels} [{split}] match no frame of {bag}: the bag holds "
+                               f"{', '.join(list(stamps)[:3])}..., the labels {data.frames[0].name}...; "
+                               "was the bag made from this split's images?")
+        return cls(data, by_stamp)
+
+
+def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None = None,
+                 labels: LabelJoin | None = None, overlays: bool = False, storage: str = "mcap",
+                 progress: bool = True) -> dict:
+    """Run every image of the bag; write out; return latency (and metrics with labels).
+
+    The output bag is closed on any error, so what was processed is kept.
+    """
+    writer = ResultBagWriter(out, storage=storage, overlays=overlays)
+    evaluator = Evaluator(perception.info.class_names)
+    latencies: list[float] = []
+    names = perception.info.class_names
+    try:
+        for frame in tqdm(read_image_frames(bag, topic), desc="eval-bag", unit="frame", disable=not progress):
+            result = perception.process(frame.image)
+            latencies.append(result.timings["total"])
+            overlay = None
+            if overlays:
+                det = result.detections
+                labels_text = [f"{names[c]} {s:.2f}" for c, s in zip(det.class_ids.tolist(), det.scores.tolist(),
+                                                                     strict=True)]
+                overlay = draw_overlay(frame.image, det.boxes, labels_text, result.drivable, result.lane)
+            writer.write(frame, result, names, overlay)
+            if labels is not None and frame.stamp_ns in labels.by_stamp:
+                sample = labels.split[labels.by_stamp[frame.stamp_ns]]
+                evaluator.add(result, sample.labels, sample.drivable, sample.lane)
+    finally:
+        writer.close()
+    p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies else (0.0, 0.0, 0.0)
+    summary: dict = {"frames": writer.count, "latency_ms": {"p50": float(p50), "p90": float(p90), "p99": float(p99)},
+                     "out": str(out)}
+    if labels is not None:
+        summary["metrics"] = evaluator.summary()
+    return summary

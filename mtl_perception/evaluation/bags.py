@@ -1,0 +1,201 @@
+"""rosbag2 files without ROS: image folders to bags, and bags through the runtime to output bags.
+
+Uses `rosbags` (pure Python; sqlite3 and mcap). Output bags carry the message
+definitions of every topic, vision_msgs included, so rosbags, Foxglove and
+`ros2 bag play` read them without this package. Bags are rosbag2 format 8
+(the oldest that rosbags writes; ROS 2 Iron and later read it natively).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
+
+from mtl_perception.package_paths import vision_msgs_definitions
+from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
+from mtl_perception.runtime.perception import PerceptionResult
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+FRAMES_FILE = "frames.json"  # beside the bag: image name -> stamp, to join labels later
+BAG_VERSION = 8
+START_NS = 1_700_000_000 * 1_000_000_000  # a fixed start, so the same folder gives the same bag
+
+
+class BagError(RuntimeError):
+    """A bag that cannot be used as asked; the message says what the bag holds instead."""
+
+
+def typestore() -> Typestore:
+    """ROS 2 Humble's message types plus vision_msgs from this package's .msg definitions."""
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    folder = vision_msgs_definitions()
+    types: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.msg")):
+        types.update(get_types_from_msg(path.read_text(), f"vision_msgs/msg/{path.stem}"))
+    store.register(types)
+    return store
+
+
+def _storage(name: str) -> StoragePlugin:
+    plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+    if name not in plugins:
+        raise ValueError(f"storage {name!r}: use mcap or sqlite3")
+    return plugins[name]
+
+
+def _header(store: Typestore, stamp_ns: int, frame_id: str) -> Any:
+    time_type, header_type = store.types["builtin_interfaces/msg/Time"], store.types["std_msgs/msg/Header"]
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    return header_type(stamp=time_type(sec=sec, nanosec=nanosec), frame_id=frame_id)
+
+
+def image_message(store: Typestore, header: Any, array: np.ndarray, encoding: str) -> Any:
+    channels = array.shape[2] if array.ndim == 3 else 1
+    return store.types[IMAGE](header=header, height=array.shape[0], width=array.shape[1], encoding=encoding,
+                              is_bigendian=0, step=array.shape[1] * channels,
+                              data=np.ascontiguousarray(array).reshape(-1))
+
+
+def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_raw", storage: str = "mcap",
+                    compressed: bool = False, rate_hz: float = 10.0, frame_id: str = "camera",
+                    progress: Callable[[Iterator[Path]], Iterator[Path]] = iter) -> dict[str, int]:
+    """A bag of the images at rate_hz; returns (and writes to out/frames.json) image name -> stamp in ns."""
+    if not images:
+        raise ValueError("no images to write")
+    if rate_hz <= 0:
+        raise ValueError(f"--rate must be > 0, got {rate_hz}")
+    if out.exists():
+        raise FileExistsError(f"{out} exists; rosbag2 writes a new folder: remove it or pick another --out")
+    store = typestore()
+    stamps: dict[str, int] = {}
+    writer = Writer(out, version=BAG_VERSION, storage_plugin=_storage(storage))
+    writer.open()
+    try:
+        connection = writer.add_connection(topic + ("/compressed" if compressed else ""),
+                                           COMPRESSED if compressed else IMAGE, typestore=store)
+        for index, path in enumerate(progress(iter(images))):
+            stamp = START_NS + round(index * 1e9 / rate_hz)
+            header = _header(store, stamp, frame_id)
+            if compressed:
+                data = path.read_bytes() if path.suffix.lower() in (".jpg", ".jpeg") else \
+                    cv2.imencode(".jpg", _read(path))[1].tobytes()
+                msg = store.types[COMPRESSED](header=header, format="jpeg", data=np.frombuffer(data, np.uint8))
+            else:
+                msg = image_message(store, header, _read(path), "bgr8")
+            writer.write(connection, stamp, store.serialize_cdr(msg, connection.msgtype))
+            stamps[path.name] = stamp
+    finally:
+        writer.close()
+    (out / FRAMES_FILE).write_text(json.dumps(stamps, indent=1))
+    return stamps
+
+
+def _read(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"image {path} is unreadable or corrupt")
+    return image
+
+
+@dataclass(frozen=True)
+class BagFrame:
+    topic: str
+    stamp_ns: int
+    header: Any
+    image: np.ndarray
+
+
+def read_image_frames(bag: Path, topic: str | None = None) -> Iterator[BagFrame]:
+    """Every image message of a bag (raw or compressed), decoded to BGR, in time order."""
+    if not bag.exists():
+        raise BagError(f"bag {bag} does not exist")
+    try:
+        with AnyReader([bag], default_typestore=typestore()) as reader:
+            images = [c for c in reader.connections if c.msgtype in (IMAGE, COMPRESSED)]
+            listed = ", ".join(f"{c.topic} ({c.msgtype})" for c in reader.connections) or "none"
+            if not images:
+                raise BagError(f"{bag} has no sensor_msgs/Image or CompressedImage topics; its topics: {listed}")
+            if topic is not None:
+                images = [c for c in images if c.topic in (topic, topic + "/compressed")]
+                if not images:
+                    raise BagError(f"topic {topic} is not an image topic of {bag}; its topics: {listed}")
+            for connection, stamp, raw in reader.messages(connections=images):
+                msg = reader.deserialize(raw, connection.msgtype)
+                if connection.msgtype == COMPRESSED:
+                    frame = compressed_to_bgr(msg.data, msg.format)
+                else:
+                    frame = raw_to_bgr(msg.data, msg.height, msg.width, msg.encoding, msg.step)
+                yield BagFrame(connection.topic, stamp, msg.header, frame)
+    except BagError:
+        raise
+    except Exception as err:
+        if type(err).__module__.startswith("rosbags"):
+            raise BagError(f"bag {bag} cannot be read ({type(err).__name__}: {err}); it is corrupt or "
+                           "truncated: re-record it, or `ros2 bag reindex` it") from err
+        raise
+
+
+class ResultBagWriter:
+    """Writes one Detection2DArray and two mono8 masks (and overlays on request) per processed frame."""
+
+    def __init__(self, out: Path, namespace: str = "/mtl_perception", storage: str = "mcap",
+                 overlays: bool = False) -> None:
+        if out.exists():
+            raise FileExistsError(f"{out} exists; choose another --out")
+        self.store = typestore()
+        self.writer = Writer(out, version=BAG_VERSION, storage_plugin=_storage(storage))
+        self.writer.open()
+        add = self.writer.add_connection
+        self.detections = add(f"{namespace}/detections", "vision_msgs/msg/Detection2DArray", typestore=self.store)
+        self.drivable = add(f"{namespace}/drivable_mask", IMAGE, typestore=self.store)
+        self.lane = add(f"{namespace}/lane_mask", IMAGE, typestore=self.store)
+        self.overlay = add(f"{namespace}/overlay", IMAGE, typestore=self.store) if overlays else None
+        self.count = 0
+
+    def write(self, frame: BagFrame, result: PerceptionResult, class_names: tuple[str, ...],
+              overlay: np.ndarray | None = None) -> None:
+        store, header, stamp = self.store, frame.header, frame.stamp_ns
+        header = _header(store, header.stamp.sec * 1_000_000_000 + header.stamp.nanosec, header.frame_id)
+        self.writer.write(self.detections, stamp, store.serialize_cdr(
+            self._detections(header, result, class_names), self.detections.msgtype))
+        for connection, mask in ((self.drivable, result.drivable), (self.lane, result.lane)):
+            self.writer.write(connection, stamp, store.serialize_cdr(image_message(store, header, mask, "mono8"),
+                                                                     IMAGE))
+        if self.overlay is not None and overlay is not None:
+            self.writer.write(self.overlay, stamp, store.serialize_cdr(
+                image_message(store, header, overlay, "bgr8"), IMAGE))
+        self.count += 1
+
+    def _detections(self, header: Any, result: PerceptionResult, class_names: tuple[str, ...]) -> Any:
+        t = self.store.types
+        pose = t["geometry_msgs/msg/PoseWithCovariance"](
+            pose=t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),
+                                             orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0,
+                                                                                           w=1.0)),
+            covariance=np.zeros(36))
+        detections = []
+        det = result.detections
+        for (x1, y1, x2, y2), score, cls in zip(det.boxes.tolist(), det.scores.tolist(), det.class_ids.tolist(),
+                                                strict=True):
+            hypothesis = t["vision_msgs/msg/ObjectHypothesisWithPose"](
+                hypothesis=t["vision_msgs/msg/ObjectHypothesis"](class_id=class_names[cls], score=score), pose=pose)
+            centre = t["vision_msgs/msg/Pose2D"](position=t["vision_msgs/msg/Point2D"](x=(x1 + x2) / 2,
+                                                                                      y=(y1 + y2) / 2), theta=0.0)
+            bbox = t["vision_msgs/msg/BoundingBox2D"](center=centre, size_x=x2 - x1, size_y=y2 - y1)
+            detections.append(t["vision_msgs/msg/Detection2D"](header=header, results=[hypothesis], bbox=bbox,
+                                                               id=""))
+        return t["vision_msgs/msg/Detection2DArray"](header=header, detections=detections)
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,99 @@
+"""Latency of a model on a backend at batch 1: warm-up excluded, median and p90, as the paper's Table III."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mtl_perception.runtime.backends import BackendOptions, load_backend
+
+# the paper's Jetson Xavier NX latencies (ms, TensorRT) at 256x384 / 384x640 / 768x1280
+PAPER_TABLE_III = {
+    "resnet50": {"256x384": 68.0, "384x640": 140.0, "768x1280": 474.0},
+    "mobilenetv2": {"256x384": 46.0, "384x640": 98.0, "768x1280": 302.0},
+}
+
+
+@dataclass(frozen=True)
+class Latency:
+    backbone: str
+    size: str
+    backend: str
+    median_ms: float
+    p90_ms: float
+    fps: float
+    gflops: float
+    runs: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure(model: Path, backbone: str, size: str, gflops: float, options: BackendOptions, runs: int = 20,
+            warmup: int = 3, max_seconds: float = 60.0) -> Latency:
+    """Time backend.infer alone on a random frame; stops early after max_seconds (at least 3 runs)."""
+    backend = load_backend(model, options)
+    info = backend.info
+    frame = np.random.default_rng(0).integers(0, 256, (1, info.input_height, info.input_width, 3), dtype=np.uint8)
+    for _ in range(warmup):
+        backend.infer(frame)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < runs and (len(times) < 3 or time.perf_counter() - start < max_seconds):
+        t0 = time.perf_counter()
+        backend.infer(frame)
+        times.append(1e3 * (time.perf_counter() - t0))
+    median, p90 = (float(v) for v in np.percentile(times, [50, 90]))
+    return Latency(backbone, size, backend.name, median, p90, 1e3 / median, gflops, len(times))
+
+
+def markdown_table(latency: list[dict]) -> str:
+    lines = ["| backbone | size | backend | median ms | p90 ms | FPS | GFLOPs | paper Xavier NX ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in latency:
+        paper = PAPER_TABLE_III.get(row["backbone"], {}).get(row["size"])
+        lines.append(f"| {row['backbone']} | {row['size']} | {row['backend']} | {row['median_ms']:.1f} | "
+                     f"{row['p90_ms']:.1f} | {row['fps']:.1f} | {row['gflops']:.1f} | "
+                     f"{f'{paper:.0f}' if paper else '-'} |")
+    return "\n".join(lines)
+
+
+def speed_ratios(latency: list[dict]) -> list[str]:
+    """ResNet50 / MobileNetV2 latency beside their FLOPs ratio, per size (the paper's 1.5x-for-5x point)."""
+    by_key = {(r["backbone"], r["size"]): r for r in latency}
+    out = []
+    for size in sorted({r["size"] for r in latency}, key=lambda s: int(s.split("x")[0]) * int(s.split("x")[1])):
+        mobile, resnet = by_key.get(("mobilenetv2", size)), by_key.get(("resnet50", size))
+        if mobile and resnet:
+            out.append(f"{size}: ResNet50 is {resnet['median_ms'] / mobile['median_ms']:.2f}x slower for "
+                       f"{resnet['gflops'] / mobile['gflops']:.1f}x the FLOPs")
+    return out
+
+
+def plot_latency(latency: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mtl_perception.atomic_io import atomic_write
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for backbone in sorted({r["backbone"] for r in latency}):
+        rows = sorted((r for r in latency if r["backbone"] == backbone),
+                      key=lambda r: int(r["size"].split("x")[0]) * int(r["size"].split("x")[1]))
+        pixels = [int(r["size"].split("x")[0]) * int(r["size"].split("x")[1]) / 1e3 for r in rows]
+        ax.plot(pixels, [r["median_ms"] for r in rows], marker="o", label=f"{backbone} (this CPU)")
+        paper = PAPER_TABLE_III.get(backbone, {})
+        points = [(int(s.split("x")[0]) * int(s.split("x")[1]) / 1e3, v) for s, v in paper.items()]
+        if points:
+            ax.plot(*zip(*sorted(points), strict=True), linestyle="--", marker="x",
+                    label=f"{backbone} (paper, Xavier NX)")
+    ax.set(xlabel="input size (kilopixels)", ylabel="latency, median (ms)", title="latency against resolution")
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -28,7 +28,7 @@ from mtl_perception.runtime.perception import PerceptionResult
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 FRAMES_FILE = "frames.json"  # beside the bag: image name -> stamp, to join labels later
-BAG_VERSION = 8
+BAG_VERSION: Literal[8] = 8
 START_NS = 1_700_000_000 * 1_000_000_000  # a fixed start, so the same folder gives the same bag
 
 
@@ -131,7 +131,7 @@ def read_image_frames(bag: Path, topic: str | None = None) -> Iterator[BagFrame]
                 if not images:
                     raise BagError(f"topic {topic} is not an image topic of {bag}; its topics: {listed}")
             for connection, stamp, raw in reader.messages(connections=images):
-                msg = reader.deserialize(raw, connection.msgtype)
+                msg: Any = reader.deserialize(raw, connection.msgtype)
                 if connection.msgtype == COMPRESSED:
                     frame = compressed_to_bgr(msg.data, msg.format)
                 else:

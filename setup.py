@@ -68,7 +68,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
         # vision_msgs definitions, so evaluation can write self-describing bags without ROS installed
         (f"share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),

@@ -18,6 +18,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from mtl_perception.ros.conversions import as_uint8_array
+
 NODE = [sys.executable, "-m", "mtl_perception.ros.node"]
 
 
@@ -109,7 +111,7 @@ def image_msg(frame: np.ndarray, stamp_ns: int, frame_id: str = "camera", encodi
                 step=frame.shape[1] * (frame.shape[2] if frame.ndim == 3 else 1))
     msg.header.frame_id = frame_id
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-    msg.data = frame.tobytes()
+    msg.data = as_uint8_array(frame)
     return msg
 
 

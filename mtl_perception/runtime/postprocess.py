@@ -8,7 +8,7 @@ import numpy as np
 
 from mtl_perception.runtime.nms import batched_nms
 
-PRE_NMS_TOP_K = 3000  # candidates into NMS at most, as torchvision's detectors cap them
+PRE_NMS_TOP_K = 1000  # candidates into NMS at most, as torchvision's detectors cap them
 
 
 @dataclass(frozen=True)

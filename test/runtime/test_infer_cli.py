@@ -30,7 +30,7 @@ def test_folder_and_video(random_model: Path, tmp_path: Path) -> None:
     assert cv2.imread(str(tmp_path / "out" / "f1.jpg")).shape == (360, 640, 3)
 
     video = tmp_path / "drive.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 5, (320, 240))
     for i in range(3):
         writer.write(np.full((240, 320, 3), 50 * i, np.uint8))
     writer.release()

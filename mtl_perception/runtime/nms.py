@@ -42,6 +42,6 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
     kept = cv2.dnn.NMSBoxesBatched(_xywh(boxes), scores.astype(np.float32),  # type: ignore[arg-type]
-                                   classes.astype(np.int32), 0.0, iou_threshold)
+                                   classes.astype(np.int32), 0.0, iou_threshold)  # type: ignore[arg-type]
     keep = np.asarray(kept, dtype=np.int64).reshape(-1)
     return keep[:max_keep] if max_keep is not None else keep

@@ -12,7 +12,14 @@ VISION_MSGS := $(VENV)/.vision-msgs-built
 TRT_STUBS_PIN := $(shell sed -n 's/^TENSORRT_STUBS = "\(.*\)"/\1/p' setup.py)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint typecheck demo clean
+# The recipe of the bundled models (models/README.md): synthetic scenes, then the project's own
+# train and export commands. `make model-resnet50` produces the ResNet50 model, which is not bundled.
+MODEL_DATA := demo_data/train_set
+MODEL_EPOCHS ?= 10
+MODEL_SEG_EPOCHS ?= 7
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+.PHONY: setup test lint typecheck demo bench clean model-mobilenetv2 model-resnet50
 
 setup: $(DEPS) $(STUBS) $(VISION_MSGS)
 
@@ -43,7 +50,23 @@ test: setup lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/pytest-exit-code; exit $$rc
 
 demo: setup
-	@echo "The demo is not built yet (issue: demo models and make demo)."
+	$(PY) -m mtl_perception.cli demo --data demo_data --out demo_out
+
+bench: setup
+	$(PY) -m mtl_perception.cli bench --out bench_out
+	$(PY) -m mtl_perception.cli bench-node
+
+$(MODEL_DATA)/labels/det_20/det_val.json: | $(DEPS)
+	$(PY) -m mtl_perception.cli synth --out $(MODEL_DATA) --train 800 --val 150 --seed 1 --workers 2
+
+model-mobilenetv2 model-resnet50: model-%: setup $(MODEL_DATA)/labels/det_20/det_val.json
+	$(PY) -m mtl_perception.cli train --data $(MODEL_DATA) --out runs/$*_384x640 --backbone $* \
+		--img-size 384x640 --batch 8 --epochs $(MODEL_EPOCHS) --seg-epochs $(MODEL_SEG_EPOCHS) \
+		--backbone-weights none --anchors kmeans --lr 4e-3 --workers 1 $(if $(wildcard runs/$*_384x640/last.pt),--resume)
+	$(PY) -m mtl_perception.cli export --checkpoint runs/$*_384x640/best.pt --img-size 384x640 \
+		--out models/mtl_$*_384x640.onnx
+	$(PY) -m mtl_perception.cli eval --data $(MODEL_DATA) --split val --model models/mtl_$*_384x640.onnx \
+		--json runs/$*_384x640/eval_val.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo_out bench_out

@@ -39,7 +39,11 @@ def _node_actions(context):
     namespace = LaunchConfiguration("namespace").perform(context)
     rviz = LaunchConfiguration("rviz").perform(context).lower() in ("true", "1")
     files = config_files(share)
-    overrides = {"model_path": str(model_file(share, backbone)), "precision": precision}
+    model = model_file(share, backbone)
+    if not model.is_file():
+        raise FileNotFoundError(f"{model} is not installed; build it with `make model-{backbone}` in the source "
+                                "tree and rebuild the package (see models/README.md), or pass model_path")
+    overrides = {"model_path": str(model), "precision": precision}
     if rviz:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
     actions = [Node(

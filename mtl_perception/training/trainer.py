@@ -242,12 +242,16 @@ class Trainer:
                 net = self._wrapped()  # DDP must learn which parameters still take gradients
                 log.info("epoch %d: segmentation heads frozen, detection trains alone", epoch)
             losses = self._train_epoch(net, epoch, segmentation)
+            validate = (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs
+            if self.dist.is_main and validate:
+                metrics = evaluate(self._ema_model(), self.val_loader, self.device, self.progress)
+            # after validation: every DataLoader iterator draws a seed from the global RNG, so a state
+            # taken earlier would make a resumed run shuffle differently from an uninterrupted one
             rng = self._gather_rng()
             if self.dist.is_main:
                 row: dict[str, float] = {"epoch": float(epoch), "lr": self.optimizer.param_groups[0]["lr"]}
                 row.update({f"train/{k}": v for k, v in losses.items()})
-                if (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs:
-                    metrics = evaluate(self._ema_model(), self.val_loader, self.device, self.progress)
+                if validate:
                     score = fitness(metrics)
                     row.update({"val/map50": metrics["det"]["map50"], "val/map50_95": metrics["det"]["map50_95"],
                                 "val/drivable_miou": metrics["drivable"]["miou"],

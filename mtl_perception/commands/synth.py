@@ -22,9 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mtl_perception.commands.common import parse_hw
     from mtl_perception.data.bdd100k import DatasetError
     from mtl_perception.data.gallery import dataset_gallery
-    from mtl_perception.data.synthetic_set import SynthConfig, parse_size, write_dataset
+    from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
 
     if args.out is None:
         print("error: --out DIR is required", file=sys.stderr)
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if not args.gallery_only:
-            height, width = parse_size(args.size)
+            height, width = parse_hw(args.size, multiple=1)  # range checked by SynthConfig
             config = SynthConfig(args.out, args.train, args.val, args.seed, height, width, args.workers)
             for paths in write_dataset(config):
                 print(f"wrote {paths.split}: {paths.images} and {paths.det_json}")

@@ -48,15 +48,6 @@ class SynthConfig:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'720x1280' -> (720, 1280); ValueError naming the expected form otherwise."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size {text!r} is not HxW, e.g. 720x1280") from None
-    return height, width
-
-
 def frame_name(seed: int, split: str, index: int) -> str:
     return f"synth{seed:04d}-{split}-{index:06d}.jpg"
 

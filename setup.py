@@ -80,7 +80,6 @@ setup(
     maintainer_email="mtl-perception@example.org",
     description="Multi-task perception (detection, drivable area, lanes) for ROS 2 on Jetson",
     license="Apache-2.0",
-    tests_require=["pytest"],
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what counts as drivable in the labels (default direct, as the peers)")
     parser.add_argument("--operating-threshold", type=float, default=0.3,
                         help="score threshold for the deployed precision/recall (the node's default)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                        help="print the results as JSON instead of the table, or write them to FILE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         perception = Perception(PerceptionConfig(args.model, BackendOptions(args.backend, threads=args.threads),
                                                  PEER_SCORE_THRESHOLD, PEER_NMS_IOU, PEER_MAX_DETECTIONS))
         evaluator = Evaluator(perception.info.class_names, args.operating_threshold)
-        for sample in tqdm(split, desc=f"eval {args.split}", unit="frame"):
+        for sample in tqdm(split, desc=f"eval {args.split}", unit="frame", disable=args.json == "-"):
             evaluator.add(perception.process(sample.image), sample.labels, sample.drivable, sample.lane)
     except (DatasetError, ModelLoadError, ModelContractError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -52,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     summary = evaluator.summary()
     summary["model"] = str(args.model)
     summary["data"] = f"{args.data} [{args.split}]"
+    if args.json == "-":
+        print(json.dumps(summary, indent=2))
+        return 0
     print(format_summary(summary))
     if args.json:
-        atomic_write_text(args.json, json.dumps(summary, indent=2))
+        atomic_write_text(Path(args.json), json.dumps(summary, indent=2))
     return 0

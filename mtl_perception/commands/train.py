@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drivable", choices=["direct", "direct+alternative"], default="direct")
     parser.add_argument("--lane-widen", type=int, default=0, metavar="PX",
                         help="dilate lane masks by PX at the original resolution (0: as labelled)")
+    parser.add_argument("--neck-repeats", type=int, help="BiFPN layers (default: 2 for mobilenetv2, 3 for resnet50)")
     parser.add_argument("--anchors", choices=["default", "kmeans"], default="default",
                         help="BDD100K's anchors, or k-means on this data's boxes")
     parser.add_argument("--alpha", type=float, default=1.0, help="weight of the detection loss")
@@ -58,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
         loss = dataclasses.replace(loss, alpha=args.alpha, beta=args.beta)
         data = DataConfig(args.data, args.classes, args.drivable == "direct+alternative", args.lane_widen,
                           height, width, args.limit)
-        config = TrainConfig(data, args.out, args.backbone, args.backbone_weights, args.anchors, args.batch,
-                             args.epochs, args.seg_epochs, args.lr, workers=args.workers, seed=args.seed,
-                             val_every=args.val_every, resume=args.resume, loss=loss, **overrides)
+        config = TrainConfig(data=data, out=args.out, backbone=args.backbone, backbone_weights=args.backbone_weights,
+                             anchors=args.anchors, neck_repeats=args.neck_repeats, batch=args.batch,
+                             epochs=args.epochs, seg_epochs=args.seg_epochs, lr=args.lr, workers=args.workers,
+                             seed=args.seed, val_every=args.val_every, resume=args.resume, loss=loss, **overrides)
         metrics = train(config, progress=not args.no_progress)
     except (ValueError, DatasetError, CheckpointError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

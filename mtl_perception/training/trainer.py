@@ -8,6 +8,7 @@ scheduler, EMA, AMP scaler, epoch and RNG states.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -157,6 +158,8 @@ class Trainer:
         else:
             anchors = _kmeans_anchors(self.train_set) if config.anchors == "kmeans" else DEFAULT_ANCHORS
             model_config = default_config(config.backbone, class_names, anchors)
+            if config.neck_repeats is not None:
+                model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
             self.model = build_model(model_config, backbone_weights=config.backbone_weights)
         self.model.to(self.device)
         self.normalize = InputNormalizer().to(self.device)

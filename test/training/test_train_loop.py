@@ -147,6 +147,11 @@ def test_cli_empty_and_malformed_dataset(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not valid JSON" in result.stderr
 
 
+def test_neck_repeats_option(tiny_set: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_config(tiny_set, tmp_path, epochs=1, seg_epochs=1, neck_repeats=1), progress=False)
+    assert trainer.model.config.neck_repeats == 1 and len(trainer.model.neck.layers) == 1
+
+
 def test_yaml_config_refuses_typos(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("loss:\n  alpah: 2.0\n")

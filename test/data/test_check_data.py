@@ -1,0 +1,70 @@
+"""mtl-perception check-data finds what would break a long run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
+
+
+@pytest.fixture(scope="module")
+def clean_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("check")
+    write_dataset(SynthConfig(out, train=0, val=5, seed=5, height=96, width=160), progress=False)
+    return out
+
+
+def _check(root: Path) -> tuple[int, dict]:
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "check-data", "--data", str(root),
+                             "--split", "val", "--json"], capture_output=True, text=True)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_clean_set_passes_with_counts(clean_set: Path) -> None:
+    code, report = _check(clean_set)
+    assert code == 0 and report["problems"] == []
+    assert report["images"] == 5 and len(report["per_image"]) == 5
+    labels = json.loads((clean_set / "labels/det_20/det_val.json").read_text())
+    for frame in labels:
+        counts = report["per_image"][frame["name"]]
+        assert counts["boxes"] == len(frame["labels"])
+        drivable = cv2.imread(str(clean_set / "labels/drivable/masks/val" / frame["name"].replace(".jpg", ".png")),
+                              cv2.IMREAD_UNCHANGED)
+        assert counts["drivable_px"] == int((drivable == 0).sum()) > 0  # at the original resolution
+        assert counts["lane_px"] > 0
+
+
+def test_every_kind_of_problem_is_reported(clean_set: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(clean_set, broken)
+    images, masks = broken / "images/100k/val", broken / "labels"
+    names = sorted(p.name for p in images.iterdir())
+    (images / names[0]).write_bytes(b"not a jpeg")  # corrupt image
+    (images / names[1]).unlink()  # labels without an image
+    (masks / "drivable/masks/val" / names[2].replace(".jpg", ".png")).unlink()  # missing mask
+    cv2.imwrite(str(masks / "lane/masks/val" / names[3].replace(".jpg", ".png")), np.zeros((10, 10), np.uint8))
+    bad_values = np.full((96, 160), 7, np.uint8)
+    cv2.imwrite(str(masks / "drivable/masks/val" / names[4].replace(".jpg", ".png")), bad_values)
+    cv2.imwrite(str(images / "extra.jpg"), np.zeros((96, 160, 3), np.uint8))  # image without labels
+    code, report = _check(broken)
+    problems = "\n".join(report["problems"])
+    assert code == 1
+    assert f"corrupt image (labels without an image) (cannot decode): {images / names[0]}" in problems
+    assert f"missing image (labels without an image): {images / names[1]}" in problems
+    assert "missing drivable mask" in problems
+    assert f"lane mask of {names[3]} is (10, 10), its image is (96, 160)" in problems
+    assert f"drivable mask of {names[4]} has invalid values [7]" in problems
+    assert "image without labels: extra.jpg" in problems
+
+
+def test_missing_labels_file(tmp_path: Path) -> None:
+    code, report = _check(tmp_path)
+    assert code == 1 and any("det_val.json" in p for p in report["problems"])

@@ -1,0 +1,43 @@
+"""Augmentations move the image, its boxes and its masks together."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mtl_perception.training.transforms import AugmentConfig, TrainSample, augment, warp_boxes
+
+
+def _sample() -> TrainSample:
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[10:30, 20:50] = 200  # a bright box where the label is
+    mask = np.zeros((64, 96), np.uint8)
+    mask[10:30, 20:50] = 1
+    return TrainSample(image, np.array([[20, 10, 50, 30]], np.float32), np.array([2]), mask.copy(), mask.copy())
+
+
+def test_flip_only_mirrors_everything() -> None:
+    cfg = AugmentConfig(degrees=0, translate=0, scale=0, shear=0, perspective=0, hsv_h=0, hsv_s=0, hsv_v=0, flip=1.0)
+    out = augment(_sample(), np.random.default_rng(0), cfg)
+    np.testing.assert_allclose(out.boxes, [[46, 10, 76, 30]])  # x -> 96 - x
+    ys, xs = np.nonzero(out.drivable)
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (46, 76, 10, 30)
+    assert (out.lane == out.drivable).all() and out.image[20, 60, 0] == 200
+
+
+def test_random_warp_keeps_boxes_on_their_pixels() -> None:
+    cfg = AugmentConfig(hsv_h=0, hsv_s=0, hsv_v=0)
+    for seed in range(10):
+        out = augment(_sample(), np.random.default_rng(seed), cfg)
+        if len(out.boxes) == 0:
+            continue
+        ys, xs = np.nonzero(out.drivable)
+        x1, y1, x2, y2 = out.boxes[0]
+        # the box around the warped corners encloses the warped mask, within a pixel of rounding
+        assert xs.min() >= x1 - 1 and xs.max() + 1 <= x2 + 1 and ys.min() >= y1 - 1 and ys.max() + 1 <= y2 + 1
+        assert out.classes.tolist() == [2]
+
+
+def test_warp_drops_boxes_pushed_out_of_the_frame() -> None:
+    shift = np.array([[1, 0, 500], [0, 1, 0], [0, 0, 1]], np.float64)
+    _, keep = warp_boxes(np.array([[20, 10, 50, 30]], np.float32), shift, 64, 96)
+    assert keep.tolist() == [False]

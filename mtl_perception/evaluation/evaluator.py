@@ -8,7 +8,6 @@ point come from the same detections. docs/metrics.md defines every number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,15 +20,6 @@ from mtl_perception.runtime.perception import PerceptionResult
 PEER_SCORE_THRESHOLD = 0.001
 PEER_NMS_IOU = 0.6
 PEER_MAX_DETECTIONS = 300
-
-
-@dataclass
-class FrameScore:
-    """One frame's detection count and mask IoUs, for per-frame listings."""
-
-    detections: int
-    drivable_iou: float
-    lane_iou: float
 
 
 class Evaluator:
@@ -45,7 +35,7 @@ class Evaluator:
                                  for c in self.model_classes] + [-1])
         self._is_vehicle = np.array([c in VEHICLE_CLASSES or c == "vehicle" for c in self.model_classes] + [False])
 
-    def add(self, result: PerceptionResult, labels: FrameLabels, drivable: np.ndarray, lane: np.ndarray) -> FrameScore:
+    def add(self, result: PerceptionResult, labels: FrameLabels, drivable: np.ndarray, lane: np.ndarray) -> None:
         """result in camera pixels; labels in the same pixels; drivable and lane bool[H, W] ground truth."""
         det = result.detections
         gt_all = np.array([DETECTION_CLASSES.index(c) for c in labels.categories], dtype=np.int64)
@@ -61,17 +51,10 @@ class Evaluator:
         self.vehicle.add(v_boxes[keep], v_scores[keep], np.zeros(len(keep), np.int64),
                          labels.boxes[gt_vehicle], np.zeros(int(gt_vehicle.sum()), np.int64))
 
-        frame_drivable, frame_lane = BinaryConfusion(), BinaryConfusion()
-        frame_drivable.add(result.drivable > 0, drivable)
-        frame_lane.add(result.lane > 0, lane)
-        for total, frame in ((self.drivable, frame_drivable), (self.lane, frame_lane)):
-            total.tn += frame.tn
-            total.fp += frame.fp
-            total.fn += frame.fn
-            total.tp += frame.tp
+        self.drivable.add(result.drivable > 0, drivable)
+        self.lane.add(result.lane > 0, lane)
         self.latencies.append(result.timings["total"])
         self.frames += 1
-        return FrameScore(len(det), frame_drivable.iou, frame_lane.iou)
 
     def summary(self) -> dict:
         vehicle = self.vehicle.summary()

@@ -36,16 +36,10 @@ def bdd100k_samples() -> Path:
 @pytest.fixture(scope="session")
 def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real ONNX file exported from the real network, random weights, 256x384 (fast on this CPU)."""
-    import warnings
-
-    from mtl_perception.data.bdd100k import DETECTION_CLASSES
-    from mtl_perception.training.backbone import BackboneWeightsWarning
     from mtl_perception.training.export import export_onnx
-    from mtl_perception.training.model import build_model, default_config
+    from mtl_perception.training.model import build_untrained
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BackboneWeightsWarning)
-        model = build_model(default_config("mobilenetv2", DETECTION_CLASSES)).eval()
+    model = build_untrained("mobilenetv2")
     path = tmp_path_factory.mktemp("models") / "random_mobilenetv2_256x384.onnx"
     export_onnx(model, path, 256, 384, "random weights (not trained): for tests and benchmarks only")
     return path

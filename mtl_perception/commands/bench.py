@@ -20,28 +20,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import tempfile
-    import warnings
 
     from tqdm import tqdm
 
     from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.commands.common import parse_hw
-    from mtl_perception.data.bdd100k import DETECTION_CLASSES
     from mtl_perception.evaluation.benchmark import markdown_table, measure, plot_latency, speed_ratios
     from mtl_perception.runtime.backends import BackendOptions
-    from mtl_perception.training.backbone import BackboneWeightsWarning
     from mtl_perception.training.complexity import count_flops, model_card
     from mtl_perception.training.export import export_onnx
-    from mtl_perception.training.model import build_model, default_config
+    from mtl_perception.training.model import build_untrained
 
     backbones = [b.strip() for b in args.backbones.split(",")]
     sizes = [s.strip() for s in args.sizes.split(",")]
     options = BackendOptions(args.backend, threads=args.threads)
     cards, latency = [], []
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", BackboneWeightsWarning)  # speed does not depend on the weights
+    with tempfile.TemporaryDirectory() as tmp:
         for backbone in backbones:
-            model = build_model(default_config(backbone, DETECTION_CLASSES)).eval()
+            model = build_untrained(backbone)  # speed does not depend on the weights
             cards.append(model_card(backbone, 384, 640, model).as_dict())
             for size in tqdm(sizes, desc=f"bench {backbone}", unit="size"):
                 height, width = parse_hw(size)

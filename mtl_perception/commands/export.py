@@ -21,15 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
-
     import numpy as np
 
     from mtl_perception.data.bdd100k import ClassSet
-    from mtl_perception.training.backbone import BackboneWeightsWarning
     from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from mtl_perception.training.export import check_parity, export_onnx
-    from mtl_perception.training.model import build_model, default_config
+    from mtl_perception.training.model import build_untrained
 
     try:
         height, width = parse_hw(args.img_size)
@@ -37,9 +34,7 @@ def run(args: argparse.Namespace) -> int:
             model = model_from_checkpoint(args.checkpoint)
             trained_on = f"{load_checkpoint(args.checkpoint).get('trained_on', 'unknown')} ({args.checkpoint.name})"
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", BackboneWeightsWarning)
-                model = build_model(default_config(args.backbone, ClassSet.named(args.classes).names))
+            model = build_untrained(args.backbone, ClassSet.named(args.classes).names)
             trained_on = "random weights (not trained): for tests and benchmarks only"
         info = export_onnx(model.eval(), args.out, height, width, trained_on)
     except (ValueError, CheckpointError) as err:

@@ -28,16 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_model(folder: Path) -> Path:
-    import warnings
-
-    from mtl_perception.data.bdd100k import DETECTION_CLASSES
-    from mtl_perception.training.backbone import BackboneWeightsWarning
     from mtl_perception.training.export import export_onnx
-    from mtl_perception.training.model import build_model, default_config
+    from mtl_perception.training.model import build_untrained
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BackboneWeightsWarning)
-        model = build_model(default_config("mobilenetv2", DETECTION_CLASSES)).eval()
+    model = build_untrained("mobilenetv2")
     path = folder / "random_mobilenetv2_384x640.onnx"
     export_onnx(model, path, 384, 640, "random weights: benchmark only")
     return path

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mtl_perception.data.bdd100k import DETECTION_CLASSES
-from mtl_perception.training.backbone import BackboneWeightsWarning
 from mtl_perception.training.export import model_info, to_onnx_bytes
-from mtl_perception.training.model import MultiTaskNet, build_model, default_config
+from mtl_perception.training.model import MultiTaskNet, build_untrained
 
 # the paper's Table II at 384x640, the budget each backbone must stay under
 PAPER_TABLE_II = {
@@ -43,9 +40,7 @@ def count_flops(model: MultiTaskNet, height: int, width: int) -> int:
 
 def model_card(backbone: str, height: int = 384, width: int = 640, model: MultiTaskNet | None = None) -> ModelCard:
     if model is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", BackboneWeightsWarning)  # weights do not change size or cost
-            model = build_model(default_config(backbone, DETECTION_CLASSES))
+        model = build_untrained(backbone)  # weights do not change size or cost
     flops = count_flops(model, height, width)
     onnx_bytes = to_onnx_bytes(model, height, width, model_info(model, height, width, "random weights"))
     return ModelCard(backbone, sum(p.numel() for p in model.parameters()), flops / 1e9, flops / 2e9,

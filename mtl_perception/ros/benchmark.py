@@ -111,11 +111,10 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or _default_model(Path(tmp))
         inference = measure(model, "model", "-", 0.0, BackendOptions("onnxruntime", threads=args.threads), runs=30)
-        env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", "77")}
-        os.environ.update(env)
+        os.environ.setdefault("ROS_DOMAIN_ID", "77")  # for this process and the node it starts
         node = subprocess.Popen([sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", "-p",
                                  f"model_path:={model}", "-p", f"threads:={args.threads}", "-p",
-                                 "backend:=onnxruntime"], env=env, stdout=subprocess.DEVNULL,
+                                 "backend:=onnxruntime"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         rclpy.init()
         frame = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)

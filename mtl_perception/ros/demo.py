@@ -71,8 +71,8 @@ def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
     return drive, bag
 
 
-def _replay(bag: Path, rate: float, recording: Recording) -> float:
-    """Publish the bag's frames at `rate` and collect answers; returns the replay's wall time."""
+def _replay(frames: list[Any], rate: float, recording: Recording) -> float:
+    """Publish the frames at `rate` and collect answers; returns the replay's wall time."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
@@ -80,7 +80,6 @@ def _replay(bag: Path, rate: float, recording: Recording) -> float:
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from mtl_perception.evaluation.bags import read_image_frames
     from mtl_perception.ros.conversions import as_uint8_array, image_to_bgr
 
     node = Node("demo_player")
@@ -108,7 +107,6 @@ def _replay(bag: Path, rate: float, recording: Recording) -> float:
     node.create_subscription(Image, "lane_mask", on_mask(recording.lane), 50)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
 
-    frames = list(read_image_frames(bag))
     messages = []
     for frame in frames:
         msg = Image(header=_ros_header(frame.header), height=frame.image.shape[0], width=frame.image.shape[1],
@@ -178,15 +176,14 @@ def _detections(msg: Any, class_names: tuple[str, ...]) -> Any:
                       np.array(ids, np.int64))
 
 
-def _write_outputs(out: Path, drive: Path, bag: Path, recording: Recording, class_names: tuple[str, ...],
-                   elapsed: float, sent: int) -> dict:
+def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int, np.ndarray], recording: Recording,
+                   class_names: tuple[str, ...], elapsed: float, sent: int) -> dict:
     import cv2
 
     from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.data.bdd100k import BDD100KSplit
     from mtl_perception.data.gallery import contact_sheet
     from mtl_perception.evaluation.bag_eval import LabelJoin
-    from mtl_perception.evaluation.bags import read_image_frames
     from mtl_perception.evaluation.evaluator import Evaluator
     from mtl_perception.runtime.overlay import draw_overlay
     from mtl_perception.runtime.perception import PerceptionResult
@@ -198,7 +195,6 @@ def _write_outputs(out: Path, drive: Path, bag: Path, recording: Recording, clas
     video = None
     tiles: list[np.ndarray] = []
     answered = [s for s in sorted(recording.detections) if recording.complete(s)]
-    frames_by_stamp = {f.stamp_ns: f.image for f in read_image_frames(bag)}
     for index, stamp in enumerate(answered):
         detections = _detections(recording.detections[stamp], class_names)
         result = PerceptionResult(detections, recording.drivable[stamp], recording.lane[stamp],
@@ -242,6 +238,7 @@ def _write_outputs(out: Path, drive: Path, bag: Path, recording: Recording, clas
 def run(args: argparse.Namespace) -> int:
     import rclpy
 
+    from mtl_perception.evaluation.bags import read_image_frames
     from mtl_perception.package_paths import package_share
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
     from mtl_perception.runtime.contract import ModelContractError
@@ -253,22 +250,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     drive, bag = prepare_drive(args.data, args.frames)
-    env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))}
-    os.environ.update(env)
+    frames = list(read_image_frames(bag))
+    os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))  # for this process and the node
     node = subprocess.Popen(
         [sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", "-p", f"model_path:={model}",
          "-p", "backend:=onnxruntime", "-p", f"threads:={args.threads}", "-p", "score_threshold:=0.001",
-         "-p", "iou_threshold:=0.6", "-p", "max_detections:=300", "-p", "diagnostics_period:=0.5"], env=env)
+         "-p", "iou_threshold:=0.6", "-p", "max_detections:=300", "-p", "diagnostics_period:=0.5"])
     recording = Recording()
     rclpy.init()
     try:
         print(f"replaying {bag} ({args.frames} frames at {args.rate:g} Hz) through perception_node")
-        elapsed = _replay(bag, args.rate, recording)
+        elapsed = _replay(frames, args.rate, recording)
     finally:
         rclpy.try_shutdown()
         node.send_signal(signal.SIGINT)
         node.wait(timeout=20)
-    summary = _write_outputs(args.out, drive, bag, recording, class_names, elapsed, args.frames)
+    summary = _write_outputs(args.out, drive, bag, {f.stamp_ns: f.image for f in frames}, recording, class_names,
+                             elapsed, args.frames)
     m = summary["metrics"]
     print(f"\n{summary['frames']}/{args.frames} frames answered, {summary['dropped']} dropped; "
           f"latency p50 {summary['latency_ms']['p50']:.0f} ms, p90 {summary['latency_ms']['p90']:.0f} ms "

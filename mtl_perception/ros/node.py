@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
@@ -29,11 +30,13 @@ from mtl_perception.ros.conversions import (
     mask_to_image,
 )
 from mtl_perception.ros.parameters import PARAMETERS, NodeSettings, load_defaults, settings_from
+from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.image_encoding import ImageFormatError
 from mtl_perception.runtime.overlay import draw_overlay
-from mtl_perception.runtime.perception import Perception, PerceptionResult
+from mtl_perception.runtime.perception import Perception
+from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.realtime import LatestSlot, RollingStats
 
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -122,7 +125,12 @@ class PerceptionNode(Node):
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         try:
             frame = compressed_image_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg)
-            result = self.perception.process(frame)
+            raw = self.perception.infer(frame)
+            detections = self.perception.detections(raw)
+            # detections go out before the masks are even resized: they are what a planner waits for
+            self.detections_pub.publish(detections_to_msg(msg.header, detections, self.class_names))
+            drivable, lane = self.perception.masks(raw)
+            self._publish_images(msg.header, frame, detections, drivable, lane)
         except ImageFormatError as err:
             self.stats.on_bad_frame()
             self.get_logger().warning(f"skipping bad frame: {err}", throttle_duration_sec=LOG_THROTTLE_S)
@@ -131,17 +139,16 @@ class PerceptionNode(Node):
             self.stats.on_error()
             self.get_logger().error(f"frame failed: {type(err).__name__}: {err}", throttle_duration_sec=LOG_THROTTLE_S)
             return
-        self._publish(msg.header, frame, result)
-        self.stats.on_processed(1e3 * (time.monotonic() - received))
+        self.stats.on_processed(1e3 * (time.monotonic() - received), raw.timings["inference"])
 
-    def _publish(self, header: Header, frame: Any, result: PerceptionResult) -> None:
-        self.detections_pub.publish(detections_to_msg(header, result.detections, self.class_names))
-        self.drivable_pub.publish(mask_to_image(header, result.drivable))
-        self.lane_pub.publish(mask_to_image(header, result.lane))
+    def _publish_images(self, header: Header, frame: np.ndarray, detections: Detections, drivable: np.ndarray,
+                        lane: np.ndarray) -> None:
+        self.drivable_pub.publish(mask_to_image(header, drivable))
+        self.lane_pub.publish(mask_to_image(header, lane))
         if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
             labels = [f"{self.class_names[c]} {s:.2f}" for c, s in
-                      zip(result.detections.class_ids.tolist(), result.detections.scores.tolist(), strict=True)]
-            overlay = draw_overlay(frame, result.detections.boxes, labels, result.drivable, result.lane)
+                      zip(detections.class_ids.tolist(), detections.scores.tolist(), strict=True)]
+            overlay = draw_overlay(frame, detections.boxes, labels, drivable, lane)
             self.overlay_pub.publish(bgr_to_image(header, overlay))
 
     # diagnostics -----------------------------------------------------------------------------
@@ -168,6 +175,7 @@ class PerceptionNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    retain_large_buffers()  # before any frame is allocated; see runtime/allocator.py
     rclpy.init(args=args)
     node: PerceptionNode | None = None
     try:

@@ -14,7 +14,7 @@ import numpy as np
 
 from mtl_perception.runtime.backends import Backend, BackendOptions, load_backend
 from mtl_perception.runtime.contract import ModelInfo
-from mtl_perception.runtime.letterbox import boxes_to_frame, letterbox_image, mask_to_frame
+from mtl_perception.runtime.letterbox import Letterbox, boxes_to_frame, letterbox_image, mask_to_frame
 from mtl_perception.runtime.postprocess import Detections, select_detections
 
 
@@ -45,7 +45,19 @@ class PerceptionResult:
     timings: dict[str, float]
 
 
+@dataclass
+class RawOutput:
+    """The model's outputs for one frame, with how the frame sat in the input; timings fill up per stage."""
+
+    outputs: dict[str, np.ndarray]
+    letterbox: Letterbox
+    timings: dict[str, float]
+
+
 class Perception:
+    """process() runs every stage; a caller that wants detections out before the masks (the node)
+    calls infer(), detections() and masks() in turn."""
+
     def __init__(self, config: PerceptionConfig, backend: Backend | None = None) -> None:
         self.config = config
         self.backend = backend or load_backend(config.model_path, config.backend)
@@ -59,7 +71,7 @@ class Perception:
     def class_name(self, class_id: int) -> str:
         return self.info.class_names[class_id]
 
-    def process(self, frame: np.ndarray) -> PerceptionResult:
+    def infer(self, frame: np.ndarray) -> RawOutput:
         """frame uint8[H, W, 3] BGR, any size."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected a uint8 BGR frame (H, W, 3), got {frame.dtype} {frame.shape}")
@@ -67,14 +79,30 @@ class Perception:
         _, lb = letterbox_image(frame, self.info.input_height, self.info.input_width, self.info.pad_value,
                                 out=self._input[0])
         t1 = time.perf_counter()
-        out = self.backend.infer(self._input)
+        outputs = self.backend.infer(self._input)
         t2 = time.perf_counter()
-        found = select_detections(out["boxes"][0], out["scores"][0], self.config.score_threshold,
+        return RawOutput(outputs, lb, {"preprocess": 1e3 * (t1 - t0), "inference": 1e3 * (t2 - t1)})
+
+    def detections(self, raw: RawOutput) -> Detections:
+        t0 = time.perf_counter()
+        found = select_detections(raw.outputs["boxes"][0], raw.outputs["scores"][0], self.config.score_threshold,
                                   self.config.iou_threshold, self.config.max_detections)
-        detections = Detections(boxes_to_frame(found.boxes, lb), found.scores, found.class_ids)
-        drivable = mask_to_frame(out["drivable"][0], lb)
-        lane = mask_to_frame(out["lane"][0], lb)
-        t3 = time.perf_counter()
-        timings = {"preprocess": 1e3 * (t1 - t0), "inference": 1e3 * (t2 - t1), "postprocess": 1e3 * (t3 - t2),
-                   "total": 1e3 * (t3 - t0)}
-        return PerceptionResult(detections, drivable, lane, timings)
+        detections = Detections(boxes_to_frame(found.boxes, raw.letterbox), found.scores, found.class_ids)
+        raw.timings["detections"] = 1e3 * (time.perf_counter() - t0)
+        return detections
+
+    def masks(self, raw: RawOutput) -> tuple[np.ndarray, np.ndarray]:
+        """(drivable, lane) at camera size, 0/255."""
+        t0 = time.perf_counter()
+        drivable = mask_to_frame(raw.outputs["drivable"][0], raw.letterbox)
+        lane = mask_to_frame(raw.outputs["lane"][0], raw.letterbox)
+        raw.timings["masks"] = 1e3 * (time.perf_counter() - t0)
+        return drivable, lane
+
+    def process(self, frame: np.ndarray) -> PerceptionResult:
+        """frame uint8[H, W, 3] BGR, any size."""
+        raw = self.infer(frame)
+        detections = self.detections(raw)
+        drivable, lane = self.masks(raw)
+        raw.timings["total"] = sum(raw.timings.values())
+        return PerceptionResult(detections, drivable, lane, raw.timings)

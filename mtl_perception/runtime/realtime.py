@@ -51,7 +51,7 @@ class RollingStats:
     def __init__(self, window: float = 10.0, max_samples: int = 2000) -> None:
         self.window = window
         self._received: deque[float] = deque(maxlen=max_samples)
-        self._processed: deque[tuple[float, float]] = deque(maxlen=max_samples)
+        self._processed: deque[tuple[float, float, float]] = deque(maxlen=max_samples)
         self._lock = threading.Lock()
         self.received_total = 0
         self.processed_total = 0
@@ -73,22 +73,25 @@ class RollingStats:
         with self._lock:
             self.error_total += 1
 
-    def on_processed(self, latency_ms: float, now: float | None = None) -> None:
+    def on_processed(self, latency_ms: float, inference_ms: float = 0.0, now: float | None = None) -> None:
+        """latency_ms: frame received -> outputs published; inference_ms: the backend's part of it."""
         with self._lock:
-            self._processed.append((time.monotonic() if now is None else now, latency_ms))
+            self._processed.append((time.monotonic() if now is None else now, latency_ms, inference_ms))
             self.processed_total += 1
 
     def snapshot(self, now: float | None = None) -> dict[str, float]:
         now = time.monotonic() if now is None else now
         with self._lock:
             received = [t for t in self._received if now - t <= self.window]
-            processed = [(t, lat) for t, lat in self._processed if now - t <= self.window]
+            processed = [p for p in self._processed if now - p[0] <= self.window]
             totals = (self.received_total, self.processed_total, self.dropped_total, self.bad_total,
                       self.error_total)
-        latencies = np.array([lat for _, lat in processed]) if processed else np.zeros(0)
+        latencies = np.array([p[1] for p in processed]) if processed else np.zeros(0)
         p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies.size else (0.0, 0.0, 0.0)
-        return {"input_rate_hz": _rate(received), "processed_rate_hz": _rate([t for t, _ in processed]),
+        inference = float(np.median([p[2] for p in processed])) if processed else 0.0
+        return {"input_rate_hz": _rate(received), "processed_rate_hz": _rate([p[0] for p in processed]),
                 "latency_p50_ms": float(p50), "latency_p90_ms": float(p90), "latency_p99_ms": float(p99),
+                "inference_p50_ms": inference,
                 "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
                 "errors": totals[4]}
 

@@ -172,7 +172,7 @@ def _diagnostic(client: Client, namespace: str, key: str) -> str | None:
 def test_diagnostics(main_node: NodeProcess, viewer: Client) -> None:
     assert viewer.spin_until(lambda: _diagnostic(viewer, "/cam_a", "backend") is not None, 10)
     for key in ("input_rate_hz", "processed_rate_hz", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
-                "dropped", "model"):
+                "inference_p50_ms", "dropped", "model"):
         assert _diagnostic(viewer, "/cam_a", key) is not None, key
     assert "onnxruntime" in _diagnostic(viewer, "/cam_a", "backend")
 

@@ -30,7 +30,19 @@ def test_outputs_at_camera_size(perception: Perception, height: int, width: int)
     assert len(result.detections) == 20  # threshold 0 keeps max_detections
     assert (boxes[:, 0::2] >= 0).all() and (boxes[:, 0::2] <= width).all()
     assert (boxes[:, 1::2] >= 0).all() and (boxes[:, 1::2] <= height).all()
-    assert set(result.timings) == {"preprocess", "inference", "postprocess", "total"}
+    assert set(result.timings) == {"preprocess", "inference", "detections", "masks", "total"}
+    assert result.timings["total"] == pytest.approx(sum(v for k, v in result.timings.items() if k != "total"))
+
+
+def test_stages_equal_process(perception: Perception) -> None:
+    frame = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    whole = perception.process(frame)
+    raw = perception.infer(frame)
+    detections = perception.detections(raw)
+    drivable, lane = perception.masks(raw)
+    np.testing.assert_array_equal(detections.boxes, whole.detections.boxes)
+    np.testing.assert_array_equal(drivable, whole.drivable)
+    np.testing.assert_array_equal(lane, whole.lane)
 
 
 def test_metadata_read_from_model(perception: Perception) -> None:
@@ -82,3 +94,11 @@ def test_unknown_backend_and_precision(random_model: Path) -> None:
         load_backend(random_model, BackendOptions(backend="openvino"))
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         BackendOptions(precision="fp8")
+
+
+def test_onnxruntime_threads_stop_spinning_after_each_run(random_model: Path) -> None:
+    # between camera frames, spinning pool threads would hold the cores that DDS and other nodes need
+    backend = load_backend(random_model, BackendOptions(backend="onnxruntime", threads=2))
+    options = backend.session.get_session_options()  # type: ignore[attr-defined]
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert options.intra_op_num_threads == 2

@@ -37,12 +37,13 @@ def test_rolling_stats() -> None:
     for i in range(11):
         stats.on_received(dropped_pending=i % 2 == 1, now=100.0 + 0.1 * i)
     for i, latency in enumerate(range(1, 101)):
-        stats.on_processed(float(latency), now=100.0 + 0.01 * i)
+        stats.on_processed(float(latency), inference_ms=latency / 2, now=100.0 + 0.01 * i)
     stats.on_bad_frame()
     snap = stats.snapshot(now=101.0)
     assert snap["input_rate_hz"] == pytest.approx(10.0)
     assert snap["processed_rate_hz"] == pytest.approx(100.0)
     assert snap["latency_p50_ms"] == pytest.approx(50.5)
     assert snap["latency_p99_ms"] == pytest.approx(99.01)
+    assert snap["inference_p50_ms"] == pytest.approx(25.25)
     assert (snap["received"], snap["processed"], snap["dropped"], snap["bad_frames"]) == (11, 100, 5, 1)
     assert stats.snapshot(now=200.0)["input_rate_hz"] == 0.0  # outside the window

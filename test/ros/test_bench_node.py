@@ -1,0 +1,41 @@
+"""bench-node runs the real node and pairs its answers with the node's own inference time.
+
+Only that the figures exist and hang together is checked here: their values belong to the
+machine, and speed targets live in the benchmark's printout, not in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _bench_node(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ROS_DOMAIN_ID": "78"}
+    return subprocess.run([sys.executable, "-m", "mtl_perception.cli", "bench-node", *args], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_bench_node_reports_overhead_against_in_node_inference(random_model: Path) -> None:
+    result = _bench_node("--model", str(random_model), "--rates", "4", "--seconds", "2", "--repeats", "2",
+                         "--frames", "240x320", "--json")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    plays = report["end_to_end"]
+    assert len(plays) == 2 and all(p["frame"] == "320x240" and p["rate_hz"] == 4 for p in plays)
+    for play in plays:
+        assert play["sent"] >= 7 and 0 < play["answered"] <= play["sent"]
+        assert play["p50_ms"] <= play["p90_ms"] <= play["p99_ms"]
+        assert 0 < play["node_inference_p50_ms"] < play["p50_ms"]  # inference is part of the round trip
+    (overhead,) = report["overhead"]
+    assert len(overhead["per_play_ms"]) == 2 and math.isfinite(overhead["overhead_ms"])
+    assert overhead["target_ms"] >= 5.0 and report["fastdds_profile"].endswith("fastdds_large_frames.xml")
+
+
+def test_bench_node_refuses_plays_longer_than_the_statistics_window() -> None:
+    result = _bench_node("--seconds", "9")
+    assert result.returncode != 0 and "use at most 7.5" in result.stderr

@@ -2,11 +2,14 @@
     [image_topic:=/camera/image_raw] [namespace:=cam_front] [rviz:=true]
 
 Starts perception_node with config/jetson.yaml and the package's model for the chosen
-backbone; optionally RViz with config/mtl_perception.rviz (overlay and both masks).
+backbone; optionally RViz with config/mtl_perception.rviz (overlay and both masks). Both get
+config/fastdds_large_frames.xml unless a Fast DDS profile is already set: camera-sized images
+then cross processes in shared memory. Give the camera driver the same profile (README).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 BACKBONES = ("mobilenetv2", "resnet50")
@@ -22,10 +25,22 @@ def model_file(share: Path, backbone: str) -> Path:
 
 
 def config_files(share: Path) -> dict[str, Path]:
-    return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz"}
+    return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz",
+            "fastdds": share / "config" / "fastdds_large_frames.xml"}
+
+
+def dds_environment(share: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The Fast DDS profile for the launched nodes, under both names (Fast DDS 3 on Jazzy+, 2 on Humble);
+    nothing when the user has set one: theirs wins."""
+    names = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+    if any(environ.get(name) for name in names):
+        return {}
+    return dict.fromkeys(names, str(config_files(share)["fastdds"]))
 
 
 def _node_actions(context):
+    import os
+
     from ament_index_python.packages import get_package_share_directory
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
@@ -46,6 +61,7 @@ def _node_actions(context):
     overrides = {"model_path": str(model), "precision": precision}
     if rviz:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
+    environment = dds_environment(share, os.environ)
     actions = [Node(
         package="mtl_perception",
         executable="perception_node",
@@ -54,10 +70,11 @@ def _node_actions(context):
         remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed")],
         output="screen",
         emulate_tty=True,
+        additional_env=environment,
     )]
     if rviz:  # in the node's namespace, so the display's relative topics find its outputs
         actions.append(Node(package="rviz2", executable="rviz2", namespace=namespace,
-                            arguments=["-d", str(files["rviz"])], output="log"))
+                            arguments=["-d", str(files["rviz"])], output="log", additional_env=environment))
     return actions
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,17 @@ def test_launch_arguments_resolve_to_existing_files() -> None:
     assert model.is_file(), f"{model} is missing: the launch file's default would fail"
     for path in module.config_files(REPO).values():
         assert path.is_file(), path
+
+
+def test_launch_gives_nodes_the_shipped_fastdds_profile_unless_one_is_set() -> None:
+    module = _launch_module()
+    profile = str(REPO / "config" / "fastdds_large_frames.xml")
+    assert module.dds_environment(REPO, {}) == {"FASTDDS_DEFAULT_PROFILES_FILE": profile,
+                                               "FASTRTPS_DEFAULT_PROFILES_FILE": profile}
+    assert module.dds_environment(REPO, {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"}) == {}
+    # a segment for several 1280x720 bgr8 frames at once
+    segment = ET.parse(profile).getroot().find(".//{http://www.eprosima.com}segment_size")
+    assert segment is not None and int(segment.text or 0) >= 1280 * 720 * 3 * 4
 
 
 def test_resnet50_model_has_a_documented_recipe() -> None:

@@ -34,6 +34,7 @@ def test_bench_node_reports_overhead_against_in_node_inference(random_model: Pat
     (overhead,) = report["overhead"]
     assert len(overhead["per_play_ms"]) == 2 and math.isfinite(overhead["overhead_ms"])
     assert overhead["target_ms"] >= 5.0 and report["fastdds_profile"].endswith("fastdds_large_frames.xml")
+    assert report["camera_publishes"] == "serialized frames"
 
 
 def test_bench_node_refuses_plays_longer_than_the_statistics_window() -> None:

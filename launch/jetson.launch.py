@@ -9,7 +9,6 @@ then cross processes in shared memory. Give the camera driver the same profile (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 BACKBONES = ("mobilenetv2", "resnet50")
@@ -29,21 +28,14 @@ def config_files(share: Path) -> dict[str, Path]:
             "fastdds": share / "config" / "fastdds_large_frames.xml"}
 
 
-def dds_environment(share: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """The Fast DDS profile for the launched nodes, under both names (Fast DDS 3 on Jazzy+, 2 on Humble);
-    nothing when the user has set one: theirs wins."""
-    names = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
-    if any(environ.get(name) for name in names):
-        return {}
-    return dict.fromkeys(names, str(config_files(share)["fastdds"]))
-
-
 def _node_actions(context):
     import os
 
     from ament_index_python.packages import get_package_share_directory
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
+
+    from mtl_perception.package_paths import fastdds_profile_environment
 
     share = Path(get_package_share_directory("mtl_perception"))
     backbone = LaunchConfiguration("backbone").perform(context)
@@ -61,7 +53,7 @@ def _node_actions(context):
     overrides = {"model_path": str(model), "precision": precision}
     if rviz:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
-    environment = dds_environment(share, os.environ)
+    environment = fastdds_profile_environment(os.environ, share)
     actions = [Node(
         package="mtl_perception",
         executable="perception_node",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 PACKAGE = "mtl_perception"
 _SOURCE = Path(__file__).resolve().parents[1]
+# Fast DDS reads its XML profile from the first on Jazzy and later (Fast DDS 3), the second on Humble
+FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
 def package_share() -> Path:
@@ -26,3 +29,12 @@ def vision_msgs_definitions() -> Path:
     """The folder of vision_msgs .msg files (for writing self-describing rosbags without ROS)."""
     source = _SOURCE / "resource" / "vision_msgs" / "msg"
     return source if source.is_dir() else package_share() / "vision_msgs" / "msg"
+
+
+def fastdds_profile_environment(environ: Mapping[str, str], share: Path | None = None) -> dict[str, str]:
+    """Variables that give a process config/fastdds_large_frames.xml (camera-sized frames over shared
+    memory), or nothing when `environ` already names a profile: the user's wins."""
+    if any(environ.get(name) for name in FASTDDS_PROFILE_VARIABLES):
+        return {}
+    profile = (share or package_share()) / "config" / "fastdds_large_frames.xml"
+    return dict.fromkeys(FASTDDS_PROFILE_VARIABLES, str(profile))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mtl_perception.package_paths import fastdds_profile_environment
 from mtl_perception.ros.parameters import PARAMETERS, load_defaults, settings_from
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,12 +61,13 @@ def test_launch_arguments_resolve_to_existing_files() -> None:
         assert path.is_file(), path
 
 
-def test_launch_gives_nodes_the_shipped_fastdds_profile_unless_one_is_set() -> None:
-    module = _launch_module()
+def test_shipped_fastdds_profile_unless_one_is_set() -> None:
+    # what the launch file, the demo and bench-node give their processes
     profile = str(REPO / "config" / "fastdds_large_frames.xml")
-    assert module.dds_environment(REPO, {}) == {"FASTDDS_DEFAULT_PROFILES_FILE": profile,
-                                               "FASTRTPS_DEFAULT_PROFILES_FILE": profile}
-    assert module.dds_environment(REPO, {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"}) == {}
+    assert fastdds_profile_environment({}, REPO) == {"FASTDDS_DEFAULT_PROFILES_FILE": profile,
+                                                     "FASTRTPS_DEFAULT_PROFILES_FILE": profile}
+    assert fastdds_profile_environment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"}, REPO) == {}
+    assert "fastdds_profile_environment(os.environ, share)" in (REPO / "launch" / "jetson.launch.py").read_text()
     # a segment for several 1280x720 bgr8 frames at once
     segment = ET.parse(profile).getroot().find(".//{http://www.eprosima.com}segment_size")
     assert segment is not None and int(segment.text or 0) >= 1280 * 720 * 3 * 4

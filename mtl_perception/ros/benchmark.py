@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mtl_perception.commands.common import parse_hw
     from mtl_perception.evaluation.benchmark import measure
-    from mtl_perception.package_paths import package_share
+    from mtl_perception.package_paths import fastdds_profile_environment
     from mtl_perception.runtime.backends import BackendOptions
 
     if not 0 < args.seconds <= MAX_SECONDS:
@@ -155,8 +155,7 @@ def run(args: argparse.Namespace) -> int:
     # for this process (the camera) and the node it starts, before either creates a participant
     os.environ.setdefault("ROS_DOMAIN_ID", "77")
     if not args.dds_defaults:
-        os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
-                              str(package_share() / "config" / "fastdds_large_frames.xml"))
+        os.environ.update(fastdds_profile_environment(os.environ))
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or _default_model(Path(tmp))
         alone = measure(model, "model", "-", 0.0, BackendOptions("onnxruntime", threads=args.threads), runs=30)

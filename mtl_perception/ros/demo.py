@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
 
     from mtl_perception.evaluation.bags import read_image_frames
-    from mtl_perception.package_paths import package_share
+    from mtl_perception.package_paths import fastdds_profile_environment, package_share
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
     from mtl_perception.runtime.contract import ModelContractError
 
@@ -251,7 +251,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     drive, bag = prepare_drive(args.data, args.frames)
     frames = list(read_image_frames(bag))
-    os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))  # for this process and the node
+    # for this process and the node: its own domain, and 1280x720 frames over shared memory
+    os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))
+    os.environ.update(fastdds_profile_environment(os.environ))
     node = subprocess.Popen(
         [sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", "-p", f"model_path:={model}",
          "-p", "backend:=onnxruntime", "-p", f"threads:={args.threads}", "-p", "score_threshold:=0.001",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -88,11 +89,19 @@ def test_resume_matches_uninterrupted(tiny_set: Path, two_epochs: Path, tmp_path
 def test_ddp_two_processes_gloo(tiny_set: Path, tmp_path: Path) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
+    # its own process group: on a timeout the workers go too, not only torchrun
+    process = subprocess.Popen(
         [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "mtl_perception.cli", "train",
          "--data", str(tiny_set), "--out", str(tmp_path), "--img-size", "128x192", "--batch", "2",
          "--epochs", "2", "--seg-epochs", "1", "--backbone-weights", "none", "--workers", "0", "--no-progress"],
-        capture_output=True, text=True, env=env, timeout=600)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["epoch"] == 1 and len(state["rng"]) == 2  # one RNG state per rank

@@ -1,5 +1,10 @@
 """perception_node: camera images in; detections, drivable and lane masks out.
 
+A managed (lifecycle) node: configure reads the parameters and loads the model (or
+builds the TensorRT engine), activate subscribes and starts inferring, deactivate stops,
+cleanup lets the model go. With `autostart` (the default) it configures and activates
+itself, so `ros2 run` and the launch file just work.
+
 Thin glue around runtime.Perception. The subscription callback only stores the
 newest frame (latest wins, older pending frames are counted as dropped); a worker
 thread converts, infers and publishes, so a slow model never queues stale frames.
@@ -15,7 +20,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -43,6 +48,7 @@ OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 5.0
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 def choose_reliability(offered: list[ReliabilityPolicy]) -> ReliabilityPolicy | None:
@@ -54,48 +60,108 @@ def choose_reliability(offered: list[ReliabilityPolicy]) -> ReliabilityPolicy | 
         else ReliabilityPolicy.BEST_EFFORT
 
 
-class PerceptionNode(Node):
+class PerceptionNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("perception_node", **kwargs)
         defaults = load_defaults()
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, defaults[name], spec.descriptor())
-        self.settings: NodeSettings = settings_from({n: self.get_parameter(n).value for n in PARAMETERS})
-        self.perception = Perception(self.settings.perception)
-        self.class_names = self.perception.info.class_names
-        self.get_logger().info(f"model {self.settings.perception.model_path} ({self.perception.info.backbone}, "
-                               f"{self.perception.info.input_height}x{self.perception.info.input_width}, trained on "
-                               f"{self.perception.info.trained_on}) on {self.perception.backend.name}")
-
-        self.detections_pub = self.create_publisher(Detection2DArray, "detections", OUTPUT_QOS)
-        self.drivable_pub = self.create_publisher(Image, "drivable_mask", OUTPUT_QOS)
-        self.lane_pub = self.create_publisher(Image, "lane_mask", OUTPUT_QOS)
-        self.overlay_pub = self.create_publisher(Image, "overlay", OUTPUT_QOS) \
-            if self.settings.publish_overlay else None
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        label_pub = self.create_publisher(LabelInfo, "label_info", LATCHED_QOS)
-        label_pub.publish(label_info_msg(Header(stamp=self.get_clock().now().to_msg()), self.class_names,
-                                         self.settings.perception.score_threshold))
-
         self.stats = RollingStats()
         self.slot: LatestSlot[tuple[Any, float]] = LatestSlot()
+        self.settings: NodeSettings | None = None
+        self.perception: Perception | None = None
+        self.class_names: tuple[str, ...] = ()
         self.subscription: Any = None
         self.reliability: ReliabilityPolicy | None = None
-        self._subscribe(self._initial_reliability())
-        if self.settings.input_reliability == "auto":
-            self.create_timer(0.5, self._match_publishers)
-        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
-
+        self.worker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._timers: list[Any] = []  # diagnostics (configured), publisher matching (active)
+        self._outputs: list[Any] = []
+
+    @property
+    def autostart(self) -> bool:
+        return bool(self.get_parameter("autostart").value)
+
+    # lifecycle -------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.settings = settings_from({n: self.get_parameter(n).value for n in PARAMETERS})
+            self.perception = Perception(self.settings.perception)
+        except (ModelLoadError, ModelContractError, ValueError) as err:
+            self.get_logger().error(f"cannot configure: {err}")
+            return FAILURE
+        info = self.perception.info
+        self.class_names = info.class_names
+        self.get_logger().info(f"model {self.settings.perception.model_path} ({info.backbone}, {info.input_height}x"
+                               f"{info.input_width}, trained on {info.trained_on}) on {self.perception.backend.name}")
+        self.detections_pub = self.create_lifecycle_publisher(Detection2DArray, "detections", OUTPUT_QOS)
+        self.drivable_pub = self.create_lifecycle_publisher(Image, "drivable_mask", OUTPUT_QOS)
+        self.lane_pub = self.create_lifecycle_publisher(Image, "lane_mask", OUTPUT_QOS)
+        self.overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS) \
+            if self.settings.publish_overlay else None
+        self.label_pub = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
+        self._outputs = [p for p in (self.detections_pub, self.drivable_pub, self.lane_pub, self.overlay_pub,
+                                     self.label_pub) if p is not None]
+        self._timers = [self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)]
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        assert self.settings is not None
+        result = super().on_activate(state)  # lifecycle publishers publish from here on
+        if result != SUCCESS:
+            return result
+        self.label_pub.publish(label_info_msg(Header(stamp=self.get_clock().now().to_msg()), self.class_names,
+                                              self.settings.perception.score_threshold))
+        self.slot = LatestSlot()
+        self._stop.clear()
         self.worker = threading.Thread(target=self._work, name="perception", daemon=True)
         self.worker.start()
+        self._subscribe(self._initial_reliability())
+        if self.settings.input_reliability == "auto":
+            self._timers.append(self.create_timer(0.5, self._match_publishers))
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_input()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_input()
+        self._release()
+        return SUCCESS
+
+    def _stop_input(self) -> None:
+        """Unsubscribe, then let the worker finish its frame; configured state stays."""
+        if self.subscription is not None:
+            self.destroy_subscription(self.subscription)
+            self.subscription = None
+        for timer in self._timers[1:]:
+            self.destroy_timer(timer)
+        del self._timers[1:]
+        self.close()
+
+    def _release(self) -> None:
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._timers = []
+        for publisher in self._outputs:
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs = []
+        self.perception = None
 
     # input -----------------------------------------------------------------------------------
     def _initial_reliability(self) -> ReliabilityPolicy:
+        assert self.settings is not None
         fixed = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
         return fixed.get(self.settings.input_reliability, ReliabilityPolicy.RELIABLE)
 
     def _subscribe(self, reliability: ReliabilityPolicy) -> None:
+        assert self.settings is not None
         if self.subscription is not None:
             self.destroy_subscription(self.subscription)
         qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=reliability)
@@ -106,6 +172,8 @@ class PerceptionNode(Node):
         self.get_logger().info(f"subscribed to {self.subscription.topic_name} ({reliability.name.lower()})")
 
     def _match_publishers(self) -> None:
+        if self.subscription is None:
+            return
         offered = [info.qos_profile.reliability
                    for info in self.get_publishers_info_by_topic(self.subscription.topic_name)]
         wanted = choose_reliability(offered)
@@ -123,13 +191,16 @@ class PerceptionNode(Node):
                 self._process(*item)
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        perception = self.perception
+        if perception is None:
+            return
         try:
             frame = compressed_image_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg)
-            raw = self.perception.infer(frame)
-            detections = self.perception.detections(raw)
+            raw = perception.infer(frame)
+            detections = perception.detections(raw)
             # detections go out before the masks are even resized: they are what a planner waits for
             self.detections_pub.publish(detections_to_msg(msg.header, detections, self.class_names))
-            drivable, lane = self.perception.masks(raw)
+            drivable, lane = perception.masks(raw)
             self._publish_images(msg.header, frame, detections, drivable, lane)
         except ImageFormatError as err:
             self.stats.on_bad_frame()
@@ -153,10 +224,14 @@ class PerceptionNode(Node):
 
     # diagnostics -----------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
+        if self.perception is None or self.settings is None:
+            return
         snap = self.stats.snapshot()
         status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: perception",
                                   hardware_id=self.perception.backend.name)
-        if snap["errors"] or snap["bad_frames"]:
+        if self.subscription is None:
+            status.level, status.message = DiagnosticStatus.OK, "inactive: configured, not subscribed"
+        elif snap["errors"] or snap["bad_frames"]:
             status.level, status.message = DiagnosticStatus.WARN, "some frames could not be processed"
         elif snap["received"] and snap["dropped"] > 0.1 * snap["received"]:
             status.level, status.message = DiagnosticStatus.WARN, "dropping frames: the model is slower than the camera"
@@ -169,9 +244,12 @@ class PerceptionNode(Node):
                                                      status=[status]))
 
     def close(self) -> None:
+        """Stop the worker after the frame it is on."""
         self._stop.set()
         self.slot.close()
-        self.worker.join(timeout=5.0)
+        if self.worker is not None:
+            self.worker.join(timeout=5.0)
+            self.worker = None
 
 
 def main(args: list[str] | None = None) -> int:
@@ -180,10 +258,14 @@ def main(args: list[str] | None = None) -> int:
     node: PerceptionNode | None = None
     try:
         node = PerceptionNode()
+        if node.autostart:
+            if node.trigger_configure() != SUCCESS:
+                node.get_logger().fatal("cannot start: configuration failed (above); fix it and restart")
+                return 1
+            node.trigger_activate()
+        else:
+            node.get_logger().info("unconfigured (autostart false): waiting for `ros2 lifecycle set`")
         rclpy.spin(node)
-    except (ModelLoadError, ModelContractError, ValueError) as err:
-        rclpy.logging.get_logger("perception_node").fatal(f"cannot start: {err}")
-        return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

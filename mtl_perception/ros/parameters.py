@@ -54,6 +54,8 @@ PARAMETERS: dict[str, ParameterSpec] = {
                                      TRANSPORTS),
     "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz."),
     "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
+    "autostart": ParameterSpec("Configure and activate at start (lifecycle); false: wait for "
+                               "`ros2 lifecycle set`."),
 }
 
 

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from node_harness import Client, NodeProcess, image_msg, latched, scene, stamp_ns
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -222,6 +224,55 @@ def test_compressed_input_and_empty_detections(random_model: Path) -> None:
         code = node.stop()
     assert code == 0, node.output  # SIGINT: a clean exit, no traceback
     assert "Traceback" not in node.output
+
+
+def _transition(client: Client, namespace: str, transition: int) -> bool:
+    service = client.node.create_client(ChangeState, f"{namespace}/perception_node/change_state")
+    try:
+        assert service.wait_for_service(timeout_sec=10), "no lifecycle service"
+        future = service.call_async(ChangeState.Request(transition=Transition(id=transition)))
+        assert client.spin_until(future.done, 30), "transition timed out"
+        return bool(future.result().success)
+    finally:
+        client.node.destroy_client(service)
+
+
+def test_lifecycle_without_autostart(random_model: Path) -> None:
+    node = NodeProcess({"model_path": str(random_model), "threads": 1, "backend": "onnxruntime",
+                        "autostart": False}, namespace="/cam_l")
+    client = _client("/cam_l")
+    try:
+        assert node.wait_for("waiting for `ros2 lifecycle set`"), node.output
+        assert "subscribed to" not in node.output
+        assert _transition(client, "/cam_l", Transition.TRANSITION_CONFIGURE)  # loads the model
+        assert "subscribed to" not in node.output  # configured, inactive
+        assert _transition(client, "/cam_l", Transition.TRANSITION_ACTIVATE)
+        camera = client.camera()
+        _send_until_answered(client, camera, image_msg(scene(480, 640), 11_000_000_000))
+        assert _transition(client, "/cam_l", Transition.TRANSITION_DEACTIVATE)
+        assert client.spin_until(lambda: camera.get_subscription_count() == 0, 10)  # unsubscribed
+        assert _transition(client, "/cam_l", Transition.TRANSITION_ACTIVATE)  # and back, with a new worker
+        _send_until_answered(client, camera, image_msg(scene(480, 640), 12_000_000_000))
+    finally:
+        client.close()
+        code = node.stop()
+    assert code == 0 and "Traceback" not in node.output, node.output
+
+
+def test_lifecycle_configure_failure_keeps_node_unconfigured(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.onnx"
+    node = NodeProcess({"model_path": str(missing), "backend": "onnxruntime", "autostart": False},
+                       namespace="/cam_f")
+    client = Client("viewer_cam_f", namespace="/cam_f")
+    try:
+        assert node.wait_for("waiting for `ros2 lifecycle set`"), node.output
+        assert not _transition(client, "/cam_f", Transition.TRANSITION_CONFIGURE)
+        assert node.wait_for("cannot configure") and str(missing) in node.output
+        assert node.proc.poll() is None  # still running: fix the parameter file and configure again
+    finally:
+        client.close()
+        code = node.stop()
+    assert code == 0 and "Traceback" not in node.output, node.output
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt"])

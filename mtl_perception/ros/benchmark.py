@@ -2,11 +2,11 @@
 
 Starts the real node in its own process, plays bgr8 camera frames into it at fixed rates
 from this process, and times each frame from publish to its Detection2DArray. The camera
-publishes frames it has already serialised, as a C++ driver costs next to nothing there
-(--publish-objects counts rclpy's Python -> C conversion too). Node overhead
-is that latency minus the backend's own inference time, as the node measured it over the
-same frames (its /diagnostics inference_p50_ms): a busy machine slows inference, and that is
-not the node's doing. A benchmark that prints figures, never a test: they depend on the machine.
+publishes frames it has already serialised, which is about what a C++ driver's publish
+costs (--publish-objects counts rclpy's Python -> C conversion of the pixels too). Node
+overhead is that latency minus the backend's own inference time, as the node measured it
+over the same frames (its /diagnostics inference_p50_ms): a busy machine slows inference,
+and that is not the node's doing. A benchmark that prints figures, never a test: they depend on the machine.
 """
 
 from __future__ import annotations

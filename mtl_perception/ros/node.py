@@ -76,7 +76,8 @@ class PerceptionNode(LifecycleNode):
         self.reliability: ReliabilityPolicy | None = None
         self.worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._timers: list[Any] = []  # diagnostics (configured), publisher matching (active)
+        self._diagnostics_timer: Any = None  # while configured
+        self._match_timer: Any = None  # while active, with input_reliability auto
         self._outputs: list[Any] = []
 
     @property
@@ -103,7 +104,7 @@ class PerceptionNode(LifecycleNode):
         self.label_pub = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
         self._outputs = [p for p in (self.detections_pub, self.drivable_pub, self.lane_pub, self.overlay_pub,
                                      self.label_pub) if p is not None]
-        self._timers = [self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)]
+        self._diagnostics_timer = self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -119,7 +120,7 @@ class PerceptionNode(LifecycleNode):
         self.worker.start()
         self._subscribe(self._initial_reliability())
         if self.settings.input_reliability == "auto":
-            self._timers.append(self.create_timer(0.5, self._match_publishers))
+            self._match_timer = self.create_timer(0.5, self._match_publishers)
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -140,15 +141,15 @@ class PerceptionNode(LifecycleNode):
         if self.subscription is not None:
             self.destroy_subscription(self.subscription)
             self.subscription = None
-        for timer in self._timers[1:]:
-            self.destroy_timer(timer)
-        del self._timers[1:]
+        if self._match_timer is not None:
+            self.destroy_timer(self._match_timer)
+            self._match_timer = None
         self.close()
 
     def _release(self) -> None:
-        for timer in self._timers:
-            self.destroy_timer(timer)
-        self._timers = []
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
         for publisher in self._outputs:
             self.destroy_lifecycle_publisher(publisher)
         self._outputs = []

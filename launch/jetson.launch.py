@@ -24,8 +24,7 @@ def model_file(share: Path, backbone: str) -> Path:
 
 
 def config_files(share: Path) -> dict[str, Path]:
-    return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz",
-            "fastdds": share / "config" / "fastdds_large_frames.xml"}
+    return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz"}
 
 
 def _node_actions(context):

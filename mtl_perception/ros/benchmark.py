@@ -22,10 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-STATS_WINDOW_S = 10.0  # RollingStats' window in the node, which its /diagnostics summarise
+from mtl_perception.runtime.realtime import STATS_WINDOW_S
+
 SETTLE_S = 1.5  # after the last frame: time for its answer, then the next diagnostics
-DIAGNOSTICS_PERIOD_S = 1.0  # config/jetson.yaml's default
-MAX_SECONDS = STATS_WINDOW_S - SETTLE_S - DIAGNOSTICS_PERIOD_S
+
+
+def max_seconds() -> float:
+    """The longest play whose frames, and only those, fit the node's statistics window when its next
+    /diagnostics message is read."""
+    from mtl_perception.ros.parameters import load_defaults
+
+    return STATS_WINDOW_S - SETTLE_S - float(load_defaults()["diagnostics_period"])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads in the node")
     parser.add_argument("--rates", default="2,10,30", help="camera rates in Hz; the slowest gives the latency")
     parser.add_argument("--seconds", type=float, default=7.0,
-                        help="how long each rate plays; at most 7.5 s, so the node's 10 s statistics window "
-                             "holds the played frames and no others")
+                        help=f"how long each rate plays; at most {max_seconds():g} s, so the node's "
+                             f"{STATS_WINDOW_S:g} s statistics window holds the played frames and no others")
     parser.add_argument("--repeats", type=int, default=3,
                         help="plays of the slowest rate per frame size; the overhead is their median")
     parser.add_argument("--frames", default="720x1280,480x640", help="camera frame sizes HxW, comma-separated")
@@ -147,9 +154,9 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.package_paths import fastdds_profile_environment
     from mtl_perception.runtime.backends import BackendOptions
 
-    if not 0 < args.seconds <= MAX_SECONDS:
+    if not 0 < args.seconds <= max_seconds():
         raise SystemExit(f"--seconds {args.seconds} is out of range: the node's {STATS_WINDOW_S:g} s statistics "
-                         f"window must hold every played frame; use at most {MAX_SECONDS:g}")
+                         f"window must hold every played frame; use at most {max_seconds():g}")
     sizes = [parse_hw(text, multiple=1) for text in args.frames.split(",")]
     rates = [float(r) for r in args.rates.split(",")]
     # for this process (the camera) and the node it starts, before either creates a participant

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 T = TypeVar("T")
+STATS_WINDOW_S = 10.0  # what /diagnostics rates and percentiles summarise
 
 
 class LatestSlot(Generic[T]):
@@ -48,7 +49,7 @@ class LatestSlot(Generic[T]):
 class RollingStats:
     """Event rates and latency percentiles over the last `window` seconds (thread-safe)."""
 
-    def __init__(self, window: float = 10.0, max_samples: int = 2000) -> None:
+    def __init__(self, window: float = STATS_WINDOW_S, max_samples: int = 2000) -> None:
         self.window = window
         self._received: deque[float] = deque(maxlen=max_samples)
         self._processed: deque[tuple[float, float, float]] = deque(maxlen=max_samples)

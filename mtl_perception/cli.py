@@ -25,11 +25,17 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("mtl_perception.commands.bench", "model card and latency per backbone and size (Tables II, III)"),
     "bench-node": ("mtl_perception.ros.benchmark", "end-to-end latency of perception_node vs its inference time"),
     "demo": ("mtl_perception.ros.demo", "replay a synthetic drive through perception_node; write demo_out/"),
+    "trt-check": ("mtl_perception.commands.trt_check", "check an ONNX file against the TensorRT versions JetPack ships"),
     "build-engine": ("mtl_perception.commands.build_engine", "build the TensorRT engine ahead of time (Jetson)"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with arguments only for `command` (None: every subcommand's).
+
+    Only the chosen subcommand's module is imported: `infer` on a Jetson must not need what
+    `demo` or `train` import (ROS, YAML, torch), nor a Python new enough for them.
+    """
     parser = argparse.ArgumentParser(
         prog="mtl-perception",
         description="Multi-task perception: data, training, export, inference, evaluation.",
@@ -38,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         sub_parser.set_defaults(_module=module_name)
-        _load(module_name).add_arguments(sub_parser)
+        if command is None or name == command:
+            _load(module_name).add_arguments(sub_parser)
     return parser
 
 
@@ -46,8 +53,14 @@ def _load(module_name: str):
     return importlib.import_module(module_name)
 
 
+def _command_in(argv: Sequence[str]) -> str:
+    """The subcommand named in argv: the first argument that is one (options come after it)."""
+    return next((arg for arg in argv if arg in SUBCOMMANDS), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

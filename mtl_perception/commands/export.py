@@ -32,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
         height, width = parse_hw(args.img_size)
         if args.checkpoint:
             model = model_from_checkpoint(args.checkpoint)
-            trained_on = f"{load_checkpoint(args.checkpoint).get('trained_on', 'unknown')} ({args.checkpoint.name})"
+            recorded = str(load_checkpoint(args.checkpoint).get("trained_on", "unknown"))
+            if Path(recorded).is_absolute():  # older checkpoints stored the data folder's path: keep its name
+                recorded = Path(recorded).name
+            trained_on = f"{recorded} ({args.checkpoint.name})"
         else:
             model = build_untrained(args.backbone, ClassSet.named(args.classes).names)
             trained_on = "random weights (not trained): for tests and benchmarks only"

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
-    from mtl_perception.runtime.overlay import draw_overlay
+    from mtl_perception.runtime.overlay import detection_labels, draw_overlay
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
     try:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             result = perception.process(frame)
             det = result.detections
             names = [perception.class_name(c) for c in det.class_ids.tolist()]
-            labels = [f"{n} {s:.2f}" for n, s in zip(names, det.scores.tolist(), strict=True)]
+            labels = detection_labels(perception.info.class_names, det.class_ids, det.scores)
             cv2.imwrite(str(args.out / f"{name}.jpg"), draw_overlay(frame, det.boxes, labels, result.drivable,
                                                                      result.lane))
             results[name] = {"boxes": det.boxes.round(2).tolist(), "scores": det.scores.round(4).tolist(),

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.evaluation.bags import FRAMES_FILE, BagError, ResultBagWriter, read_image_frames
 from mtl_perception.evaluation.evaluator import Evaluator
-from mtl_perception.runtime.overlay import draw_overlay
+from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
 
 
@@ -57,8 +57,7 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
             overlay = None
             if overlays:
                 det = result.detections
-                labels_text = [f"{names[c]} {s:.2f}" for c, s in zip(det.class_ids.tolist(), det.scores.tolist(),
-                                                                     strict=True)]
+                labels_text = detection_labels(names, det.class_ids, det.scores)
                 overlay = draw_overlay(frame.image, det.boxes, labels_text, result.drivable, result.lane)
             writer.write(frame, result, names, overlay)
             if labels is not None and frame.stamp_ns in labels.by_stamp:

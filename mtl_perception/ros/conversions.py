@@ -57,7 +57,7 @@ def detections_to_msg(header: Header, detections: Detections, class_names: Seque
     """Detection2DArray in the Humble+ layout, boxes in camera pixels, class_id = class name."""
     out = Detection2DArray(header=header)
     for (x1, y1, x2, y2), score, cls in zip(detections.boxes.tolist(), detections.scores.tolist(),
-                                            detections.class_ids.tolist(), strict=True):
+                                            detections.class_ids.tolist()):
         det = Detection2D(header=header)
         det.bbox.center.position.x = (x1 + x2) / 2
         det.bbox.center.position.y = (y1 + y2) / 2

@@ -185,7 +185,7 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     from mtl_perception.data.gallery import contact_sheet
     from mtl_perception.evaluation.bag_eval import LabelJoin
     from mtl_perception.evaluation.evaluator import Evaluator
-    from mtl_perception.runtime.overlay import draw_overlay
+    from mtl_perception.runtime.overlay import detection_labels, draw_overlay
     from mtl_perception.runtime.perception import PerceptionResult
 
     out.mkdir(parents=True, exist_ok=True)
@@ -202,8 +202,7 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
         sample = split[labels.by_stamp[stamp]]
         evaluator.add(result, sample.labels, sample.drivable, sample.lane)
         shown = detections.scores >= DISPLAY_THRESHOLD
-        text = [f"{class_names[c]} {s:.2f}" for c, s in zip(detections.class_ids[shown].tolist(),
-                                                             detections.scores[shown].tolist(), strict=True)]
+        text = detection_labels(class_names, detections.class_ids[shown], detections.scores[shown])
         overlay = draw_overlay(frames_by_stamp[stamp], detections.boxes[shown], text, result.drivable, result.lane)
         if video is None:
             h, w = overlay.shape[:2]

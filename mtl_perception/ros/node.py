@@ -39,7 +39,7 @@ from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.image_encoding import ImageFormatError
-from mtl_perception.runtime.overlay import draw_overlay
+from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.realtime import LatestSlot, RollingStats
@@ -218,8 +218,7 @@ class PerceptionNode(LifecycleNode):
         self.drivable_pub.publish(mask_to_image(header, drivable))
         self.lane_pub.publish(mask_to_image(header, lane))
         if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
-            labels = [f"{self.class_names[c]} {s:.2f}" for c, s in
-                      zip(detections.class_ids.tolist(), detections.scores.tolist(), strict=True)]
+            labels = detection_labels(self.class_names, detections.class_ids, detections.scores)
             overlay = draw_overlay(frame, detections.boxes, labels, drivable, lane)
             self.overlay_pub.publish(bgr_to_image(header, overlay))
 

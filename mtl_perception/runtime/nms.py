@@ -38,10 +38,32 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: i
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float,
                 max_keep: int | None = None) -> np.ndarray:
     """Class-aware NMS (boxes of different classes never suppress each other), equal to
-    torchvision.ops.batched_nms, highest score first."""
+    torchvision.ops.batched_nms, highest score first.
+
+    OpenCV's NMSBoxesBatched exists from 4.7 only; JetPack and Ubuntu 22.04 ship 4.5.4 and 4.8, so
+    older versions take the class-offset route, which is what torchvision does itself.
+    """
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
+    if hasattr(cv2.dnn, "NMSBoxesBatched"):
+        keep = nms_boxes_batched_opencv(boxes, scores, classes, iou_threshold)
+    else:
+        keep = nms_class_offset(boxes, scores, classes, iou_threshold)
+    return keep[:max_keep] if max_keep is not None else keep
+
+
+def nms_boxes_batched_opencv(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                             iou_threshold: float) -> np.ndarray:
+    """cv2.dnn.NMSBoxesBatched (OpenCV >= 4.7)."""
     kept = cv2.dnn.NMSBoxesBatched(_xywh(boxes), scores.astype(np.float32),  # type: ignore[arg-type]
                                    classes.astype(np.int32), 0.0, iou_threshold)  # type: ignore[arg-type]
-    keep = np.asarray(kept, dtype=np.int64).reshape(-1)
-    return keep[:max_keep] if max_keep is not None else keep
+    return np.asarray(kept, dtype=np.int64).reshape(-1)
+
+
+def nms_class_offset(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                     iou_threshold: float) -> np.ndarray:
+    """Class-aware NMS with plain NMSBoxes (any OpenCV 4): each class's boxes are moved by a
+    class-sized offset so that boxes of different classes never overlap."""
+    boxes = boxes.astype(np.float64)
+    offset = classes.astype(np.float64)[:, None] * (float(boxes.max()) - float(boxes.min()) + 1.0)
+    return nms(boxes - float(boxes.min()) + offset, scores, iou_threshold)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from mtl_perception.atomic_io import atomic_write_bytes
 from mtl_perception.runtime.contract import CONTRACT_VERSION, INPUT_NAME, OUTPUT_NAMES, ModelInfo
 from mtl_perception.runtime.letterbox import DEFAULT_PAD_VALUE
+from mtl_perception.runtime.trt_readiness import require_ready
 from mtl_perception.training.model import InputNormalizer, MultiTaskNet
 
 OPSET = 17
@@ -32,10 +33,13 @@ class ContractModule(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         outputs = self.model(self.normalize(images))
         boxes, scores = self.model.decode(outputs)
-        # a comparison rather than ArgMax: cheaper, and a Bool->UInt8 cast that TensorRT takes as is
-        drivable = (outputs["drivable"][:, 1] > outputs["drivable"][:, 0]).to(torch.uint8)
-        lane = (outputs["lane"][:, 1] > outputs["lane"][:, 0]).to(torch.uint8)
-        return boxes, scores, drivable, lane
+        return boxes, scores, _mask(outputs["drivable"]), _mask(outputs["lane"])
+
+
+def _mask(logits: Tensor) -> Tensor:
+    """[B, 2, H, W] logits -> uint8 [B, H, W], 1 where class 1 wins. A comparison rather than ArgMax
+    (cheaper), cast to uint8 through float: TensorRT 8.5 and 8.6 cast to UINT8 only from a float type."""
+    return (logits[:, 1] > logits[:, 0]).to(torch.float32).to(torch.uint8)
 
 
 def model_info(model: MultiTaskNet, height: int, width: int, trained_on: str) -> ModelInfo:
@@ -60,6 +64,7 @@ def to_onnx_bytes(model: MultiTaskNet, height: int, width: int, info: ModelInfo)
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "mtl_perception"
     onnx.checker.check_model(proto, full_check=True)
+    require_ready(proto)  # a file the Jetson's TensorRT refuses must not leave the training machine
     return proto.SerializeToString()
 
 

@@ -129,6 +129,7 @@ class InputNormalizer(nn.Module):
         self.register_buffer("std", torch.tensor([0.225, 0.224, 0.229]).view(1, 3, 1, 1) * 255.0)
 
     def forward(self, images: Tensor) -> Tensor:
-        x = images.permute(0, 3, 1, 2).float()
+        # cast first: TensorRT takes a UINT8 network input only into a Cast (8.5, 8.6 and 10)
+        x = images.float().permute(0, 3, 1, 2)
         x = (x - self.mean) / self.std
         return x.flip(1)  # BGR -> RGB, as torchvision's ImageNet weights expect

@@ -207,7 +207,8 @@ class Trainer:
             "epoch": epoch,
             "best": self.best,
             "rng": rng,
-            "trained_on": str(self.config.data.root),
+            # a description, not a path: it ends up in the ONNX metadata that ships to other machines
+            "trained_on": f"{self.config.data.root.name} ({len(self.train_set)} training frames)",
         }
 
     def _gather_rng(self) -> list[dict[str, Any]]:

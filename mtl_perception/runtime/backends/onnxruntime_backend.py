@@ -63,4 +63,4 @@ class OnnxRuntimeBackend:
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
-        return dict(zip(OUTPUT_NAMES, outputs, strict=True))
+        return dict(zip(OUTPUT_NAMES, outputs))

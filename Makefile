@@ -19,7 +19,14 @@ MODEL_EPOCHS ?= 10
 MODEL_SEG_EPOCHS ?= 7
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup test lint typecheck demo bench clean model-mobilenetv2 model-resnet50
+# JetPack's Pythons (pyenv's CPython here): the code that runs on the Jetson is tested under each,
+# in a small venv of its own with the NumPy and OpenCV that platform ships (.ci/jetson/*.txt).
+JETSON_VENVS := .venv-jetpack5-py38 .venv-jetpack6-py310
+JETSON_TESTS = $(shell grep -l "pytest.mark.jetson_python" test/runtime/*.py)
+.venv-jetpack5-py38/.ready: PYENV_PY := 3.8.18 python3.8
+.venv-jetpack6-py310/.ready: PYENV_PY := 3.10.13 python3.10
+
+.PHONY: setup test test-jetson-pythons lint typecheck demo bench clean model-mobilenetv2 model-resnet50
 
 setup: $(DEPS) $(STUBS) $(VISION_MSGS)
 
@@ -46,8 +53,24 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: setup lint typecheck
+test: setup lint typecheck test-jetson-pythons
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/pytest-exit-code; exit $$rc
+
+# pip runs from / : this checkout's setup.cfg would redirect where it installs scripts
+.venv-jetpack5-py38/.ready: .ci/jetson/jetpack5-py38.txt
+.venv-jetpack6-py310/.ready: .ci/jetson/jetpack6-py310.txt
+$(addsuffix /.ready,$(JETSON_VENVS)):
+	@set -- $(PYENV_PY); if ! PYENV_VERSION=$$1 $$2 -c pass 2>/dev/null; then \
+	  echo "Python $$1 ($$2) is not installed (pyenv install $$1): cannot test on it" >&2; exit 1; fi; \
+	rm -rf $(@D) && PYENV_VERSION=$$1 $$2 -m venv $(@D)
+	cd / && $(CURDIR)/$(@D)/bin/python -m pip install --quiet -r $(CURDIR)/$<
+	touch $@
+
+test-jetson-pythons: $(addsuffix /.ready,$(JETSON_VENVS))
+	@for venv in $(JETSON_VENVS); do \
+	  echo "== $$venv: $$($$venv/bin/python -c 'import sys, numpy, cv2, onnxruntime as o; print("Python", sys.version.split()[0], "NumPy", numpy.__version__, "OpenCV", cv2.__version__, "onnxruntime", o.__version__)')"; \
+	  $$venv/bin/python -m pytest -p no:cacheprovider -q -m jetson_python $(JETSON_TESTS) || exit 1; \
+	done
 
 demo: setup
 	$(PY) -m mtl_perception.cli demo --data demo_data --out demo_out
@@ -69,4 +92,4 @@ model-mobilenetv2 model-resnet50: model-%: setup $(MODEL_DATA)/labels/det_20/det
 		--json runs/$*_384x640/eval_val.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo_out bench_out
+	rm -rf $(VENV) $(JETSON_VENVS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo_out bench_out

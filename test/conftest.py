@@ -34,6 +34,12 @@ def bdd100k_samples() -> Path:
 
 
 @pytest.fixture(scope="session")
+def bundled_model() -> Path:
+    """The model the package ships (trained on synthetic scenes); needs no torch to exist."""
+    return REPO / "models" / "mtl_mobilenetv2_384x640.onnx"
+
+
+@pytest.fixture(scope="session")
 def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real ONNX file exported from the real network, random weights, 256x384 (fast on this CPU)."""
     from mtl_perception.training.export import export_onnx

@@ -5,11 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.jetson_python
+
 # Three 3 MB buffers allocated and freed together, as a DDS sample, a C message and a Python
 # array are per frame; prints the page faults of 20 such frames after a warm-up.
 _FRAMES = """
 import resource, sys
 from mtl_perception.runtime.allocator import retain_large_buffers
+
 if sys.argv[1] == "retain":
     assert retain_large_buffers()
 def faults():

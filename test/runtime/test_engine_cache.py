@@ -16,6 +16,8 @@ from mtl_perception.runtime.engine_cache import (
     timing_cache_path,
 )
 
+pytestmark = pytest.mark.jetson_python
+
 
 def test_engine_name_depends_on_everything_it_must(tmp_path: Path) -> None:
     model = tmp_path / "mtl_mobilenetv2_384x640.onnx"

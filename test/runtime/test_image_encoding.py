@@ -8,6 +8,8 @@ import pytest
 
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
 
+pytestmark = pytest.mark.jetson_python
+
 BGR = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
 
 

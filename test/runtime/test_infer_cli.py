@@ -1,4 +1,5 @@
-"""mtl-perception infer: overlays and detections for people without ROS."""
+"""mtl-perception infer: overlays and detections for people without ROS (and without torch, YAML or rclpy:
+make test runs this under JetPack's Pythons too)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.jetson_python
 
 
 def _infer(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mtl_perception.cli", "infer", *args], capture_output=True, text=True)
 
 
-def test_folder_and_video(random_model: Path, tmp_path: Path) -> None:
+def test_folder_and_video(bundled_model: Path, tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
     for i in range(2):
         cv2.imwrite(str(images / f"f{i}.jpg"), np.full((360, 640, 3), 60 * i, np.uint8))
     (images / "broken.jpg").write_bytes(b"nope")
-    result = _infer("--model", str(random_model), "--input", str(images), "--out", str(tmp_path / "out"),
+    result = _infer("--model", str(bundled_model), "--input", str(images), "--out", str(tmp_path / "out"),
                     "--score-threshold", "0.0", "--max-detections", "3", "--backend", "onnxruntime")
     assert result.returncode == 0, result.stderr
     assert "skipping unreadable image" in result.stderr
@@ -34,13 +38,13 @@ def test_folder_and_video(random_model: Path, tmp_path: Path) -> None:
     for i in range(3):
         writer.write(np.full((240, 320, 3), 50 * i, np.uint8))
     writer.release()
-    result = _infer("--model", str(random_model), "--input", str(video), "--out", str(tmp_path / "vid"))
+    result = _infer("--model", str(bundled_model), "--input", str(video), "--out", str(tmp_path / "vid"))
     assert result.returncode == 0, result.stderr
     assert len(json.loads((tmp_path / "vid" / "detections.json").read_text())) == 3
 
 
-def test_missing_input_and_model(random_model: Path, tmp_path: Path) -> None:
-    result = _infer("--model", str(random_model), "--input", str(tmp_path / "none"), "--out", str(tmp_path / "o"))
+def test_missing_input_and_model(bundled_model: Path, tmp_path: Path) -> None:
+    result = _infer("--model", str(bundled_model), "--input", str(tmp_path / "none"), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "does not exist" in result.stderr
     result = _infer("--model", str(tmp_path / "m.onnx"), "--input", str(tmp_path), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "m.onnx not found" in result.stderr

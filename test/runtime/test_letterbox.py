@@ -13,6 +13,8 @@ from mtl_perception.runtime.letterbox import (
     mask_to_frame,
 )
 
+pytestmark = pytest.mark.jetson_python
+
 
 def test_bdd_frame_into_384x640() -> None:
     lb = compute_letterbox(720, 1280, 384, 640)

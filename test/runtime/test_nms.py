@@ -1,14 +1,34 @@
-"""NMS against hand-computed cases and torchvision's implementation."""
+"""NMS against hand-computed cases and a plain greedy NMS written here from its definition.
+
+Runs on JetPack's OpenCV 4.5.4 too, where cv2.dnn.NMSBoxesBatched does not exist and batched NMS
+takes the class-offset route; test_nms_torchvision.py holds both routes against torchvision.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torchvision.ops import batched_nms as tv_batched_nms
-from torchvision.ops import nms as tv_nms
+import pytest
 
-from mtl_perception.runtime.nms import batched_nms, box_iou, nms
+from mtl_perception.runtime.nms import batched_nms, box_iou, nms, nms_class_offset
 from mtl_perception.runtime.postprocess import select_detections
+
+pytestmark = pytest.mark.jetson_python
+
+
+def greedy_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float) -> list[int]:
+    """The textbook algorithm: highest score first; drop every later box of its class above the threshold."""
+    kept: list[int] = []
+    for i in np.argsort(-scores, kind="stable").tolist():
+        if all(classes[k] != classes[i] or box_iou(boxes[[k]], boxes[[i]])[0, 0] <= iou_threshold for k in kept):
+            kept.append(i)
+    return kept
+
+
+def random_boxes(seed: int, count: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 200, (count, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (count, 2))], axis=1).astype(np.float32)
+    return boxes, rng.uniform(0, 1, count).astype(np.float32), rng.integers(0, 4, count)
 
 
 def test_iou_hand_computed() -> None:
@@ -24,16 +44,23 @@ def test_nms_hand_computed() -> None:
     assert nms(boxes, scores, 0.95).tolist() == [0, 1, 2]
 
 
-def test_matches_torchvision() -> None:
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 200, (300, 2))
-    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (300, 2))], axis=1).astype(np.float32)
-    scores = rng.uniform(0, 1, 300).astype(np.float32)
-    classes = rng.integers(0, 4, 300)
-    expected = tv_nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5).numpy()
-    np.testing.assert_array_equal(nms(boxes, scores, 0.5), expected)
-    expected = tv_batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), 0.5)
-    np.testing.assert_array_equal(batched_nms(boxes, scores, classes, 0.5), expected.numpy())
+def test_batched_hand_computed() -> None:
+    # the same two overlapping boxes: one class suppresses, two classes do not
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    assert batched_nms(boxes, scores, np.array([0, 0]), 0.5).tolist() == [0]
+    assert batched_nms(boxes, scores, np.array([0, 1]), 0.5).tolist() == [0, 1]
+    assert nms_class_offset(boxes, scores, np.array([0, 1]), 0.5).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batched_equals_greedy_definition(seed: int) -> None:
+    boxes, scores, classes = random_boxes(seed)
+    expected = greedy_nms(boxes, scores, classes, 0.5)
+    assert batched_nms(boxes, scores, classes, 0.5).tolist() == expected
+    assert nms_class_offset(boxes, scores, classes, 0.5).tolist() == expected  # the OpenCV < 4.7 route
+    assert nms(boxes, scores, 0.5).tolist() == greedy_nms(boxes, scores, np.zeros(len(boxes), int), 0.5)
+    assert batched_nms(boxes, scores, classes, 0.5, max_keep=5).tolist() == expected[:5]
 
 
 def test_select_detections_class_aware_threshold_and_cap() -> None:

@@ -8,6 +8,8 @@ import pytest
 
 from mtl_perception.runtime.realtime import LatestSlot, RollingStats
 
+pytestmark = pytest.mark.jetson_python
+
 
 def test_latest_slot_replaces_pending() -> None:
     slot: LatestSlot[int] = LatestSlot()

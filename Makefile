@@ -41,6 +41,8 @@ $(DEPS): setup.py package.xml | $(PY)
 $(STUBS): $(DEPS) .ci/tensorrt_stubs.py
 	$(PY) -m pip install --quiet --no-deps '$(TRT_STUBS_PIN)'
 	$(PY) .ci/tensorrt_stubs.py $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') $(VENV)/typestubs
+	# mypy reads the repaired copy; left installed, the stubs' bare tensorrt/ folder would import as TensorRT
+	$(PY) -m pip uninstall --quiet --yes tensorrt-stubs
 	touch $@
 
 $(VISION_MSGS): $(DEPS) $(wildcard resource/vision_msgs/msg/*.msg) resource/vision_msgs/CMakeLists.txt resource/vision_msgs/build.sh

@@ -9,7 +9,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
-    parser.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "int8"])
+    from mtl_perception.runtime.backends.base import PRECISIONS
+
+    parser.add_argument("--precision", default="fp16", choices=PRECISIONS)
     parser.add_argument("--calibration-dir", type=Path, help="camera images for int8 calibration")
     parser.add_argument("--cache-dir", type=Path, help="engine folder (default ~/.cache/mtl_perception/engines)")
     parser.add_argument("--workspace-mb", type=int, default=1024, help="TensorRT builder workspace")
@@ -26,11 +28,7 @@ def run(args: argparse.Namespace) -> int:
                              calibration_dir=args.calibration_dir, workspace_mb=args.workspace_mb)
     try:
         backend = load_backend(args.model, options)
-    except ImportError as err:
-        print(f"error: TensorRT or pycuda is not installed ({err}); build engines on the Jetson (JetPack)",
-              file=sys.stderr)
-        return 2
-    except (ModelLoadError, ModelContractError, FileNotFoundError) as err:
+    except (ModelLoadError, ModelContractError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"engine ready: {getattr(backend, 'engine_path', '?')} ({backend.name})")

@@ -34,6 +34,7 @@ from mtl_perception.ros.conversions import (
     label_info_msg,
     mask_to_image,
 )
+from mtl_perception.ros.logging_bridge import bridge_package_logging, unbridge_package_logging
 from mtl_perception.ros.parameters import PARAMETERS, NodeSettings, load_defaults, settings_from
 from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
@@ -63,6 +64,7 @@ def choose_reliability(offered: list[ReliabilityPolicy]) -> ReliabilityPolicy | 
 class PerceptionNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("perception_node", **kwargs)
+        self._log_bridge = bridge_package_logging(self.get_logger())  # the runtime's and TensorRT's messages
         defaults = load_defaults()
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, defaults[name], spec.descriptor())
@@ -91,6 +93,9 @@ class PerceptionNode(LifecycleNode):
             self.perception = Perception(self.settings.perception)
         except (ModelLoadError, ModelContractError, ValueError) as err:
             self.get_logger().error(f"cannot configure: {err}")
+            return FAILURE
+        except Exception as err:  # noqa: BLE001 - rclpy's lifecycle wrapper would swallow it without a word
+            self.get_logger().error(f"cannot configure: unexpected {type(err).__name__}: {err}")
             return FAILURE
         info = self.perception.info
         self.class_names = info.class_names
@@ -153,7 +158,9 @@ class PerceptionNode(LifecycleNode):
         for publisher in self._outputs:
             self.destroy_lifecycle_publisher(publisher)
         self._outputs = []
-        self.perception = None
+        if self.perception is not None:
+            self.perception.close()  # TensorRT: the CUDA context and GPU buffers go now, not at exit
+            self.perception = None
 
     # input -----------------------------------------------------------------------------------
     def _initial_reliability(self) -> ReliabilityPolicy:
@@ -242,6 +249,10 @@ class PerceptionNode(LifecycleNode):
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
                                                      status=[status]))
+
+    def destroy_node(self) -> None:
+        unbridge_package_logging(self._log_bridge)
+        super().destroy_node()
 
     def close(self) -> None:
         """Stop the worker after the frame it is on."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mtl_perception.runtime.engine_cache import file_digest
 from mtl_perception.runtime.letterbox import letterbox_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -21,6 +23,14 @@ def calibration_images(folder: Path, limit: int = 500) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"calibration folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return files
+
+
+def calibration_digest(files: list[Path]) -> str:
+    """sha256 over the calibration images' names and bytes, in order: what the int8 scales depend on."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + file_digest(path).encode())
+    return digest.hexdigest()
 
 
 def calibration_batches(files: list[Path], height: int, width: int, pad_value: int,

@@ -22,9 +22,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "unknown"
 
 
-def engine_file_name(model_path: Path, model_digest: str, precision: str, trt_version: str, gpu_name: str) -> str:
-    """e.g. mtl_mobilenetv2_384x640-3f2a9c0d1b7e6a55-fp16-trt10.3.0-orin.engine"""
-    return (f"{model_path.stem}-{model_digest[:16]}-{precision}-trt{_slug(trt_version)}-"
+def engine_file_name(model_path: Path, model_digest: str, precision: str, trt_version: str, gpu_name: str,
+                     calibration_digest: str = "") -> str:
+    """e.g. mtl_mobilenetv2_384x640-3f2a9c0d1b7e6a55-fp16-trt10.3.0-orin.engine; int8 engines also carry
+    the calibration set's digest (…-int8-cal0123abcd4567ef89-…), so a new calibration folder never reuses
+    an engine calibrated on another."""
+    calibration = f"-cal{calibration_digest[:16]}" if calibration_digest else ""
+    return (f"{model_path.stem}-{model_digest[:16]}-{precision}{calibration}-trt{_slug(trt_version)}-"
             f"{_slug(gpu_name)}.engine")
 
 

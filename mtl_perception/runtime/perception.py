@@ -71,6 +71,10 @@ class Perception:
     def class_name(self, class_id: int) -> str:
         return self.info.class_names[class_id]
 
+    def close(self) -> None:
+        """Release the backend (TensorRT's CUDA context); the object is unusable after it."""
+        self.backend.close()
+
     def infer(self, frame: np.ndarray) -> RawOutput:
         """frame uint8[H, W, 3] BGR, any size."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,3 +294,26 @@ def test_bad_parameter_value_fails_at_start() -> None:
     code = node.proc.wait(timeout=60)
     node.stop()
     assert code == 1 and "input_reliability='sometimes': use one of auto, reliable, best_effort" in node.output
+
+
+def test_tensorrt_without_tensorrt_names_the_module_and_the_install(bundled_model: Path) -> None:
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed on this machine: this test is for machines without it")
+    node = NodeProcess({"model_path": str(bundled_model), "backend": "tensorrt"})
+    code = node.proc.wait(timeout=60)
+    node.stop()
+    assert code == 1, node.output
+    assert "cannot configure: backend tensorrt cannot run here: TensorRT's Python bindings (tensorrt) are not " \
+           "installed: on JetPack `sudo apt install python3-libnvinfer`" in node.output
+    assert "Traceback" not in node.output
+
+
+def test_auto_says_which_backend_and_why(bundled_model: Path) -> None:
+    node = NodeProcess({"model_path": str(bundled_model), "backend": "auto", "threads": 1})
+    try:
+        assert node.wait_for("subscribed to"), node.output
+    finally:
+        code = node.stop()
+    assert code == 0, node.output
+    if importlib.util.find_spec("tensorrt") is None:
+        assert "backend onnxruntime (auto: not TensorRT, because TensorRT's Python bindings" in node.output

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mtl_perception.runtime.calibration import calibration_batches, calibration_images
+from mtl_perception.runtime.backends import BackendChoice, choose_backend, tensorrt_missing
+from mtl_perception.runtime.calibration import calibration_batches, calibration_digest, calibration_images
 from mtl_perception.runtime.engine_cache import (
     calibration_cache_path,
     engine_file_name,
@@ -56,3 +57,37 @@ def test_calibration_folder_errors(tmp_path: Path) -> None:
         calibration_images(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="holds no images"):
         calibration_images(tmp_path)
+
+
+def test_int8_engine_name_follows_the_calibration_set(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"model")
+    first, second = tmp_path / "day", tmp_path / "night"
+    for folder, value in ((first, 40), (second, 200)):
+        folder.mkdir()
+        cv2.imwrite(str(folder / "0.png"), np.full((8, 8, 3), value, np.uint8))
+
+    def name(folder: Path) -> str:
+        digest = calibration_digest(calibration_images(folder))
+        return engine_file_name(model, file_digest(model), "int8", "8.5.2", "Xavier", digest)
+
+    assert name(first) == name(first)  # reproducible
+    assert name(first) != name(second)  # a new folder never reuses the old engine
+    assert f"-int8-cal{calibration_digest(calibration_images(first))[:16]}-trt8.5.2-" in name(first)
+    before = name(first)
+    cv2.imwrite(str(first / "0.png"), np.full((8, 8, 3), 41, np.uint8))  # same file names, new pixels
+    assert name(first) != before
+    assert "-cal" not in engine_file_name(model, file_digest(model), "fp16", "8.5.2", "Xavier")
+
+
+def test_auto_backend_says_why_it_is_not_tensorrt() -> None:
+    missing = tensorrt_missing()
+    choice = choose_backend("auto")
+    if missing is None:  # a machine with TensorRT, pycuda and onnx
+        assert choice == BackendChoice("tensorrt", "auto: TensorRT, pycuda and onnx are installed")
+    else:
+        assert choice.name == "onnxruntime" and choice.reason == f"auto: not TensorRT, because {missing}"
+        assert "install" in missing
+    assert choose_backend("onnxruntime") == BackendChoice("onnxruntime", "as set")
+    with pytest.raises(ValueError, match="unknown backend 'openvino'; use one of auto, tensorrt, onnxruntime"):
+        choose_backend("openvino")

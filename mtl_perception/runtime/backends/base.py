@@ -22,7 +22,7 @@ class BackendOptions:
     backend: str = "auto"
     precision: str = "fp16"  # TensorRT only; ONNX Runtime runs the file as exported
     threads: int = 0  # ONNX Runtime intra-op threads; 0 lets it choose
-    engine_cache_dir: Path | None = None  # TensorRT engines; None: beside the model
+    engine_cache_dir: Path | None = None  # TensorRT engines; None: engine_cache.default_cache_dir()
     calibration_dir: Path | None = None  # images for int8 calibration
     workspace_mb: int = 1024
 
@@ -39,4 +39,8 @@ class Backend(Protocol):
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """images uint8[1, H, W, 3] -> {"boxes", "scores", "drivable", "lane"} as in the contract."""
+        ...
+
+    def close(self) -> None:
+        """Release what the runtime holds (the CUDA context, GPU buffers); no call to infer after it."""
         ...

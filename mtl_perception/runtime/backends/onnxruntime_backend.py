@@ -61,6 +61,9 @@ class OnnxRuntimeBackend:
         self.name = f"onnxruntime ({self.provider})"
         log.info("loaded %s with %s", model_path, self.name)
 
+    def close(self) -> None:
+        """Nothing to release by hand: the session frees its memory with the object."""
+
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
         return dict(zip(OUTPUT_NAMES, outputs))

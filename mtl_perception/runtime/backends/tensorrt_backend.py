@@ -1,25 +1,30 @@
-"""TensorRT 10 on the Jetson: engine built from the ONNX file on first use, cached, run with pycuda.
+"""TensorRT on the Jetson (8.5 on JetPack 5.1, 8.6 on 6.0, 10.x on 6.1+): engine built from the ONNX
+file on first use, cached, run with pycuda.
 
 This module cannot run on a machine without an NVIDIA GPU. `make test` checks it with
 mypy against the TensorRT 10 type stubs; its pure parts live in engine_cache.py and
-calibration.py, which are unit-tested.
+calibration.py, which are unit-tested, and the ONNX graph is checked against each version's
+parser rules by trt_readiness.py. Only APIs that 8.5 already has are used (named I/O tensors,
+execute_async_v3, memory pools); the differences are in _network_flags and _progress_monitor.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import onnx
 import pycuda.driver as cuda
 import tensorrt as trt
 
 from mtl_perception.atomic_io import atomic_write_bytes
 from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
 from mtl_perception.runtime.backends.onnxruntime_backend import check_io
-from mtl_perception.runtime.calibration import calibration_batches, calibration_images
+from mtl_perception.runtime.calibration import calibration_batches, calibration_digest, calibration_images
 from mtl_perception.runtime.contract import INPUT_NAME, OUTPUT_NAMES, ModelContractError, ModelInfo
 from mtl_perception.runtime.engine_cache import (
     calibration_cache_path,
@@ -76,8 +81,66 @@ def _shape(dims: trt.Dims) -> tuple[int, ...]:
 
 
 def read_onnx_info(model_path: Path) -> ModelInfo:
+    try:
+        import onnx
+    except ImportError as err:  # JetPack does not ship it
+        raise ModelLoadError("the TensorRT backend reads the model's metadata with the onnx package, which is "
+                             "not installed: pip3 install onnx") from err
     model = onnx.load(str(model_path), load_external_data=False)
     return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(model_path))
+
+
+def _writable(folder: Path) -> Path:
+    """The engine cache folder, created; ModelLoadError naming the folder and the fix if it cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ModelLoadError(f"engine cache folder {folder} cannot be created ({err.strerror}); set "
+                             "engine_cache_dir to a writable folder") from err
+    if not os.access(folder, os.W_OK):
+        raise ModelLoadError(f"engine cache folder {folder} is not writable; set engine_cache_dir to a "
+                             "writable folder")
+    return folder
+
+
+def trt_major() -> int:
+    return int(trt.__version__.split(".")[0])
+
+
+def _network_flags() -> int:
+    """TensorRT 8.x's ONNX parser takes only explicit-batch networks, which 8.x must be asked for;
+    10 has no other kind and deprecates the flag."""
+    if trt_major() >= 10:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+
+
+def _progress_monitor() -> Any:
+    """A builder progress monitor that logs each top-level phase, where this TensorRT has the interface
+    (IProgressMonitor, from 8.6 on); None otherwise."""
+    base: Any = getattr(trt, "IProgressMonitor", None)
+    if base is None:
+        return None
+
+    class BuildProgress(base):
+        def __init__(self) -> None:
+            base.__init__(self)
+            self.started: dict[str, float] = {}
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            self.started[phase_name] = time.monotonic()
+            if parent_phase is None:
+                log.info("engine build: %s (%d steps)", phase_name, num_steps)
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            return True  # never cancel
+
+        def phase_finish(self, phase_name: str) -> None:
+            started = self.started.pop(phase_name, None)
+            if started is not None and not self.started:
+                log.info("engine build: %s done in %.0f s", phase_name, time.monotonic() - started)
+
+    return BuildProgress()
 
 
 class TensorRTBackend:
@@ -90,9 +153,11 @@ class TensorRTBackend:
         self.cuda_context = device.make_context()  # pushed around every call: rclpy may call from any thread
         try:
             gpu = device.name()
-            cache_dir = options.engine_cache_dir or default_cache_dir()
-            self.engine_path = cache_dir / engine_file_name(model_path, file_digest(model_path), options.precision,
-                                                            trt.__version__, gpu)
+            cache_dir = _writable(options.engine_cache_dir or default_cache_dir())
+            self.calibration_files = self._calibration_files()
+            self.engine_path = cache_dir / engine_file_name(
+                model_path, file_digest(model_path), options.precision, trt.__version__, gpu,
+                calibration_digest(self.calibration_files) if self.calibration_files else "")
             self.engine = self._load_or_build(model_path, cache_dir, gpu)
             self.context = self.engine.create_execution_context()
             self.stream = cuda.Stream()
@@ -105,9 +170,38 @@ class TensorRTBackend:
                 self.host[name] = cuda.pagelocked_empty(shape, dtype)
                 self.device_buffers[name] = cuda.mem_alloc(self.host[name].nbytes)
                 self.context.set_tensor_address(name, int(self.device_buffers[name]))
+        except BaseException:
+            self.cuda_context.pop()
+            self.cuda_context.detach()
+            raise
+        self.cuda_context.pop()
+        self.name = f"tensorrt {trt.__version__} {options.precision} ({gpu})"
+
+    def _calibration_files(self) -> list[Path]:
+        if self.options.precision != "int8":
+            return []
+        if self.options.calibration_dir is None:
+            raise ModelLoadError("precision int8 needs calibration images: set calibration_dir "
+                                 "(a folder of camera frames) or use fp16")
+        try:
+            return calibration_images(self.options.calibration_dir)
+        except FileNotFoundError as err:
+            raise ModelLoadError(str(err)) from err
+
+    def close(self) -> None:
+        """Free the GPU buffers and release the CUDA context (a lifecycle cleanup, or the node's end)."""
+        if getattr(self, "cuda_context", None) is None:
+            return
+        self.cuda_context.push()
+        try:
+            for buffer in self.device_buffers.values():
+                buffer.free()
+            self.device_buffers = {}
+            del self.context, self.engine
         finally:
             self.cuda_context.pop()
-        self.name = f"tensorrt {trt.__version__} {options.precision} ({gpu})"
+            self.cuda_context.detach()
+            self.cuda_context = None
 
     def _load_or_build(self, model_path: Path, cache_dir: Path, gpu: str) -> trt.ICudaEngine:
         runtime = trt.Runtime(self.logger)
@@ -119,10 +213,13 @@ class TensorRTBackend:
                 log.info("loaded cached engine %s", self.engine_path)
                 return engine
             log.warning("rebuilding engine %s: %s", self.engine_path, reason)
-        log.warning("building a %s TensorRT engine for %s on %s; on a Jetson this takes minutes "
-                    "(`mtl-perception build-engine` does it ahead of time)", self.options.precision, model_path, gpu)
+        log.warning("building a %s TensorRT %s engine for %s on %s; on a Jetson this takes minutes "
+                    "(`mtl-perception build-engine` does it ahead of time)", self.options.precision, trt.__version__,
+                    model_path, gpu)
+        started = time.monotonic()
         serialized = self._build(model_path, cache_dir, gpu)
         atomic_write_bytes(self.engine_path, serialized)
+        log.info("engine built in %.0f s and written to %s", time.monotonic() - started, self.engine_path)
         engine = runtime.deserialize_cuda_engine(serialized)
         if engine is None:
             raise ModelLoadError(f"TensorRT built an engine for {model_path} but cannot load it; see the log above")
@@ -148,7 +245,7 @@ class TensorRTBackend:
 
     def _build(self, model_path: Path, cache_dir: Path, gpu: str) -> bytes:
         builder = trt.Builder(self.logger)
-        network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+        network = builder.create_network(_network_flags())
         parser = trt.OnnxParser(network, self.logger)
         if not parser.parse(model_path.read_bytes(), str(model_path)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -159,15 +256,15 @@ class TensorRTBackend:
         timing_path = timing_cache_path(cache_dir, trt.__version__, gpu)
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
         config.set_timing_cache(timing, ignore_mismatch=False)
+        monitor = _progress_monitor()
+        if monitor is not None:
+            config.progress_monitor = monitor
         if self.options.precision in ("fp16", "int8"):
             config.set_flag(trt.BuilderFlag.FP16)  # int8 layers fall back to fp16, not fp32
         if self.options.precision == "int8":
-            if self.options.calibration_dir is None:
-                raise ModelLoadError("precision int8 needs calibration images: set calibration_dir "
-                                     "(a folder of camera frames) or use fp16")
             config.set_flag(trt.BuilderFlag.INT8)
-            files = calibration_images(self.options.calibration_dir)
-            batches = calibration_batches(files, self.info.input_height, self.info.input_width, self.info.pad_value)
+            batches = calibration_batches(self.calibration_files, self.info.input_height, self.info.input_width,
+                                          self.info.pad_value)
             nbytes = self.info.input_height * self.info.input_width * 3
             config.int8_calibrator = _EntropyCalibrator(batches, nbytes, calibration_cache_path(self.engine_path))
         serialized = builder.build_serialized_network(network, config)
@@ -177,6 +274,7 @@ class TensorRTBackend:
         return bytes(serialized)
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        assert self.cuda_context is not None, "infer after close"
         self.cuda_context.push()
         try:
             np.copyto(self.host[INPUT_NAME], images)

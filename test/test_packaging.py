@@ -55,3 +55,57 @@ def test_console_scripts_point_at_callables() -> None:
     for entry in ("perception_node = {PACKAGE}.ros.node:main", "mtl-perception = {PACKAGE}.cli:main"):
         assert entry in source
     assert callable(importlib.import_module("mtl_perception.cli").main)
+
+
+# Import name -> the package.xml dependency that provides it on a ROS machine. The python3-* keys are
+# checked against rosdistro's rosdep/python.yaml and base.yaml; onnxruntime and rosbags have no key
+# there (pip), TensorRT and pycuda come with JetPack: the README says how to install each.
+ROSDEP_KEYS = {
+    "rclpy": "rclpy", "rcl_interfaces": "rcl_interfaces", "sensor_msgs": "sensor_msgs", "std_msgs": "std_msgs",
+    "vision_msgs": "vision_msgs", "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs",
+    "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
+    "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
+    "matplotlib": "python3-matplotlib",
+}
+NOT_FROM_ROSDEP = {"onnxruntime", "rosbags", "tensorrt", "pycuda", "onnx"}
+TRAINING_ONLY = {"torch", "torchvision"}  # training/ is never run on the robot
+
+
+def _third_party_imports(paths: list[Path]) -> set[str]:
+    import sys
+
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("mtl_perception", "__future__")}
+
+
+def test_package_xml_declares_what_the_installed_code_imports() -> None:
+    installed = [p for p in (REPO / "mtl_perception").rglob("*.py") if "training" not in p.parts]
+    imports = _third_party_imports([*installed, *(REPO / "launch").glob("*.py")])
+    unmapped = imports - ROSDEP_KEYS.keys() - NOT_FROM_ROSDEP - TRAINING_ONLY
+    assert not unmapped, f"add these imports to ROSDEP_KEYS and package.xml: {sorted(unmapped)}"
+    root = ET.parse(REPO / "package.xml").getroot()
+    declared = {e.text for e in root.findall("exec_depend")}
+    missing = {ROSDEP_KEYS[name] for name in imports & ROSDEP_KEYS.keys()} - declared
+    assert not missing, f"package.xml lacks exec_depend {sorted(missing)}"
+    rviz = [e for e in root.findall("exec_depend") if e.text == "rviz2"]
+    assert rviz and rviz[0].get("condition"), "rviz2 is an optional exec dependency (a condition)"
+
+
+def test_catkin_pkg_validates_package_xml_and_rviz_is_optional() -> None:
+    """catkin_pkg is what colcon and rosdep read package.xml with."""
+    from catkin_pkg.package import parse_package
+
+    package = parse_package(str(REPO / "package.xml"))
+    package.validate()
+
+    def rviz_wanted(environ: dict[str, str]) -> bool:
+        rviz = next(d for d in package.exec_depends if d.name == "rviz2")
+        return bool(rviz.evaluate_condition(environ))
+
+    assert rviz_wanted({}) and not rviz_wanted({"MTL_PERCEPTION_NO_RVIZ": "1"})

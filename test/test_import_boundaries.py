@@ -26,6 +26,10 @@ def _loaded_after(import_stmt: str, modules: tuple[str, ...]) -> set[str]:
         ("import mtl_perception.training.model", ("rclpy",)),
         ("import mtl_perception.data.synthetic", ("torch", "rclpy")),
         ("import mtl_perception.cli; mtl_perception.cli.build_parser()", ("torch", "rclpy")),
+        # infer is what a Jetson without ROS runs: no YAML, no ROS interfaces, no onnx
+        ("import mtl_perception.cli; mtl_perception.cli.build_parser('infer')",
+         ("torch", "rclpy", "rcl_interfaces", "yaml", "onnx")),
+        ("import mtl_perception.cli; mtl_perception.cli.build_parser('trt-check')", ("torch", "rclpy", "onnx")),
     ],
 )
 def test_forbidden_imports(import_stmt: str, forbidden: tuple[str, ...]) -> None:

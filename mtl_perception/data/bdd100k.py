@@ -5,7 +5,7 @@ Layout (relative to the dataset root)::
     images/100k/{train,val}/NAME.jpg
     labels/det_20/det_{train,val}.json
     labels/drivable/masks/{train,val}/NAME.png   uint8: 0 direct, 1 alternative, 2 background
-    labels/lane/masks/{train,val}/NAME.png       uint8 bit field, see decode_lane_mask
+    labels/lane/masks/{train,val}/NAME.png       uint8 bit field, see LANE_* below
 
 Boxes are continuous pixel coordinates: pixel column i spans [i, i + 1).
 """
@@ -29,12 +29,15 @@ VEHICLE_CLASSES: frozenset[str] = frozenset({"car", "truck", "bus", "train"})
 
 DRIVABLE_DIRECT, DRIVABLE_ALTERNATIVE, DRIVABLE_BACKGROUND = 0, 1, 2
 
-# Lane bit field (BDD100K format documentation): low 3 bits category,
-# bit 3 direction, bit 4 style, bit 5 background. Background pixels are 255.
+# The lane bit field, as the BDD100K toolkit writes and reads it (bdd100k/label/to_mask.py,
+# bdd100k/eval/lane.py: value = category + (style << 4) + (direction << 5)): bits 0-2 category,
+# bit 3 background (a pixel is a marking only where it is clear), bit 4 style, bit 5 direction.
+# Background pixels are 255. This is the one definition: the reader, the writer, check-data and
+# the synthetic generator all use it.
 LANE_CATEGORY_BITS = 0b0000_0111
-LANE_DIRECTION_BIT = 0b0000_1000  # 0 parallel, 1 vertical
+LANE_BACKGROUND_BIT = 0b0000_1000
 LANE_STYLE_BIT = 0b0001_0000  # 0 solid, 1 dashed
-LANE_BACKGROUND_BIT = 0b0010_0000
+LANE_DIRECTION_BIT = 0b0010_0000  # 0 parallel, 1 vertical (crosswalks, stop lines)
 LANE_BACKGROUND = 255
 LANE_CATEGORIES: tuple[str, ...] = (
     "crosswalk", "double other", "double white", "double yellow",
@@ -49,17 +52,23 @@ class DatasetError(RuntimeError):
 def encode_lane(category: str, *, dashed: bool = False, vertical: bool = False) -> int:
     """The lane-mask value of one marking pixel."""
     value = LANE_CATEGORIES.index(category)
-    if vertical:
-        value |= LANE_DIRECTION_BIT
     if dashed:
         value |= LANE_STYLE_BIT
+    if vertical:
+        value |= LANE_DIRECTION_BIT
     return value
+
+
+# every value a valid mask may hold: the markings (any category, style and direction) and background
+VALID_LANE_VALUES: frozenset[int] = frozenset(
+    [c | s | d for c in range(len(LANE_CATEGORIES)) for s in (0, LANE_STYLE_BIT) for d in (0, LANE_DIRECTION_BIT)]
+    + [LANE_BACKGROUND])
 
 
 def decode_lane_mask(mask: np.ndarray) -> np.ndarray:
     """Lane pixels as a bool array: those whose background bit is clear.
 
-    Note that 0 is a lane pixel (a crosswalk); "non-zero means lane" is exactly wrong.
+    Note that 0 is a lane pixel (a solid parallel crosswalk); "non-zero means lane" is exactly wrong.
     """
     return (mask & LANE_BACKGROUND_BIT) == 0
 

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from mtl_perception.data.bdd100k import (
     DRIVABLE_BACKGROUND,
-    LANE_BACKGROUND,
+    VALID_LANE_VALUES,
     DatasetError,
     SplitPaths,
     decode_drivable_mask,
@@ -47,8 +47,8 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, ...], kind: str, name: str, 
     values = np.unique(mask)
     if kind == "drivable":
         bad = values[values > DRIVABLE_BACKGROUND]
-    else:  # lane: bit field values below 32, or 255 for background
-        bad = values[(values >= 32) & (values != LANE_BACKGROUND)]
+    else:  # lane: BDD100K's bit field (markings of any category, style and direction) or background
+        bad = values[~np.isin(values, sorted(VALID_LANE_VALUES))]
     if bad.size:
         problems.append(f"{kind} mask of {name} has invalid values {bad[:5].tolist()}")
         return False

@@ -27,6 +27,10 @@ from mtl_perception.data.bdd100k import (
 LANE_WIDTH_M = 3.6
 MARKING_WIDTH_M = 0.15
 DASH_M, DASH_PERIOD_M = 3.0, 12.0
+STOP_LINE_M = 0.4  # depth of a stop line along the road
+CROSSWALK_M, CROSSWALK_STRIPE_M = 3.0, 0.5  # depth of a crosswalk; width of its stripes and gaps
+TRANSVERSE_RANGE_M = (6.0, 35.0)  # where stop lines and crosswalks are placed ahead
+STOP_LINE_P, CROSSWALK_P = 0.35, 0.3
 MIN_VISIBLE_FRACTION = 0.25  # objects hidden more than this are not placed
 OCCLUDED_BELOW = 0.97  # visible fraction under which an object is flagged occluded
 
@@ -196,6 +200,31 @@ def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Ca
     half_width = np.maximum(0.5 * MARKING_WIDTH_M * cam.focal / depth, 0.6)
     for k in range(road.n_lanes + 1):
         _draw_marking(region, lane[y0:], cols, bounds[k], half_width, depth, road, k, rng, tod)
+    _draw_transverse(region, lane[y0:], cols, bounds, depth, cam, road, rng, tod)
+
+
+def _draw_transverse(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, bounds: np.ndarray,
+                     depth: np.ndarray, cam: _Camera, road: _Road, rng: np.random.Generator, tod: str) -> None:
+    """Markings across the road (BDD100K's "vertical" direction): a stop line across the ego lane, and
+    a zebra crosswalk across the whole road, each at a random distance ahead."""
+    white = np.array([225, 228, 230], np.float32) * (0.8 if tod == "night" else 1.0)
+    if rng.random() < STOP_LINE_P:
+        near = rng.uniform(*TRANSVERSE_RANGE_M)
+        rows = (depth >= near) & (depth < near + STOP_LINE_M)
+        across = (cols >= bounds[road.ego_lane][:, None]) & (cols < bounds[road.ego_lane + 1][:, None])
+        paint = rows[:, None] & across
+        region[paint] = white
+        lane[paint] = encode_lane("single white", vertical=True)
+    if rng.random() < CROSSWALK_P:
+        near = rng.uniform(*TRANSVERSE_RANGE_M)
+        rows = (depth >= near) & (depth < near + CROSSWALK_M)
+        # metres across the road from its left edge, so stripes stay parallel to the road on a curve
+        lateral = (cols - cam.cx) * depth[:, None] / cam.focal - np.asarray(road.boundary(0, depth))[:, None]
+        stripes = np.mod(lateral, 2 * CROSSWALK_STRIPE_M) < CROSSWALK_STRIPE_M
+        across = (cols >= bounds[0][:, None]) & (cols < bounds[-1][:, None])
+        paint = rows[:, None] & across & stripes
+        region[paint] = white
+        lane[paint] = encode_lane("crosswalk", vertical=True)
 
 
 def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre: np.ndarray,

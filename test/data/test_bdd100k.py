@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from mtl_perception.data.bdd100k import (
+    LANE_CATEGORIES,
+    VALID_LANE_VALUES,
     BDD100KSplit,
     ClassSet,
     DatasetError,
@@ -34,16 +36,41 @@ def test_lane_decoding_on_real_bdd100k_masks(bdd100k_samples: Path) -> None:
         assert (raw != 0).sum() > 0.99 * raw.size
 
 
-def test_crosswalk_value_zero_is_lane() -> None:
-    mask = np.array([[0, 255, 32, 7 | 16]], np.uint8)
-    np.testing.assert_array_equal(decode_lane_mask(mask), [[True, False, False, True]])
+def toolkit_foreground(byte: np.ndarray) -> np.ndarray:
+    """The BDD100K toolkit's own reading (bdd100k/eval/lane.py, get_foreground = get_lane_class(value=0,
+    offset=3, width=1)): a pixel is a marking where bit 3, shifted down and masked, equals 0."""
+    return np.equal(np.bitwise_and(np.right_shift(byte, 3), (1 << 1) - 1), 0)
 
 
-def test_encode_lane_bits() -> None:
-    assert encode_lane("single white") == 6
-    assert encode_lane("single white", dashed=True) == 6 | 16
-    assert encode_lane("crosswalk", vertical=True) == 8
-    assert encode_lane("double yellow") == 3
+def toolkit_value(category: int, style: int, direction: int) -> int:
+    """The toolkit's writer (bdd100k/label/to_mask.py): category + (style << 4) + (direction << 5)."""
+    return category + (style << 4) + (direction << 5)
+
+
+EVERY_VALID = [*range(0, 8), *range(16, 24), *range(32, 40), *range(48, 56), 255]
+
+
+def test_every_valid_lane_value_decodes_as_the_toolkit_does() -> None:
+    mask = np.array([EVERY_VALID], np.uint8)
+    np.testing.assert_array_equal(decode_lane_mask(mask), toolkit_foreground(mask))
+    assert decode_lane_mask(mask).tolist() == [[True] * 32 + [False]]  # every marking is a marking
+    assert VALID_LANE_VALUES == set(EVERY_VALID)
+
+
+def test_encoder_is_the_toolkits() -> None:
+    for category, name in enumerate(LANE_CATEGORIES):
+        for style in (0, 1):
+            for direction in (0, 1):
+                assert encode_lane(name, dashed=bool(style), vertical=bool(direction)) == \
+                    toolkit_value(category, style, direction)
+    assert encode_lane("crosswalk", vertical=True) == 32  # a crosswalk: vertical, bit 5
+    assert encode_lane("single white", dashed=True) == 22
+
+
+def test_vertical_and_dashed_markings_are_not_background() -> None:
+    # the reading this replaced took bit 5 for background: every vertical marking vanished
+    mask = np.array([[32, 33, 38, 48, 55, 8, 255]], np.uint8)
+    assert decode_lane_mask(mask).tolist() == [[True, True, True, True, True, False, False]]
 
 
 def test_drivable_decoding_direct_by_default() -> None:

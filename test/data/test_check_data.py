@@ -28,6 +28,27 @@ def _check(root: Path) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
+def test_dashed_and_vertical_markings_pass_and_read_as_markings(tmp_path: Path) -> None:
+    """A split whose lane masks hold every kind of marking BDD100K has: check-data accepts it, and the
+    reader returns every marking pixel (values from the toolkit's encoding, written by hand)."""
+    write_dataset(SynthConfig(tmp_path, train=0, val=1, seed=5, height=96, width=160), progress=False)
+    mask_path = next((tmp_path / "labels/lane/masks/val").glob("*.png"))
+    mask = np.full((96, 160), 255, np.uint8)
+    values = [*range(0, 8), *range(16, 24), *range(32, 40), *range(48, 56)]
+    mask[10, :len(values)] = values
+    cv2.imwrite(str(mask_path), mask)
+    code, report = _check(tmp_path)
+    assert code == 0 and report["problems"] == []
+    assert report["per_image"][mask_path.with_suffix(".jpg").name]["lane_px"] == len(values)
+    from mtl_perception.data.bdd100k import BDD100KSplit
+
+    assert BDD100KSplit(tmp_path, "val")[0].lane.sum() == len(values)
+    mask[10, 0] = 8  # background bit set, but not the background value: invalid
+    cv2.imwrite(str(mask_path), mask)
+    code, report = _check(tmp_path)
+    assert code == 1 and "invalid values [8]" in report["problems"][0]
+
+
 def test_clean_set_passes_with_counts(clean_set: Path) -> None:
     code, report = _check(clean_set)
     assert code == 0 and report["problems"] == []

@@ -13,8 +13,10 @@ from mtl_perception.data import synthetic_set
 from mtl_perception.data.bdd100k import (
     DETECTION_CLASSES,
     LANE_BACKGROUND_BIT,
+    VALID_LANE_VALUES,
     BDD100KSplit,
     decode_lane_mask,
+    encode_lane,
     load_det_json,
     read_mask,
 )
@@ -57,6 +59,20 @@ def test_scene_variety(scenes: list) -> None:
     lane_values = {v for s in scenes for v in np.unique(s.lane).tolist()}
     assert {6, 6 | 16} <= lane_values  # solid and dashed white
     assert lane_values & {3, 7}  # some yellow
+    # across the road (BDD100K's vertical direction, bit 5): stop lines and crosswalks
+    assert {encode_lane("single white", vertical=True), encode_lane("crosswalk", vertical=True)} <= lane_values
+    assert lane_values <= VALID_LANE_VALUES
+
+
+def test_vertical_markings_lie_across_the_road(scenes: list) -> None:
+    """A stop line or crosswalk spans many columns in few rows, unlike the markings along the road."""
+    for value in (encode_lane("single white", vertical=True), encode_lane("crosswalk", vertical=True)):
+        spans = []
+        for scene in scenes:
+            ys, xs = np.nonzero(scene.lane == value)
+            if len(ys) > 20:
+                spans.append((xs.max() - xs.min()) / max(ys.max() - ys.min(), 1))
+        assert spans and np.median(spans) > 3, value
 
 
 def test_same_seed_same_files(small_set: Path, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ EXTRAS = {
         "tqdm==4.70.1",
         "PyYAML==6.0.3",
         "matplotlib==3.11.2",
+        "pycocotools==2.0.11",  # detection scored as the BDD100K toolkit scores it (scalabel's path)
     ],
     # ROS 2 from the PyPI wheels (Kilted); a ROS machine uses apt instead
     "ros": [
@@ -55,7 +56,6 @@ EXTRAS = {
         "pytest==9.2.0",
         "mypy==2.4.1",
         "ruff==0.17.6",
-        "pycocotools==2.0.11",
     ],
 }
 TENSORRT_STUBS = "tensorrt-stubs==10.13.0.35.1"

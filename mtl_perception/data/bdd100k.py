@@ -26,6 +26,13 @@ DETECTION_CLASSES: tuple[str, ...] = (
 )
 # YOLOP and HybridNets evaluate one merged class; we follow them for peer-comparable figures.
 VEHICLE_CLASSES: frozenset[str] = frozenset({"car", "truck", "bus", "train"})
+# The BDD100K toolkit's category handling (bdd100k/label/to_scalabel.py): names of older label files,
+# and det_20's three categories that evaluation treats as ignored regions of a class (like crowd
+# boxes: a detection on one counts neither as true nor as false positive).
+NAME_MAPPING: dict[str, str] = {"bike": "bicycle", "caravan": "car", "motor": "motorcycle", "person": "pedestrian",
+                                "van": "car"}
+IGNORE_MAPPING: dict[str, str] = {"other person": "pedestrian", "other vehicle": "car", "trailer": "truck"}
+DET20_CATEGORIES: tuple[str, ...] = (*DETECTION_CLASSES, *IGNORE_MAPPING)
 
 DRIVABLE_DIRECT, DRIVABLE_ALTERNATIVE, DRIVABLE_BACKGROUND = 0, 1, 2
 
@@ -98,6 +105,12 @@ class ClassSet:
     def class_id(self, category: str) -> int | None:
         return self.mapping.get(category)
 
+    def target_ids(self, labels: FrameLabels) -> list[int | None]:
+        """Each box's class id as a training target; None for boxes outside the class set and for the
+        ignored regions (crowd boxes, IGNORE_MAPPING's categories), which are no one object."""
+        return [None if ignore else self.class_id(c)
+                for c, ignore in zip(labels.categories, labels.ignore.tolist(), strict=True)]
+
 
 @dataclass(frozen=True)
 class SplitPaths:
@@ -126,37 +139,81 @@ class SplitPaths:
 
 @dataclass(frozen=True)
 class FrameLabels:
-    """One frame's annotations. boxes: float32[N, 4] x1, y1, x2, y2; categories: N names."""
+    """One frame's annotations.
+
+    boxes: float32[N, 4] x1, y1, x2, y2; categories: N names, each one of DETECTION_CLASSES (older
+    names mapped, IGNORE_MAPPING's categories to their class); crowd, ignored, occluded, truncated:
+    bool[N] (ignored: one of IGNORE_MAPPING's categories); unknown: categories of boxes that are not
+    det_20's, left out of every array.
+    """
 
     name: str
     boxes: np.ndarray
     categories: tuple[str, ...]
     attributes: dict[str, str]
+    crowd: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    ignored: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    occluded: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    truncated: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def ignore(self) -> np.ndarray:
+        """bool[N]: boxes the toolkit evaluates as ignored regions (crowd, or an ignored category);
+        training leaves them out too."""
+        return self.crowd | self.ignored
+
+
+def _frame_labels(frame: dict) -> FrameLabels:
+    boxes, categories, flags, unknown = [], [], [], []
+    for label in frame.get("labels") or []:
+        if "box2d" not in label:
+            continue  # det_20 frames also list poly2d labels for other tasks
+        name = NAME_MAPPING.get(label["category"], label["category"])
+        ignored = name in IGNORE_MAPPING
+        name = IGNORE_MAPPING.get(name, name)
+        if name not in DETECTION_CLASSES:
+            unknown.append(label["category"])
+            continue
+        attributes = label.get("attributes") or {}
+        boxes.append([label["box2d"][k] for k in ("x1", "y1", "x2", "y2")])
+        categories.append(name)
+        flags.append((bool(attributes.get("crowd", False)), ignored, bool(attributes.get("occluded", False)),
+                      bool(attributes.get("truncated", False))))
+    columns = [np.array(col, bool) for col in zip(*flags, strict=True)] if flags else [np.zeros(0, bool)] * 4
+    crowd, ignored_flags, occluded, truncated = columns
+    return FrameLabels(frame["name"], np.array(boxes, np.float32).reshape(-1, 4), tuple(categories),
+                       dict(frame.get("attributes") or {}), crowd, ignored_flags, occluded, truncated,
+                       tuple(unknown))
+
+
+def load_frames(path: Path, what: str = "detection labels") -> list[FrameLabels]:
+    """Frames of a BDD100K/scalabel detection file: a list of frames, or scalabel's {"frames": [...]}."""
+    if not path.is_file():
+        raise DatasetError(f"{what} not found: {path}")
+    try:
+        frames = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path} is not valid JSON ({err}); re-download or regenerate it") from err
+    if isinstance(frames, dict) and isinstance(frames.get("frames"), list):
+        frames = frames["frames"]
+    if not isinstance(frames, list):
+        raise DatasetError(f"{path}: expected a list of frames, got {type(frames).__name__}")
+    out = []
+    for index, frame in enumerate(frames):
+        try:
+            out.append(_frame_labels(frame))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise DatasetError(f"{path}: frame {index} is malformed (missing {err}); each frame needs "
+                               "'name' and labels with 'category' and 'box2d'") from err
+    return out
 
 
 def load_det_json(path: Path) -> list[FrameLabels]:
     """Read labels/det_20/det_SPLIT.json into FrameLabels, one per frame."""
     if not path.is_file():
         raise DatasetError(f"detection labels not found: {path} (expected BDD100K's labels/det_20/det_SPLIT.json)")
-    try:
-        frames = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path} is not valid JSON ({err}); re-download or regenerate it") from err
-    if not isinstance(frames, list):
-        raise DatasetError(f"{path}: expected a list of frames, got {type(frames).__name__}")
-    out = []
-    for index, frame in enumerate(frames):
-        try:
-            labels = [lb for lb in frame.get("labels") or [] if "box2d" in lb]
-            boxes = np.array(
-                [[lb["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for lb in labels], dtype=np.float32
-            ).reshape(-1, 4)
-            out.append(FrameLabels(frame["name"], boxes, tuple(lb["category"] for lb in labels),
-                                   dict(frame.get("attributes") or {})))
-        except (KeyError, TypeError, AttributeError) as err:
-            raise DatasetError(f"{path}: frame {index} is malformed (missing {err}); each frame needs "
-                               "'name' and labels with 'category' and 'box2d'") from err
-    return out
+    return load_frames(path)
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -46,7 +46,7 @@ class MultiTaskDataset(Dataset):
 
     def load(self, index: int) -> TrainSample:
         raw = self.split[index]
-        ids = [self.classes.class_id(c) for c in raw.labels.categories]
+        ids = self.classes.target_ids(raw.labels)
         keep = np.array([i is not None for i in ids], dtype=bool)
         lane: np.ndarray = raw.lane.astype(np.uint8)
         if self.config.lane_widen_px > 1:

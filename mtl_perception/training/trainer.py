@@ -96,7 +96,7 @@ def _kmeans_anchors(dataset: MultiTaskDataset) -> tuple:
     """Anchors fitted to the training boxes as they appear after letterboxing."""
     first = dataset.split[0].image.shape
     lb = compute_letterbox(first[0], first[1], dataset.config.height, dataset.config.width)
-    keep = [dataset.classes.class_id(c) is not None for f in dataset.split.frames for c in f.categories]
+    keep = [i is not None for f in dataset.split.frames for i in dataset.classes.target_ids(f)]
     boxes = np.concatenate([f.boxes for f in dataset.split.frames])[np.array(keep, dtype=bool)]
     wh = (boxes[:, 2:] - boxes[:, :2]) * lb.scale
     anchors = fit_anchors(wh)

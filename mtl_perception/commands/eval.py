@@ -1,4 +1,5 @@
-"""mtl-perception eval: score a model on a BDD100K-layout split with the peers' metric definitions."""
+"""mtl-perception eval: score a model on a BDD100K-layout split, with the toolkit's and the peers' metrics,
+on whichever of detection, drivable and lane labels the split has."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score threshold for the deployed precision/recall (the node's default)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")
+    parser.add_argument("--save-predictions", type=Path, metavar="FILE",
+                        help="write the model's detections in BDD100K/scalabel format (for score-det or the "
+                             "official evaluation)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,15 +45,19 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
     try:
-        split = BDD100KSplit(args.data, args.split, include_alternative=args.drivable != "direct", limit=args.limit)
+        split = BDD100KSplit(args.data, args.split, include_alternative=args.drivable != "direct", limit=args.limit,
+                             require=())
         perception = Perception(PerceptionConfig(args.model, BackendOptions(args.backend, threads=args.threads),
                                                  PEER_SCORE_THRESHOLD, PEER_NMS_IOU, PEER_MAX_DETECTIONS))
-        evaluator = Evaluator(perception.info.class_names, args.operating_threshold)
+        evaluator = Evaluator(perception.info.class_names, args.operating_threshold, split.tasks, split.missing)
         for sample in tqdm(split, desc=f"eval {args.split}", unit="frame", disable=args.json == "-"):
             evaluator.add(perception.process(sample.image), sample.labels, sample.drivable, sample.lane)
     except (DatasetError, ModelLoadError, ModelContractError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.save_predictions:
+        atomic_write_text(args.save_predictions, json.dumps([p.to_scalabel() for p in evaluator.predictions]))
+        print(f"{len(evaluator.predictions)} frames of predictions -> {args.save_predictions}", file=sys.stderr)
     summary = evaluator.summary()
     summary["model"] = str(args.model)
     summary["data"] = f"{args.data} [{args.split}]"

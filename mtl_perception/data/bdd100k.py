@@ -236,52 +236,84 @@ def read_mask(path: Path) -> np.ndarray:
     return mask
 
 
+TASKS = ("detection", "drivable", "lane")
+
+
 @dataclass(frozen=True)
 class Sample:
-    """One frame, decoded. drivable and lane are bool[H, W]; labels.boxes in image pixels."""
+    """One frame, decoded. drivable and lane are bool[H, W], or None where the split has no such labels;
+    labels.boxes in image pixels (no boxes where the split has no detection labels)."""
 
     image: np.ndarray
     labels: FrameLabels
-    drivable: np.ndarray
-    lane: np.ndarray
+    drivable: np.ndarray | None
+    lane: np.ndarray | None
+
+
+def _unlabelled(name: str) -> FrameLabels:
+    return FrameLabels(name, np.zeros((0, 4), np.float32), (), {})
 
 
 class BDD100KSplit(Sequence[Sample]):
-    """A split of a BDD100K folder: frames that have an image, detection labels and both masks.
+    """A split of a BDD100K folder, with whichever of BDD100K's separate label downloads it has.
 
-    Frames are taken from det_SPLIT.json; `limit` keeps the first n.
+    `tasks` are the label kinds present (detection: labels/det_20/det_SPLIT.json; drivable and lane:
+    their mask folders); `require` names those the caller cannot do without (training needs all
+    three, evaluation any). Frames come from det_SPLIT.json, or from the image folder when the split
+    has no detection labels; `limit` keeps the first n.
     """
 
     def __init__(self, root: Path | str, split: str, *, include_alternative: bool = False,
-                 limit: int | None = None) -> None:
+                 limit: int | None = None, require: Sequence[str] = TASKS) -> None:
         self.paths = SplitPaths(Path(root), split)
         if not self.paths.root.is_dir():
             raise DatasetError(f"dataset folder {self.paths.root} does not exist; pass --data with the "
                                "folder that holds images/ and labels/ (or make one: mtl-perception synth)")
         self.include_alternative = include_alternative
-        frames = load_det_json(self.paths.det_json)
+        where = {"detection": self.paths.det_json, "drivable": self.paths.drivable, "lane": self.paths.lane}
+        self.tasks = tuple(t for t in TASKS if where[t].exists())
+        self.missing = {t: f"{where[t]} not found" for t in TASKS if t not in self.tasks}
+        lacking = [t for t in require if t not in self.tasks]
+        if lacking:
+            raise DatasetError(f"{self.paths.root} [{split}] has no {' and no '.join(lacking)} labels "
+                               f"({'; '.join(self.missing[t] for t in lacking)}); BDD100K's label kinds are "
+                               "separate downloads")
+        if not self.tasks:
+            raise DatasetError(f"{self.paths.root} [{split}] has no labels at all: expected "
+                               f"{self.paths.det_json}, {self.paths.drivable} or {self.paths.lane}")
+        if "detection" in self.tasks:
+            frames = load_det_json(self.paths.det_json)
+            source = self.paths.det_json
+        else:
+            names = sorted(p.name for p in self.paths.images.glob("*.jpg")) if self.paths.images.is_dir() else []
+            frames, source = [_unlabelled(name) for name in names], self.paths.images
         if limit is not None:
             frames = frames[:limit]
         if not frames:
-            raise DatasetError(f"{self.paths.det_json} lists no frames: the {split} split is empty")
+            raise DatasetError(f"{source} lists no frames: the {split} split is empty")
         self.frames = frames
 
     def __len__(self) -> int:
         return len(self.frames)
 
+    def _mask(self, kind: str, folder: Path, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+        if kind not in self.tasks:
+            return None
+        mask = read_mask(folder / self.paths.mask_name(name))
+        if mask.shape != shape:
+            raise DatasetError(f"{kind} mask for {name} is {mask.shape[1]}x{mask.shape[0]}, "
+                               f"its image {shape[1]}x{shape[0]}")
+        return mask
+
     def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
         labels = self.frames[index]
         image = read_image(self.paths.images / labels.name)
-        mask_name = self.paths.mask_name(labels.name)
-        drivable = read_mask(self.paths.drivable / mask_name)
-        lane = read_mask(self.paths.lane / mask_name)
-        for kind, mask in (("drivable", drivable), ("lane", lane)):
-            if mask.shape != image.shape[:2]:
-                raise DatasetError(f"{kind} mask for {labels.name} is {mask.shape[1]}x{mask.shape[0]}, "
-                                   f"its image {image.shape[1]}x{image.shape[0]}")
+        drivable = self._mask("drivable", self.paths.drivable, labels.name, image.shape[:2])
+        lane = self._mask("lane", self.paths.lane, labels.name, image.shape[:2])
         return Sample(image, labels,
-                      decode_drivable_mask(drivable, include_alternative=self.include_alternative),
-                      decode_lane_mask(lane))
+                      None if drivable is None else decode_drivable_mask(
+                          drivable, include_alternative=self.include_alternative),
+                      None if lane is None else decode_lane_mask(lane))
 
     def __iter__(self) -> Iterator[Sample]:
         for index in range(len(self)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,10 @@ def check_split(root: Path, split: str, progress: bool = True) -> CheckReport:
         if lane is not None and _check_mask(lane, (h, w), "lane", frame.name, report.problems):
             counts["lane_px"] = int(decode_lane_mask(lane).sum())
         report.per_image[frame.name] = counts
+    unknown = Counter(c for frame in frames for c in frame.unknown)
+    if unknown:
+        report.problems.append("categories that are not BDD100K det_20's (left out of training and evaluation): "
+                               + ", ".join(f"{name!r} x{count}" for name, count in unknown.most_common()))
     if not frames and not report.problems:
         report.problems.append(f"{paths.det_json} lists no frames")
     return report

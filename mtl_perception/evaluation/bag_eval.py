@@ -30,7 +30,7 @@ class LabelJoin:
             raise BagError(f"{bag} has no {FRAMES_FILE} (image name -> stamp): labels can only be joined to bags "
                            "written by `mtl-perception make-bag`")
         stamps = {name: int(stamp) for name, stamp in json.loads(frames_file.read_text()).items()}
-        data = BDD100KSplit(labels, split, include_alternative=include_alternative)
+        data = BDD100KSplit(labels, split, include_alternative=include_alternative, require=())
         by_stamp = {stamps[f.name]: i for i, f in enumerate(data.frames) if f.name in stamps}
         if not by_stamp:
             raise DatasetError(f"the labels of {labels} [{split}] match no frame of {bag}: the bag holds "
@@ -47,7 +47,8 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
     The output bag is closed on any error, so what was processed is kept.
     """
     writer = ResultBagWriter(out, storage=storage, overlays=overlays)
-    evaluator = Evaluator(perception.info.class_names)
+    evaluator = Evaluator(perception.info.class_names, tasks=labels.split.tasks if labels else (),
+                          skipped=labels.split.missing if labels else None)
     latencies: list[float] = []
     names = perception.info.class_names
     try:

@@ -7,8 +7,9 @@ memory does not grow with the number of frames or with a 0.001 score threshold.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from mtl_perception.runtime.nms import box_iou
@@ -162,3 +163,65 @@ class BinaryConfusion:
     def lane_summary(self) -> dict:
         # "acc" is YOLOP's lane accuracy, the lane-pixel recall; balanced_acc is HybridNets'.
         return {"acc": self.recall, "iou": self.iou, "balanced_acc": (self.recall + self.specificity) / 2}
+
+
+def matched_ground_truth(pred_boxes: np.ndarray, pred_scores: np.ndarray, gt_boxes: np.ndarray,
+                         iou_threshold: float = 0.5) -> np.ndarray:
+    """bool[G]: which ground-truth boxes a detection claims under COCO's greedy matching (by score,
+    each detection taking the unclaimed box it overlaps most)."""
+    found = np.zeros(len(gt_boxes), dtype=bool)
+    if len(pred_boxes) == 0 or len(gt_boxes) == 0:
+        return found
+    ious = box_iou(pred_boxes[np.argsort(-pred_scores, kind="stable")], gt_boxes)
+    for row in ious:
+        candidates = np.where(found, -1.0, row)
+        best = int(candidates.argmax())
+        if candidates[best] >= iou_threshold:
+            found[best] = True
+    return found
+
+
+BOUNDARY_PIXELS = (1, 2, 5)  # the BDD100K toolkit's lane thresholds (bdd100k/eval/lane.py)
+
+
+def disk(radius: int) -> np.ndarray:
+    """uint8 disk of a radius, as skimage.morphology.disk: (x, y) with x^2 + y^2 <= radius^2."""
+    y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return (x * x + y * y <= radius * radius).astype(np.uint8)
+
+
+def boundary_f_score(pred: np.ndarray, truth: np.ndarray, radius: int) -> float:
+    """The toolkit's lane F-score of one frame (eval_lane_per_threshold): precision = predicted marking
+    pixels within `radius` of a true one, recall = true pixels within `radius` of a predicted one,
+    with its conventions for empty masks (nothing predicted and nothing there: 1)."""
+    n_pred, n_true = int(np.count_nonzero(pred)), int(np.count_nonzero(truth))
+    if n_pred == 0 and n_true == 0:
+        precision, recall = 1.0, 1.0
+    elif n_pred == 0:
+        precision, recall = 1.0, 0.0
+    elif n_true == 0:
+        precision, recall = 0.0, 1.0
+    else:
+        kernel = disk(radius)
+        pred_near = cv2.dilate(pred.astype(np.uint8), kernel).astype(bool)
+        true_near = cv2.dilate(truth.astype(np.uint8), kernel).astype(bool)
+        precision = np.count_nonzero(pred & true_near) / n_pred
+        recall = np.count_nonzero(truth & pred_near) / n_true
+    return 0.0 if precision + recall == 0 else 2.0 * precision * recall / (precision + recall)
+
+
+@dataclass
+class BoundaryF:
+    """The toolkit's lane marking F-score at 1, 2 and 5 px, averaged over frames as the toolkit does."""
+
+    total: np.ndarray = field(default_factory=lambda: np.zeros(len(BOUNDARY_PIXELS)))
+    frames: int = 0
+
+    def add(self, pred: np.ndarray, truth: np.ndarray) -> None:
+        """bool[H, W] masks of one frame (all markings: the model predicts no category)."""
+        self.total += [boundary_f_score(pred, truth, r) for r in BOUNDARY_PIXELS]
+        self.frames += 1
+
+    def summary(self) -> dict[str, float]:
+        mean = self.total / max(self.frames, 1)
+        return {f"f1_{r}px": float(v) for r, v in zip(BOUNDARY_PIXELS, mean, strict=True)}

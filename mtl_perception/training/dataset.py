@@ -46,6 +46,7 @@ class MultiTaskDataset(Dataset):
 
     def load(self, index: int) -> TrainSample:
         raw = self.split[index]
+        assert raw.drivable is not None and raw.lane is not None  # the split was opened requiring every task
         ids = self.classes.target_ids(raw.labels)
         keep = np.array([i is not None for i in ids], dtype=bool)
         lane: np.ndarray = raw.lane.astype(np.uint8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +139,51 @@ def test_segmentation_edge_cases() -> None:
     assert perfect.iou == 1.0 and perfect.lane_summary()["balanced_acc"] == 1.0
     with pytest.raises(ValueError, match="differ in shape"):
         perfect.add(nothing, np.zeros((3, 3), bool))
+
+
+def _near(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels within `radius` (Euclidean) of a set pixel, by OR-ing shifted copies: an independent
+    dilation by the disk skimage's binary_dilation(mask, disk(radius)) uses in the toolkit."""
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dx * dx + dy * dy <= radius * radius:
+                src = mask[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+                out[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)] |= src
+    return out
+
+
+def _toolkit_f(pred: np.ndarray, truth: np.ndarray, radius: int) -> float:
+    """bdd100k/eval/lane.py eval_lane_per_threshold, for two non-empty masks."""
+    precision = (pred & _near(truth, radius)).sum() / pred.sum()
+    recall = (truth & _near(pred, radius)).sum() / truth.sum()
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def test_lane_boundary_f_on_real_bdd100k_masks(bdd100k_samples: Path) -> None:
+    from mtl_perception.data.bdd100k import decode_lane_mask, read_mask
+    from mtl_perception.evaluation.metrics import BOUNDARY_PIXELS, BoundaryF, boundary_f_score
+
+    masks = [decode_lane_mask(read_mask(p)) for p in sorted((bdd100k_samples / "lane").glob("*.png"))]
+    assert len(masks) == 4
+    itself = BoundaryF()
+    for mask in masks:
+        itself.add(mask, mask)
+    assert itself.summary() == {"f1_1px": 1.0, "f1_2px": 1.0, "f1_5px": 1.0}
+    for mask in masks:
+        shifted = np.zeros_like(mask)
+        shifted[2:, 3:] = mask[:-2, :-3]  # the marking moved 3 px right and 2 down (3.6 px)
+        for radius in BOUNDARY_PIXELS:
+            assert boundary_f_score(shifted, mask, radius) == pytest.approx(_toolkit_f(shifted, mask, radius))
+        assert boundary_f_score(shifted, mask, 5) == pytest.approx(1.0, abs=0.01)  # all within 5 px
+        assert boundary_f_score(shifted, mask, 1) < boundary_f_score(shifted, mask, 2) < 1.0
+
+
+def test_lane_boundary_f_empty_masks_follow_the_toolkit() -> None:
+    from mtl_perception.evaluation.metrics import boundary_f_score
+
+    empty, some = np.zeros((8, 8), bool), np.eye(8, dtype=bool)
+    assert boundary_f_score(empty, empty, 1) == 1.0  # nothing there and nothing found
+    assert boundary_f_score(empty, some, 1) == 0.0  # precision 1, recall 0
+    assert boundary_f_score(some, empty, 1) == 0.0  # precision 0, recall 1

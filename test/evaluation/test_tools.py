@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,83 @@ def test_eval_json(labelled_set: Path, random_model: Path, tmp_path: Path) -> No
     assert {"map50", "map50_95", "recall"} <= set(summary["det"])
     assert {"miou", "iou", "acc"} <= set(summary["drivable"]) and {"acc", "iou"} <= set(summary["lane"])
     assert {"p50", "p90"} <= set(summary["latency_ms"])
-    assert "| drivable area | mIoU |" in result.stdout
+    assert "| drivable area | mIoU (YOLOP) |" in result.stdout  # --json FILE: the table is printed too
+    assert summary["tasks"] == {"scored": ["detection", "drivable", "lane"], "skipped": {}}
+    assert {"f1_1px", "f1_2px", "f1_5px"} <= set(summary["lane"])
+    assert set(summary["det_toolkit"]["overall"]) == {"AP", "AP50", "AP75", "AR100"}
+    assert {"recall_occluded", "recall_visible"} <= set(summary["det_occlusion"])
+
+
+def _partial_copy(labelled_set: Path, tmp_path: Path, keep: set[str]) -> Path:
+    """The labelled set with only some of BDD100K's label downloads, as many users have it."""
+    root = tmp_path / "partial"
+    shutil.copytree(labelled_set, root)
+    folders = {"detection": root / "labels/det_20", "drivable": root / "labels/drivable", "lane": root / "labels/lane"}
+    for task, folder in folders.items():
+        if task not in keep:
+            shutil.rmtree(folder)
+    return root
+
+
+def test_eval_detection_only_with_every_det20_category(labelled_set: Path, random_model: Path,
+                                                       tmp_path: Path) -> None:
+    root = _partial_copy(labelled_set, tmp_path, {"detection"})
+    det_json = root / "labels/det_20/det_val.json"
+    frames = json.loads(det_json.read_text())
+    box = {"x1": 10.0, "y1": 10.0, "x2": 60.0, "y2": 50.0}
+    every = ["pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle", "traffic light",
+             "traffic sign", "other person", "other vehicle", "trailer", "person", "bike", "motor"]
+    frames[0]["labels"] += [{"id": f"x{i}", "category": c, "box2d": box,
+                             "attributes": {"occluded": i % 2 == 0, "truncated": False, "crowd": c == "car"}}
+                            for i, c in enumerate(every)]
+    det_json.write_text(json.dumps(frames))
+    check = _cli("check-data", "--data", str(root), "--split", "val", "--json")
+    assert "not BDD100K det_20" not in check.stdout  # every det_20 category and older name is known
+    result = _cli("eval", "--data", str(root), "--split", "val", "--model", str(random_model), "--limit", "3")
+    assert result.returncode == 0, result.stderr
+    assert "scored: detection" in result.stdout
+    assert "skipped drivable: " in result.stdout and "labels/drivable/masks/val not found" in result.stdout
+    assert "| drivable area" not in result.stdout and "AP (BDD100K toolkit, x100)" in result.stdout
+
+
+@pytest.mark.parametrize("task", ["drivable", "lane"])
+def test_eval_one_mask_kind_only(labelled_set: Path, random_model: Path, tmp_path: Path, task: str) -> None:
+    root = _partial_copy(labelled_set, tmp_path, {task})
+    result = _cli("eval", "--data", str(root), "--split", "val", "--model", str(random_model), "--limit", "2",
+                  "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["tasks"]["scored"] == [task] and set(summary["tasks"]["skipped"]) == {"detection", "drivable",
+                                                                                         "lane"} - {task}
+    assert task in summary and "det" not in summary and summary["frames"] == 2
+
+
+def test_unknown_categories_are_named_by_check_data(labelled_set: Path, tmp_path: Path) -> None:
+    root = _partial_copy(labelled_set, tmp_path, {"detection", "drivable", "lane"})
+    det_json = root / "labels/det_20/det_val.json"
+    frames = json.loads(det_json.read_text())
+    frames[0]["labels"] += [{"category": "hovercraft", "box2d": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}] * 2
+    det_json.write_text(json.dumps(frames))
+    check = _cli("check-data", "--data", str(root), "--split", "val", "--json")
+    assert check.returncode == 1
+    assert "'hovercraft' x2" in json.loads(check.stdout)["problems"][-1]
+
+
+def test_saved_predictions_score_as_eval_scored_them(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
+    predictions, out = tmp_path / "pred.json", tmp_path / "eval.json"
+    result = _cli("eval", "--data", str(labelled_set), "--split", "val", "--model", str(random_model), "--json",
+                  str(out), "--save-predictions", str(predictions))
+    assert result.returncode == 0, result.stderr
+    frames = json.loads(predictions.read_text())
+    assert len(frames) == 6 and {"name", "labels"} <= set(frames[0])
+    assert {"category", "box2d", "score"} <= set(frames[0]["labels"][0])
+    scored = _cli("score-det", "--labels", str(labelled_set / "labels/det_20/det_val.json"), "--predictions",
+                  str(predictions), "--json")
+    assert scored.returncode == 0, scored.stderr
+    # boxes and scores are rounded in the file (2 and 5 decimals): the figures agree to that
+    expected = json.loads(out.read_text())["det_toolkit"]["overall"]
+    for metric, value in json.loads(scored.stdout)["overall"].items():
+        assert value == pytest.approx(expected[metric], abs=0.05), metric
 
 
 @pytest.mark.parametrize(("storage", "compressed"), [("mcap", False), ("sqlite3", True)])

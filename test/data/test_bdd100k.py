@@ -109,5 +109,7 @@ def test_missing_dataset_folder(tmp_path: Path) -> None:
 def test_empty_split(tmp_path: Path) -> None:
     (tmp_path / "labels/det_20").mkdir(parents=True)
     (tmp_path / "labels/det_20/det_val.json").write_text("[]")
+    with pytest.raises(DatasetError, match=r"\[val\] has no drivable and no lane labels .*separate downloads"):
+        BDD100KSplit(tmp_path, "val")  # training's default: every kind of label
     with pytest.raises(DatasetError, match="lists no frames"):
-        BDD100KSplit(tmp_path, "val")
+        BDD100KSplit(tmp_path, "val", require=())

@@ -143,7 +143,8 @@ def test_cli_bad_input(tiny_set: Path, tmp_path: Path, args: list[str], message:
 
 
 def test_cli_empty_and_malformed_dataset(tmp_path: Path) -> None:
-    (tmp_path / "labels/det_20").mkdir(parents=True)
+    for folder in ("labels/det_20", "labels/drivable/masks/train", "labels/lane/masks/train"):
+        (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "labels/det_20/det_train.json").write_text("[]")
     result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "train", "--data", str(tmp_path),
                              "--out", str(tmp_path / "run"), "--backbone-weights", "none"],

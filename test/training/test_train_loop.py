@@ -171,3 +171,24 @@ def test_yaml_config_refuses_typos(tmp_path: Path) -> None:
     values = load_yaml_overrides(path)
     assert values["loss"].alpha == 2.0 and values["loss"].level_balance == (1.0, 1.0, 1.0)
     assert values["augment"].flip == 0.0
+
+
+def test_config_file_loss_weights_are_not_overwritten_by_unset_options(tmp_path: Path) -> None:
+    """--alpha/--beta used to default to 1.0 and always replace the --config file's loss weights."""
+    from mtl_perception.cli import build_parser
+    from mtl_perception.commands.train import config_from_args
+    from mtl_perception.training.config import TrainConfig
+
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("loss:\n  alpha: 2.0\n  beta: 0.5\n")
+    parser = build_parser("train")
+    base = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--config", str(yaml_file)]
+    config = config_from_args(parser.parse_args(base))
+    assert (config.loss.alpha, config.loss.beta) == (2.0, 0.5)
+    config = config_from_args(parser.parse_args([*base, "--alpha", "3"]))
+    assert (config.loss.alpha, config.loss.beta) == (3.0, 0.5)  # an option given wins
+    # unset options take TrainConfig's defaults, written once in training/config.py
+    plain = config_from_args(parser.parse_args(base[:5]))
+    defaults = TrainConfig(data=plain.data, out=plain.out)
+    assert (plain.epochs, plain.seg_epochs, plain.lr, plain.batch, plain.backbone_weights) == \
+        (defaults.epochs, defaults.seg_epochs, defaults.lr, defaults.batch, defaults.backbone_weights)

@@ -11,16 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BACKBONES = ("mobilenetv2", "resnet50")
-PRECISIONS = ("fp16", "fp32", "int8")
-MODEL_SIZE = "384x640"
-
-
-def model_file(share: Path, backbone: str) -> Path:
-    """The bundled model of a backbone: models/mtl_<backbone>_384x640.onnx."""
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone {backbone!r}: use one of {', '.join(BACKBONES)}")
-    return share / "models" / f"mtl_{backbone}_{MODEL_SIZE}.onnx"
+from mtl_perception.package_paths import BUNDLED_BACKBONES, bundled_model
+from mtl_perception.runtime.backends.base import PRECISIONS
 
 
 def config_files(share: Path) -> dict[str, Path]:
@@ -45,7 +37,7 @@ def _node_actions(context):
     namespace = LaunchConfiguration("namespace").perform(context)
     rviz = LaunchConfiguration("rviz").perform(context).lower() in ("true", "1")
     files = config_files(share)
-    model = model_file(share, backbone)
+    model = bundled_model(backbone, share)
     if not model.is_file():
         raise FileNotFoundError(f"{model} is not installed; build it with `make model-{backbone}` in the source "
                                 "tree and rebuild the package (see models/README.md), or pass model_path")
@@ -75,7 +67,7 @@ def generate_launch_description():
     from launch import LaunchDescription
 
     return LaunchDescription([
-        DeclareLaunchArgument("backbone", default_value="mobilenetv2", choices=list(BACKBONES),
+        DeclareLaunchArgument("backbone", default_value="mobilenetv2", choices=list(BUNDLED_BACKBONES),
                               description="mobilenetv2 (fast) or resnet50 (accurate)"),
         DeclareLaunchArgument("precision", default_value="fp16", choices=list(PRECISIONS),
                               description="TensorRT engine precision"),

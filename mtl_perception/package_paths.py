@@ -25,6 +25,17 @@ def package_share() -> Path:
         return Path(sys.prefix) / "share" / PACKAGE
 
 
+BUNDLED_BACKBONES = ("mobilenetv2", "resnet50")  # models/ holds (or `make model-<backbone>` makes) one of each
+BUNDLED_SIZE = "384x640"
+
+
+def bundled_model(backbone: str = "mobilenetv2", share: Path | None = None) -> Path:
+    """models/mtl_<backbone>_384x640.onnx of the package (it may not exist: resnet50 is not bundled)."""
+    if backbone not in BUNDLED_BACKBONES:
+        raise ValueError(f"backbone {backbone!r}: use one of {', '.join(BUNDLED_BACKBONES)}")
+    return (share or package_share()) / "models" / f"mtl_{backbone}_{BUNDLED_SIZE}.onnx"
+
+
 def vision_msgs_definitions() -> Path:
     """The folder of vision_msgs .msg files (for writing self-describing rosbags without ROS)."""
     source = _SOURCE / "resource" / "vision_msgs" / "msg"

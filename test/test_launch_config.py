@@ -44,6 +44,16 @@ def test_yaml_defaults_are_valid() -> None:
         assert spec.descriptor().description, name
     settings = settings_from(defaults)
     assert settings.perception.model_path == REPO / "models" / "mtl_mobilenetv2_384x640.onnx"
+    # the runtime's defaults are the node's: config/jetson.yaml and runtime.presets.DEPLOYED agree
+    from mtl_perception.runtime.perception import PerceptionConfig
+    from mtl_perception.runtime.presets import DEPLOYED
+
+    plain = PerceptionConfig(settings.perception.model_path)
+    assert (defaults["score_threshold"], defaults["iou_threshold"], defaults["max_detections"]) == \
+        (DEPLOYED.score_threshold, DEPLOYED.iou_threshold, DEPLOYED.max_detections) == \
+        (plain.score_threshold, plain.iou_threshold, plain.max_detections)
+    assert (defaults["backend"], defaults["precision"], defaults["threads"]) == \
+        (plain.backend.backend, plain.backend.precision, plain.backend.threads)
 
 
 def test_launch_file_loads_without_launch_installed() -> None:
@@ -54,8 +64,8 @@ def test_launch_file_loads_without_launch_installed() -> None:
 
 def test_launch_arguments_resolve_to_existing_files() -> None:
     module = _launch_module()
-    assert module.BACKBONES == ("mobilenetv2", "resnet50")
-    model = module.model_file(REPO, "mobilenetv2")  # the default backbone's model is bundled
+    assert module.BUNDLED_BACKBONES == ("mobilenetv2", "resnet50")
+    model = module.bundled_model("mobilenetv2", REPO)  # the default backbone's model is bundled
     assert model.is_file(), f"{model} is missing: the launch file's default would fail"
     for path in module.config_files(REPO).values():
         assert path.is_file(), path
@@ -76,7 +86,7 @@ def test_shipped_fastdds_profile_unless_one_is_set() -> None:
 def test_resnet50_model_has_a_documented_recipe() -> None:
     """ResNet50 is not bundled (no CPU time to train it here): its path must be what `make model-resnet50`
     writes, and models/README.md must say so."""
-    model = _launch_module().model_file(REPO, "resnet50")
+    model = _launch_module().bundled_model("resnet50", REPO)
     assert model == REPO / "models" / "mtl_resnet50_384x640.onnx"
     recipe = subprocess.run(["make", "-n", "model-resnet50"], cwd=REPO, capture_output=True, text=True).stdout
     assert "--backbone resnet50" in recipe and "--out models/mtl_resnet50_384x640.onnx" in recipe
@@ -85,7 +95,7 @@ def test_resnet50_model_has_a_documented_recipe() -> None:
 
 def test_launch_rejects_unknown_backbone() -> None:
     with pytest.raises(ValueError, match="use one of mobilenetv2, resnet50"):
-        _launch_module().model_file(REPO, "vgg")
+        _launch_module().bundled_model("vgg", REPO)
 
 
 def test_setup_installs_launch_config_and_models() -> None:

@@ -7,18 +7,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="BDD100K-layout dataset root")
     parser.add_argument("--split", default="val")
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
-    parser.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime"])
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--limit", type=int, help="evaluate the first N frames only")
     parser.add_argument("--drivable", choices=["direct", "direct+alternative"], default="direct",
                         help="what counts as drivable in the labels (default direct, as the peers)")
-    parser.add_argument("--operating-threshold", type=float, default=0.3,
-                        help="score threshold for the deployed precision/recall (the node's default)")
+    parser.add_argument("--operating-threshold", type=float, default=DEPLOYED.score_threshold,
+                        help="score threshold for the deployed precision/recall (default: the node's)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")
     parser.add_argument("--save-predictions", type=Path, metavar="FILE",
@@ -33,13 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
-    from mtl_perception.evaluation.evaluator import (
-        PEER_MAX_DETECTIONS,
-        PEER_NMS_IOU,
-        PEER_SCORE_THRESHOLD,
-        Evaluator,
-        format_summary,
-    )
+    from mtl_perception.evaluation.evaluator import Evaluator, format_summary
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
@@ -47,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         split = BDD100KSplit(args.data, args.split, include_alternative=args.drivable != "direct", limit=args.limit,
                              require=())
-        perception = Perception(PerceptionConfig(args.model, BackendOptions(args.backend, threads=args.threads),
-                                                 PEER_SCORE_THRESHOLD, PEER_NMS_IOU, PEER_MAX_DETECTIONS))
+        perception = Perception(PerceptionConfig.with_settings(
+            args.model, BackendOptions(args.backend, threads=args.threads), PEER_EVALUATION))
         evaluator = Evaluator(perception.info.class_names, args.operating_threshold, split.tasks, split.missing)
         for sample in tqdm(split, desc=f"eval {args.split}", unit="frame", disable=args.json == "-"):
             evaluator.add(perception.process(sample.image), sample.labels, sample.drivable, sample.lane)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,10 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--overlays", action="store_true", help="also write overlay images")
     parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
-    parser.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime"])
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--score-threshold", type=float, default=0.3,
-                        help="for the output bag; metrics use the peers' 0.001 when --labels is given")
+    parser.add_argument("--score-threshold", type=float, default=DEPLOYED.score_threshold,
+                        help="for the output bag (default: the node's); with --labels, the peers' evaluation "
+                             "settings are used instead")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -29,22 +34,16 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.data.bdd100k import DatasetError
     from mtl_perception.evaluation.bag_eval import LabelJoin, evaluate_bag
     from mtl_perception.evaluation.bags import BagError
-    from mtl_perception.evaluation.evaluator import (
-        PEER_MAX_DETECTIONS,
-        PEER_NMS_IOU,
-        PEER_SCORE_THRESHOLD,
-        format_summary,
-    )
+    from mtl_perception.evaluation.evaluator import format_summary
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
     try:
         labels = LabelJoin.load(args.bag, args.labels, args.split) if args.labels else None
-        score, iou, max_det = (PEER_SCORE_THRESHOLD, PEER_NMS_IOU, PEER_MAX_DETECTIONS) if labels else \
-            (args.score_threshold, 0.45, 100)
-        perception = Perception(PerceptionConfig(args.model, BackendOptions(args.backend, threads=args.threads),
-                                                 score, iou, max_det))
+        settings = PEER_EVALUATION if labels else replace(DEPLOYED, score_threshold=args.score_threshold)
+        perception = Perception(PerceptionConfig.with_settings(
+            args.model, BackendOptions(args.backend, threads=args.threads), settings))
         summary = evaluate_bag(args.bag, perception, args.out, args.topic, labels, args.overlays, args.storage,
                                progress=not args.json)
     except (BagError, DatasetError, ModelLoadError, ModelContractError, ValueError, FileExistsError) as err:

@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.runtime.backends.base import PRECISIONS, BackendOptions
+from mtl_perception.runtime.presets import DEPLOYED
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
@@ -13,12 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="ONNX model (the contract's)")
     parser.add_argument("--input", type=Path, required=True, help="an image, a folder of images, or a video")
     parser.add_argument("--out", type=Path, required=True, help="folder for overlays and detections.json")
-    parser.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime"])
-    parser.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "int8"])
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime CPU threads (0: its default)")
-    parser.add_argument("--score-threshold", type=float, default=0.3)
-    parser.add_argument("--iou-threshold", type=float, default=0.45)
-    parser.add_argument("--max-detections", type=int, default=100)
+    parser.add_argument("--score-threshold", type=float, default=DEPLOYED.score_threshold)
+    parser.add_argument("--iou-threshold", type=float, default=DEPLOYED.iou_threshold)
+    parser.add_argument("--max-detections", type=int, default=DEPLOYED.max_detections)
 
 
 def _frames(source: Path):
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mtl_perception.atomic_io import atomic_write_text
-    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+    from mtl_perception.runtime.backends import ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
     from mtl_perception.runtime.overlay import detection_labels, draw_overlay
     from mtl_perception.runtime.perception import Perception, PerceptionConfig

@@ -24,20 +24,17 @@ from mtl_perception.evaluation.toolkit_det import PredictedFrame, score_detectio
 from mtl_perception.runtime.nms import nms
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.runtime.postprocess import Detections
+from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 
 EvalSummary = dict[str, Any]  # keys: tasks, frames, latency_ms; det, det_all_classes, det_occlusion,
 # det_toolkit (with detection labels), drivable, lane (with those masks): docs/metrics.md
 
-# what the peers' evaluation keeps: every box down to 0.001, NMS at 0.6
-PEER_SCORE_THRESHOLD = 0.001
-PEER_NMS_IOU = 0.6
-PEER_MAX_DETECTIONS = 300
 
 
 class Evaluator:
     """Accumulates every metric of docs/metrics.md over a split, for the tasks the split has labels for."""
 
-    def __init__(self, model_classes: Sequence[str], operating_threshold: float = 0.3,
+    def __init__(self, model_classes: Sequence[str], operating_threshold: float = DEPLOYED.score_threshold,
                  tasks: Sequence[str] = TASKS, skipped: Mapping[str, str] | None = None) -> None:
         self.model_classes = tuple(model_classes)
         self.tasks = tuple(tasks)
@@ -87,7 +84,7 @@ class Evaluator:
 
         vehicles = self._is_vehicle[det.class_ids] if len(det) else np.zeros(0, bool)
         v_boxes, v_scores = det.boxes[vehicles], det.scores[vehicles]
-        keep = nms(v_boxes, v_scores, PEER_NMS_IOU)  # a car that is also a truck is one vehicle
+        keep = nms(v_boxes, v_scores, PEER_EVALUATION.iou_threshold)  # a car that is also a truck is one vehicle
         v_boxes, v_scores = v_boxes[keep], v_scores[keep]
         self.vehicle.add(v_boxes, v_scores, np.zeros(len(keep), np.int64),
                          labels.boxes[gt_vehicle], np.zeros(int(gt_vehicle.sum()), np.int64))
@@ -120,7 +117,8 @@ class Evaluator:
         if "detection" in self.tasks:
             vehicle, every = self.vehicle.summary(), self.all_classes.summary()
             out["det"] = {"map50": vehicle["map50"], "map50_95": vehicle["map50_95"], "recall": vehicle["recall"],
-                          "mode": "vehicle (car, truck, bus, train merged), score >= 0.001, NMS IoU 0.6"}
+                          "mode": f"vehicle (car, truck, bus, train merged), score >= "
+                                  f"{PEER_EVALUATION.score_threshold}, NMS IoU {PEER_EVALUATION.iou_threshold}"}
             out["det_all_classes"] = {
                 "map50": every["map50"], "map50_95": every["map50_95"], "recall": every["recall"],
                 "per_class_ap50": every["per_class_ap50"],

@@ -22,14 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+
 DEMO_SEED = 2024
 DEMO_FRAMES = 60
 REPLAY_HZ = 10.0
-DISPLAY_THRESHOLD = 0.3  # boxes drawn in the video: the node's operating threshold
+DISPLAY_THRESHOLD = DEPLOYED.score_threshold  # boxes drawn in the video: the node's operating point
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="ONNX model (default: models/mtl_mobilenetv2_384x640.onnx)")
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled MobileNetV2 model)")
     parser.add_argument("--data", type=Path, default=Path("demo_data"), help="where the synthetic drive is kept")
     parser.add_argument("--out", type=Path, default=Path("demo_out"))
     parser.add_argument("--frames", type=int, default=DEMO_FRAMES)
@@ -227,7 +229,8 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
         "metrics": {"det": scores["det"], "det_all_classes": scores["det_all_classes"],
                     "drivable": scores["drivable"], "lane": scores["lane"]},
         "replay": {"sent": sent, "rate_hz": REPLAY_HZ, "latency": "image published -> Detection2DArray received",
-                   "detections": "node at score >= 0.001, NMS IoU 0.6 (the peers' evaluation settings); "
+                   "detections": f"node at score >= {PEER_EVALUATION.score_threshold}, NMS IoU "
+                                 f"{PEER_EVALUATION.iou_threshold} (the peers' evaluation settings); "
                                  f"video shows score >= {DISPLAY_THRESHOLD}"},
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
@@ -238,11 +241,11 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
 
     from mtl_perception.evaluation.bags import read_image_frames
-    from mtl_perception.package_paths import fastdds_profile_environment, package_share
+    from mtl_perception.package_paths import bundled_model, fastdds_profile_environment
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
     from mtl_perception.runtime.contract import ModelContractError
 
-    model = args.model or package_share() / "models" / "mtl_mobilenetv2_384x640.onnx"
+    model = args.model or bundled_model()
     try:
         class_names = load_backend(model, BackendOptions("onnxruntime", threads=1)).info.class_names
     except (ModelLoadError, ModelContractError) as err:
@@ -255,8 +258,10 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(fastdds_profile_environment(os.environ))
     node = subprocess.Popen(
         [sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", "-p", f"model_path:={model}",
-         "-p", "backend:=onnxruntime", "-p", f"threads:={args.threads}", "-p", "score_threshold:=0.001",
-         "-p", "iou_threshold:=0.6", "-p", "max_detections:=300", "-p", "diagnostics_period:=0.5"])
+         "-p", "backend:=onnxruntime", "-p", f"threads:={args.threads}",
+         "-p", f"score_threshold:={PEER_EVALUATION.score_threshold}",
+         "-p", f"iou_threshold:={PEER_EVALUATION.iou_threshold}",
+         "-p", f"max_detections:={PEER_EVALUATION.max_detections}", "-p", "diagnostics_period:=0.5"])
     recording = Recording()
     rclpy.init()
     try:

@@ -9,12 +9,11 @@ from typing import Any
 import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from mtl_perception.package_paths import package_share
+from mtl_perception.package_paths import bundled_model, package_share
 from mtl_perception.runtime.backends import BACKENDS, BackendOptions
 from mtl_perception.runtime.backends.base import PRECISIONS
 from mtl_perception.runtime.perception import PerceptionConfig
 
-DEFAULT_MODEL = "mtl_mobilenetv2_384x640.onnx"
 RELIABILITIES = ("auto", "reliable", "best_effort")
 TRANSPORTS = ("raw", "compressed")
 
@@ -38,7 +37,7 @@ class ParameterSpec:
 
 
 PARAMETERS: dict[str, ParameterSpec] = {
-    "model_path": ParameterSpec(f"ONNX model; empty: the package's models/{DEFAULT_MODEL}."),
+    "model_path": ParameterSpec(f"ONNX model; empty: the package's models/{bundled_model(share=Path()).name}."),
     "backend": ParameterSpec("Inference runtime; auto takes TensorRT when installed.", BACKENDS),
     "precision": ParameterSpec("TensorRT engine precision (ignored by ONNX Runtime).", PRECISIONS),
     "engine_cache_dir": ParameterSpec("Folder for TensorRT engines; empty: ~/.cache/mtl_perception/engines."),
@@ -80,7 +79,7 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
     for name, spec in PARAMETERS.items():
         if spec.choices and values[name] not in spec.choices:
             raise ValueError(f"parameter {name}={values[name]!r}: use one of {', '.join(spec.choices)}")
-    model = Path(values["model_path"]) if values["model_path"] else package_share() / "models" / DEFAULT_MODEL
+    model = Path(values["model_path"]) if values["model_path"] else bundled_model()
     backend = BackendOptions(
         backend=values["backend"], precision=values["precision"], threads=int(values["threads"]),
         engine_cache_dir=Path(values["engine_cache_dir"]) if values["engine_cache_dir"] else None,

@@ -16,15 +16,20 @@ from mtl_perception.runtime.backends import Backend, BackendOptions, load_backen
 from mtl_perception.runtime.contract import ModelInfo
 from mtl_perception.runtime.letterbox import Letterbox, boxes_to_frame, letterbox_image, mask_to_frame
 from mtl_perception.runtime.postprocess import Detections, select_detections
+from mtl_perception.runtime.presets import DEPLOYED, DetectionSettings
 
 
 @dataclass(frozen=True)
 class PerceptionConfig:
     model_path: Path
     backend: BackendOptions = field(default_factory=BackendOptions)
-    score_threshold: float = 0.3
-    iou_threshold: float = 0.45
-    max_detections: int = 100
+    score_threshold: float = DEPLOYED.score_threshold
+    iou_threshold: float = DEPLOYED.iou_threshold
+    max_detections: int = DEPLOYED.max_detections
+
+    @classmethod
+    def with_settings(cls, model_path: Path, backend: BackendOptions, settings: DetectionSettings) -> PerceptionConfig:
+        return cls(model_path, backend, settings.score_threshold, settings.iou_threshold, settings.max_detections)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.iou_threshold <= 1.0:

@@ -9,12 +9,8 @@ from torchvision.ops import batched_nms
 from tqdm import tqdm
 
 from mtl_perception.evaluation.metrics import BinaryConfusion, DetectionAccumulator
+from mtl_perception.runtime.presets import PEER_EVALUATION  # validation scores as the peers do
 from mtl_perception.training.model import InputNormalizer, MultiTaskNet
-
-# the peers' evaluation settings: every box down to 0.001, NMS at IoU 0.6
-VAL_SCORE_THRESHOLD = 0.001
-VAL_NMS_IOU = 0.6
-VAL_MAX_DETECTIONS = 300
 
 
 def postprocess(boxes: torch.Tensor, scores: torch.Tensor, score_threshold: float, iou: float,
@@ -38,7 +34,8 @@ def evaluate(model: MultiTaskNet, loader: DataLoader, device: torch.device, prog
         outputs = model(normalize(batch["image"].to(device)))
         boxes, scores = model.decode(outputs)
         for i in range(len(boxes)):
-            kb, ks, kc = postprocess(boxes[i], scores[i], VAL_SCORE_THRESHOLD, VAL_NMS_IOU, VAL_MAX_DETECTIONS)
+            kb, ks, kc = postprocess(boxes[i], scores[i], PEER_EVALUATION.score_threshold,
+                                     PEER_EVALUATION.iou_threshold, PEER_EVALUATION.max_detections)
             gt = batch["targets"][batch["targets"][:, 0] == i]
             det.add(kb.cpu().numpy(), ks.cpu().numpy(), kc.cpu().numpy(),
                     gt[:, 2:6].numpy(), gt[:, 1].long().numpy())

@@ -1,0 +1,21 @@
+"""The two detection operating points the package uses, each defined once.
+
+DEPLOYED is what a robot runs (the node's defaults in config/jetson.yaml hold the same values, and a
+test keeps them equal); PEER_EVALUATION is what YOLOP and HybridNets evaluate at, used by `eval`,
+`eval-bag` with labels, training validation and the demo's metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    score_threshold: float  # minimum objectness x class score
+    iou_threshold: float  # class-aware NMS
+    max_detections: int  # per frame
+
+
+DEPLOYED = DetectionSettings(score_threshold=0.3, iou_threshold=0.45, max_detections=100)
+PEER_EVALUATION = DetectionSettings(score_threshold=0.001, iou_threshold=0.6, max_detections=300)

@@ -8,17 +8,25 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
+
+from mtl_perception.ros.demo import RATE_MARGIN, sustainable_rate
 
 
 def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo_out"
     result = subprocess.run(
         [sys.executable, "-m", "mtl_perception.cli", "demo", "--model", str(random_model), "--data",
-         str(tmp_path / "data"), "--out", str(out), "--frames", "6", "--rate", "2"],
+         str(tmp_path / "data"), "--out", str(out), "--frames", "6", "--rate", "50"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["frames"] + summary["dropped"] == 6 and summary["frames"] >= 4
+    # 50 Hz is more than this machine's node sustains: the demo measures it and slows down, so every
+    # frame is answered, and the summary says at what rate the figures were taken
+    assert summary["frames"] == 6 and summary["dropped"] == 0, summary
+    replay = summary["replay"]
+    assert replay["asked_hz"] == 50 and len(replay["probe_ms"]) == 5
+    assert replay["rate_hz"] == pytest.approx(sustainable_rate(50, replay["probe_ms"]), abs=0.01)
     assert set(summary["latency_ms"]) == {"p50", "p90", "p99"} and summary["latency_ms"]["p50"] > 0
     assert {"map50"} <= set(summary["metrics"]["det"]) and {"miou"} <= set(summary["metrics"]["drivable"])
     assert {"iou"} <= set(summary["metrics"]["lane"]) and summary["fps"] > 0
@@ -27,3 +35,9 @@ def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
     assert list(out.glob("frame_*.png"))
     assert (tmp_path / "data" / "drive_6_rosbag2" / "frames.json").is_file()  # the drive is kept as a rosbag2
+
+
+def test_sustainable_rate() -> None:
+    assert sustainable_rate(10.0, [20.0, 30.0, 25.0]) == 10.0  # 30 ms x margin: up to 25 Hz
+    assert sustainable_rate(10.0, [90.0, 240.0]) == pytest.approx(1000 / (RATE_MARGIN * 240.0))
+    assert sustainable_rate(10.0, []) == 10.0

@@ -187,8 +187,8 @@ def _frame_labels(frame: dict) -> FrameLabels:
                        tuple(unknown))
 
 
-def load_frames(path: Path, what: str = "detection labels") -> list[FrameLabels]:
-    """Frames of a BDD100K/scalabel detection file: a list of frames, or scalabel's {"frames": [...]}."""
+def read_frame_list(path: Path, what: str) -> list:
+    """The frames of a BDD100K/scalabel JSON file: a list of frames, or scalabel's {"frames": [...]}."""
     if not path.is_file():
         raise DatasetError(f"{what} not found: {path}")
     try:
@@ -199,8 +199,13 @@ def load_frames(path: Path, what: str = "detection labels") -> list[FrameLabels]
         frames = frames["frames"]
     if not isinstance(frames, list):
         raise DatasetError(f"{path}: expected a list of frames, got {type(frames).__name__}")
+    return frames
+
+
+def load_frames(path: Path, what: str = "detection labels") -> list[FrameLabels]:
+    """Labelled frames of a BDD100K/scalabel detection file."""
     out = []
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(read_frame_list(path, what)):
         try:
             out.append(_frame_labels(frame))
         except (KeyError, TypeError, AttributeError) as err:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from mtl_perception.data.bdd100k import DETECTION_CLASSES, NAME_MAPPING, DatasetError, FrameLabels
+from mtl_perception.data.bdd100k import (
+    DETECTION_CLASSES,
+    NAME_MAPPING,
+    DatasetError,
+    FrameLabels,
+    read_frame_list,
+)
 
 METRICS = ("AP", "AP50", "AP75", "AR100")
 
@@ -61,17 +66,8 @@ class DetScores:
 def load_predictions(path: Path) -> list[PredictedFrame]:
     """Predictions in BDD100K/scalabel's format (a list of frames, or {"frames": [...]}), each label with
     a category, box2d and score."""
-    if not path.is_file():
-        raise DatasetError(f"predictions not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path} is not valid JSON ({err})") from err
-    frames = data["frames"] if isinstance(data, dict) and "frames" in data else data
-    if not isinstance(frames, list):
-        raise DatasetError(f"{path}: expected a list of frames, got {type(frames).__name__}")
     out = []
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(read_frame_list(path, "predictions")):
         try:
             labels = [lb for lb in frame.get("labels") or [] if "box2d" in lb]
             boxes = np.array([[lb["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for lb in labels],

@@ -24,8 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "make-bag": ("mtl_perception.commands.make_bag", "write a rosbag2 from an image folder"),
     "eval-bag": ("mtl_perception.commands.eval_bag", "run a rosbag2 through the runtime; write a result bag"),
     "bench": ("mtl_perception.commands.bench", "model card and latency per backbone and size (Tables II, III)"),
-    "bench-node": ("mtl_perception.ros.benchmark", "end-to-end latency of perception_node vs its inference time"),
-    "demo": ("mtl_perception.ros.demo", "replay a synthetic drive through perception_node; write demo_out/"),
+    "bench-node": ("mtl_perception.commands.bench_node", "end-to-end latency of perception_node vs its inference time"),
+    "demo": ("mtl_perception.commands.demo", "replay a synthetic drive through perception_node; write demo_out/"),
     "trt-check": ("mtl_perception.commands.trt_check", "check an ONNX file against the TensorRT versions JetPack ships"),
     "build-engine": ("mtl_perception.commands.build_engine", "build the TensorRT engine ahead of time (Jetson)"),
 }

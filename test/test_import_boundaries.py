@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _loaded_after(import_stmt: str, modules: tuple[str, ...]) -> set[str]:
@@ -39,3 +42,20 @@ def test_forbidden_imports(import_stmt: str, forbidden: tuple[str, ...]) -> None
 def test_training_really_imports_torch() -> None:
     # guards the test above against passing because nothing was imported at all
     assert _loaded_after("import mtl_perception.training.model", ("torch",)) == {"torch"}
+
+
+def test_ros_folder_is_glue_only() -> None:
+    """ros/ holds the node, its conversions and parameters, and the node-process helper: no training,
+    no evaluation, no data tools, no commands (they import it, not the other way round)."""
+    import ast
+
+    forbidden = ("torch", "torchvision", "mtl_perception.training", "mtl_perception.commands",
+                 "mtl_perception.evaluation", "mtl_perception.data")
+    for path in sorted((REPO / "mtl_perception" / "ros").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"
+    modules = {p.stem for p in (REPO / "mtl_perception" / "ros").glob("*.py")}
+    assert modules == {"__init__", "node", "conversions", "parameters", "node_process", "logging_bridge"}

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
@@ -14,6 +13,7 @@ from mtl_perception.evaluation.bags import FRAMES_FILE, BagError, ResultBagWrite
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
+from mtl_perception.runtime.realtime import percentiles
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,7 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                 evaluator.add(result, sample.labels, sample.drivable, sample.lane)
     finally:
         writer.close()
-    p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies else (0.0, 0.0, 0.0)
-    summary: dict = {"frames": writer.count, "latency_ms": {"p50": float(p50), "p90": float(p90), "p99": float(p99)},
+    summary: dict = {"frames": writer.count, "latency_ms": percentiles(latencies),
                      "out": str(out)}
     if labels is not None:
         summary["metrics"] = evaluator.summary()

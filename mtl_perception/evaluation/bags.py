@@ -24,6 +24,7 @@ from rosbags.typesys.store import Typestore
 from mtl_perception.package_paths import vision_msgs_definitions
 from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.perception import PerceptionResult
+from mtl_perception.stamps import from_ns, to_ns
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
@@ -56,7 +57,7 @@ def _storage(name: str) -> StoragePlugin:
 
 def _header(store: Typestore, stamp_ns: int, frame_id: str) -> Any:
     time_type, header_type = store.types["builtin_interfaces/msg/Time"], store.types["std_msgs/msg/Header"]
-    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    sec, nanosec = from_ns(stamp_ns)
     return header_type(stamp=time_type(sec=sec, nanosec=nanosec), frame_id=frame_id)
 
 
@@ -166,7 +167,7 @@ class ResultBagWriter:
     def write(self, frame: BagFrame, result: PerceptionResult, class_names: tuple[str, ...],
               overlay: np.ndarray | None = None) -> None:
         store, header, stamp = self.store, frame.header, frame.stamp_ns
-        header = _header(store, header.stamp.sec * 1_000_000_000 + header.stamp.nanosec, header.frame_id)
+        header = _header(store, to_ns(header.stamp), header.frame_id)
         self.writer.write(self.detections, stamp, store.serialize_cdr(
             self._detections(header, result, class_names), self.detections.msgtype))
         for connection, mask in ((self.drivable, result.drivable), (self.lane, result.lane)):

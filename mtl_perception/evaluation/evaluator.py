@@ -25,6 +25,7 @@ from mtl_perception.runtime.nms import nms
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+from mtl_perception.runtime.realtime import percentiles
 
 EvalSummary = dict[str, Any]  # keys: tasks, frames, latency_ms; det, det_all_classes, det_occlusion,
 # det_toolkit (with detection labels), drivable, lane (with those masks): docs/metrics.md
@@ -108,11 +109,10 @@ class Evaluator:
                               tuple(DETECTION_CLASSES[i] for i in bdd_ids[known].tolist()))
 
     def summary(self) -> EvalSummary:
-        p50, p90, p99 = np.percentile(self.latencies, [50, 90, 99]) if self.latencies else (0.0, 0.0, 0.0)
         out: EvalSummary = {
             "tasks": {"scored": list(self.tasks), "skipped": self.skipped},
             "frames": self.frames,
-            "latency_ms": {"p50": float(p50), "p90": float(p90), "p99": float(p99)},
+            "latency_ms": percentiles(self.latencies),
         }
         if "detection" in self.tasks:
             vehicle, every = self.vehicle.summary(), self.all_classes.summary()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -87,14 +88,21 @@ class RollingStats:
             processed = [p for p in self._processed if now - p[0] <= self.window]
             totals = (self.received_total, self.processed_total, self.dropped_total, self.bad_total,
                       self.error_total)
-        latencies = np.array([p[1] for p in processed]) if processed else np.zeros(0)
-        p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies.size else (0.0, 0.0, 0.0)
+        latency = percentiles([p[1] for p in processed])
         inference = float(np.median([p[2] for p in processed])) if processed else 0.0
         return {"input_rate_hz": _rate(received), "processed_rate_hz": _rate([p[0] for p in processed]),
-                "latency_p50_ms": float(p50), "latency_p90_ms": float(p90), "latency_p99_ms": float(p99),
+                "latency_p50_ms": latency["p50"], "latency_p90_ms": latency["p90"], "latency_p99_ms": latency["p99"],
                 "inference_p50_ms": inference,
                 "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
                 "errors": totals[4]}
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """p50, p90 and p99 of latencies (0 for none): the figures every report of this package gives."""
+    if not len(values):
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0}
+    p50, p90, p99 = np.percentile(np.asarray(values, dtype=np.float64), [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
 def _rate(times: list[float]) -> float:

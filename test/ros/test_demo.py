@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from mtl_perception.ros.demo import RATE_MARGIN, sustainable_rate
+from mtl_perception.commands.demo import RATE_MARGIN, sustainable_rate
 
 
 def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:

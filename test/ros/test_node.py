@@ -13,10 +13,13 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from node_harness import Client, NodeProcess, image_msg, latched, scene, stamp_ns
+from node_harness import Client, latched, scene
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from mtl_perception.ros.node_process import NodeProcess, image_message
+from mtl_perception.stamps import to_ns
 
 OUTPUTS = {"detections": Detection2DArray, "drivable_mask": Image, "lane_mask": Image, "overlay": Image}
 
@@ -54,10 +57,10 @@ def viewer(main_node: NodeProcess) -> Iterator[Client]:
 
 def _send_until_answered(client: Client, camera: object, msg: Image, timeout: float = 30.0) -> Detection2DArray:
     """Publish msg until the node answers it (discovery takes a moment); return the answer."""
-    wanted = stamp_ns(msg.header)
+    wanted = to_ns(msg.header.stamp)
 
     def answered() -> bool:
-        return any(stamp_ns(d.header) == wanted for d in client.received["detections"])
+        return any(to_ns(d.header.stamp) == wanted for d in client.received["detections"])
 
     last = [0.0]
 
@@ -67,26 +70,26 @@ def _send_until_answered(client: Client, camera: object, msg: Image, timeout: fl
             last[0] = time.monotonic()
 
     assert client.spin_until(answered, timeout, each=publish), "no answer from perception_node"
-    return next(d for d in client.received["detections"] if stamp_ns(d.header) == wanted)
+    return next(d for d in client.received["detections"] if to_ns(d.header.stamp) == wanted)
 
 
 def _answer(client: Client, topic: str, stamp: int, timeout: float = 10.0) -> object:
-    assert client.spin_until(lambda: any(stamp_ns(m.header) == stamp for m in client.received[topic]), timeout), topic
-    return next(m for m in client.received[topic] if stamp_ns(m.header) == stamp)
+    assert client.spin_until(lambda: any(to_ns(m.header.stamp) == stamp for m in client.received[topic]), timeout), topic
+    return next(m for m in client.received[topic] if to_ns(m.header.stamp) == stamp)
 
 
 @pytest.mark.parametrize(("height", "width", "stamp"), [(720, 1280, 1_000_000_001), (480, 640, 2_000_000_002)])
 def test_outputs_follow_the_contract(main_node: NodeProcess, viewer: Client, height: int, width: int,
                                      stamp: int) -> None:
     camera = viewer.camera()
-    msg = image_msg(scene(height, width), stamp, frame_id="front_camera")
+    msg = image_message(scene(height, width), stamp, frame_id="front_camera")
     detections = _send_until_answered(viewer, camera, msg)
     assert detections.header.frame_id == "front_camera"
     assert 0 < len(detections.detections) <= 5
     names = {c for c in ("pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
                          "traffic light", "traffic sign")}
     for det in detections.detections:
-        assert stamp_ns(det.header) == stamp
+        assert to_ns(det.header.stamp) == stamp
         assert det.results[0].hypothesis.class_id in names
         assert 0 <= det.results[0].hypothesis.score <= 1
         cx, cy = det.bbox.center.position.x, det.bbox.center.position.y
@@ -127,37 +130,37 @@ def test_bad_frames_are_skipped_and_node_lives_on(main_node: NodeProcess, viewer
     camera = viewer.camera()
     good = scene(120, 160)
     bad = [
-        image_msg(good, 10, encoding="yuv422"),
-        image_msg(good, 11),
-        image_msg(good, 12),
-        image_msg(np.zeros((0, 0, 3), np.uint8), 13),
+        image_message(good, 10, encoding="yuv422"),
+        image_message(good, 11),
+        image_message(good, 12),
+        image_message(np.zeros((0, 0, 3), np.uint8), 13),
     ]
     bad[1].data = bad[1].data[:1000]  # truncated
     bad[2].step = 100  # smaller than width x channels
     for msg in bad:
         camera.publish(msg)
         viewer.spin_until(lambda: False, 0.3)
-    _send_until_answered(viewer, camera, image_msg(good, 3_000_000_003))
+    _send_until_answered(viewer, camera, image_message(good, 3_000_000_003))
     assert main_node.proc.poll() is None
     assert main_node.wait_for("skipping bad frame", 5)
     assert "not supported; use one of bgr8" in main_node.output or "truncated" in main_node.output
     for stamp in (10, 11, 12, 13):
-        assert not any(stamp_ns(d.header) == stamp for d in viewer.received["detections"])
+        assert not any(to_ns(d.header.stamp) == stamp for d in viewer.received["detections"])
 
 
 def test_burst_latest_frame_wins(main_node: NodeProcess, viewer: Client) -> None:
     camera = viewer.camera()
-    _send_until_answered(viewer, camera, image_msg(scene(720, 1280), 4_000_000_000))  # connected and warm
+    _send_until_answered(viewer, camera, image_message(scene(720, 1280), 4_000_000_000))  # connected and warm
     before = len(viewer.received["detections"])
     stamps = [5_000_000_000 + i for i in range(60)]
     frame = scene(720, 1280)
     for stamp in stamps:
-        camera.publish(image_msg(frame, stamp))
+        camera.publish(image_message(frame, stamp))
         viewer.spin_until(lambda: False, 0.002)
     assert viewer.spin_until(
-        lambda: any(stamp_ns(d.header) == stamps[-1] for d in viewer.received["detections"]), 30), \
+        lambda: any(to_ns(d.header.stamp) == stamps[-1] for d in viewer.received["detections"]), 30), \
         "the last frame of the burst was never answered"
-    answered = [stamp_ns(d.header) for d in viewer.received["detections"][before:] if stamp_ns(d.header) in stamps]
+    answered = [to_ns(d.header.stamp) for d in viewer.received["detections"][before:] if to_ns(d.header.stamp) in stamps]
     assert answered == sorted(answered)  # never an old frame after a newer one
     assert len(answered) < len(stamps)  # a busy node skips frames instead of queueing them
     # the node counts what it dropped; its diagnostics say so
@@ -186,7 +189,7 @@ def test_auto_qos_matches_a_best_effort_camera(random_model: Path) -> None:
     try:
         camera = client.camera(ReliabilityPolicy.BEST_EFFORT)
         # small frames: best effort over UDP loses large ones here, and this checks QoS matching
-        _send_until_answered(client, camera, image_msg(scene(240, 320), 6_000_000_000))
+        _send_until_answered(client, camera, image_message(scene(240, 320), 6_000_000_000))
         assert "subscribed to /cam_b/image (best_effort)" in node.output
     finally:
         client.close()
@@ -197,13 +200,13 @@ def test_auto_qos_receives_every_large_frame_of_a_reliable_camera(main_node: Nod
     """Across processes, a best-effort subscriber loses 1280x720 frames from a reliable publisher here;
     `auto` must subscribe reliably and get them all when the camera is slower than the model."""
     camera = viewer.camera(ReliabilityPolicy.RELIABLE)
-    _send_until_answered(viewer, camera, image_msg(scene(720, 1280), 7_000_000_000))
+    _send_until_answered(viewer, camera, image_message(scene(720, 1280), 7_000_000_000))
     assert "subscribed to /cam_a/image (reliable)" in main_node.output
     stamps = [7_000_000_001 + i for i in range(8)]
     for stamp in stamps:
-        camera.publish(image_msg(scene(720, 1280), stamp))
+        camera.publish(image_message(scene(720, 1280), stamp))
         # slower than the model: wait for the answer before the next frame
-        assert viewer.spin_until(lambda s=stamp: any(stamp_ns(d.header) == s for d in viewer.received["detections"]),
+        assert viewer.spin_until(lambda s=stamp: any(to_ns(d.header.stamp) == s for d in viewer.received["detections"]),
                                  15), f"frame {stamp} lost"
 
 
@@ -249,11 +252,11 @@ def test_lifecycle_without_autostart(random_model: Path) -> None:
         assert "subscribed to" not in node.output  # configured, inactive
         assert _transition(client, "/cam_l", Transition.TRANSITION_ACTIVATE)
         camera = client.camera()
-        _send_until_answered(client, camera, image_msg(scene(480, 640), 11_000_000_000))
+        _send_until_answered(client, camera, image_message(scene(480, 640), 11_000_000_000))
         assert _transition(client, "/cam_l", Transition.TRANSITION_DEACTIVATE)
         assert client.spin_until(lambda: camera.get_subscription_count() == 0, 10)  # unsubscribed
         assert _transition(client, "/cam_l", Transition.TRANSITION_ACTIVATE)  # and back, with a new worker
-        _send_until_answered(client, camera, image_msg(scene(480, 640), 12_000_000_000))
+        _send_until_answered(client, camera, image_message(scene(480, 640), 12_000_000_000))
     finally:
         client.close()
         code = node.stop()

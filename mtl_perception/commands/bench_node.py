@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from mtl_perception.runtime.realtime import STATS_WINDOW_S
+from mtl_perception.commands.common import parse_hw
+from mtl_perception.runtime.realtime import STATS_WINDOW_S, percentiles
+from mtl_perception.stamps import from_ns, to_ns
 
 SETTLE_S = 1.5  # after the last frame: time for its answer, then the next diagnostics
 
@@ -76,7 +75,7 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from mtl_perception.ros.conversions import as_uint8_array
+    from mtl_perception.ros.node_process import image_message
 
     node = Node(f"bench_camera_{int(rate)}")
     publisher = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
@@ -85,7 +84,7 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     answered = threading.Event()
 
     def on_detections(msg: Detection2DArray) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = to_ns(msg.header.stamp)
         if stamp in sent:
             latencies.append(1e3 * (time.perf_counter() - sent[stamp]))
             answered.set()
@@ -102,11 +101,10 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="bgr8", step=frame.shape[1] * 3)
-    msg.data = as_uint8_array(frame)
+    msg = image_message(frame, 0)
 
     def publish(stamp: int) -> None:
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = from_ns(stamp)
         # serialised before the clock starts: a camera driver's own cost (one copy in C++), while rclpy's
         # Python -> C conversion of the pixels would be this harness's cost counted as the node's
         data = serialize_message(msg) if serialized else msg
@@ -136,10 +134,10 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     executor.shutdown()
     spinner.join(timeout=5)
     node.destroy_node()
-    p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies else (0.0, 0.0, 0.0)
+    latency = percentiles(latencies)
     return {"frame": f"{frame.shape[1]}x{frame.shape[0]}", "rate_hz": rate, "sent": count,
             "answered": len(latencies), "dropped": count - len(latencies),
-            "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99),
+            "p50_ms": latency["p50"], "p90_ms": latency["p90"], "p99_ms": latency["p99"],
             "node_latency_p50_ms": float(in_node.get("latency_p50_ms", "nan")),
             "node_inference_p50_ms": float(in_node.get("inference_p50_ms", "nan"))}
 
@@ -149,9 +147,9 @@ def run(args: argparse.Namespace) -> int:
 
     import rclpy
 
-    from mtl_perception.commands.common import parse_hw
     from mtl_perception.evaluation.benchmark import measure
     from mtl_perception.package_paths import fastdds_profile_environment
+    from mtl_perception.ros.node_process import NodeProcess
     from mtl_perception.runtime.backends import BackendOptions
 
     if not 0 < args.seconds <= max_seconds():
@@ -166,10 +164,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or _default_model(Path(tmp))
         alone = measure(model, "model", "-", 0.0, BackendOptions("onnxruntime", threads=args.threads), runs=30)
-        node = subprocess.Popen([sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", "-p",
-                                 f"model_path:={model}", "-p", f"threads:={args.threads}", "-p",
-                                 "backend:=onnxruntime"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        node = NodeProcess({"model_path": model, "threads": args.threads, "backend": "onnxruntime"}, capture=False,
+                           quiet=True)
         rclpy.init()
         try:
             rows = [_play(rate, args.seconds, np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8),
@@ -178,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
                     for _ in range(max(1, args.repeats) if rate == min(rates) else 1)]
         finally:
             rclpy.try_shutdown()
-            node.send_signal(signal.SIGINT)
-            node.wait(timeout=15)
+            node.stop()
     # the slowest rate of each frame size: the node is idle when a frame arrives, so nothing but overhead adds up
     overheads = [_overhead([row for row in rows if row["frame"] == f"{w}x{h}" and row["rate_hz"] == min(rates)])
                  for h, w in sizes]

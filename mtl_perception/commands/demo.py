@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+from mtl_perception.runtime.realtime import percentiles
+from mtl_perception.stamps import to_ns
 
 DEMO_SEED = 2024
 DEMO_FRAMES = 60
@@ -60,10 +60,6 @@ class Recording:
         """Forget the answers so far (warm-up and probe frames)."""
         for store in (self.sent_at, self.detections, self.drivable, self.lane, self.latency_ms):
             store.clear()
-
-
-def _stamp(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
@@ -106,19 +102,20 @@ def _replay(frames: list[Any], asked_hz: float, recording: Recording) -> Replay:
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from mtl_perception.ros.conversions import as_uint8_array, image_to_bgr
+    from mtl_perception.ros.conversions import image_to_bgr
+    from mtl_perception.ros.node_process import image_message
 
     node = Node("demo_player")
     camera = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
 
     def on_detections(msg: Detection2DArray) -> None:
-        stamp = _stamp(msg.header)
+        stamp = to_ns(msg.header.stamp)
         if stamp in recording.sent_at:
             recording.detections[stamp] = msg
             recording.latency_ms[stamp] = 1e3 * (time.perf_counter() - recording.sent_at[stamp])
 
     def on_mask(store: dict[int, np.ndarray]) -> Any:
-        return lambda msg: store.__setitem__(_stamp(msg.header), image_to_bgr_mask(msg))
+        return lambda msg: store.__setitem__(to_ns(msg.header.stamp), image_to_bgr_mask(msg))
 
     def image_to_bgr_mask(msg: Image) -> np.ndarray:
         return np.array(image_to_bgr(msg)[..., 0])  # mono8 comes back as grey BGR; one channel is the mask
@@ -133,12 +130,7 @@ def _replay(frames: list[Any], asked_hz: float, recording: Recording) -> Replay:
     node.create_subscription(Image, "lane_mask", on_mask(recording.lane), 50)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
 
-    messages = []
-    for frame in frames:
-        msg = Image(header=_ros_header(frame.header), height=frame.image.shape[0], width=frame.image.shape[1],
-                    encoding="bgr8", step=frame.image.shape[1] * 3)
-        msg.data = as_uint8_array(frame.image)
-        messages.append(msg)
+    messages = [image_message(frame.image, frame.stamp_ns, frame.header.frame_id) for frame in frames]
     _wait_for_node(node, camera, messages[0], recording)
     probe_ms = [_answer_ms(node, camera, msg, recording) for msg in messages[:PROBE_FRAMES]]
     recording.clear()
@@ -151,9 +143,9 @@ def _replay(frames: list[Any], asked_hz: float, recording: Recording) -> Replay:
         due = start + index / rate
         while time.perf_counter() < due:
             rclpy.spin_once(node, timeout_sec=max(0.0, min(0.01, due - time.perf_counter())))
-        recording.sent_at[_stamp(msg.header)] = time.perf_counter()
+        recording.sent_at[to_ns(msg.header.stamp)] = time.perf_counter()
         camera.publish(msg)
-    last = _stamp(messages[-1].header)
+    last = to_ns(messages[-1].header.stamp)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not recording.complete(last):
         rclpy.spin_once(node, timeout_sec=0.05)
@@ -169,7 +161,7 @@ def _answer_ms(node: Any, camera: Any, msg: Any, recording: Recording, timeout_s
     """Publish one frame and wait for all of its answers; milliseconds from publish to the last."""
     import rclpy
 
-    stamp = _stamp(msg.header)
+    stamp = to_ns(msg.header.stamp)
     sent = time.perf_counter()
     recording.sent_at[stamp] = sent
     camera.publish(msg)
@@ -181,20 +173,12 @@ def _answer_ms(node: Any, camera: Any, msg: Any, recording: Recording, timeout_s
     return 1e3 * (time.perf_counter() - sent)
 
 
-def _ros_header(header: Any) -> Any:
-    from std_msgs.msg import Header
-
-    out = Header(frame_id=header.frame_id)
-    out.stamp.sec, out.stamp.nanosec = int(header.stamp.sec), int(header.stamp.nanosec)
-    return out
-
-
 def _wait_for_node(node: Any, camera: Any, first: Any, recording: Recording) -> None:
     """Send the first frame until the node answers it: discovery and model warm-up happen here."""
     import rclpy
 
     warm = time.monotonic()
-    stamp = _stamp(first.header)
+    stamp = to_ns(first.header.stamp)
     while time.monotonic() - warm < 60:
         recording.sent_at[stamp] = time.perf_counter()
         camera.publish(first)
@@ -261,12 +245,10 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     if tiles:
         cv2.imwrite(str(out / "contact_sheet.png"), contact_sheet(tiles, columns=3, tile_width=640))
     scores = evaluator.summary()
-    latencies = list(recording.latency_ms.values())
-    p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) if latencies else (0.0, 0.0, 0.0)
     summary = {
         "frames": len(answered),
         "fps": len(answered) / replay.elapsed_s if replay.elapsed_s > 0 else 0.0,
-        "latency_ms": {"p50": float(p50), "p90": float(p90), "p99": float(p99)},
+        "latency_ms": percentiles(list(recording.latency_ms.values())),
         "dropped": sent - len(answered),
         "node_dropped": int(recording.diagnostics.get("dropped", "0")),
         "metrics": {"det": scores["det"], "det_all_classes": scores["det_all_classes"],
@@ -290,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mtl_perception.evaluation.bags import read_image_frames
     from mtl_perception.package_paths import bundled_model, fastdds_profile_environment
+    from mtl_perception.ros.node_process import NodeProcess
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
     from mtl_perception.runtime.contract import ModelContractError
 
@@ -304,12 +287,11 @@ def run(args: argparse.Namespace) -> int:
     # for this process and the node: its own domain, and 1280x720 frames over shared memory
     os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))
     os.environ.update(fastdds_profile_environment(os.environ))
-    node = subprocess.Popen(
-        [sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", "-p", f"model_path:={model}",
-         "-p", "backend:=onnxruntime", "-p", f"threads:={args.threads}",
-         "-p", f"score_threshold:={PEER_EVALUATION.score_threshold}",
-         "-p", f"iou_threshold:={PEER_EVALUATION.iou_threshold}",
-         "-p", f"max_detections:={PEER_EVALUATION.max_detections}", "-p", "diagnostics_period:=0.5"])
+    node = NodeProcess({"model_path": model, "backend": "onnxruntime", "threads": args.threads,
+                        "score_threshold": PEER_EVALUATION.score_threshold,
+                        "iou_threshold": PEER_EVALUATION.iou_threshold,
+                        "max_detections": PEER_EVALUATION.max_detections, "diagnostics_period": 0.5},
+                       capture=False)  # its log goes to the console
     recording = Recording()
     rclpy.init()
     try:
@@ -317,8 +299,7 @@ def run(args: argparse.Namespace) -> int:
         replay = _replay(frames, args.rate, recording)
     finally:
         rclpy.try_shutdown()
-        node.send_signal(signal.SIGINT)
-        node.wait(timeout=20)
+        node.stop(timeout=20)
     summary = _write_outputs(args.out, drive, bag, {f.stamp_ns: f.image for f in frames}, recording, class_names,
                              replay, args.frames)
     m = summary["metrics"]

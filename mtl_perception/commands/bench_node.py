@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= max_seconds():
         raise SystemExit(f"--seconds {args.seconds} is out of range: the node's {STATS_WINDOW_S:g} s statistics "
                          f"window must hold every played frame; use at most {max_seconds():g}")
-    sizes = [parse_hw(text, multiple=1) for text in args.frames.split(",")]
+    sizes = [parse_hw(text, model_input=False) for text in args.frames.split(",")]
     rates = [float(r) for r in args.rates.split(",")]
     # for this process (the camera) and the node it starts, before either creates a participant
     os.environ.setdefault("ROS_DOMAIN_ID", "77")

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if not args.gallery_only:
-            height, width = parse_hw(args.size, multiple=1)  # range checked by SynthConfig
+            height, width = parse_hw(args.size, model_input=False)  # range checked by SynthConfig
             config = SynthConfig(args.out, args.train, args.val, args.seed, height, width, args.workers)
             for paths in write_dataset(config):
                 print(f"wrote {paths.split}: {paths.images} and {paths.det_json}")

@@ -1,18 +1,57 @@
-"""The model contract (docs/architecture.md): tensor names, dtypes and the metadata in every ONNX file."""
+"""The model contract (docs/architecture.md), all of it: tensor names, element types and shapes, the
+input-size rule, and the metadata in every ONNX file. Both backends and the exporter use this module."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 CONTRACT_VERSION = "1"
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("boxes", "scores", "drivable", "lane")
+# element type of every tensor; shapes: images [1, H, W, 3], boxes [1, A, 4], scores [1, A, C],
+# drivable and lane [1, H, W]
+DTYPES: dict[str, np.dtype] = {"images": np.dtype(np.uint8), "boxes": np.dtype(np.float32),
+                               "scores": np.dtype(np.float32), "drivable": np.dtype(np.uint8),
+                               "lane": np.dtype(np.uint8)}
+# ONNX's names for those types (ONNX Runtime reports a tensor's type this way)
+ONNX_TYPE_NAMES: dict[np.dtype, str] = {np.dtype(np.uint8): "tensor(uint8)", np.dtype(np.float32): "tensor(float)"}
+SIZE_MULTIPLE = 32  # the network downsamples 32x: input height and width are multiples of it
 
 
 class ModelContractError(RuntimeError):
     """A model file that does not honour the contract; the message names the file and the fix."""
+
+
+def check_input_size(height: int, width: int) -> None:
+    """ValueError unless height and width are positive multiples of SIZE_MULTIPLE."""
+    if height <= 0 or width <= 0 or height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
+        raise ValueError(f"image size {height}x{width} is not divisible by {SIZE_MULTIPLE} (the network "
+                         f"downsamples {SIZE_MULTIPLE}x); use e.g. 256x384, 256x512, 384x640 or 768x1280")
+
+
+def check_io(inputs: Mapping[str, tuple[str, Sequence[int]]], outputs: Mapping[str, tuple[str, Sequence[int]]],
+             info: ModelInfo, source: str) -> None:
+    """Names, element types and shapes of a model's tensors against the contract and its metadata:
+    each tensor as (ONNX type name, shape), the way a runtime reports it."""
+    if set(inputs) != {INPUT_NAME} or set(outputs) != set(OUTPUT_NAMES):
+        raise ModelContractError(f"{source} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; the "
+                                 f"contract wants input {INPUT_NAME!r} and outputs {', '.join(OUTPUT_NAMES)}")
+    for name, (dtype, _) in {**inputs, **outputs}.items():
+        wanted = ONNX_TYPE_NAMES[DTYPES[name]]
+        if dtype != wanted:
+            raise ModelContractError(f"{source}: tensor {name!r} is {dtype}, the contract wants {wanted}")
+    expected = [1, info.input_height, info.input_width, 3]
+    if list(inputs[INPUT_NAME][1]) != expected:
+        raise ModelContractError(f"{source}: input shape {inputs[INPUT_NAME][1]} does not match its metadata "
+                                 f"input_size {info.input_height}x{info.input_width} (expected {expected})")
+    scores_shape = outputs["scores"][1]
+    if scores_shape[-1] != len(info.class_names):
+        raise ModelContractError(f"{source}: scores have {scores_shape[-1]} classes but the metadata names "
+                                 f"{len(info.class_names)}")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from mtl_perception.runtime.contract import check_input_size
 from mtl_perception.training.dataset import DataConfig
 from mtl_perception.training.loss import LossConfig
 from mtl_perception.training.transforms import AugmentConfig
@@ -38,9 +39,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        if self.data.height % 32 or self.data.width % 32:
-            raise ValueError(f"image size {self.data.height}x{self.data.width} is not divisible by 32 "
-                             "(the network downsamples 32x); try 384x640 or 256x384")
+        check_input_size(self.data.height, self.data.width)
         if self.epochs < 1 or not 0 <= self.seg_epochs <= self.epochs:
             raise ValueError(f"need epochs >= 1 and 0 <= seg-epochs <= epochs, got {self.epochs} and {self.seg_epochs}")
         if self.batch < 1:

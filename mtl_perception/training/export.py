@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 
 from mtl_perception.atomic_io import atomic_write_bytes
-from mtl_perception.runtime.contract import CONTRACT_VERSION, INPUT_NAME, OUTPUT_NAMES, ModelInfo
+from mtl_perception.runtime.contract import (
+    CONTRACT_VERSION,
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    ModelInfo,
+    check_input_size,
+)
 from mtl_perception.runtime.letterbox import DEFAULT_PAD_VALUE
 from mtl_perception.runtime.trt_readiness import require_ready
 from mtl_perception.training.model import InputNormalizer, MultiTaskNet
@@ -31,6 +37,7 @@ class ContractModule(nn.Module):
         self.model = model
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Outputs in OUTPUT_NAMES order (the exporter names them so): boxes, scores, drivable, lane."""
         outputs = self.model(self.normalize(images))
         boxes, scores = self.model.decode(outputs)
         return boxes, scores, _mask(outputs["drivable"]), _mask(outputs["lane"])
@@ -48,8 +55,7 @@ def model_info(model: MultiTaskNet, height: int, width: int, trained_on: str) ->
 
 
 def to_onnx_bytes(model: MultiTaskNet, height: int, width: int, info: ModelInfo) -> bytes:
-    if height % 32 or width % 32:
-        raise ValueError(f"image size {height}x{width} is not divisible by 32")
+    check_input_size(height, width)
     module = ContractModule(model).eval()
     dummy = torch.zeros(1, height, width, 3, dtype=torch.uint8)
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
@@ -97,14 +103,15 @@ def check_parity(model: MultiTaskNet, onnx_path: Path, image: np.ndarray) -> Par
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ort_out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: image[None]})
+    ort_out = dict(zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), {INPUT_NAME: image[None]}), strict=True))
     with torch.no_grad():
-        torch_out = [t.numpy() for t in ContractModule(model).eval()(torch.from_numpy(image[None]))]
-    live = torch_out[1].max(axis=-1) > 1e-3
-    box_diff = np.abs(ort_out[0] - torch_out[0])[live]
+        module_out = ContractModule(model).eval()(torch.from_numpy(image[None]))
+    torch_out = {name: t.numpy() for name, t in zip(OUTPUT_NAMES, module_out, strict=True)}
+    live = torch_out["scores"].max(axis=-1) > 1e-3
+    box_diff = np.abs(ort_out["boxes"] - torch_out["boxes"])[live]
     return Parity(
         boxes_max_abs=float(box_diff.max()) if box_diff.size else 0.0,
-        scores_max_abs=float(np.abs(ort_out[1] - torch_out[1]).max()),
-        drivable_equal=float((ort_out[2] == torch_out[2]).mean()),
-        lane_equal=float((ort_out[3] == torch_out[3]).mean()),
+        scores_max_abs=float(np.abs(ort_out["scores"] - torch_out["scores"]).max()),
+        drivable_equal=float((ort_out["drivable"] == torch_out["drivable"]).mean()),
+        lane_equal=float((ort_out["lane"] == torch_out["lane"]).mean()),
     )

@@ -8,31 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
-from mtl_perception.runtime.contract import INPUT_NAME, OUTPUT_NAMES, ModelContractError, ModelInfo
+from mtl_perception.runtime.contract import INPUT_NAME, OUTPUT_NAMES, ModelInfo, check_io
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-_EXPECTED_TYPES = {"images": "tensor(uint8)", "boxes": "tensor(float)", "scores": "tensor(float)",
-                   "drivable": "tensor(uint8)", "lane": "tensor(uint8)"}
 log = logging.getLogger(__name__)
-
-
-def check_io(inputs: dict[str, tuple[str, list]], outputs: dict[str, tuple[str, list]], info: ModelInfo,
-             source: str) -> None:
-    """Names, element types and shapes of a model's tensors against the contract and its metadata."""
-    if set(inputs) != {INPUT_NAME} or set(outputs) != set(OUTPUT_NAMES):
-        raise ModelContractError(f"{source} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; the "
-                                 f"contract wants input {INPUT_NAME!r} and outputs {', '.join(OUTPUT_NAMES)}")
-    for name, (dtype, _) in {**inputs, **outputs}.items():
-        if dtype != _EXPECTED_TYPES[name]:
-            raise ModelContractError(f"{source}: tensor {name!r} is {dtype}, the contract wants {_EXPECTED_TYPES[name]}")
-    expected = [1, info.input_height, info.input_width, 3]
-    if list(inputs[INPUT_NAME][1]) != expected:
-        raise ModelContractError(f"{source}: input shape {inputs[INPUT_NAME][1]} does not match its metadata "
-                                 f"input_size {info.input_height}x{info.input_width} (expected {expected})")
-    scores_shape = outputs["scores"][1]
-    if scores_shape[-1] != len(info.class_names):
-        raise ModelContractError(f"{source}: scores have {scores_shape[-1]} classes but the metadata names "
-                                 f"{len(info.class_names)}")
 
 
 class OnnxRuntimeBackend:

@@ -23,9 +23,15 @@ import tensorrt as trt
 
 from mtl_perception.atomic_io import atomic_write_bytes
 from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
-from mtl_perception.runtime.backends.onnxruntime_backend import check_io
 from mtl_perception.runtime.calibration import calibration_batches, calibration_digest, calibration_images
-from mtl_perception.runtime.contract import INPUT_NAME, OUTPUT_NAMES, ModelContractError, ModelInfo
+from mtl_perception.runtime.contract import (
+    INPUT_NAME,
+    ONNX_TYPE_NAMES,
+    OUTPUT_NAMES,
+    ModelContractError,
+    ModelInfo,
+    check_io,
+)
 from mtl_perception.runtime.engine_cache import (
     calibration_cache_path,
     default_cache_dir,
@@ -35,7 +41,6 @@ from mtl_perception.runtime.engine_cache import (
 )
 
 log = logging.getLogger(__name__)
-_ONNX_TYPES = {np.dtype(np.uint8): "tensor(uint8)", np.dtype(np.float32): "tensor(float)"}
 
 
 class _TrtLogger(trt.ILogger):
@@ -233,7 +238,7 @@ class TensorRTBackend:
         outputs: dict[str, tuple[str, list[int]]] = {}
         for index in range(engine.num_io_tensors):
             name = engine.get_tensor_name(index)
-            dtype = _ONNX_TYPES.get(np.dtype(trt.nptype(engine.get_tensor_dtype(name))), "other")
+            dtype = ONNX_TYPE_NAMES.get(np.dtype(trt.nptype(engine.get_tensor_dtype(name))), "other")
             entry = (dtype, list(_shape(engine.get_tensor_shape(name))))
             target = inputs if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outputs
             target[name] = entry

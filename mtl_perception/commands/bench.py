@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backbones", default="mobilenetv2,resnet50")
+    parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
     parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280")
     parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
@@ -27,11 +27,12 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.commands.common import parse_hw
     from mtl_perception.evaluation.benchmark import markdown_table, measure, plot_latency, speed_ratios
     from mtl_perception.runtime.backends import BackendOptions
+    from mtl_perception.training.backbone import BACKBONES
     from mtl_perception.training.complexity import count_flops, model_card
     from mtl_perception.training.export import export_onnx
     from mtl_perception.training.model import build_untrained
 
-    backbones = [b.strip() for b in args.backbones.split(",")]
+    backbones = [b.strip() for b in args.backbones.split(",")] if args.backbones else list(BACKBONES)
     sizes = [s.strip() for s in args.sizes.split(",")]
     options = BackendOptions(args.backend, threads=args.threads)
     cards, latency = [], []

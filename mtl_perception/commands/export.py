@@ -12,7 +12,7 @@ from mtl_perception.commands.common import parse_hw
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a training checkpoint (its EMA weights are exported)")
-    source.add_argument("--backbone", choices=["mobilenetv2", "resnet50"],
+    source.add_argument("--backbone",
                         help="export random weights (for tests and benchmarks); the metadata says so")
     parser.add_argument("--img-size", default="384x640", help="input size HxW, multiples of 32")
     parser.add_argument("--out", type=Path, required=True, help="FILE.onnx")

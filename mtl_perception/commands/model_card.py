@@ -9,7 +9,7 @@ from mtl_perception.commands.common import parse_hw
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backbones", default="mobilenetv2,resnet50", help="comma-separated")
+    parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
     parser.add_argument("--img-size", default="384x640", help="HxW (default 384x640, as Table II)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -29,9 +29,11 @@ def format_table(cards: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mtl_perception.training.backbone import BACKBONES
     from mtl_perception.training.complexity import model_card
 
     height, width = parse_hw(args.img_size)
-    cards = [model_card(b.strip(), height, width).as_dict() for b in args.backbones.split(",")]
+    names = args.backbones.split(",") if args.backbones else list(BACKBONES)
+    cards = [model_card(b.strip(), height, width).as_dict() for b in names]
     print(json.dumps(cards, indent=2) if args.json else format_table(cards))
     return 0

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, plots")
     # Options left out take TrainConfig's (or the --config file's) values: each default is written once,
     # in training/config.py, and a value from the YAML file is never overwritten by an unset option.
-    parser.add_argument("--backbone", choices=["mobilenetv2", "resnet50"])
+    parser.add_argument("--backbone", help="mobilenetv2 (fast, the default) or resnet50 (accurate)")
     parser.add_argument("--backbone-weights", help="imagenet (torchvision, needs network), none, or a state_dict PATH")
     parser.add_argument("--img-size", default="384x640", help="training size HxW, multiples of 32")
     parser.add_argument("--batch", type=int, help="images per process and step")

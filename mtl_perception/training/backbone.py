@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -11,13 +13,47 @@ from torch import Tensor, nn
 from torchvision import models
 from torchvision.models._utils import IntermediateLayerGetter
 
-# name: (builder, ImageNet weights enum, {torchvision layer: our level}, channels per level)
-_MOBILENET_LEVELS = {"3": "c2", "6": "c3", "13": "c4", "17": "c5"}
-_RESNET_LEVELS = {"layer1": "c2", "layer2": "c3", "layer3": "c4", "layer4": "c5"}
-BACKBONE_CHANNELS = {
-    "mobilenetv2": (24, 32, 96, 320),
-    "resnet50": (256, 512, 1024, 2048),
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Everything that differs between backbones: adding one is one entry in BACKBONES.
+
+    trunk(imagenet) builds the torchvision trunk; levels maps its layers to c2..c5 (strides 4..32);
+    channels are c2..c5's; neck_channels and neck_repeats are the model's defaults for it;
+    state_dict_prefix is what a full torchvision state_dict puts before the trunk's keys.
+    """
+
+    trunk: Callable[[bool], nn.Module]
+    levels: dict[str, str]
+    channels: tuple[int, int, int, int]
+    neck_channels: int
+    neck_repeats: int
+    state_dict_prefix: str = ""
+
+
+def _mobilenet_v2_trunk(imagenet: bool) -> nn.Module:
+    weights = models.MobileNet_V2_Weights.IMAGENET1K_V1 if imagenet else None
+    return models.mobilenet_v2(weights=weights).features[:18]
+
+
+def _resnet50_trunk(imagenet: bool) -> nn.Module:
+    return models.resnet50(weights=models.ResNet50_Weights.IMAGENET1K_V2 if imagenet else None)
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    # the fast model: a light neck
+    "mobilenetv2": BackboneSpec(_mobilenet_v2_trunk, {"3": "c2", "6": "c3", "13": "c4", "17": "c5"},
+                                (24, 32, 96, 320), neck_channels=64, neck_repeats=2, state_dict_prefix="features."),
+    # the accurate model: a wider, deeper neck
+    "resnet50": BackboneSpec(_resnet50_trunk, {"layer1": "c2", "layer2": "c3", "layer3": "c4", "layer4": "c5"},
+                             (256, 512, 1024, 2048), neck_channels=128, neck_repeats=3),
 }
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; use one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
 
 
 class BackboneWeightsWarning(UserWarning):
@@ -40,16 +76,6 @@ class FeaturePyramidBackbone(nn.Module):
         return OrderedDict(self.body(x))
 
 
-def _trunk(name: str, imagenet: bool) -> nn.Module:
-    if name == "mobilenetv2":
-        weights = models.MobileNet_V2_Weights.IMAGENET1K_V1 if imagenet else None
-        return models.mobilenet_v2(weights=weights).features[:18]
-    if name == "resnet50":
-        weights = models.ResNet50_Weights.IMAGENET1K_V2 if imagenet else None
-        return models.resnet50(weights=weights)
-    raise ValueError(f"unknown backbone {name!r}; use 'mobilenetv2' or 'resnet50'")
-
-
 def build_backbone(name: str, weights: str | None = "none") -> FeaturePyramidBackbone:
     """A backbone by name; weights is 'imagenet', 'none' or a path to a torchvision state_dict.
 
@@ -57,32 +83,32 @@ def build_backbone(name: str, weights: str | None = "none") -> FeaturePyramidBac
     and a BackboneWeightsWarning says so: expect much slower convergence. None means
     the caller loads trained weights next (a checkpoint), so nothing is said.
     """
+    spec = backbone_spec(name)
     trunk: nn.Module
     if weights == "imagenet":
         try:
-            trunk = _trunk(name, imagenet=True)
+            trunk = spec.trunk(True)
         except (OSError, RuntimeError) as err:  # no network, or a broken download
             warnings.warn(f"ImageNet weights for {name} could not be fetched ({err}); training from random "
                           "weights. Pass --backbone-weights PATH with a downloaded torchvision state_dict.",
                           BackboneWeightsWarning, stacklevel=2)
-            trunk = _trunk(name, imagenet=False)
+            trunk = spec.trunk(False)
     else:
-        trunk = _trunk(name, imagenet=False)
+        trunk = spec.trunk(False)
         if weights == "none":
             warnings.warn(f"{name} backbone starts from random weights (--backbone-weights none)",
                           BackboneWeightsWarning, stacklevel=2)
         elif weights is not None:
-            _load_trunk_weights(trunk, Path(weights), name)
-    levels = _MOBILENET_LEVELS if name == "mobilenetv2" else _RESNET_LEVELS
-    return FeaturePyramidBackbone(IntermediateLayerGetter(trunk, levels), BACKBONE_CHANNELS[name])
+            _load_trunk_weights(trunk, Path(weights), name, spec.state_dict_prefix)
+    return FeaturePyramidBackbone(IntermediateLayerGetter(trunk, spec.levels), spec.channels)
 
 
-def _load_trunk_weights(trunk: nn.Module, path: Path, name: str) -> None:
+def _load_trunk_weights(trunk: nn.Module, path: Path, name: str, prefix: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights {path} not found; use --backbone-weights imagenet|none|PATH")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if name == "mobilenetv2":  # a full mobilenet_v2 state_dict keys features as "features.N..."
-        state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")} or state
+    if prefix:  # a full torchvision state_dict, or the trunk's own
+        state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)} or state
     missing, _ = trunk.load_state_dict(state, strict=False)
     if missing:
         raise ValueError(f"{path} is not a torchvision {name} state_dict: {len(missing)} weights missing, "

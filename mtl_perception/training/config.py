@@ -22,7 +22,7 @@ class TrainConfig:
     backbone: str = "mobilenetv2"
     backbone_weights: str = "imagenet"
     anchors: str = "default"  # or "kmeans": fit to the training boxes
-    neck_repeats: int | None = None  # None: the backbone's default (model.NECK_DEFAULTS)
+    neck_repeats: int | None = None  # None: the backbone's default (backbone.BACKBONES)
     batch: int = 8
     epochs: int = 200
     seg_epochs: int = 60  # all tasks until here, then segmentation frozen (the paper: 60 of 200)

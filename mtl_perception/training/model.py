@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -11,7 +10,7 @@ from torch import Tensor, nn
 
 from mtl_perception.data.bdd100k import DETECTION_CLASSES
 from mtl_perception.training.anchors import DEFAULT_ANCHORS, STRIDES
-from mtl_perception.training.backbone import BackboneWeightsWarning, build_backbone
+from mtl_perception.training.backbone import BackboneWeightsWarning, backbone_spec, build_backbone
 from mtl_perception.training.heads import DetectionHead, SegmentationHead, decode_detections
 from mtl_perception.training.neck import BiFPN
 
@@ -35,14 +34,14 @@ class ModelConfig:
 
 
 class MultiTaskNet(nn.Module):
-    anchors: Tensor  # [3 levels, 3 anchors, (w, h)] input pixels, a buffer
-
     """Detection, drivable area and lane segmentation from one shared backbone and neck.
 
     forward(images Tensor[B, 3, H, W], normalised RGB) returns a dict:
         "det": list per stride (8, 16, 32) of raw Tensor[B, 3, H/s, W/s, 5 + C],
         "drivable", "lane": logits Tensor[B, 2, H, W].
     """
+
+    anchors: Tensor  # [3 levels, 3 anchors, (w, h)] input pixels, a buffer
 
     def __init__(self, config: ModelConfig, backbone: nn.Module, neck: nn.Module | None = None,
                  det_head: nn.Module | None = None, drivable_head: nn.Module | None = None,
@@ -77,27 +76,10 @@ class MultiTaskNet(nn.Module):
         return [self.drivable_head, self.lane_head]
 
 
-def _mobilenetv2(config: ModelConfig, backbone_weights: str | None) -> MultiTaskNet:
-    return MultiTaskNet(config, build_backbone("mobilenetv2", backbone_weights))
-
-
-def _resnet50(config: ModelConfig, backbone_weights: str | None) -> MultiTaskNet:
-    return MultiTaskNet(config, build_backbone("resnet50", backbone_weights))
-
-
-_BUILDERS: dict[str, Callable[[ModelConfig, str | None], MultiTaskNet]] = {
-    "mobilenetv2": _mobilenetv2,
-    "resnet50": _resnet50,
-}
-# per-backbone neck sizes: the ResNet50 model is the accurate one, so it gets a wider, deeper neck
-NECK_DEFAULTS = {"mobilenetv2": (64, 2), "resnet50": (128, 3)}
-
-
 def default_config(backbone: str, class_names: tuple[str, ...], anchors: Anchors = DEFAULT_ANCHORS) -> ModelConfig:
-    if backbone not in _BUILDERS:
-        raise ValueError(f"unknown backbone {backbone!r}; use one of {', '.join(_BUILDERS)}")
-    channels, repeats = NECK_DEFAULTS[backbone]
-    return ModelConfig(backbone, tuple(class_names), channels, repeats, anchors=anchors)
+    """The model for a backbone with that backbone's neck (training/backbone.py's BACKBONES)."""
+    spec = backbone_spec(backbone)
+    return ModelConfig(backbone, tuple(class_names), spec.neck_channels, spec.neck_repeats, anchors=anchors)
 
 
 def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLASSES) -> MultiTaskNet:
@@ -111,9 +93,7 @@ def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLAS
 def build_model(config: ModelConfig, *, backbone_weights: str | None = "none") -> MultiTaskNet:
     """The network for a config; backbone_weights is 'imagenet', 'none', a state_dict path,
     or None when a checkpoint's weights are loaded next."""
-    if config.backbone not in _BUILDERS:
-        raise ValueError(f"unknown backbone {config.backbone!r}; use one of {', '.join(_BUILDERS)}")
-    return _BUILDERS[config.backbone](config, backbone_weights)
+    return MultiTaskNet(config, build_backbone(config.backbone, backbone_weights))
 
 
 class InputNormalizer(nn.Module):

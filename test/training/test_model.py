@@ -97,3 +97,18 @@ def test_kmeans_anchors_find_clusters() -> None:
     assert anchor_fitness(wh, anchors) > 0.85
     with pytest.raises(ValueError, match="at least 9 boxes"):
         fit_anchors(wh[:5])
+
+
+def test_one_backbone_registry() -> None:
+    """Adding a backbone is one BACKBONES entry; the bundled-model names of the launch file are its keys."""
+    from mtl_perception.package_paths import BUNDLED_BACKBONES
+    from mtl_perception.training.backbone import BACKBONES, backbone_spec
+    from mtl_perception.training.model import default_config
+
+    assert tuple(BACKBONES) == BUNDLED_BACKBONES
+    for name, spec in BACKBONES.items():
+        config = default_config(name, ("car",))
+        assert (config.neck_channels, config.neck_repeats) == (spec.neck_channels, spec.neck_repeats)
+        assert sorted(spec.levels.values()) == ["c2", "c3", "c4", "c5"] and len(spec.channels) == 4
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'; use one of mobilenetv2, resnet50"):
+        backbone_spec("vgg")

@@ -8,7 +8,7 @@ point come from the same detections. docs/metrics.md defines every number.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -27,8 +27,22 @@ from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 from mtl_perception.runtime.realtime import percentiles
 
-EvalSummary = dict[str, Any]  # keys: tasks, frames, latency_ms; det, det_all_classes, det_occlusion,
-# det_toolkit (with detection labels), drivable, lane (with those masks): docs/metrics.md
+
+class EvalSummary(TypedDict, total=False):
+    """What eval, eval-bag and the demo report; docs/metrics.md defines every number. tasks, frames and
+    latency_ms always; the det* keys with detection labels, drivable and lane with those masks."""
+
+    tasks: dict[str, Any]  # {"scored": [task, ...], "skipped": {task: why}}
+    frames: int
+    latency_ms: dict[str, float]  # p50, p90, p99
+    det: dict[str, Any]  # the peers' merged-vehicle figures
+    det_all_classes: dict[str, Any]
+    det_occlusion: dict[str, Any]
+    det_toolkit: dict[str, Any]  # toolkit_det.DetScores.as_dict()
+    drivable: dict[str, float]
+    lane: dict[str, float]
+    model: str  # set by eval
+    data: str
 
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class RollingStats:
             self._processed.append((time.monotonic() if now is None else now, latency_ms, inference_ms))
             self.processed_total += 1
 
-    def snapshot(self, now: float | None = None) -> dict[str, float]:
+    def snapshot(self, now: float | None = None) -> StatsSnapshot:
         now = time.monotonic() if now is None else now
         with self._lock:
             received = [t for t in self._received if now - t <= self.window]
@@ -95,6 +95,22 @@ class RollingStats:
                 "inference_p50_ms": inference,
                 "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
                 "errors": totals[4]}
+
+
+class StatsSnapshot(TypedDict):
+    """The node's rolling statistics (RollingStats.snapshot), as /diagnostics reports them."""
+
+    input_rate_hz: float
+    processed_rate_hz: float
+    latency_p50_ms: float
+    latency_p90_ms: float
+    latency_p99_ms: float
+    inference_p50_ms: float
+    received: int
+    processed: int
+    dropped: int
+    bad_frames: int
+    errors: int
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:

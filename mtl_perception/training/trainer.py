@@ -43,7 +43,7 @@ from mtl_perception.training.dataset import MultiTaskDataset, collate
 from mtl_perception.training.history import plot_history, read_history, write_history
 from mtl_perception.training.loss import MultiTaskLoss
 from mtl_perception.training.model import InputNormalizer, MultiTaskNet, build_model, default_config
-from mtl_perception.training.validate import evaluate, fitness, freeze
+from mtl_perception.training.validate import ValMetrics, evaluate, fitness, freeze
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,8 @@ class Trainer:
             return self.model
         return DistributedDataParallel(self.model, device_ids=[self.device.index] if self.amp else None)
 
-    def fit(self) -> dict[str, Any]:
+    def fit(self) -> ValMetrics | None:
+        """Train; the last validation's metrics (None on ranks other than the main one)."""
         config = self.config
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -238,7 +239,7 @@ class Trainer:
         if not segmentation:
             freeze(self.model.segmentation_modules())
         net = self._wrapped()
-        metrics: dict[str, Any] = {}
+        metrics: ValMetrics | None = None
         for epoch in range(self.start_epoch, config.epochs):
             if segmentation and epoch >= config.seg_epochs:
                 segmentation = False
@@ -255,7 +256,7 @@ class Trainer:
             if self.dist.is_main:
                 row: dict[str, float] = {"epoch": float(epoch), "lr": self.optimizer.param_groups[0]["lr"]}
                 row.update({f"train/{k}": v for k, v in losses.items()})
-                if validate:
+                if validate and metrics is not None:  # the main rank validated this epoch
                     score = fitness(metrics)
                     row.update({"val/map50": metrics["det"]["map50"], "val/map50_95": metrics["det"]["map50_95"],
                                 "val/drivable_miou": metrics["drivable"]["miou"],
@@ -317,7 +318,7 @@ def _to_float32(outputs: dict[str, Any]) -> dict[str, Any]:
     return {k: [t.float() for t in v] if isinstance(v, list) else v.float() for k, v in outputs.items()}
 
 
-def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
+def train(config: TrainConfig, progress: bool = True) -> ValMetrics | None:
     """Train and return the last validation metrics (rank 0; other ranks return {})."""
     trainer = Trainer(config, progress)
     try:

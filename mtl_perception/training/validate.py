@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -23,7 +25,7 @@ def postprocess(boxes: torch.Tensor, scores: torch.Tensor, score_threshold: floa
 
 
 @torch.no_grad()
-def evaluate(model: MultiTaskNet, loader: DataLoader, device: torch.device, progress: bool = True) -> dict:
+def evaluate(model: MultiTaskNet, loader: DataLoader, device: torch.device, progress: bool = True) -> ValMetrics:
     """Metrics in input (letterboxed) pixels: det map50/map50_95/recall, drivable miou/iou/acc, lane acc/iou."""
     normalize = InputNormalizer().to(device)
     was_training = model.training
@@ -47,7 +49,15 @@ def evaluate(model: MultiTaskNet, loader: DataLoader, device: torch.device, prog
     return {"det": det.summary(), "drivable": drivable.drivable_summary(), "lane": lane.lane_summary()}
 
 
-def fitness(metrics: dict) -> float:
+class ValMetrics(TypedDict):
+    """evaluate()'s result: the peers' figures, as metrics.DetectionAccumulator and BinaryConfusion give them."""
+
+    det: dict[str, Any]
+    drivable: dict[str, float]
+    lane: dict[str, float]
+
+
+def fitness(metrics: ValMetrics) -> float:
     """One number to pick the best checkpoint by: detection and both segmentation tasks weigh alike."""
     return (metrics["det"]["map50"] + metrics["drivable"]["miou"] + metrics["lane"]["iou"]) / 3
 

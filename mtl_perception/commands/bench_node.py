@@ -75,7 +75,7 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from mtl_perception.ros.node_process import image_message
+    from mtl_perception.ros.node_process import image_message, until_answered
 
     node = Node(f"bench_camera_{int(rate)}")
     publisher = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
@@ -112,10 +112,7 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
         publisher.publish(data)
 
     # wait until the node is connected: a warm-up frame must come back
-    deadline = time.monotonic() + 30
-    while not answered.is_set() and time.monotonic() < deadline:
-        publish(len(sent) + 1)
-        answered.wait(0.5)
+    until_answered(lambda: publish(len(sent) + 1), answered.is_set, answered.wait, timeout=30, resend_every=0.5)
     # idle long enough that the warm-up frames are out of the window the statistics are read from
     time.sleep(max(0.5, STATS_WINDOW_S - seconds - SETTLE_S + 0.5))
     latencies.clear()

@@ -177,31 +177,25 @@ def _wait_for_node(node: Any, camera: Any, first: Any, recording: Recording) -> 
     """Send the first frame until the node answers it: discovery and model warm-up happen here."""
     import rclpy
 
-    warm = time.monotonic()
+    from mtl_perception.ros.node_process import until_answered
+
     stamp = to_ns(first.header.stamp)
-    while time.monotonic() - warm < 60:
+
+    def send() -> None:
         recording.sent_at[stamp] = time.perf_counter()
         camera.publish(first)
-        until = time.monotonic() + 1.0
-        while time.monotonic() < until:
-            rclpy.spin_once(node, timeout_sec=0.05)
-            if recording.complete(stamp):
-                recording.clear()
-                return
-    raise RuntimeError("perception_node did not answer within 60 s; see its log above")
+
+    if not until_answered(send, lambda: recording.complete(stamp), lambda t: rclpy.spin_once(node, timeout_sec=t)):
+        raise RuntimeError("perception_node did not answer within 60 s; see its log above")
+    recording.clear()
 
 
 def _detections(msg: Any, class_names: tuple[str, ...]) -> Any:
     from mtl_perception.runtime.postprocess import Detections
 
-    boxes, scores, ids = [], [], []
-    for det in msg.detections:
-        cx, cy, w, h = det.bbox.center.position.x, det.bbox.center.position.y, det.bbox.size_x, det.bbox.size_y
-        boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-        scores.append(det.results[0].hypothesis.score)
-        ids.append(class_names.index(det.results[0].hypothesis.class_id))
-    return Detections(np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32),
-                      np.array(ids, np.int64))
+    return Detections.from_centre_size(
+        [(d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y,
+          d.results[0].hypothesis.class_id, d.results[0].hypothesis.score) for d in msg.detections], class_names)
 
 
 def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int, np.ndarray], recording: Recording,

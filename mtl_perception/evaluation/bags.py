@@ -186,14 +186,11 @@ class ResultBagWriter:
                                                                                            w=1.0)),
             covariance=np.zeros(36))
         detections = []
-        det = result.detections
-        for (x1, y1, x2, y2), score, cls in zip(det.boxes.tolist(), det.scores.tolist(), det.class_ids.tolist(),
-                                                strict=True):
+        for cx, cy, w, h, name, score in result.detections.as_centre_size(class_names):
             hypothesis = t["vision_msgs/msg/ObjectHypothesisWithPose"](
-                hypothesis=t["vision_msgs/msg/ObjectHypothesis"](class_id=class_names[cls], score=score), pose=pose)
-            centre = t["vision_msgs/msg/Pose2D"](position=t["vision_msgs/msg/Point2D"](x=(x1 + x2) / 2,
-                                                                                      y=(y1 + y2) / 2), theta=0.0)
-            bbox = t["vision_msgs/msg/BoundingBox2D"](center=centre, size_x=x2 - x1, size_y=y2 - y1)
+                hypothesis=t["vision_msgs/msg/ObjectHypothesis"](class_id=name, score=score), pose=pose)
+            centre = t["vision_msgs/msg/Pose2D"](position=t["vision_msgs/msg/Point2D"](x=cx, y=cy), theta=0.0)
+            bbox = t["vision_msgs/msg/BoundingBox2D"](center=centre, size_x=w, size_y=h)
             detections.append(t["vision_msgs/msg/Detection2D"](header=header, results=[hypothesis], bbox=bbox,
                                                                id=""))
         return t["vision_msgs/msg/Detection2DArray"](header=header, detections=detections)

@@ -56,15 +56,12 @@ def bgr_to_image(header: Header, frame: np.ndarray) -> Image:
 def detections_to_msg(header: Header, detections: Detections, class_names: Sequence[str]) -> Detection2DArray:
     """Detection2DArray in the Humble+ layout, boxes in camera pixels, class_id = class name."""
     out = Detection2DArray(header=header)
-    for (x1, y1, x2, y2), score, cls in zip(detections.boxes.tolist(), detections.scores.tolist(),
-                                            detections.class_ids.tolist()):
+    for cx, cy, w, h, name, score in detections.as_centre_size(class_names):
         det = Detection2D(header=header)
-        det.bbox.center.position.x = (x1 + x2) / 2
-        det.bbox.center.position.y = (y1 + y2) / 2
-        det.bbox.size_x = x2 - x1
-        det.bbox.size_y = y2 - y1
+        det.bbox.center.position.x, det.bbox.center.position.y = cx, cy
+        det.bbox.size_x, det.bbox.size_y = w, h
         hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = class_names[cls]
+        hypothesis.hypothesis.class_id = name
         hypothesis.hypothesis.score = score
         det.results.append(hypothesis)
         out.detections.append(det)

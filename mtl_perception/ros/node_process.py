@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,21 @@ class NodeProcess:
         if self._reader is not None:
             self._reader.join(timeout=2)
         return self.proc.returncode
+
+
+def until_answered(send: Callable[[], None], answered: Callable[[], bool], wait: Callable[[float], object],
+                   timeout: float = 60.0, resend_every: float = 1.0) -> bool:
+    """Send a frame again every `resend_every` s until one is answered: discovery and the model's warm-up
+    happen here, before anything is timed. `wait(seconds)` spins or sleeps the caller's way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        send()
+        resend = min(time.monotonic() + resend_every, deadline)
+        while time.monotonic() < resend:
+            if answered():
+                return True
+            wait(0.05)
+    return answered()
 
 
 def image_message(frame: np.ndarray, stamp_ns: int, frame_id: str = "camera", encoding: str = "bgr8") -> Image:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,20 @@ class Detections:
     @classmethod
     def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+    def as_centre_size(self, class_names: Sequence[str]) -> list[tuple[float, float, float, float, str, float]]:
+        """(centre x, centre y, width, height, class name, score) per detection: vision_msgs' BoundingBox2D
+        and hypothesis fields, whichever message library builds them."""
+        return [((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, class_names[c], s) for (x1, y1, x2, y2), c, s in
+                zip(self.boxes.tolist(), self.class_ids.tolist(), self.scores.tolist())]
+
+    @classmethod
+    def from_centre_size(cls, rows: Sequence[tuple[float, float, float, float, str, float]],
+                         class_names: Sequence[str]) -> Detections:
+        """The inverse of as_centre_size (detections read back from vision_msgs)."""
+        boxes = [[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2] for cx, cy, w, h, _, _ in rows]
+        return cls(np.array(boxes, np.float32).reshape(-1, 4), np.array([r[5] for r in rows], np.float32),
+                   np.array([list(class_names).index(r[4]) for r in rows], np.int64))
 
 
 def select_detections(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou_threshold: float,

@@ -73,3 +73,15 @@ def test_select_detections_class_aware_threshold_and_cap() -> None:
     np.testing.assert_allclose(found.scores, [0.9, 0.8, 0.6])
     assert len(select_detections(boxes, scores, 0.5, 0.5, max_detections=2)) == 2
     assert len(select_detections(boxes, scores, 0.95, 0.5, 10)) == 0
+
+
+def test_detections_as_vision_msgs_fields_and_back() -> None:
+    from mtl_perception.runtime.postprocess import Detections
+
+    det = Detections(np.array([[10, 20, 50, 40], [0, 0, 4, 8]], np.float32), np.array([0.9, 0.5], np.float32),
+                     np.array([1, 0]))
+    rows = det.as_centre_size(("car", "bus"))
+    assert rows == [(30.0, 30.0, 40.0, 20.0, "bus", pytest.approx(0.9)), (2.0, 4.0, 4.0, 8.0, "car", 0.5)]
+    back = Detections.from_centre_size(rows, ("car", "bus"))
+    np.testing.assert_array_equal(back.boxes, det.boxes)
+    assert back.class_ids.tolist() == [1, 0]

@@ -58,4 +58,4 @@ def test_ros_folder_is_glue_only() -> None:
             for name in names:
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
     modules = {p.stem for p in (REPO / "mtl_perception" / "ros").glob("*.py")}
-    assert modules == {"__init__", "node", "conversions", "parameters", "node_process", "logging_bridge"}
+    assert modules == {"__init__", "node", "conversions", "parameters", "node_process"}

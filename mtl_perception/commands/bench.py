@@ -9,7 +9,9 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
     parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280")
-    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
+    from mtl_perception.runtime.backends import BACKENDS
+
+    parser.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "auto"])
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per model, after 3 warm-up runs")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time budget per model")

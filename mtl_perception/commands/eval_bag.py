@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, help="BDD100K-layout root whose labels to score against")
     parser.add_argument("--split", default="val")
     parser.add_argument("--overlays", action="store_true", help="also write overlay images")
-    parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    from mtl_perception.evaluation.bags import STORAGES
+
+    parser.add_argument("--storage", choices=STORAGES, default=STORAGES[0])
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--score-threshold", type=float, default=DEPLOYED.score_threshold,

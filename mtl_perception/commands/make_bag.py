@@ -11,7 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, required=True, help="folder of images (sorted by name)")
     parser.add_argument("--out", type=Path, required=True, help="bag folder to create")
     parser.add_argument("--topic", default="/camera/image_raw")
-    parser.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    from mtl_perception.evaluation.bags import STORAGES
+
+    parser.add_argument("--storage", choices=STORAGES, default=STORAGES[0])
     parser.add_argument("--compressed", action="store_true", help="CompressedImage (jpeg) on TOPIC/compressed")
     parser.add_argument("--rate", type=float, default=10.0, help="frames per second of the recording")
     parser.add_argument("--frame-id", default="camera")

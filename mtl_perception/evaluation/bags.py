@@ -48,10 +48,13 @@ def typestore() -> Typestore:
     return store
 
 
+STORAGES = ("mcap", "sqlite3")  # rosbag2 storage formats written; mcap is the default
+
+
 def _storage(name: str) -> StoragePlugin:
     plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
     if name not in plugins:
-        raise ValueError(f"storage {name!r}: use mcap or sqlite3")
+        raise ValueError(f"storage {name!r}: use one of {', '.join(STORAGES)}")
     return plugins[name]
 
 

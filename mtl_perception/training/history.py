@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -13,15 +14,41 @@ import matplotlib.pyplot as plt
 
 from mtl_perception.atomic_io import atomic_write, atomic_write_text
 
+VAL_FIELDS = ("map50", "map50_95", "drivable_miou", "lane_iou", "fitness")
 
-def read_history(path: Path) -> list[dict[str, float]]:
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of the history: the learning rate, the mean training loss parts (box, obj, cls, det,
+    and drivable, lane, lane_dice, seg while segmentation trains; total), and validation where it ran."""
+
+    epoch: int
+    lr: float
+    losses: dict[str, float]
+    val: dict[str, float] | None = None  # VAL_FIELDS
+
+    def row(self) -> dict[str, float]:
+        """The CSV and TensorBoard columns: epoch, lr, train/<part>, val/<field>."""
+        return {"epoch": float(self.epoch), "lr": self.lr, **{f"train/{k}": v for k, v in self.losses.items()},
+                **{f"val/{k}": v for k, v in (self.val or {}).items()}}
+
+    @classmethod
+    def from_row(cls, row: dict[str, float]) -> EpochRecord:
+        losses = {k.removeprefix("train/"): v for k, v in row.items() if k.startswith("train/")}
+        val = {k.removeprefix("val/"): v for k, v in row.items() if k.startswith("val/")}
+        return cls(int(row["epoch"]), row["lr"], losses, val or None)
+
+
+def read_history(path: Path) -> list[EpochRecord]:
     if not path.is_file():
         return []
     with path.open() as handle:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+        return [EpochRecord.from_row({k: float(v) for k, v in row.items() if v != ""})
+                for row in csv.DictReader(handle)]
 
 
-def write_history(rows: list[dict[str, float]], path: Path) -> None:
+def write_history(records: list[EpochRecord], path: Path) -> None:
+    rows = [r.row() for r in records]
     columns = sorted({k for row in rows for k in row}, key=lambda k: (k != "epoch", k))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
@@ -30,8 +57,9 @@ def write_history(rows: list[dict[str, float]], path: Path) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def plot_history(rows: list[dict[str, float]], path: Path) -> None:
+def plot_history(records: list[EpochRecord], path: Path) -> None:
     """Losses on the left, validation metrics on the right."""
+    rows = [r.row() for r in records]
     epochs = [r["epoch"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for key in ("train/total", "train/det", "train/seg", "train/box", "train/obj", "train/cls"):

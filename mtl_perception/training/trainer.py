@@ -40,7 +40,7 @@ from mtl_perception.training.checkpoint import (
 )
 from mtl_perception.training.config import TrainConfig, to_dict
 from mtl_perception.training.dataset import MultiTaskDataset, collate
-from mtl_perception.training.history import plot_history, read_history, write_history
+from mtl_perception.training.history import EpochRecord, plot_history, read_history, write_history
 from mtl_perception.training.loss import MultiTaskLoss
 from mtl_perception.training.model import InputNormalizer, MultiTaskNet, build_model, default_config
 from mtl_perception.training.validate import ValMetrics, evaluate, fitness, freeze
@@ -254,18 +254,17 @@ class Trainer:
             # taken earlier would make a resumed run shuffle differently from an uninterrupted one
             rng = self._gather_rng()
             if self.dist.is_main:
-                row: dict[str, float] = {"epoch": float(epoch), "lr": self.optimizer.param_groups[0]["lr"]}
-                row.update({f"train/{k}": v for k, v in losses.items()})
+                val = None
                 if validate and metrics is not None:  # the main rank validated this epoch
                     score = fitness(metrics)
-                    row.update({"val/map50": metrics["det"]["map50"], "val/map50_95": metrics["det"]["map50_95"],
-                                "val/drivable_miou": metrics["drivable"]["miou"],
-                                "val/lane_iou": metrics["lane"]["iou"], "val/fitness": score})
+                    val = {"map50": metrics["det"]["map50"], "map50_95": metrics["det"]["map50_95"],
+                           "drivable_miou": metrics["drivable"]["miou"], "lane_iou": metrics["lane"]["iou"],
+                           "fitness": score}
                     if score > self.best:
                         self.best = score
                         save_checkpoint(self._state(epoch, rng), self.best_path)
                 save_checkpoint(self._state(epoch, rng), self.last_path)
-                self._log(row)
+                self._log(EpochRecord(epoch, self.optimizer.param_groups[0]["lr"], losses, val))
             if self.dist.enabled:
                 dist.barrier()
         if self.writer is not None:
@@ -302,10 +301,11 @@ class Trainer:
             bar.set_postfix(loss=f"{totals['total'] / (step + 1):.3f}")
         return {k: v / max(len(self.train_loader), 1) for k, v in totals.items()}
 
-    def _log(self, row: dict[str, float]) -> None:
-        self.history = [r for r in self.history if r["epoch"] < row["epoch"]] + [row]
+    def _log(self, record: EpochRecord) -> None:
+        self.history = [r for r in self.history if r.epoch < record.epoch] + [record]
         write_history(self.history, self.out / "history.csv")
         plot_history(self.history, self.out / "curves.png")
+        row = record.row()
         if self.writer is not None:
             for key, value in row.items():
                 if key != "epoch":

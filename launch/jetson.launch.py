@@ -1,8 +1,9 @@
-"""ros2 launch mtl_perception jetson.launch.py [backbone:=mobilenetv2|resnet50] [precision:=fp16|fp32|int8]
-    [image_topic:=/camera/image_raw] [namespace:=cam_front] [rviz:=true]
+"""ros2 launch mtl_perception jetson.launch.py [backbone:=mobilenetv2|resnet50] [model_path:=FILE.onnx]
+    [precision:=fp16|fp32|int8] [image_topic:=/camera/image_raw] [namespace:=cam_front] [autostart:=true]
+    [rviz:=true]
 
-Starts perception_node with config/jetson.yaml and the package's model for the chosen
-backbone; optionally RViz with config/mtl_perception.rviz (overlay and both masks). Both get
+Starts perception_node with config/jetson.yaml and model_path, or the package's model for the
+chosen backbone when no model_path is given; optionally RViz with config/mtl_perception.rviz (overlay and both masks). Both get
 config/fastdds_large_frames.xml unless a Fast DDS profile is already set: camera-sized images
 then cross processes in shared memory. Give the camera driver the same profile (README).
 """
@@ -13,6 +14,21 @@ from pathlib import Path
 
 from mtl_perception.package_paths import BUNDLED_BACKBONES, bundled_model
 from mtl_perception.runtime.backends.base import PRECISIONS
+
+
+def model_to_run(share: Path, backbone: str, model_path: str) -> Path:
+    """model_path when given (the backbone then only names it), else the package's model of the backbone;
+    FileNotFoundError naming the file and the fix when it is missing."""
+    if model_path:
+        model = Path(model_path).expanduser()
+        if not model.is_file():
+            raise FileNotFoundError(f"model_path {model} does not exist; pass an existing .onnx file")
+        return model
+    model = bundled_model(backbone, share)
+    if not model.is_file():
+        raise FileNotFoundError(f"{model} is not installed; build it with `make model-{backbone}` in the source "
+                                "tree and rebuild the package (see models/README.md), or pass model_path:=FILE")
+    return model
 
 
 def config_files(share: Path) -> dict[str, Path]:
@@ -37,11 +53,9 @@ def _node_actions(context):
     namespace = LaunchConfiguration("namespace").perform(context)
     rviz = LaunchConfiguration("rviz").perform(context).lower() in ("true", "1")
     files = config_files(share)
-    model = bundled_model(backbone, share)
-    if not model.is_file():
-        raise FileNotFoundError(f"{model} is not installed; build it with `make model-{backbone}` in the source "
-                                "tree and rebuild the package (see models/README.md), or pass model_path")
-    overrides = {"model_path": str(model), "precision": precision}
+    model = model_to_run(share, backbone, LaunchConfiguration("model_path").perform(context))
+    overrides = {"model_path": str(model), "precision": precision,
+                 "autostart": LaunchConfiguration("autostart").perform(context).lower() in ("true", "1")}
     if rviz:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
     environment = fastdds_profile_environment(os.environ, share)
@@ -69,6 +83,10 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("backbone", default_value="mobilenetv2", choices=list(BUNDLED_BACKBONES),
                               description="mobilenetv2 (fast) or resnet50 (accurate)"),
+        DeclareLaunchArgument("model_path", default_value="",
+                              description="an ONNX model; empty: the package's model of the backbone"),
+        DeclareLaunchArgument("autostart", default_value="true", choices=["true", "false"],
+                              description="configure and activate at start; false: wait for ros2 lifecycle set"),
         DeclareLaunchArgument("precision", default_value="fp16", choices=list(PRECISIONS),
                               description="TensorRT engine precision"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",

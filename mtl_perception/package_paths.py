@@ -8,8 +8,11 @@ from pathlib import Path
 
 PACKAGE = "mtl_perception"
 _SOURCE = Path(__file__).resolve().parents[1]
-# Fast DDS reads its XML profile from the first on Jazzy and later (Fast DDS 3), the second on Humble
+# Fast DDS's XML profile variable: FASTDDS_... from Kilted on (Fast DDS 3; its rmw warns that the old name
+# is deprecated), FASTRTPS_... on Humble, Iron and Jazzy (Fast DDS 2.x reads only that one:
+# ros2/ros2_documentation#6098)
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
 
 
 def package_share() -> Path:
@@ -43,9 +46,11 @@ def vision_msgs_definitions() -> Path:
 
 
 def fastdds_profile_environment(environ: Mapping[str, str], share: Path | None = None) -> dict[str, str]:
-    """Variables that give a process config/fastdds_large_frames.xml (camera-sized frames over shared
-    memory), or nothing when `environ` already names a profile: the user's wins."""
+    """The variable that gives a process config/fastdds_large_frames.xml (camera-sized frames over shared
+    memory), named as this ROS distribution's Fast DDS reads it ($ROS_DISTRO; unset: the newest name);
+    nothing when `environ` already names a profile: the user's wins."""
     if any(environ.get(name) for name in FASTDDS_PROFILE_VARIABLES):
         return {}
     profile = (share or package_share()) / "config" / "fastdds_large_frames.xml"
-    return dict.fromkeys(FASTDDS_PROFILE_VARIABLES, str(profile))
+    legacy = environ.get("ROS_DISTRO", "").lower() in FAST_DDS_2_DISTROS
+    return {FASTDDS_PROFILE_VARIABLES[1] if legacy else FASTDDS_PROFILE_VARIABLES[0]: str(profile)}

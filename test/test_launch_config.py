@@ -74,8 +74,11 @@ def test_launch_arguments_resolve_to_existing_files() -> None:
 def test_shipped_fastdds_profile_unless_one_is_set() -> None:
     # what the launch file, the demo and bench-node give their processes
     profile = str(REPO / "config" / "fastdds_large_frames.xml")
-    assert fastdds_profile_environment({}, REPO) == {"FASTDDS_DEFAULT_PROFILES_FILE": profile,
-                                                     "FASTRTPS_DEFAULT_PROFILES_FILE": profile}
+    # one variable, the one this distribution's Fast DDS reads: no deprecation warning on Kilted
+    assert fastdds_profile_environment({}, REPO) == {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
+    assert fastdds_profile_environment({"ROS_DISTRO": "kilted"}, REPO) == {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
+    for distro in ("humble", "jazzy"):  # Fast DDS 2.x reads only the old name
+        assert fastdds_profile_environment({"ROS_DISTRO": distro}, REPO) == {"FASTRTPS_DEFAULT_PROFILES_FILE": profile}
     assert fastdds_profile_environment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"}, REPO) == {}
     assert "fastdds_profile_environment(os.environ, share)" in (REPO / "launch" / "jetson.launch.py").read_text()
     # a segment for several 1280x720 bgr8 frames at once
@@ -103,3 +106,16 @@ def test_setup_installs_launch_config_and_models() -> None:
     for pattern in ('glob("launch/*.launch.py")', 'glob("config/*.yaml")', 'glob("config/*.rviz")',
                     'glob("models/*.onnx")'):
         assert pattern in source
+
+
+def test_launch_model_path_wins_over_the_backbones_file(tmp_path: Path) -> None:
+    module = _launch_module()
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(b"x")
+    # resnet50's file is not bundled: with model_path given it is never looked for
+    assert module.model_to_run(REPO, "resnet50", str(mine)) == mine
+    assert module.model_to_run(REPO, "mobilenetv2", "") == REPO / "models" / "mtl_mobilenetv2_384x640.onnx"
+    with pytest.raises(FileNotFoundError, match=r"model_path .*nope\.onnx does not exist"):
+        module.model_to_run(REPO, "mobilenetv2", str(tmp_path / "nope.onnx"))
+    with pytest.raises(FileNotFoundError, match="make model-resnet50"):
+        module.model_to_run(REPO, "resnet50", "")

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
 
     from mtl_perception.evaluation.benchmark import measure
-    from mtl_perception.package_paths import fastdds_profile_environment
+    from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
     from mtl_perception.ros.node_process import NodeProcess
     from mtl_perception.runtime.backends import BackendOptions
 
@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
     overheads = [_overhead([row for row in rows if row["frame"] == f"{w}x{h}" and row["rate_hz"] == min(rates)])
                  for h, w in sizes]
     result = {"inference_alone_ms": {"median": alone.median_ms, "p90": alone.p90_ms, "backend": alone.backend},
-              "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "defaults"),
+              "fastdds_profile": next((os.environ[v] for v in FASTDDS_PROFILE_VARIABLES if os.environ.get(v)),
+                                      "defaults"),
               "camera_publishes": "message objects" if args.publish_objects else "serialized frames",
               "end_to_end": rows, "overhead": overheads}
     if args.json:

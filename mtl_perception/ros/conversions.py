@@ -20,13 +20,14 @@ from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.postprocess import Detections
 
 
-def image_to_bgr(msg: Image) -> np.ndarray:
-    """A BGR view (bgr8) or converted copy of a sensor_msgs/Image; ImageFormatError on bad frames."""
-    return raw_to_bgr(msg.data, msg.height, msg.width, msg.encoding, msg.step)
+def image_to_bgr(msg: Image, max_pixels: int = 0) -> np.ndarray:
+    """A BGR view (bgr8) or converted copy of a sensor_msgs/Image; ImageFormatError on bad frames, and on
+    frames over max_pixels (when > 0)."""
+    return raw_to_bgr(msg.data, msg.height, msg.width, msg.encoding, msg.step, max_pixels)
 
 
-def compressed_image_to_bgr(msg: CompressedImage) -> np.ndarray:
-    return compressed_to_bgr(msg.data, msg.format)
+def compressed_image_to_bgr(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
+    return compressed_to_bgr(msg.data, msg.format, max_pixels)
 
 
 def as_uint8_array(pixels: np.ndarray) -> array.array:

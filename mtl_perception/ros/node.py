@@ -13,6 +13,7 @@ thread converts, infers and publishes, so a slow model never queues stale frames
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -20,8 +21,11 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -35,7 +39,14 @@ from mtl_perception.ros.conversions import (
     label_info_msg,
     mask_to_image,
 )
-from mtl_perception.ros.parameters import PARAMETERS, NodeSettings, load_defaults, settings_from
+from mtl_perception.ros.parameters import (
+    LIVE,
+    PARAMETERS,
+    NodeSettings,
+    load_defaults,
+    settings_from,
+    updated_settings,
+)
 from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
@@ -48,7 +59,7 @@ from mtl_perception.runtime.realtime import LatestSlot, RollingStats
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-LOG_THROTTLE_S = 5.0
+LOG_THROTTLE_S = 5.0  # per cause of a bad or failed frame
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
@@ -110,6 +121,8 @@ class PerceptionNode(LifecycleNode):
         defaults = load_defaults()
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, defaults[name], spec.descriptor())
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._last_logged: dict[str, float] = {}  # cause of a bad frame -> when it was last logged
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.stats = RollingStats()
         self.slot: LatestSlot[tuple[Any, float]] = LatestSlot()
@@ -146,8 +159,8 @@ class PerceptionNode(LifecycleNode):
         self.detections_pub = self.create_lifecycle_publisher(Detection2DArray, "detections", OUTPUT_QOS)
         self.drivable_pub = self.create_lifecycle_publisher(Image, "drivable_mask", OUTPUT_QOS)
         self.lane_pub = self.create_lifecycle_publisher(Image, "lane_mask", OUTPUT_QOS)
-        self.overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS) \
-            if self.settings.publish_overlay else None
+        # always there (publish_overlay can be switched on while running); nothing is drawn while it is off
+        self.overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS)
         self.label_pub = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
         self._outputs = [p for p in (self.detections_pub, self.drivable_pub, self.lane_pub, self.overlay_pub,
                                      self.label_pub) if p is not None]
@@ -244,8 +257,10 @@ class PerceptionNode(LifecycleNode):
         perception = self.perception
         if perception is None:
             return
+        max_pixels = self.settings.max_image_pixels if self.settings is not None else 0
         try:
-            frame = compressed_image_to_bgr(msg) if isinstance(msg, CompressedImage) else image_to_bgr(msg)
+            frame = compressed_image_to_bgr(msg, max_pixels) if isinstance(msg, CompressedImage) \
+                else image_to_bgr(msg, max_pixels)
             raw = perception.infer(frame)
             detections = perception.detections(raw)
             # detections go out before the masks are even resized: they are what a planner waits for
@@ -254,11 +269,11 @@ class PerceptionNode(LifecycleNode):
             self._publish_images(msg.header, frame, detections, drivable, lane)
         except ImageFormatError as err:
             self.stats.on_bad_frame()
-            self.get_logger().warning(f"skipping bad frame: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            self._log_once_per_cause(f"skipping bad frame: {err}", warning=True)
             return
         except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node
             self.stats.on_error()
-            self.get_logger().error(f"frame failed: {type(err).__name__}: {err}", throttle_duration_sec=LOG_THROTTLE_S)
+            self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
             return
         self.stats.on_processed(1e3 * (time.monotonic() - received), raw.timings["inference"])
 
@@ -266,7 +281,8 @@ class PerceptionNode(LifecycleNode):
                         lane: np.ndarray) -> None:
         self.drivable_pub.publish(mask_to_image(header, drivable))
         self.lane_pub.publish(mask_to_image(header, lane))
-        if self.overlay_pub is not None and self.overlay_pub.get_subscription_count() > 0:
+        settings = self.settings
+        if settings is not None and settings.publish_overlay and self.overlay_pub.get_subscription_count() > 0:
             labels = detection_labels(self.class_names, detections.class_ids, detections.scores)
             overlay = draw_overlay(frame, detections.boxes, labels, drivable, lane)
             self.overlay_pub.publish(bgr_to_image(header, overlay))
@@ -280,9 +296,9 @@ class PerceptionNode(LifecycleNode):
                                   hardware_id=self.perception.backend.name)
         if self.subscription is None:
             status.level, status.message = DiagnosticStatus.OK, "inactive: configured, not subscribed"
-        elif snap["errors"] or snap["bad_frames"]:
+        elif snap["recent_errors"] or snap["recent_bad_frames"]:  # the last window, not the whole run
             status.level, status.message = DiagnosticStatus.WARN, "some frames could not be processed"
-        elif snap["received"] and snap["dropped"] > 0.1 * snap["received"]:
+        elif snap["recent_received"] and snap["recent_dropped"] > 0.1 * snap["recent_received"]:
             status.level, status.message = DiagnosticStatus.WARN, "dropping frames: the model is slower than the camera"
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
@@ -295,6 +311,33 @@ class PerceptionNode(LifecycleNode):
     def destroy_node(self) -> None:
         unbridge_package_logging(self._log_bridge)
         super().destroy_node()
+
+    def _log_once_per_cause(self, message: str, warning: bool) -> None:
+        """Log a bad or failed frame at most once per LOG_THROTTLE_S per cause (the message with its numbers
+        taken out): rclpy's throttle is per call site, so one cause would silence every other."""
+        cause = re.sub(r"\d+", "#", message)
+        now = time.monotonic()
+        if now - self._last_logged.get(cause, -LOG_THROTTLE_S) < LOG_THROTTLE_S:
+            return
+        self._last_logged[cause] = now
+        (self.get_logger().warning if warning else self.get_logger().error)(message)
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Live parameters (score_threshold, iou_threshold, max_detections, publish_overlay) take effect on
+        the next frame; an invalid value is refused with the reason. Ranges and read-only parameters are
+        checked by rclpy from their descriptors before this runs."""
+        changes = {p.name: p.value for p in params}
+        if self.settings is None or not set(changes) & LIVE:
+            return SetParametersResult(successful=True)  # unconfigured: read at configure
+        try:
+            settings = updated_settings(self.settings, changes)
+        except ValueError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        self.settings = settings
+        if self.perception is not None:
+            self.perception.config = settings.perception  # read once per frame by the worker
+        self.get_logger().info("set " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
 
     def close(self) -> None:
         """Stop the worker after the frame it is on."""
@@ -310,7 +353,13 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     node: PerceptionNode | None = None
     try:
-        node = PerceptionNode()
+        try:
+            node = PerceptionNode()
+        except (InvalidParameterValueException, InvalidParameterTypeException) as err:
+            # rclpy checks -p values against the descriptors while declaring: one line, not a traceback
+            rclpy.logging.get_logger("perception_node").fatal(
+                f"cannot start: {err}; see `ros2 param describe /perception_node <name>` for what it takes")
+            return 1
         if node.autostart:
             if node.trigger_configure() != SUCCESS:
                 node.get_logger().fatal("cannot start: configuration failed (above); fix it and restart")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,13 @@ class ParameterSpec:
     choices: tuple[str, ...] = ()
     float_range: tuple[float, float] | None = None
     int_range: tuple[int, int] | None = None
+    live: bool = False  # settable on the running node (ros2 param set); the rest need a restart
 
     def descriptor(self) -> ParameterDescriptor:
         text = self.description + (f" One of: {', '.join(self.choices)}." if self.choices else "")
-        descriptor = ParameterDescriptor(description=text, read_only=True)
+        text += (" Settable at run time; takes effect on the next frame." if self.live else
+                 " Read-only while running: a restart reloads the model with it.")
+        descriptor = ParameterDescriptor(description=text, read_only=not self.live)
         if self.float_range is not None:
             descriptor.floating_point_range = [FloatingPointRange(from_value=self.float_range[0],
                                                                   to_value=self.float_range[1])]
@@ -43,15 +46,17 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "engine_cache_dir": ParameterSpec("Folder for TensorRT engines; empty: ~/.cache/mtl_perception/engines."),
     "calibration_dir": ParameterSpec("Folder of camera images for int8 calibration."),
     "threads": ParameterSpec("ONNX Runtime CPU threads; 0: its default.", int_range=(0, 64)),
-    "score_threshold": ParameterSpec("Minimum detection score.", float_range=(0.0, 1.0)),
+    "score_threshold": ParameterSpec("Minimum detection score.", float_range=(0.0, 1.0), live=True),
     "iou_threshold": ParameterSpec("NMS IoU above which the weaker box of a class is dropped.",
-                                   float_range=(0.0, 1.0)),
-    "max_detections": ParameterSpec("Detections kept per frame at most.", int_range=(1, 1000)),
+                                   float_range=(0.0, 1.0), live=True),
+    "max_detections": ParameterSpec("Detections kept per frame at most.", int_range=(1, 1000), live=True),
+    "max_image_pixels": ParameterSpec("Frames with more pixels are skipped, checked from the header before "
+                                      "decoding; 0: no limit.", int_range=(0, 1 << 30)),
     "input_reliability": ParameterSpec("Camera QoS reliability; auto matches the publisher, as rosbag2 does.",
                                        RELIABILITIES),
     "input_transport": ParameterSpec("raw: subscribe to image; compressed: image/compressed (jpeg/png).",
                                      TRANSPORTS),
-    "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz."),
+    "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz.", live=True),
     "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
     "autostart": ParameterSpec("Configure and activate at start (lifecycle); false: wait for "
                                "`ros2 lifecycle set`."),
@@ -72,6 +77,7 @@ class NodeSettings:
     input_transport: str
     publish_overlay: bool
     diagnostics_period: float
+    max_image_pixels: int
 
 
 def settings_from(values: dict[str, Any]) -> NodeSettings:
@@ -87,4 +93,17 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
     perception = PerceptionConfig(model, backend, float(values["score_threshold"]),
                                   float(values["iou_threshold"]), int(values["max_detections"]))
     return NodeSettings(perception, values["input_reliability"], values["input_transport"],
-                        bool(values["publish_overlay"]), float(values["diagnostics_period"]))
+                        bool(values["publish_overlay"]), float(values["diagnostics_period"]),
+                        int(values["max_image_pixels"]))
+
+
+LIVE = frozenset(name for name, spec in PARAMETERS.items() if spec.live)
+
+
+def updated_settings(settings: NodeSettings, changes: dict[str, Any]) -> NodeSettings:
+    """settings with new values of live parameters; ValueError (a one-line reason) for an invalid one."""
+    if set(changes) - LIVE:
+        raise ValueError(f"{', '.join(sorted(set(changes) - LIVE))} cannot change while running: set it at start")
+    perception = replace(settings.perception, **{k: v for k, v in changes.items() if k != "publish_overlay"})
+    return replace(settings, perception=perception,
+                   publish_overlay=bool(changes.get("publish_overlay", settings.publish_overlay)))

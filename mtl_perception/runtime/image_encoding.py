@@ -24,9 +24,44 @@ class ImageFormatError(ValueError):
     """A frame that cannot be used; the message says what was expected and what came."""
 
 
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """ImageFormatError for a frame larger than max_pixels: checked from the header, before any decoding, so a
+    small file that decodes to a huge image cannot take a robot's memory."""
+    if max_pixels > 0 and width * height > max_pixels:
+        raise ImageFormatError(f"image is {width}x{height} = {width * height / 1e6:.1f} M pixels, more than "
+                               f"max_image_pixels {max_pixels / 1e6:.1f} M; raise max_image_pixels or send "
+                               "smaller frames")
+
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # frame headers
+
+
+def compressed_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR or a JPEG's frame header, without decoding; None if neither."""
+    head = bytes(data[:65536]) if not isinstance(data, np.ndarray) else data.reshape(-1)[:65536].tobytes()
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24 and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker in _JPEG_SOF:
+            return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big")
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
+    return None
+
+
 def raw_to_bgr(data: bytes | bytearray | memoryview | np.ndarray, height: int, width: int, encoding: str,
-               step: int) -> np.ndarray:
-    """A (height, width, 3) uint8 BGR array from raw image bytes laid out row by row, `step` bytes apart."""
+               step: int, max_pixels: int = 0) -> np.ndarray:
+    """A (height, width, 3) uint8 BGR array from raw image bytes laid out row by row, `step` bytes apart;
+    max_pixels > 0 refuses larger frames."""
+    check_pixels(width, height, max_pixels)
     if encoding not in _ENCODINGS:
         raise ImageFormatError(f"image encoding {encoding!r} is not supported; use one of "
                                f"{', '.join(SUPPORTED_ENCODINGS)}")
@@ -48,11 +83,19 @@ def raw_to_bgr(data: bytes | bytearray | memoryview | np.ndarray, height: int, w
     return cv2.cvtColor(pixels if channels > 1 else pixels[..., 0], conversion)
 
 
-def compressed_to_bgr(data: bytes | bytearray | memoryview | np.ndarray, fmt: str = "") -> np.ndarray:
-    """Decode jpeg/png bytes (sensor_msgs/CompressedImage) to BGR."""
+def compressed_to_bgr(data: bytes | bytearray | memoryview | np.ndarray, fmt: str = "",
+                      max_pixels: int = 0) -> np.ndarray:
+    """Decode jpeg/png bytes (sensor_msgs/CompressedImage) to BGR; max_pixels > 0 refuses larger images
+    (read from the file's header, before decoding) and files whose size cannot be read."""
     buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
     if buffer.size == 0:
         raise ImageFormatError("compressed image is empty (0 bytes)")
+    if max_pixels > 0:
+        size = compressed_size(buffer)
+        if size is None:
+            raise ImageFormatError(f"compressed image ({fmt or 'unknown format'}, {buffer.size} bytes) has no "
+                                   "readable jpeg/png header, so its size cannot be checked: corrupt, or not jpeg/png")
+        check_pixels(*size, max_pixels)
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if image is None:
         raise ImageFormatError(f"compressed image ({fmt or 'unknown format'}, {buffer.size} bytes) could not be "

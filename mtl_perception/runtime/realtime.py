@@ -54,6 +54,8 @@ class RollingStats:
         self.window = window
         self._received: deque[float] = deque(maxlen=max_samples)
         self._processed: deque[tuple[float, float, float]] = deque(maxlen=max_samples)
+        # when frames were dropped, bad or failed: the health of the last `window` seconds, not of the run
+        self._events: dict[str, deque[float]] = {k: deque(maxlen=max_samples) for k in ("dropped", "bad", "error")}
         self._lock = threading.Lock()
         self.received_total = 0
         self.processed_total = 0
@@ -62,18 +64,23 @@ class RollingStats:
         self.error_total = 0
 
     def on_received(self, dropped_pending: bool, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         with self._lock:
-            self._received.append(time.monotonic() if now is None else now)
+            self._received.append(now)
             self.received_total += 1
             self.dropped_total += int(dropped_pending)
+            if dropped_pending:
+                self._events["dropped"].append(now)
 
-    def on_bad_frame(self) -> None:
+    def on_bad_frame(self, now: float | None = None) -> None:
         with self._lock:
             self.bad_total += 1
+            self._events["bad"].append(time.monotonic() if now is None else now)
 
-    def on_error(self) -> None:
+    def on_error(self, now: float | None = None) -> None:
         with self._lock:
             self.error_total += 1
+            self._events["error"].append(time.monotonic() if now is None else now)
 
     def on_processed(self, latency_ms: float, inference_ms: float = 0.0, now: float | None = None) -> None:
         """latency_ms: frame received -> outputs published; inference_ms: the backend's part of it."""
@@ -88,13 +95,15 @@ class RollingStats:
             processed = [p for p in self._processed if now - p[0] <= self.window]
             totals = (self.received_total, self.processed_total, self.dropped_total, self.bad_total,
                       self.error_total)
+            recent = {k: sum(1 for t in times if now - t <= self.window) for k, times in self._events.items()}
         latency = percentiles([p[1] for p in processed])
         inference = float(np.median([p[2] for p in processed])) if processed else 0.0
         return {"input_rate_hz": _rate(received), "processed_rate_hz": _rate([p[0] for p in processed]),
                 "latency_p50_ms": latency["p50"], "latency_p90_ms": latency["p90"], "latency_p99_ms": latency["p99"],
                 "inference_p50_ms": inference,
                 "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
-                "errors": totals[4]}
+                "errors": totals[4], "recent_received": len(received), "recent_dropped": recent["dropped"],
+                "recent_bad_frames": recent["bad"], "recent_errors": recent["error"]}
 
 
 class StatsSnapshot(TypedDict):
@@ -111,6 +120,10 @@ class StatsSnapshot(TypedDict):
     dropped: int
     bad_frames: int
     errors: int
+    recent_received: int  # the same four over the last `window` seconds only
+    recent_dropped: int
+    recent_bad_frames: int
+    recent_errors: int
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:

@@ -14,10 +14,14 @@ from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from node_harness import Client, latched, scene
+from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
+from mtl_perception.data.synthetic import render_scene
 from mtl_perception.ros.node_process import NodeProcess, image_message
 from mtl_perception.stamps import to_ns
 
@@ -143,7 +147,9 @@ def test_bad_frames_are_skipped_and_node_lives_on(main_node: NodeProcess, viewer
     _send_until_answered(viewer, camera, image_message(good, 3_000_000_003))
     assert main_node.proc.poll() is None
     assert main_node.wait_for("skipping bad frame", 5)
-    assert "not supported; use one of bgr8" in main_node.output or "truncated" in main_node.output
+    # one log line per cause, not one for all: each of the four kinds is named
+    for cause in ("not supported; use one of bgr8", "truncated", "step 100 is smaller", "empty image"):
+        assert main_node.wait_for(cause, 5), cause
     for stamp in (10, 11, 12, 13):
         assert not any(to_ns(d.header.stamp) == stamp for d in viewer.received["detections"])
 
@@ -320,3 +326,71 @@ def test_auto_says_which_backend_and_why(bundled_model: Path) -> None:
     assert code == 0, node.output
     if importlib.util.find_spec("tensorrt") is None:
         assert "backend onnxruntime (auto: not TensorRT, because TensorRT's Python bindings" in node.output
+
+
+@pytest.mark.parametrize(("param", "reason"), [
+    ("score_threshold:=-0.5", "score_threshold out of range Min: 0.0, Max: 1.0"),
+    ("max_detections:=0", "max_detections out of range. Min: 1, Max: 1000"),
+    ("autostart:=maybe", "'autostart' to 'maybe' of type 'STRING', expecting type 'BOOL'"),
+])
+def test_invalid_parameter_at_start_is_one_line(param: str, reason: str) -> None:
+    name, value = param.split(":=")
+    node = NodeProcess({name: value})
+    code = node.proc.wait(timeout=60)
+    node.stop()
+    assert code == 1
+    assert reason in node.output and "Traceback" not in node.output, node.output
+    assert len([line for line in node.output.splitlines() if line.strip()]) == 1, node.output
+
+
+def _set(client: Client, namespace: str, **values: object) -> SetParametersResult:
+    service = client.node.create_client(SetParameters, f"{namespace}/perception_node/set_parameters")
+    try:
+        assert service.wait_for_service(timeout_sec=10)
+        future = service.call_async(SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg()
+                                                                      for k, v in values.items()]))
+        assert client.spin_until(future.done, 10)
+        return future.result().results[0]
+    finally:
+        client.node.destroy_client(service)
+
+
+def test_live_parameters_take_effect_on_the_next_frame(bundled_model: Path) -> None:
+    node = _start("/cam_p", bundled_model, score_threshold=0.0, max_detections=50)
+    client = _client("/cam_p")
+    try:
+        camera = client.camera()
+        frame = render_scene(np.random.default_rng(3), 360, 640).image  # a road with cars: real scores
+        before = _send_until_answered(client, camera, image_message(frame, 21_000_000_000))
+        assert len(before.detections) == 50  # score 0: every candidate up to max_detections
+        assert _set(client, "/cam_p", score_threshold=0.5).successful
+        after = _send_until_answered(client, camera, image_message(frame, 22_000_000_000))
+        assert 0 < len(after.detections) < 50
+        assert all(d.results[0].hypothesis.score >= 0.5 for d in after.detections)
+        refused = _set(client, "/cam_p", score_threshold=-0.5)
+        assert not refused.successful and "Min: 0.0, Max: 1.0" in refused.reason
+        read_only = _set(client, "/cam_p", model_path="/elsewhere.onnx")
+        assert not read_only.successful and "read-only" in read_only.reason.lower()
+        assert _set(client, "/cam_p", max_detections=3).successful
+        last = _send_until_answered(client, camera, image_message(frame, 23_000_000_000))
+        assert len(last.detections) <= 3
+    finally:
+        client.close()
+        code = node.stop()
+    assert code == 0 and "Traceback" not in node.output, node.output
+
+
+def test_frames_over_the_pixel_limit_are_skipped_before_decoding(bundled_model: Path) -> None:
+    node = _start("/cam_x", bundled_model, max_image_pixels=100_000)
+    client = _client("/cam_x")
+    try:
+        camera = client.camera()
+        for i in range(3):
+            camera.publish(image_message(scene(480, 640), 30 + i))  # 307 k pixels
+            client.spin_until(lambda: False, 0.3)
+        assert node.wait_for("more than max_image_pixels 0.1 M", 10), node.output
+        _send_until_answered(client, camera, image_message(scene(240, 320), 31_000_000_000))  # 77 k: fine
+        assert not any(to_ns(d.header.stamp) in (30, 31, 32) for d in client.received["detections"])
+    finally:
+        client.close()
+        node.stop()

@@ -74,3 +74,29 @@ def test_corrupt_and_empty_compressed() -> None:
         compressed_to_bgr(b"\x00garbage" * 10, "jpeg")
     with pytest.raises(ImageFormatError, match="empty"):
         compressed_to_bgr(b"", "jpeg")
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_compressed_size_is_read_from_the_header(ext: str) -> None:
+    from mtl_perception.runtime.image_encoding import compressed_size
+
+    ok, data = cv2.imencode(ext, np.zeros((37, 1234, 3), np.uint8))
+    assert ok and compressed_size(data.tobytes()) == (1234, 37)
+    assert compressed_size(b"not an image") is None
+
+
+def test_pixel_limit_refuses_before_decoding() -> None:
+    big = np.zeros((100, 200, 3), np.uint8)
+    with pytest.raises(ImageFormatError, match=r"image is 200x100 = 0.0 M pixels, more than max_image_pixels"):
+        raw_to_bgr(big.tobytes(), 100, 200, "bgr8", 600, max_pixels=10_000)
+    assert raw_to_bgr(big.tobytes(), 100, 200, "bgr8", 600, max_pixels=20_000).shape == (100, 200, 3)
+    png = cv2.imencode(".png", big)[1]
+    with pytest.raises(ImageFormatError, match="more than max_image_pixels"):
+        compressed_to_bgr(png.tobytes(), "png", max_pixels=10_000)
+    # the header is read, not the pixels: a PNG that claims 16384x16384 is refused however small it is
+    claims = bytearray(png.tobytes())
+    claims[16:24] = (16384).to_bytes(4, "big") * 2
+    with pytest.raises(ImageFormatError, match=r"16384x16384 = 268\.4 M pixels"):
+        compressed_to_bgr(bytes(claims), "png", max_pixels=33_177_600)
+    with pytest.raises(ImageFormatError, match="no readable jpeg/png header"):
+        compressed_to_bgr(b"\x00" * 64, "png", max_pixels=10_000)

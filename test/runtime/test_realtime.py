@@ -49,3 +49,18 @@ def test_rolling_stats() -> None:
     assert snap["inference_p50_ms"] == pytest.approx(25.25)
     assert (snap["received"], snap["processed"], snap["dropped"], snap["bad_frames"]) == (11, 100, 5, 1)
     assert stats.snapshot(now=200.0)["input_rate_hz"] == 0.0  # outside the window
+
+
+def test_recent_counts_forget_old_events() -> None:
+    """/diagnostics judges the last window: one bad frame must not leave the node WARN for the whole run."""
+    stats = RollingStats(window=10.0)
+    stats.on_received(dropped_pending=False, now=100.0)
+    stats.on_bad_frame(now=100.0)
+    stats.on_error(now=101.0)
+    stats.on_received(dropped_pending=True, now=102.0)
+    early = stats.snapshot(now=105.0)
+    assert (early["recent_bad_frames"], early["recent_errors"], early["recent_dropped"]) == (1, 1, 1)
+    late = stats.snapshot(now=130.0)
+    assert (late["recent_bad_frames"], late["recent_errors"], late["recent_dropped"], late["recent_received"]) == \
+        (0, 0, 0, 0)
+    assert (late["bad_frames"], late["errors"], late["dropped"]) == (1, 1, 1)  # totals stay

@@ -277,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     drive, bag = prepare_drive(args.data, args.frames)
-    frames = list(read_image_frames(bag))
+    frames = [f for f in read_image_frames(bag) if f.image is not None]  # the drive is written here: all decode
     # for this process and the node: its own domain, and 1280x720 frames over shared memory
     os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))
     os.environ.update(fastdds_profile_environment(os.environ))
@@ -294,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         rclpy.try_shutdown()
         node.stop(timeout=20)
-    summary = _write_outputs(args.out, drive, bag, {f.stamp_ns: f.image for f in frames}, recording, class_names,
+    summary = _write_outputs(args.out, drive, bag, {f.stamp_ns: f.image for f in frames if f.image is not None}, recording, class_names,
                              replay, args.frames)
     m = summary["metrics"]
     print(f"\n{summary['frames']}/{args.frames} frames answered, {summary['dropped']} dropped at "

@@ -35,13 +35,19 @@ def run(args: argparse.Namespace) -> int:
 
     from mtl_perception.data.bdd100k import DatasetError
     from mtl_perception.evaluation.bag_eval import LabelJoin, evaluate_bag
-    from mtl_perception.evaluation.bags import BagError
+    from mtl_perception.evaluation.bags import BagError, count_image_messages
     from mtl_perception.evaluation.evaluator import format_summary
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
+    if args.out.exists():  # someone's earlier result, complete or not: never touched, never called partial
+        print(f"error: {args.out} exists; rosbag2 writes a new folder: remove it or pick another --out",
+              file=sys.stderr)
+        return 2
     try:
+        # every input is checked before the output bag is created: a failed start leaves nothing behind
+        count_image_messages(args.bag, args.topic)
         labels = LabelJoin.load(args.bag, args.labels, args.split) if args.labels else None
         settings = PEER_EVALUATION if labels else replace(DEPLOYED, score_threshold=args.score_threshold)
         perception = Perception(PerceptionConfig.with_settings(
@@ -59,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     lat = summary["latency_ms"]
     print(f"{summary['frames']} frames -> {args.out}; latency p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms, "
           f"p99 {lat['p99']:.1f} ms")
+    bad = summary["bad_frames"]
+    if bad["count"]:
+        shown = "; ".join(f"#{b['index']} at {b['stamp_ns']} ns: {b['problem']}" for b in bad["first"])
+        print(f"{bad['count']} bad frame(s) skipped, as the node skips them: {shown}")
     if "metrics" in summary:
         print(format_summary(summary["metrics"]))
     return 0

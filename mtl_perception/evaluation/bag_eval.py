@@ -15,6 +15,8 @@ from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.realtime import percentiles
 
+BAD_FRAMES_LISTED = 5  # the first few bad frames are reported by index and stamp; all are counted
+
 
 @dataclass(frozen=True)
 class LabelJoin:
@@ -50,9 +52,15 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
     evaluator = Evaluator(perception.info.class_names, tasks=labels.split.tasks if labels else (),
                           skipped=labels.split.missing if labels else None)
     latencies: list[float] = []
+    bad: list[dict[str, object]] = []
     names = perception.info.class_names
     try:
-        for frame in tqdm(read_image_frames(bag, topic), desc="eval-bag", unit="frame", disable=not progress):
+        for index, frame in enumerate(tqdm(read_image_frames(bag, topic), desc="eval-bag", unit="frame",
+                                           disable=not progress)):
+            if frame.image is None:  # skipped and counted, as the node skips a bad frame
+                bad.append({"index": index, "stamp_ns": frame.stamp_ns, "topic": frame.topic,
+                            "problem": frame.problem})
+                continue
             result = perception.process(frame.image)
             latencies.append(result.timings["total"])
             overlay = None
@@ -66,8 +74,8 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                 evaluator.add(result, sample.labels, sample.drivable, sample.lane)
     finally:
         writer.close()
-    summary: dict = {"frames": writer.count, "latency_ms": percentiles(latencies),
-                     "out": str(out)}
+    summary: dict = {"frames": writer.count, "latency_ms": percentiles(latencies), "out": str(out),
+                     "bad_frames": {"count": len(bad), "first": bad[:BAD_FRAMES_LISTED]}}
     if labels is not None:
         summary["metrics"] = evaluator.summary()
     return summary

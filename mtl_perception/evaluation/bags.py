@@ -8,6 +8,7 @@ definitions of every topic, vision_msgs included, so rosbags, Foxglove and
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from mtl_perception.package_paths import vision_msgs_definitions
-from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
+from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.stamps import from_ns, to_ns
 
@@ -114,40 +115,74 @@ def _read(path: Path) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BagFrame:
+    """One image message: image is BGR, or None with `problem` saying why it could not be decoded."""
+
     topic: str
     stamp_ns: int
     header: Any
-    image: np.ndarray
+    image: np.ndarray | None
+    problem: str | None = None
+
+
+@contextlib.contextmanager
+def _reader_errors(bag: Path) -> Iterator[None]:
+    """rosbags' and the file system's errors about a bag, as BagError: one line with the fix."""
+    try:
+        yield
+    except BagError:
+        raise
+    except FileNotFoundError as err:
+        if (bag / "metadata.yaml").exists() or not bag.is_dir():
+            raise BagError(f"bag {bag} cannot be read: {err}") from err
+        raise BagError(f"bag {bag} has no metadata.yaml; if its .mcap or .db3 file is intact, "
+                       f"`ros2 bag reindex {bag}` writes it again") from err
+    except Exception as err:
+        if type(err).__module__.startswith("rosbags"):
+            raise BagError(f"bag {bag} cannot be read ({type(err).__name__}: {err}); it is corrupt or "
+                           f"truncated: `ros2 bag reindex {bag}` if its storage file is intact, else re-record "
+                           "it") from err
+        raise
+
+
+def _image_connections(reader: AnyReader, bag: Path, topic: str | None) -> list[Any]:
+    images = [c for c in reader.connections if c.msgtype in (IMAGE, COMPRESSED)]
+    listed = ", ".join(f"{c.topic} ({c.msgtype})" for c in reader.connections) or "none"
+    if not images:
+        raise BagError(f"{bag} has no sensor_msgs/Image or CompressedImage topics; its topics: {listed}")
+    if topic is not None:
+        images = [c for c in images if c.topic in (topic, topic + "/compressed")]
+        if not images:
+            raise BagError(f"topic {topic} is not an image topic of {bag}; its topics: {listed}")
+    return images
+
+
+def count_image_messages(bag: Path, topic: str | None = None) -> int:
+    """The image messages read_image_frames would give, counted without decoding: the check a tool makes
+    before it creates any output. BagError (one line, with the fix) for a bag that cannot be read."""
+    if not bag.exists():
+        raise BagError(f"bag {bag} does not exist")
+    with _reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
+        return sum(c.msgcount for c in _image_connections(reader, bag, topic))
 
 
 def read_image_frames(bag: Path, topic: str | None = None) -> Iterator[BagFrame]:
-    """Every image message of a bag (raw or compressed), decoded to BGR, in time order."""
+    """Every image message of a bag (raw or compressed), decoded to BGR, in time order. A message that
+    cannot be decoded comes as a BagFrame without image, with the problem: one bad frame must not end
+    the replay of a whole drive."""
     if not bag.exists():
         raise BagError(f"bag {bag} does not exist")
-    try:
-        with AnyReader([bag], default_typestore=typestore()) as reader:
-            images = [c for c in reader.connections if c.msgtype in (IMAGE, COMPRESSED)]
-            listed = ", ".join(f"{c.topic} ({c.msgtype})" for c in reader.connections) or "none"
-            if not images:
-                raise BagError(f"{bag} has no sensor_msgs/Image or CompressedImage topics; its topics: {listed}")
-            if topic is not None:
-                images = [c for c in images if c.topic in (topic, topic + "/compressed")]
-                if not images:
-                    raise BagError(f"topic {topic} is not an image topic of {bag}; its topics: {listed}")
-            for connection, stamp, raw in reader.messages(connections=images):
-                msg: Any = reader.deserialize(raw, connection.msgtype)
+    with _reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
+        for connection, stamp, raw in reader.messages(connections=_image_connections(reader, bag, topic)):
+            msg: Any = reader.deserialize(raw, connection.msgtype)
+            try:
                 if connection.msgtype == COMPRESSED:
                     frame = compressed_to_bgr(msg.data, msg.format)
                 else:
                     frame = raw_to_bgr(msg.data, msg.height, msg.width, msg.encoding, msg.step)
-                yield BagFrame(connection.topic, stamp, msg.header, frame)
-    except BagError:
-        raise
-    except Exception as err:
-        if type(err).__module__.startswith("rosbags"):
-            raise BagError(f"bag {bag} cannot be read ({type(err).__name__}: {err}); it is corrupt or "
-                           "truncated: re-record it, or `ros2 bag reindex` it") from err
-        raise
+            except ImageFormatError as err:
+                yield BagFrame(connection.topic, stamp, msg.header, None, str(err))
+                continue
+            yield BagFrame(connection.topic, stamp, msg.header, frame)
 
 
 class ResultBagWriter:

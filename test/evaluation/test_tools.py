@@ -210,3 +210,47 @@ def test_bench_json(tmp_path: Path) -> None:
     assert data["model_card"][0]["backbone"] == "mobilenetv2"
     assert (tmp_path / "latency.png").stat().st_size > 1000 and "| mobilenetv2 | 256x384 |" in \
         (tmp_path / "bench.md").read_text()
+
+
+def test_eval_bag_skips_and_counts_bad_frames(random_model: Path, tmp_path: Path) -> None:
+    """As the node does: a bad frame is skipped and counted, the replay goes on; the first few are named."""
+    bag, out = tmp_path / "mixed", tmp_path / "out"
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    good = np.full((96, 128, 3), 90, np.uint8)
+    with Writer(bag, version=8) as writer:
+        conn = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
+        for i, (encoding, data) in enumerate([("bgr8", good.reshape(-1)), ("yuv422", good.reshape(-1)),
+                                              ("bgr8", good.reshape(-1)[:500]), ("bgr8", good.reshape(-1))]):
+            stamp = 1_000_000_000 + i * 100_000_000
+            header = store.types["std_msgs/msg/Header"](
+                stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=i * 100_000_000), frame_id="camera")
+            msg = store.types["sensor_msgs/msg/Image"](header=header, height=96, width=128, encoding=encoding,
+                                                       is_bigendian=0, step=384, data=data)
+            writer.write(conn, stamp, store.serialize_cdr(msg, conn.msgtype))
+    result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 2 and summary["bad_frames"]["count"] == 2
+    first = summary["bad_frames"]["first"]
+    assert [b["index"] for b in first] == [1, 2] and [b["stamp_ns"] for b in first] == [1_100_000_000, 1_200_000_000]
+    assert "'yuv422' is not supported" in first[0]["problem"] and "truncated" in first[1]["problem"]
+    table = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(tmp_path / "out2"))
+    assert "2 bad frame(s) skipped" in table.stdout and "#1 at 1100000000 ns" in table.stdout
+
+
+def test_eval_bag_checks_its_input_before_any_output(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    missing = _cli("eval-bag", "--bag", str(tmp_path / "nowhere"), "--model", str(random_model), "--out", str(out))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and not out.exists()
+    bag = tmp_path / "bag"
+    assert _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(bag)).returncode == 0
+    (bag / "metadata.yaml").unlink()
+    no_meta = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out))
+    assert no_meta.returncode == 2 and not out.exists()
+    assert f"ros2 bag reindex {bag}" in no_meta.stderr and "Traceback" not in no_meta.stderr
+    assert len(no_meta.stderr.strip().splitlines()) == 1
+    out.mkdir()  # an earlier result: refused, left alone, and not called partial
+    (out / "result.mcap").write_bytes(b"earlier")
+    exists = _cli("eval-bag", "--bag", str(tmp_path / "nowhere"), "--model", str(random_model), "--out", str(out))
+    assert exists.returncode == 2 and "exists" in exists.stderr and "partial" not in exists.stderr
+    assert (out / "result.mcap").read_bytes() == b"earlier"

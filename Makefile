@@ -9,6 +9,10 @@ SITE := $(VENV)/lib/python3.11/site-packages
 DEPS := $(VENV)/.deps-installed
 STUBS := $(VENV)/typestubs/.ready
 VISION_MSGS := $(VENV)/.vision-msgs-built
+# launch, launch_ros and ros2cli as wheels (../shared/ros2-tooling, built from the public sources) and colcon:
+# the real `colcon build` and `ros2 launch` in the tests; absent outside this project's machines
+ROS_TOOLING_WHEELS := $(wildcard ../shared/ros2-tooling/wheels/*.whl)
+ROS_TOOLING := $(VENV)/.ros-tooling
 TRT_STUBS_PIN := $(shell sed -n 's/^TENSORRT_STUBS = "\(.*\)"/\1/p' setup.py)
 PYTEST_ARGS ?=
 
@@ -28,7 +32,7 @@ JETSON_TESTS = $(shell grep -l "pytest.mark.jetson_python" test/runtime/*.py)
 
 .PHONY: setup test test-jetson-pythons lint typecheck demo bench clean model-mobilenetv2 model-resnet50
 
-setup: $(DEPS) $(STUBS) $(VISION_MSGS)
+setup: $(DEPS) $(STUBS) $(VISION_MSGS) $(ROS_TOOLING)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +51,15 @@ $(STUBS): $(DEPS) .ci/tensorrt_stubs.py
 
 $(VISION_MSGS): $(DEPS) $(wildcard resource/vision_msgs/msg/*.msg) resource/vision_msgs/CMakeLists.txt resource/vision_msgs/build.sh
 	resource/vision_msgs/build.sh $(VENV)
+	touch $@
+
+$(ROS_TOOLING): $(DEPS) .ci/ros-tooling.txt $(ROS_TOOLING_WHEELS)
+	@if [ -z "$(ROS_TOOLING_WHEELS)" ]; then \
+	  echo "no ../shared/ros2-tooling/wheels here: the colcon build and ros2 launch tests will say so and skip"; \
+	else \
+	  cd / && $(CURDIR)/$(PY) -m pip install --quiet -r $(CURDIR)/.ci/ros-tooling.txt && \
+	  $(CURDIR)/$(PY) -m pip install --quiet --no-deps $(abspath $(ROS_TOOLING_WHEELS)); \
+	fi
 	touch $@
 
 lint: setup

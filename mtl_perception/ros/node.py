@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import threading
 import time
 from typing import Any
@@ -371,6 +372,9 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches both `ros2 launch` and this process, and launch then sends its own
+        # SIGINT: a second one must not interrupt the cleanup below
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.close()
             node.destroy_node()

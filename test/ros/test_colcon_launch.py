@@ -1,0 +1,163 @@
+"""The ROS 2 user's path, for real: `colcon build`, `source install/setup.bash`, `ros2 launch`, and the
+`ros2 lifecycle`, `node`, `topic` and `param` verbs against the running node.
+
+The launch, launch_ros and ros2cli wheels come from ../shared/ros2-tooling (built from the public
+sources) and colcon from PyPI; `make setup` installs both into .venv. Where neither they nor a ROS 2
+installation exist, there is nothing to run this against and the tests say so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from node_harness import Client
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray
+
+from mtl_perception.ros.node_process import image_message
+from mtl_perception.stamps import to_ns
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+if shutil.which("colcon", path=str(BIN)) is None or shutil.which("ros2", path=str(BIN)) is None:
+    pytest.skip(f"colcon and the ros2 command are not installed in {BIN}: make setup installs them from "
+                "../shared/ros2-tooling, which this machine does not have", allow_module_level=True)
+
+
+class Workspace:
+    """A colcon workspace holding this package, built as a ROS user builds it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "AMENT_PREFIX_PATH": str(BIN.parent),
+                    "CMAKE_PREFIX_PATH": str(BIN.parent), "PYTHONUNBUFFERED": "1"}
+
+    def bash(self, command: str, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess:
+        """`command` in a shell that has sourced install/setup.bash, as a user's terminal has."""
+        result = subprocess.run(["bash", "-c", f"source {self.root}/install/setup.bash && {command}"],
+                                capture_output=True, text=True, env=self.env, timeout=timeout, cwd=self.root)
+        if check:
+            assert result.returncode == 0, f"{command}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+        return result
+
+    def launch(self, *arguments: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["bash", "-c", f"source {self.root}/install/setup.bash && exec ros2 launch mtl_perception "
+                           f"jetson.launch.py {' '.join(arguments)}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env, cwd=self.root,
+            start_new_session=True)
+
+    def lifecycle_state(self, node: str) -> str:
+        return self.bash(f"ros2 lifecycle get {node}", check=False).stdout.strip()
+
+    def wait_for_state(self, node: str, state: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        current = ""
+        while time.monotonic() < deadline:
+            current = self.lifecycle_state(node)
+            if current.startswith(state):
+                return current
+            time.sleep(1.0)
+        return current
+
+
+def _stop(process: subprocess.Popen) -> tuple[int, str]:
+    """SIGINT, as Ctrl-C in the launch terminal; the exit code and everything it printed."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+    return process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    root = tmp_path_factory.mktemp("ws")
+    source = root / "src" / "mtl_perception"
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for name in tracked.split():
+        if not name.startswith("test/"):
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    ws = Workspace(root)
+    build = subprocess.run(["colcon", "build", "--packages-select", "mtl_perception"], cwd=root, env=ws.env,
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    ws.bash("ros2 daemon start")  # a cold daemon answers `ros2 node list` with nothing on a loaded machine
+    yield ws
+    ws.bash("ros2 daemon stop", check=False)
+
+
+def test_install_space_holds_what_the_launch_file_needs(workspace: Workspace) -> None:
+    share = workspace.root / "install" / "mtl_perception" / "share" / "mtl_perception"
+    for name in ("launch/jetson.launch.py", "config/jetson.yaml", "config/mtl_perception.rviz",
+                 "config/fastdds_large_frames.xml", "models/mtl_mobilenetv2_384x640.onnx", "package.xml"):
+        assert (share / name).is_file(), name
+    executables = workspace.bash("ros2 pkg executables mtl_perception").stdout.split()
+    assert {"perception_node", "mtl-perception"} <= set(executables)
+    prefix = workspace.bash("ros2 pkg prefix mtl_perception").stdout.strip()
+    assert Path(prefix) == workspace.root / "install" / "mtl_perception"
+
+
+def test_ros2_launch_answers_frames_and_takes_ros2_param(workspace: Workspace) -> None:
+    launch = workspace.launch("namespace:=cam_front", "image_topic:=/cam_front/camera")
+    node = "/cam_front/perception_node"
+    client = Client("colcon_viewer")
+    try:
+        state = workspace.wait_for_state(node, "active")
+        assert state.startswith("active"), state
+        assert node in workspace.bash("ros2 node list").stdout.split()
+        topics = set(workspace.bash("ros2 topic list").stdout.split())
+        assert {"/cam_front/camera", "/cam_front/detections", "/cam_front/drivable_mask", "/cam_front/lane_mask",
+                "/cam_front/label_info"} <= topics
+        described = workspace.bash(f"ros2 param describe {node} score_threshold").stdout
+        assert "Min value: 0.0" in described and "Max value: 1.0" in described and "Settable at run time" in described
+        assert "Read-only" in workspace.bash(f"ros2 param describe {node} model_path").stdout
+
+        # frames in, detections and both masks out, from another process as a camera would send them
+        for topic, msg_type in (("/cam_front/detections", Detection2DArray), ("/cam_front/drivable_mask", Image),
+                                ("/cam_front/lane_mask", Image)):
+            client.listen(msg_type, topic)
+        camera = client.node.create_publisher(Image, "/cam_front/camera", 1)
+        frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), np.uint8)
+        msg = image_message(frame, 5_000_000_000)
+        assert client.spin_until(lambda: all(any(to_ns(m.header.stamp) == 5_000_000_000 for m in received)
+                                             for received in client.received.values()),
+                                 60, each=lambda: camera.publish(msg)), "no answer through ros2 launch"
+        mask = next(m for m in client.received["/cam_front/lane_mask"])
+        assert (mask.width, mask.height, mask.encoding) == (640, 360, "mono8")
+
+        assert "Set parameter successful" in workspace.bash(f"ros2 param set {node} score_threshold 0.5").stdout
+        refused = workspace.bash(f"ros2 param set {node} score_threshold -0.5", check=False)
+        assert "Min: 0.0, Max: 1.0" in refused.stdout + refused.stderr
+        assert workspace.bash(f"ros2 param get {node} score_threshold").stdout.strip().endswith("0.5")
+    finally:
+        client.close()
+        _, output = _stop(launch)
+    assert "process has finished cleanly" in output, output[-3000:]
+    assert "Traceback" not in output and "deprecated" not in output, output[-3000:]
+
+
+def test_ros2_lifecycle_brings_up_a_node_started_without_autostart(workspace: Workspace) -> None:
+    launch = workspace.launch("namespace:=cam_rear", "autostart:=false")
+    node = "/cam_rear/perception_node"
+    try:
+        assert workspace.wait_for_state(node, "unconfigured").startswith("unconfigured")
+        assert "Transitioning successful" in workspace.bash(f"ros2 lifecycle set {node} configure").stdout
+        assert workspace.lifecycle_state(node).startswith("inactive")
+        assert "Transitioning successful" in workspace.bash(f"ros2 lifecycle set {node} activate").stdout
+        assert workspace.lifecycle_state(node).startswith("active")
+    finally:
+        _, output = _stop(launch)
+    assert "Traceback" not in output, output[-3000:]

@@ -30,7 +30,11 @@ JETSON_TESTS = $(shell grep -l "pytest.mark.jetson_python" test/runtime/*.py)
 .venv-jetpack5-py38/.ready: PYENV_PY := 3.8.18 python3.8
 .venv-jetpack6-py310/.ready: PYENV_PY := 3.10.13 python3.10
 
-.PHONY: setup test test-jetson-pythons lint typecheck demo bench clean model-mobilenetv2 model-resnet50
+# A second ROS 2 distribution: the node's tests against Jazzy's rclpy 7.x (.ci/jazzy/requirements.txt)
+JAZZY_VENV := .venv-jazzy
+JAZZY_TESTS := test/ros/test_node.py test/ros/test_roundtrip.py
+
+.PHONY: setup test test-jetson-pythons test-jazzy lint typecheck demo bench clean model-mobilenetv2 model-resnet50
 
 setup: $(DEPS) $(STUBS) $(VISION_MSGS) $(ROS_TOOLING)
 
@@ -68,7 +72,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: setup lint typecheck test-jetson-pythons
+test: setup lint typecheck test-jetson-pythons test-jazzy
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/pytest-exit-code; exit $$rc
 
 # pip runs from / : this checkout's setup.cfg would redirect where it installs scripts
@@ -80,6 +84,18 @@ $(addsuffix /.ready,$(JETSON_VENVS)):
 	rm -rf $(@D) && PYENV_VERSION=$$1 $$2 -m venv $(@D)
 	cd / && $(CURDIR)/$(@D)/bin/python -m pip install --quiet -r $(CURDIR)/$<
 	touch $@
+
+$(JAZZY_VENV)/.ready: .ci/jazzy/requirements.txt $(wildcard resource/vision_msgs/msg/*.msg) resource/vision_msgs/CMakeLists.txt
+	@if ! PYENV_VERSION=3.12.1 python3.12 -c pass 2>/dev/null; then \
+	  echo "Python 3.12.1 (python3.12) is not installed (pyenv install 3.12.1): cannot test on Jazzy" >&2; exit 1; fi
+	rm -rf $(JAZZY_VENV) && PYENV_VERSION=3.12.1 python3.12 -m venv $(JAZZY_VENV)
+	cd / && $(CURDIR)/$(JAZZY_VENV)/bin/python -m pip install --quiet -r $(CURDIR)/.ci/jazzy/requirements.txt
+	resource/vision_msgs/build.sh $(JAZZY_VENV)
+	touch $@
+
+test-jazzy: $(JAZZY_VENV)/.ready
+	@echo "== $(JAZZY_VENV): ROS 2 Jazzy, $$($(JAZZY_VENV)/bin/python -c 'import sys, numpy, cv2; from importlib.metadata import version; print("rclpy", version("ros-jazzy-rclpy"), "Python", sys.version.split()[0], "NumPy", numpy.__version__, "OpenCV", cv2.__version__)')"
+	ROS_DISTRO=jazzy $(JAZZY_VENV)/bin/python -m pytest -p no:cacheprovider -q $(JAZZY_TESTS)
 
 test-jetson-pythons: $(addsuffix /.ready,$(JETSON_VENVS))
 	@for venv in $(JETSON_VENVS); do \
@@ -107,4 +123,4 @@ model-mobilenetv2 model-resnet50: model-%: setup $(MODEL_DATA)/labels/det_20/det
 		--json runs/$*_384x640/eval_val.json
 
 clean:
-	rm -rf $(VENV) $(JETSON_VENVS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo_out bench_out
+	rm -rf $(VENV) $(JETSON_VENVS) $(JAZZY_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo_out bench_out

@@ -45,8 +45,8 @@ def _client(namespace: str) -> Client:
 
 
 @pytest.fixture(scope="module")
-def main_node(random_model: Path) -> Iterator[NodeProcess]:
-    node = _start("/cam_a", random_model, score_threshold=0.0, max_detections=5, publish_overlay=True,
+def main_node(bundled_model: Path) -> Iterator[NodeProcess]:
+    node = _start("/cam_a", bundled_model, score_threshold=0.0, max_detections=5, publish_overlay=True,
                   diagnostics_period=0.5)
     yield node
     node.stop()
@@ -189,8 +189,8 @@ def test_diagnostics(main_node: NodeProcess, viewer: Client) -> None:
     assert "onnxruntime" in _diagnostic(viewer, "/cam_a", "backend")
 
 
-def test_auto_qos_matches_a_best_effort_camera(random_model: Path) -> None:
-    node = _start("/cam_b", random_model, score_threshold=0.0)
+def test_auto_qos_matches_a_best_effort_camera(bundled_model: Path) -> None:
+    node = _start("/cam_b", bundled_model, score_threshold=0.0)
     client = _client("/cam_b")
     try:
         camera = client.camera(ReliabilityPolicy.BEST_EFFORT)
@@ -216,8 +216,8 @@ def test_auto_qos_receives_every_large_frame_of_a_reliable_camera(main_node: Nod
                                  15), f"frame {stamp} lost"
 
 
-def test_compressed_input_and_empty_detections(random_model: Path) -> None:
-    node = _start("/cam_c", random_model, input_transport="compressed", score_threshold=1.0)
+def test_compressed_input_and_empty_detections(bundled_model: Path) -> None:
+    node = _start("/cam_c", bundled_model, input_transport="compressed", score_threshold=1.0)
     client = _client("/cam_c")
     try:
         camera = client.camera(compressed=True)
@@ -247,8 +247,8 @@ def _transition(client: Client, namespace: str, transition: int) -> bool:
         client.node.destroy_client(service)
 
 
-def test_lifecycle_without_autostart(random_model: Path) -> None:
-    node = NodeProcess({"model_path": str(random_model), "threads": 1, "backend": "onnxruntime",
+def test_lifecycle_without_autostart(bundled_model: Path) -> None:
+    node = NodeProcess({"model_path": str(bundled_model), "threads": 1, "backend": "onnxruntime",
                         "autostart": False}, namespace="/cam_l")
     client = _client("/cam_l")
     try:
@@ -286,10 +286,10 @@ def test_lifecycle_configure_failure_keeps_node_unconfigured(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt"])
-def test_bad_model_fails_at_start_naming_path_and_fix(tmp_path: Path, random_model: Path, problem: str) -> None:
+def test_bad_model_fails_at_start_naming_path_and_fix(tmp_path: Path, bundled_model: Path, problem: str) -> None:
     path = tmp_path / f"{problem}.onnx"
     if problem == "corrupt":
-        path.write_bytes(random_model.read_bytes()[:5000])
+        path.write_bytes(bundled_model.read_bytes()[:5000])
     node = NodeProcess({"model_path": str(path), "backend": "onnxruntime"})
     code = node.proc.wait(timeout=60)
     node.stop()

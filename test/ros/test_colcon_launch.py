@@ -23,6 +23,7 @@ from node_harness import Client
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
+from mtl_perception.data.synthetic import render_scene
 from mtl_perception.ros.node_process import image_message
 from mtl_perception.stamps import to_ns
 
@@ -130,15 +131,24 @@ def test_ros2_launch_answers_frames_and_takes_ros2_param(workspace: Workspace) -
                                 ("/cam_front/lane_mask", Image)):
             client.listen(msg_type, topic)
         camera = client.node.create_publisher(Image, "/cam_front/camera", 1)
-        frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), np.uint8)
-        msg = image_message(frame, 5_000_000_000)
-        assert client.spin_until(lambda: all(any(to_ns(m.header.stamp) == 5_000_000_000 for m in received)
-                                             for received in client.received.values()),
-                                 60, each=lambda: camera.publish(msg)), "no answer through ros2 launch"
+        frame = render_scene(np.random.default_rng(3), 360, 640).image  # a road with cars: real scores
+
+        def answer(stamp: int) -> Detection2DArray:
+            msg = image_message(frame, stamp)
+            assert client.spin_until(lambda: all(any(to_ns(m.header.stamp) == stamp for m in received)
+                                                 for received in client.received.values()),
+                                     60, each=lambda: camera.publish(msg)), "no answer through ros2 launch"
+            return next(d for d in client.received["/cam_front/detections"] if to_ns(d.header.stamp) == stamp)
+
+        assert "Set parameter successful" in workspace.bash(f"ros2 param set {node} score_threshold 0.0").stdout
+        every = answer(5_000_000_000)
         mask = next(m for m in client.received["/cam_front/lane_mask"])
         assert (mask.width, mask.height, mask.encoding) == (640, 360, "mono8")
-
+        assert len(every.detections) == 100  # score 0: max_detections of config/jetson.yaml
         assert "Set parameter successful" in workspace.bash(f"ros2 param set {node} score_threshold 0.5").stdout
+        confident = answer(6_000_000_000)  # the next frame already follows the new threshold
+        assert 0 < len(confident.detections) < 100
+        assert all(d.results[0].hypothesis.score >= 0.5 for d in confident.detections)
         refused = workspace.bash(f"ros2 param set {node} score_threshold -0.5", check=False)
         assert "Min: 0.0, Max: 1.0" in refused.stdout + refused.stderr
         assert workspace.bash(f"ros2 param get {node} score_threshold").stdout.strip().endswith("0.5")

@@ -132,6 +132,7 @@ def test_label_info_reaches_late_joiners(main_node: NodeProcess, viewer: Client)
 
 def test_bad_frames_are_skipped_and_node_lives_on(main_node: NodeProcess, viewer: Client) -> None:
     camera = viewer.camera()
+    assert viewer.spin_until(lambda: camera.get_subscription_count() > 0, 20)  # matched: no frame is lost
     good = scene(120, 160)
     bad = [
         image_message(good, 10, encoding="yuv422"),
@@ -385,10 +386,16 @@ def test_frames_over_the_pixel_limit_are_skipped_before_decoding(bundled_model: 
     client = _client("/cam_x")
     try:
         camera = client.camera()
-        for i in range(3):
-            camera.publish(image_message(scene(480, 640), 30 + i))  # 307 k pixels
-            client.spin_until(lambda: False, 0.3)
-        assert node.wait_for("more than max_image_pixels 0.1 M", 10), node.output
+        assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)  # matched: nothing is lost
+        big = [image_message(scene(480, 640), 30 + i) for i in range(3)]  # 307 k pixels each
+        sent = [0]
+
+        def publish_big() -> None:
+            camera.publish(big[sent[0] % 3])
+            sent[0] += 1
+
+        assert client.spin_until(lambda: "more than max_image_pixels 0.1 M" in node.output, 20, each=publish_big), \
+            node.output
         _send_until_answered(client, camera, image_message(scene(240, 320), 31_000_000_000))  # 77 k: fine
         assert not any(to_ns(d.header.stamp) in (30, 31, 32) for d in client.received["detections"])
     finally:

@@ -1,0 +1,161 @@
+"""The road plane seen by a calibrated camera: from image masks to the vehicle's frame.
+
+Frames follow REP 103: the vehicle frame (base_link) has x forward, y left, z up, and the ground is
+z = 0. The camera's body frame is placed in it by CameraPose (x, y, z, roll, pitch, yaw, fixed axes
+X-Y-Z as tf2 uses them); all angles zero looks straight ahead, a positive pitch looks down. Its optical
+frame (z forward, x right, y down) follows from it, and CameraIntrinsics (sensor_msgs/CameraInfo's K)
+maps that to pixels. Lenses are taken as rectified (no distortion), as a CameraInfo's P describes them.
+
+Pure numpy: the node builds a GroundGrid once per camera geometry and looks the masks up per frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+GRID_UNKNOWN, GRID_FREE, GRID_OCCUPIED = -1, 0, 100  # nav_msgs/OccupancyGrid's values
+
+
+class GeometryError(ValueError):
+    """A camera geometry the ground projection cannot use; the message names what is wrong."""
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics in pixels of the images the masks have (sensor_msgs/CameraInfo's K)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if not (self.fx > 0 and self.fy > 0 and self.width > 0 and self.height > 0):
+            raise GeometryError(f"camera intrinsics need positive focal lengths and size, got fx {self.fx}, "
+                                f"fy {self.fy}, {self.width}x{self.height}: is camera_info calibrated?")
+
+    @classmethod
+    def from_camera_info(cls, k: tuple[float, ...] | list[float], width: int, height: int) -> CameraIntrinsics:
+        """From CameraInfo's row-major 3x3 K."""
+        return cls(float(k[0]), float(k[4]), float(k[2]), float(k[5]), int(width), int(height))
+
+
+@dataclass(frozen=True)
+class CameraPose:
+    """The camera body frame in the vehicle frame: metres and radians, REP 103."""
+
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 1.5
+    roll: float = 0.0
+    pitch: float = 0.0
+    yaw: float = 0.0
+
+    def rotation(self) -> np.ndarray:
+        """3x3 rotation from the camera body frame to the vehicle frame: Rz(yaw) Ry(pitch) Rx(roll)."""
+        cr, sr = math.cos(self.roll), math.sin(self.roll)
+        cp, sp = math.cos(self.pitch), math.sin(self.pitch)
+        cy, sy = math.cos(self.yaw), math.sin(self.yaw)
+        rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+        ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+        rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+        return rz @ ry @ rx
+
+
+# optical (x right, y down, z forward) -> body (x forward, y left, z up)
+_OPTICAL_TO_BODY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def ground_to_pixels(points: np.ndarray, intrinsics: CameraIntrinsics, pose: CameraPose) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+    """Points float[N, 3] in the vehicle frame -> (pixels float[N, 2] (u, v), in front bool[N])."""
+    rotation = pose.rotation() @ _OPTICAL_TO_BODY  # optical -> vehicle
+    camera = np.array([pose.x, pose.y, pose.z])
+    optical = (points - camera) @ rotation  # rows: rotation.T @ (p - c)
+    depth = optical[:, 2]
+    ahead = depth > 1e-6
+    safe = np.where(ahead, depth, 1.0)
+    u = intrinsics.fx * optical[:, 0] / safe + intrinsics.cx
+    v = intrinsics.fy * optical[:, 1] / safe + intrinsics.cy
+    return np.stack([u, v], axis=1), ahead
+
+
+def pixels_to_ground(pixels: np.ndarray, intrinsics: CameraIntrinsics, pose: CameraPose) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+    """Pixels float[N, 2] (u, v) -> (ground points float[N, 3] in the vehicle frame, valid bool[N]);
+    a pixel above the horizon meets no ground: valid is False there."""
+    rays = np.stack([(pixels[:, 0] - intrinsics.cx) / intrinsics.fx, (pixels[:, 1] - intrinsics.cy) / intrinsics.fy,
+                     np.ones(len(pixels))], axis=1) @ (pose.rotation() @ _OPTICAL_TO_BODY).T
+    down = rays[:, 2] < -1e-9
+    scale = np.where(down, -pose.z / np.where(down, rays[:, 2], -1.0), np.nan)
+    points = np.array([pose.x, pose.y, pose.z]) + rays * scale[:, None]
+    return points, down
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """An occupancy grid in the vehicle frame: cells of `resolution` metres from x_min to x_max ahead and
+    from -y_half to y_half across; cells farther than max_range from the camera are unknown."""
+
+    resolution: float = 0.1
+    x_min: float = 0.0
+    x_max: float = 40.0
+    y_half: float = 10.0
+    max_range: float = 40.0
+
+    def __post_init__(self) -> None:
+        if self.resolution <= 0 or self.x_max <= self.x_min or self.y_half <= 0:
+            raise GeometryError(f"grid {self} is empty: resolution > 0, x_max > x_min and y_half > 0 are needed")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows along y, columns along x), as OccupancyGrid's height and width."""
+        return round(2 * self.y_half / self.resolution), round((self.x_max - self.x_min) / self.resolution)
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        """The vehicle-frame (x, y) of cell (0, 0)'s corner: OccupancyGrid's info.origin."""
+        return self.x_min, -self.y_half
+
+    def cell_centres(self) -> np.ndarray:
+        """float[rows, cols, 3] centres on the ground (z = 0)."""
+        rows, cols = self.shape
+        x = self.x_min + (np.arange(cols) + 0.5) * self.resolution
+        y = -self.y_half + (np.arange(rows) + 0.5) * self.resolution
+        grid_x, grid_y = np.meshgrid(x, y)
+        return np.stack([grid_x, grid_y, np.zeros_like(grid_x)], axis=-1)
+
+
+class GroundGrid:
+    """A lookup table from grid cells to mask pixels for one camera geometry, so each frame costs one
+    gather: OccupancyGrid data from a drivable mask."""
+
+    def __init__(self, intrinsics: CameraIntrinsics, pose: CameraPose, spec: GridSpec) -> None:
+        if pose.z <= 0:
+            raise GeometryError(f"the camera is {pose.z:g} m above the ground: it must be above it (z > 0)")
+        horizon = pixels_to_ground(np.array([[intrinsics.cx, intrinsics.height - 1.0]]), intrinsics, pose)[1]
+        if not horizon[0]:
+            raise GeometryError("the camera sees no ground (its image's bottom row looks above the horizon): "
+                                "check the pitch (positive looks down) and the mounting")
+        self.intrinsics, self.pose, self.spec = intrinsics, pose, spec
+        centres = spec.cell_centres().reshape(-1, 3)
+        pixels, ahead = ground_to_pixels(centres, intrinsics, pose)
+        u, v = np.floor(pixels[:, 0]).astype(np.int64), np.floor(pixels[:, 1]).astype(np.int64)
+        in_range = np.hypot(centres[:, 0] - pose.x, centres[:, 1] - pose.y) <= spec.max_range
+        seen = ahead & in_range & (u >= 0) & (u < intrinsics.width) & (v >= 0) & (v < intrinsics.height)
+        self.seen = seen.reshape(spec.shape)
+        self._flat_index = np.where(seen, v * intrinsics.width + u, 0).reshape(spec.shape)
+
+    def occupancy(self, drivable: np.ndarray) -> np.ndarray:
+        """int8[rows, cols]: 0 where the mask says drivable, 100 where not, -1 where the camera does not see the
+        ground or beyond max_range. drivable: [height, width] of the intrinsics' size, non-zero = drivable."""
+        if drivable.shape[:2] != (self.intrinsics.height, self.intrinsics.width):
+            raise GeometryError(f"mask is {drivable.shape[1]}x{drivable.shape[0]}, the camera geometry "
+                                f"{self.intrinsics.width}x{self.intrinsics.height}")
+        values = np.where(drivable.reshape(-1)[self._flat_index] > 0, GRID_FREE, GRID_OCCUPIED)
+        return np.where(self.seen, values, GRID_UNKNOWN).astype(np.int8)

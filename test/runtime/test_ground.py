@@ -1,0 +1,90 @@
+"""The road-plane projection against hand-computed pixels for known cameras (level, pitched, rolled)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mtl_perception.runtime.ground import (
+    GRID_FREE,
+    GRID_OCCUPIED,
+    GRID_UNKNOWN,
+    CameraIntrinsics,
+    CameraPose,
+    GeometryError,
+    GridSpec,
+    GroundGrid,
+    ground_to_pixels,
+    pixels_to_ground,
+)
+
+pytestmark = pytest.mark.jetson_python
+
+K = CameraIntrinsics(fx=1000.0, fy=1000.0, cx=640.0, cy=360.0, width=1280, height=720)
+
+
+def test_level_camera_hand_computed() -> None:
+    # 1.5 m up, looking ahead: a ground point d ahead lies f * h / d below the centre, f * y / d beside it
+    pose = CameraPose(z=1.5)
+    pixels, ahead = ground_to_pixels(np.array([[15.0, 0.0, 0.0], [15.0, 1.5, 0.0], [30.0, -3.0, 0.0]]), K, pose)
+    np.testing.assert_allclose(pixels, [[640, 460], [540, 460], [740, 410]])
+    assert ahead.all()
+    points, valid = pixels_to_ground(np.array([[640.0, 460.0], [740.0, 410.0], [640.0, 300.0]]), K, pose)
+    np.testing.assert_allclose(points[:2], [[15, 0, 0], [30, -3, 0]], atol=1e-9)
+    assert valid.tolist() == [True, True, False]  # 60 px above the centre: sky
+
+
+def test_pitched_camera_hand_computed() -> None:
+    # pitched down by p: a point d ahead is seen atan(h/d) - p below the optical axis
+    pose = CameraPose(z=1.5, pitch=0.1)
+    (u, v), = ground_to_pixels(np.array([[15.0, 0.0, 0.0]]), K, pose)[0]
+    assert u == pytest.approx(640.0)
+    assert v == pytest.approx(360.0 + 1000.0 * math.tan(math.atan(1.5 / 15.0) - 0.1))
+
+
+def test_rolled_camera_hand_computed() -> None:
+    # rolled by r about its forward axis: the point straight ahead moves to (f h sin r / d, f h cos r / d)
+    pose = CameraPose(z=1.5, roll=0.1)
+    (u, v), = ground_to_pixels(np.array([[15.0, 0.0, 0.0]]), K, pose)[0]
+    assert u == pytest.approx(640.0 + 1000.0 * 1.5 * math.sin(0.1) / 15.0)
+    assert v == pytest.approx(360.0 + 1000.0 * 1.5 * math.cos(0.1) / 15.0)
+
+
+def test_round_trip_for_a_mounted_camera() -> None:
+    pose = CameraPose(x=1.2, y=-0.3, z=1.4, roll=0.02, pitch=0.08, yaw=-0.05)
+    rng = np.random.default_rng(0)
+    pixels = np.stack([rng.uniform(0, 1280, 200), rng.uniform(500, 720, 200)], axis=1)
+    points, valid = pixels_to_ground(pixels, K, pose)
+    assert valid.all() and np.allclose(points[:, 2], 0.0)
+    back, ahead = ground_to_pixels(points, K, pose)
+    assert ahead.all()
+    np.testing.assert_allclose(back, pixels, atol=1e-6)
+
+
+def test_grid_frame_origin_and_lookup() -> None:
+    spec = GridSpec(resolution=0.1, x_min=0.0, x_max=40.0, y_half=10.0, max_range=40.0)
+    assert spec.shape == (200, 400) and spec.origin == (0.0, -10.0)
+    grid = GroundGrid(K, CameraPose(z=1.5, pitch=0.05), spec)
+    drivable = np.zeros((720, 1280), np.uint8)
+    occupancy = grid.occupancy(drivable)
+    assert occupancy.dtype == np.int8 and set(np.unique(occupancy).tolist()) == {GRID_UNKNOWN, GRID_OCCUPIED}
+    assert (occupancy[:, :5] == GRID_UNKNOWN).all()  # the first half metre is under the camera's view
+    row, col = 100, 150  # the cell whose centre is (15.05, 0.05): find its pixel by hand and mark it drivable
+    (u, v), = ground_to_pixels(np.array([[15.05, 0.05, 0.0]]), K, CameraPose(z=1.5, pitch=0.05))[0]
+    drivable[int(v), int(u)] = 255
+    assert grid.occupancy(drivable)[row, col] == GRID_FREE
+    assert (grid.occupancy(np.full((720, 1280), 255, np.uint8))[grid.seen] == GRID_FREE).all()
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda: GroundGrid(K, CameraPose(z=1.5, pitch=-0.6), GridSpec()), "sees no ground"),
+    (lambda: CameraIntrinsics(0.0, 1000.0, 640.0, 360.0, 1280, 720), "positive focal lengths"),
+    (lambda: GroundGrid(K, CameraPose(z=0.0), GridSpec()), "must be above it"),
+    (lambda: GroundGrid(K, CameraPose(z=1.5), GridSpec()).occupancy(np.zeros((480, 640), np.uint8)),
+     "mask is 640x480, the camera geometry 1280x720"),
+])
+def test_bad_geometry_is_refused_with_a_reason(make: object, reason: str) -> None:
+    with pytest.raises(GeometryError, match=reason):
+        make()  # type: ignore[operator]

@@ -62,7 +62,7 @@ def test_console_scripts_point_at_callables() -> None:
 # there (pip), TensorRT and pycuda come with JetPack: the README says how to install each.
 ROSDEP_KEYS = {
     "rclpy": "rclpy", "rcl_interfaces": "rcl_interfaces", "sensor_msgs": "sensor_msgs", "std_msgs": "std_msgs",
-    "vision_msgs": "vision_msgs", "diagnostic_msgs": "diagnostic_msgs", "lifecycle_msgs": "lifecycle_msgs",
+    "vision_msgs": "vision_msgs", "diagnostic_msgs": "diagnostic_msgs", "nav_msgs": "nav_msgs", "lifecycle_msgs": "lifecycle_msgs",
     "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
     "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",

@@ -6,6 +6,7 @@ import array
 from collections.abc import Sequence
 
 import numpy as np
+from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import (
@@ -16,6 +17,7 @@ from vision_msgs.msg import (
     VisionClass,
 )
 
+from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.postprocess import Detections
 
@@ -42,6 +44,19 @@ def _image(header: Header, pixels: np.ndarray, encoding: str) -> Image:
     msg = Image(header=header, height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=0)
     msg.step = pixels.shape[1] * (pixels.shape[2] if pixels.ndim == 3 else 1)
     msg.data = as_uint8_array(pixels)
+    return msg
+
+
+def occupancy_grid_msg(header: Header, occupancy: np.ndarray, spec: GridSpec) -> OccupancyGrid:
+    """int8[rows, cols] (0 free, 100 occupied, -1 unknown) -> nav_msgs/OccupancyGrid in header.frame_id:
+    rows along y from -grid_side, columns along x from grid's x_min, row-major as OccupancyGrid wants."""
+    msg = OccupancyGrid(header=header)
+    msg.info.map_load_time = header.stamp
+    msg.info.resolution = float(spec.resolution)
+    msg.info.height, msg.info.width = occupancy.shape
+    msg.info.origin.position.x, msg.info.origin.position.y = spec.origin
+    msg.info.origin.orientation.w = 1.0
+    msg.data = array.array("b", np.ascontiguousarray(occupancy, dtype=np.int8).tobytes())
     return msg
 
 

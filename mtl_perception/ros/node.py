@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
@@ -39,6 +40,7 @@ from mtl_perception.ros.conversions import (
     image_to_bgr,
     label_info_msg,
     mask_to_image,
+    occupancy_grid_msg,
 )
 from mtl_perception.ros.parameters import (
     LIVE,
@@ -51,6 +53,7 @@ from mtl_perception.ros.parameters import (
 from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.ground import CameraIntrinsics, GeometryError, GroundGrid
 from mtl_perception.runtime.image_encoding import ImageFormatError
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
@@ -137,6 +140,10 @@ class PerceptionNode(LifecycleNode):
         self._diagnostics_timer: Any = None  # while configured
         self._match_timer: Any = None  # while active, with input_reliability auto
         self._outputs: list[Any] = []
+        self.camera_info_sub: Any = None  # while active
+        self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
+        self._grid: GroundGrid | None = None
+        self._grid_key: tuple | None = None
 
     @property
     def autostart(self) -> bool:
@@ -163,8 +170,12 @@ class PerceptionNode(LifecycleNode):
         # always there (publish_overlay can be switched on while running); nothing is drawn while it is off
         self.overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS)
         self.label_pub = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
+        self.grid_pub = self.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", OUTPUT_QOS)
         self._outputs = [p for p in (self.detections_pub, self.drivable_pub, self.lane_pub, self.overlay_pub,
-                                     self.label_pub) if p is not None]
+                                     self.label_pub, self.grid_pub) if p is not None]
+        if self.settings.camera_pose is None:
+            self.get_logger().info("drivable_grid off: set camera_pose (the camera's x, y, z, roll, pitch, yaw in "
+                                   f"{self.settings.target_frame}) and publish camera_info")
         self._diagnostics_timer = self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
         return super().on_configure(state)
 
@@ -180,6 +191,10 @@ class PerceptionNode(LifecycleNode):
         self.worker = threading.Thread(target=self._work, name="perception", daemon=True)
         self.worker.start()
         self._subscribe(self._initial_reliability())
+        # intrinsics for drivable_grid; best effort matches a camera_info publisher of either reliability
+        self.camera_info_sub = self.create_subscription(
+            CameraInfo, "camera_info", self._on_camera_info,
+            QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT))
         if self.settings.input_reliability == "auto":
             self._match_timer = self.create_timer(0.5, self._match_publishers)
         return result
@@ -197,11 +212,36 @@ class PerceptionNode(LifecycleNode):
         self._release()
         return SUCCESS
 
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics = CameraIntrinsics.from_camera_info(tuple(msg.k), msg.width, msg.height)
+        except GeometryError as err:
+            self._log_once_per_cause(f"camera_info unusable: {err}", warning=True)
+
+    def _ground_grid(self) -> GroundGrid | None:
+        """The lookup table for the current camera geometry, rebuilt when the geometry changes; None without
+        a pose or intrinsics (or with a geometry that sees no ground: logged once)."""
+        settings, intrinsics = self.settings, self.intrinsics
+        if settings is None or settings.camera_pose is None or intrinsics is None:
+            return None
+        key = (intrinsics, settings.camera_pose, settings.grid)
+        if self._grid_key != key:
+            self._grid_key = key
+            try:
+                self._grid = GroundGrid(intrinsics, settings.camera_pose, settings.grid)
+            except GeometryError as err:
+                self._grid = None
+                self.get_logger().error(f"drivable_grid off: {err}")
+        return self._grid
+
     def _stop_input(self) -> None:
         """Unsubscribe, then let the worker finish its frame; configured state stays."""
         if self.subscription is not None:
             self.destroy_subscription(self.subscription)
             self.subscription = None
+        if self.camera_info_sub is not None:
+            self.destroy_subscription(self.camera_info_sub)
+            self.camera_info_sub = None
         if self._match_timer is not None:
             self.destroy_timer(self._match_timer)
             self._match_timer = None
@@ -268,6 +308,10 @@ class PerceptionNode(LifecycleNode):
             self.detections_pub.publish(detections_to_msg(msg.header, detections, self.class_names))
             drivable, lane = perception.masks(raw)
             self._publish_images(msg.header, frame, detections, drivable, lane)
+            grid = self._ground_grid()
+            if grid is not None and self.settings is not None:
+                header = Header(stamp=msg.header.stamp, frame_id=self.settings.target_frame)
+                self.grid_pub.publish(occupancy_grid_msg(header, grid.occupancy(drivable), grid.spec))
         except ImageFormatError as err:
             self.stats.on_bad_frame()
             self._log_once_per_cause(f"skipping bad frame: {err}", warning=True)

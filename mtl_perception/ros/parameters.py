@@ -12,6 +12,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from mtl_perception.package_paths import bundled_model, package_share
 from mtl_perception.runtime.backends import BACKENDS, BackendOptions
 from mtl_perception.runtime.backends.base import PRECISIONS
+from mtl_perception.runtime.ground import CameraPose, GridSpec
 from mtl_perception.runtime.perception import PerceptionConfig
 
 RELIABILITIES = ("auto", "reliable", "best_effort")
@@ -58,6 +59,15 @@ PARAMETERS: dict[str, ParameterSpec] = {
                                      TRANSPORTS),
     "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz.", live=True),
     "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
+    "camera_pose": ParameterSpec("The camera in target_frame: x, y, z (m), roll, pitch, yaw (rad), REP 103, "
+                                 "positive pitch looks down; z 0 means unset (no drivable_grid)."),
+    "target_frame": ParameterSpec("Frame of drivable_grid (the vehicle's, x forward, y left, z up)."),
+    "grid_resolution": ParameterSpec("drivable_grid cell size in metres.", float_range=(0.01, 2.0)),
+    "grid_forward": ParameterSpec("drivable_grid extent ahead of target_frame's origin, metres.",
+                                  float_range=(1.0, 200.0)),
+    "grid_side": ParameterSpec("drivable_grid extent to each side, metres.", float_range=(0.5, 100.0)),
+    "grid_range": ParameterSpec("Cells farther than this from the camera are unknown (-1), metres.",
+                                float_range=(1.0, 200.0)),
     "autostart": ParameterSpec("Configure and activate at start (lifecycle); false: wait for "
                                "`ros2 lifecycle set`."),
 }
@@ -78,6 +88,9 @@ class NodeSettings:
     publish_overlay: bool
     diagnostics_period: float
     max_image_pixels: int
+    camera_pose: CameraPose | None  # None: not set, so no drivable_grid
+    target_frame: str
+    grid: GridSpec
 
 
 def settings_from(values: dict[str, Any]) -> NodeSettings:
@@ -92,9 +105,15 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
         calibration_dir=Path(values["calibration_dir"]) if values["calibration_dir"] else None)
     perception = PerceptionConfig(model, backend, float(values["score_threshold"]),
                                   float(values["iou_threshold"]), int(values["max_detections"]))
+    pose = [float(v) for v in values["camera_pose"]]
+    if len(pose) != 6:
+        raise ValueError(f"parameter camera_pose has {len(pose)} values; give x, y, z, roll, pitch, yaw")
+    grid = GridSpec(float(values["grid_resolution"]), 0.0, float(values["grid_forward"]),
+                    float(values["grid_side"]), float(values["grid_range"]))
     return NodeSettings(perception, values["input_reliability"], values["input_transport"],
                         bool(values["publish_overlay"]), float(values["diagnostics_period"]),
-                        int(values["max_image_pixels"]))
+                        int(values["max_image_pixels"]), CameraPose(*pose) if pose[2] != 0 else None,
+                        str(values["target_frame"]), grid)
 
 
 LIVE = frozenset(name for name, spec in PARAMETERS.items() if spec.live)

@@ -13,12 +13,13 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
+from nav_msgs.msg import OccupancyGrid
 from node_harness import Client, latched, scene
 from rcl_interfaces.msg import SetParametersResult
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from mtl_perception.data.synthetic import render_scene
@@ -401,3 +402,38 @@ def test_frames_over_the_pixel_limit_are_skipped_before_decoding(bundled_model: 
     finally:
         client.close()
         node.stop()
+
+
+def test_drivable_grid_from_camera_info_and_camera_pose(bundled_model: Path) -> None:
+    node = _start("/cam_g", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.08,0.0]")
+    client = _client("/cam_g")
+    client.listen(OccupancyGrid, "drivable_grid")
+    try:
+        info = CameraInfo(width=640, height=360, k=[500.0, 0.0, 320.0, 0.0, 500.0, 180.0, 0.0, 0.0, 1.0])
+        camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+        camera = client.camera()
+        frame = render_scene(np.random.default_rng(3), 360, 640).image
+        msg = image_message(frame, 41_000_000_000)
+
+        def send() -> None:
+            camera_info.publish(info)
+            camera.publish(msg)
+
+        assert client.spin_until(lambda: any(to_ns(g.header.stamp) == 41_000_000_000
+                                             for g in client.received["drivable_grid"]), 30, each=send), node.output
+        grid = next(g for g in client.received["drivable_grid"] if to_ns(g.header.stamp) == 41_000_000_000)
+        assert grid.header.frame_id == "base_link"
+        assert (grid.info.width, grid.info.height) == (400, 200) and grid.info.resolution == pytest.approx(0.1)
+        assert (grid.info.origin.position.x, grid.info.origin.position.y) == (0.0, -10.0)
+        values = np.asarray(grid.data, np.int8)
+        assert set(np.unique(values).tolist()) <= {-1, 0, 100} and (values == 0).any() and (values == -1).any()
+    finally:
+        client.close()
+        node.stop()
+    assert "Traceback" not in node.output
+
+
+def test_no_drivable_grid_without_a_pose_says_so(bundled_model: Path) -> None:
+    node = _start("/cam_n", bundled_model)
+    node.stop()
+    assert "drivable_grid off: set camera_pose" in node.output

@@ -234,6 +234,20 @@ class PerceptionNode(LifecycleNode):
                 self.get_logger().error(f"drivable_grid off: {err}")
         return self._grid
 
+    def _publish_grid(self, header: Header, drivable: np.ndarray) -> None:
+        """drivable_grid for this frame where the geometry is known; a camera_info that does not fit the
+        frames is logged (once per cause) and costs the frame nothing else."""
+        grid = self._ground_grid()
+        if grid is None or self.settings is None:
+            return
+        try:
+            occupancy = grid.occupancy(drivable)
+        except GeometryError as err:
+            self._log_once_per_cause(f"drivable_grid skipped: {err}", warning=True)
+            return
+        grid_header = Header(stamp=header.stamp, frame_id=self.settings.target_frame)
+        self.grid_pub.publish(occupancy_grid_msg(grid_header, occupancy, grid.spec))
+
     def _stop_input(self) -> None:
         """Unsubscribe, then let the worker finish its frame; configured state stays."""
         if self.subscription is not None:
@@ -308,10 +322,7 @@ class PerceptionNode(LifecycleNode):
             self.detections_pub.publish(detections_to_msg(msg.header, detections, self.class_names))
             drivable, lane = perception.masks(raw)
             self._publish_images(msg.header, frame, detections, drivable, lane)
-            grid = self._ground_grid()
-            if grid is not None and self.settings is not None:
-                header = Header(stamp=msg.header.stamp, frame_id=self.settings.target_frame)
-                self.grid_pub.publish(occupancy_grid_msg(header, grid.occupancy(drivable), grid.spec))
+            self._publish_grid(msg.header, drivable)
         except ImageFormatError as err:
             self.stats.on_bad_frame()
             self._log_once_per_cause(f"skipping bad frame: {err}", warning=True)

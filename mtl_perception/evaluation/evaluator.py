@@ -1,8 +1,10 @@
-"""Scoring runtime results against BDD100K labels, one frame at a time (bounded memory).
+"""Scoring runtime results against BDD100K labels, one frame at a time.
 
 Peer-comparable detection figures use one merged `vehicle` class (car, truck, bus,
 train), as YOLOP and HybridNets evaluate; the 10-class figures and the operating
-point come from the same detections. docs/metrics.md defines every number.
+point come from the same detections, in bounded memory. The BDD100K toolkit's figures
+need every frame's detections at once (COCOeval), as the toolkit itself keeps them.
+docs/metrics.md defines every number.
 """
 
 from __future__ import annotations

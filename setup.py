@@ -33,6 +33,7 @@ EXTRAS = {
         "ros-geometry-msgs==5.5.1",
         "ros-diagnostic-msgs==5.5.1",
         "ros-nav-msgs==5.5.1",
+        "ros-visualization-msgs==5.5.1",
         "ros-rmw-fastrtps-cpp==9.3.3",
     ],
     # only to build the vision_msgs interface package where apt has none

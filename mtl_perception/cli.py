@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "model-card": ("mtl_perception.commands.model_card", "params, GFLOPs and size per backbone (Table II)"),
     "infer": ("mtl_perception.commands.infer", "run a model on images or a video and write overlays (no ROS)"),
     "eval": ("mtl_perception.commands.eval", "score a model on a BDD100K-layout split (toolkit's and peers' metrics)"),
+    "eval-ground": ("mtl_perception.commands.eval_ground", "score the drivable grid and lane markings in metres (synthetic splits)"),
     "score-det": ("mtl_perception.commands.score_det", "score BDD100K-format detections against labels, as the toolkit does"),
     "make-bag": ("mtl_perception.commands.make_bag", "write a rosbag2 from an image folder"),
     "eval-bag": ("mtl_perception.commands.eval_bag", "run a rosbag2 through the runtime; write a result bag"),

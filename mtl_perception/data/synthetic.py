@@ -1,16 +1,21 @@
 """Synthetic driving scenes, labelled exactly, in BDD100K's own formats.
 
-A scene is a flat road seen by a pinhole camera: image row y below the horizon
-y_h sees the ground at depth z = f * cam_height / (y - y_h), and a point at
-lateral offset X metres projects to column cx + f * X / z. The road's centre
-line bends as X_c(z) = curvature * z^2 / 2. Every mask and every drawn pixel
-comes from the same per-row boundary arrays, so labels agree with the picture
-by construction; objects are drawn far to near and their silhouettes clear the
-road labels beneath them, so masks show what is visible.
+A scene is a flat road seen by a pinhole camera. It is drawn on a level canvas
+(a camera at the same place with zero pitch and roll), where image row y below
+the horizon y_h sees the ground at depth z = f * cam_height / (y - y_h), and a
+point at lateral offset X metres projects to column cx + f * X / z. The road's
+centre line bends as X_c(z) = curvature * z^2 / 2. Every mask and every drawn
+pixel comes from the same per-row boundary arrays, so labels agree with the
+picture by construction; objects are drawn far to near and their silhouettes
+clear the road labels beneath them, so masks show what is visible. The canvas
+is then turned into the mounted camera's view (pitched and rolled) by the
+rotation's homography, labels with it, and the camera and road are recorded
+in metres (data/ground_truth.py).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -22,6 +27,14 @@ from mtl_perception.data.bdd100k import (
     DRIVABLE_DIRECT,
     LANE_BACKGROUND,
     encode_lane,
+)
+from mtl_perception.data.ground_truth import FrameGround, MarkingTruth
+from mtl_perception.runtime.ground import (
+    CameraIntrinsics,
+    CameraPose,
+    camera_matrix,
+    ground_to_pixels,
+    optical_to_vehicle,
 )
 
 LANE_WIDTH_M = 3.6
@@ -39,6 +52,11 @@ VEHICLE_SIZES = {"car": (1.8, 1.5), "truck": (2.5, 3.4), "bus": (2.55, 3.1)}
 TIMES_OF_DAY = ("daytime", "dawn/dusk", "night")
 WEATHERS = ("clear", "partly cloudy", "overcast", "foggy")
 SCENES = ("highway", "city street", "residential")
+# the mounting: focal length as a fraction of the width, height in metres, pitch (down) and roll in degrees
+FOCAL_FRACTION = (0.72, 0.9)
+MOUNT_HEIGHT_M = (1.3, 1.7)
+PITCH_DEG = (0.0, 4.5)
+ROLL_DEG_SD, ROLL_DEG_MAX = 1.0, 3.0
 
 
 @dataclass
@@ -68,7 +86,15 @@ class Scene:
     object_ids: np.ndarray
     objects: list[SceneObject]
     attributes: dict[str, str]
-    horizon: float
+    ground: FrameGround  # the camera and the road, in metres
+
+    def horizon_row(self, column: float) -> float:
+        """The image row of the horizon at a column (it tilts with the camera's roll)."""
+        i, p = self.ground.intrinsics, self.ground.pose
+        # a level ray straight ahead, and one turned a little to the right, both at infinity
+        far = np.array([[1e9, 0.0, p.z], [1e9, -1e8, p.z]])
+        (u0, v0), (u1, v1) = ground_to_pixels(far, i, p)[0]
+        return float(v0 + (column - u0) * (v1 - v0) / (u1 - u0))
 
 
 @dataclass(frozen=True)
@@ -227,27 +253,28 @@ def _draw_transverse(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, bou
         lane[paint] = encode_lane("crosswalk", vertical=True)
 
 
+def _marking_kind(road: _Road, k: int) -> tuple[str, bool]:
+    """Lane boundary k's BDD100K category and whether it is dashed."""
+    outer = k in (0, road.n_lanes)
+    if outer and road.curb_outer:
+        return "road curb", False
+    if outer:
+        return ("single yellow" if road.yellow_edge and k == 0 else "single white"), False
+    if road.two_way and k == road.n_lanes // 2:
+        return "double yellow", False
+    return "single white", True
+
+
 def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre: np.ndarray,
                   half_width: np.ndarray, depth: np.ndarray, road: _Road, k: int,
                   rng: np.random.Generator, tod: str) -> None:
-    outer = k in (0, road.n_lanes)
-    centre_line = road.two_way and k == road.n_lanes // 2 and 0 < k < road.n_lanes
-    white = np.array([225, 228, 230], np.float32)
-    yellow = np.array([40, 190, 230], np.float32)
-    if tod == "night":
-        white, yellow = white * 0.8, yellow * 0.8
-    offsets: tuple[float, ...]
-    if outer and road.curb_outer:
-        category, colour, dashed, offsets = "road curb", np.array([175, 175, 175], np.float32), False, (0.0,)
-    elif outer:
-        yellow_here = road.yellow_edge and k == 0
-        category = "single yellow" if yellow_here else "single white"
-        colour, dashed, offsets = (yellow if yellow_here else white), False, (0.0,)
-    elif centre_line:
-        category, colour, dashed, offsets = "double yellow", yellow, False, (-1.6, 1.6)
-    else:
-        category, colour, dashed, offsets = "single white", white, True, (0.0,)
-    value = encode_lane(category, dashed=dashed)  # offsets: marking lines, in marking half-widths
+    category, dashed = _marking_kind(road, k)
+    colours = {"road curb": [175, 175, 175], "single white": [225, 228, 230], "single yellow": [40, 190, 230],
+               "double yellow": [40, 190, 230]}
+    colour = np.array(colours[category], np.float32) * (0.8 if tod == "night" and category != "road curb" else 1.0)
+    # marking lines, as offsets in marking half-widths from the boundary
+    offsets = (-1.6, 1.6) if category == "double yellow" else (0.0,)
+    value = encode_lane(category, dashed=dashed)
 
     visible = np.ones_like(depth, dtype=bool)
     if dashed:
@@ -427,24 +454,18 @@ def _resolve_visibility(objects: list[SceneObject], shape: tuple[int, int]) -> t
         objects = kept
 
 
-def _finalise_labels(objects: list[SceneObject], width: int, height: int) -> None:
+def _finalise_labels(objects: list[SceneObject]) -> None:
     for obj in objects:
         box = _box_of(obj.silhouette)
-        assert box is not None  # empty silhouettes were dropped in _resolve_visibility
+        assert box is not None  # empty silhouettes were dropped after the warp
         obj.box = box
         obj.occluded = obj.visible_fraction < OCCLUDED_BELOW
-        if obj.geometric_box is not None:
-            gx1, gy1, gx2, gy2 = obj.geometric_box
-            obj.truncated = gx1 < 0 or gy1 < 0 or gx2 > width or gy2 > height
-        else:
-            obj.truncated = box[0] <= 0 or box[1] <= 0 or box[2] >= width or box[3] >= height
 
 
-def _post_process(img: np.ndarray, rng: np.random.Generator, tod: str, weather: str,
-                  cam: _Camera) -> np.ndarray:
+def _post_process(img: np.ndarray, rng: np.random.Generator, tod: str, weather: str, horizon: float) -> np.ndarray:
     if weather == "foggy":
         rows = np.arange(img.shape[0], dtype=np.float32)
-        fog = np.clip(1.0 - np.abs(rows - cam.horizon) / (0.6 * img.shape[0]), 0, 0.75)[:, None, None]
+        fog = np.clip(1.0 - np.abs(rows - horizon) / (0.6 * img.shape[0]), 0, 0.75)[:, None, None]
         img = img * (1 - fog) + 200.0 * fog
     gain = {"daytime": 1.0, "dawn/dusk": 0.75, "night": 0.35}[tod] * rng.uniform(0.85, 1.15)
     img = img * gain
@@ -456,13 +477,59 @@ def _post_process(img: np.ndarray, rng: np.random.Generator, tod: str, weather: 
     return out
 
 
+def sample_mounting(rng: np.random.Generator, width: int, height: int) -> tuple[CameraIntrinsics, CameraPose]:
+    """A camera as a car carries it: centred principal point, some height, pitched down a little, rolled less."""
+    focal = width * rng.uniform(*FOCAL_FRACTION)
+    intrinsics = CameraIntrinsics(focal, focal, width / 2 + rng.normal(0, width * 0.01),
+                                  height / 2 + rng.normal(0, height * 0.01), width, height)
+    roll = float(np.clip(rng.normal(0, ROLL_DEG_SD), -ROLL_DEG_MAX, ROLL_DEG_MAX))
+    pose = CameraPose(z=float(rng.uniform(*MOUNT_HEIGHT_M)), pitch=math.radians(rng.uniform(*PITCH_DEG)),
+                      roll=math.radians(roll))
+    return intrinsics, pose
+
+
+def _level_view(intrinsics: CameraIntrinsics, pose: CameraPose) -> tuple[_Camera, np.ndarray]:
+    """The level camera at the same place whose canvas covers every ray of the mounted one, and the
+    homography from canvas pixels to the mounted camera's pixels (a pure rotation: K R K_level^-1)."""
+    mounted_to_level = optical_to_vehicle(CameraPose()).T @ optical_to_vehicle(pose)
+    k = camera_matrix(intrinsics)
+    w, h = intrinsics.width, intrinsics.height
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64).T
+    rays = mounted_to_level @ np.linalg.inv(k) @ corners
+    if (rays[2] <= 0).any():
+        raise ValueError(f"a camera pitched {np.degrees(pose.pitch):.1f} deg sees behind the level view")
+    u, v = intrinsics.fx * rays[0] / rays[2], intrinsics.fx * rays[1] / rays[2]
+    pad = 2
+    cx, cy = pad - np.floor(u.min()), pad - np.floor(v.min())
+    canvas = _Camera(int(np.ceil(u.max() + cx)) + pad, int(np.ceil(v.max() + cy)) + pad, intrinsics.fx,
+                     float(cx), float(cy), pose.z)
+    k_level = np.array([[canvas.focal, 0, canvas.cx], [0, canvas.focal, canvas.horizon], [0, 0, 1]])
+    return canvas, k @ mounted_to_level.T @ np.linalg.inv(k_level)
+
+
+def _warp(array: np.ndarray, homography: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray:
+    flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    out: np.ndarray = cv2.warpPerspective(array, homography, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def _road_truth(road: _Road, intrinsics: CameraIntrinsics, pose: CameraPose) -> FrameGround:
+    """The camera, and the road's edges and markings in the vehicle frame: y = -X (X is to the right), x = depth."""
+    def curve(k: int) -> tuple[float, float, float]:
+        return -float(road.boundary(k, 0.0)), 0.0, -0.5 * road.curvature
+
+    markings = tuple(MarkingTruth(*_marking_kind(road, k), curve(k)) for k in range(road.n_lanes + 1))
+    return FrameGround(intrinsics, pose, road.far_depth, curve(0), curve(road.n_lanes), curve(road.ego_lane),
+                       curve(road.ego_lane + 1), markings)
+
+
 def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280) -> Scene:
     """Render one labelled frame. All randomness comes from rng."""
     tod = str(rng.choice(TIMES_OF_DAY, p=[0.6, 0.2, 0.2]))
     weather = str(rng.choice(WEATHERS, p=[0.4, 0.25, 0.25, 0.1]))
     scene = str(rng.choice(SCENES))
-    cam = _Camera(width, height, focal=width * rng.uniform(0.72, 0.9), cx=width / 2 + rng.normal(0, width * 0.01),
-                  horizon=height * rng.uniform(0.4, 0.5), cam_height=rng.uniform(1.3, 1.7))
+    intrinsics, pose = sample_mounting(rng, width, height)
+    cam, homography = _level_view(intrinsics, pose)
     n_lanes = int(rng.integers(1, 5))
     road = _Road(
         n_lanes=n_lanes,
@@ -474,13 +541,25 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280)
         curb_outer=bool(rng.random() < 0.3),
         yellow_edge=bool(rng.random() < 0.3),
     )
-    img = np.zeros((height, width, 3), np.float32)
-    drivable = np.full((height, width), DRIVABLE_BACKGROUND, np.uint8)
-    lane = np.full((height, width), LANE_BACKGROUND, np.uint8)
+    shape = (cam.height, cam.width)
+    img = np.zeros((*shape, 3), np.float32)
+    drivable = np.full(shape, DRIVABLE_BACKGROUND, np.uint8)
+    lane = np.full(shape, LANE_BACKGROUND, np.uint8)
     _draw_background(img, cam, rng, tod, weather)
     _draw_road(img, drivable, lane, cam, road, rng, tod)
 
-    objects, ids = _resolve_visibility(_plan_objects(cam, road, rng, scene), (height, width))
+    # what of the canvas the mounted camera sees; objects are cut to it, and cut ones are truncated
+    in_view = cv2.warpPerspective(np.ones((height, width), np.uint8), np.linalg.inv(homography),
+                                  (cam.width, cam.height), flags=cv2.INTER_NEAREST).astype(bool)
+    planned = _plan_objects(cam, road, rng, scene)
+    for obj in planned:
+        cut = bool((obj.silhouette & ~in_view).any())
+        if obj.geometric_box is not None:
+            gx1, gy1, gx2, gy2 = obj.geometric_box
+            cut |= gx1 < 0 or gy1 < 0 or gx2 > cam.width or gy2 > cam.height
+        obj.truncated = cut
+        obj.silhouette = obj.silhouette & in_view
+    objects, ids = _resolve_visibility(planned, shape)
     for i, obj in enumerate(objects):
         visible = ids == i
         if obj.pole is not None:
@@ -504,14 +583,31 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280)
             img[visible] = rng.choice([(40, 40, 200), (200, 120, 30), (40, 200, 240)])
         else:
             img[visible] = rng.uniform(20, 220, 3)
+
+    # into the mounted camera's view; labels by nearest neighbour so they keep their values
+    size = (width, height)
+    img = _warp(img, homography, size, nearest=False)
+    drivable, lane = _warp(drivable, homography, size, nearest=True), _warp(lane, homography, size, nearest=True)
+    ids = _warp(ids, homography, size, nearest=True)
+    kept: list[SceneObject] = []
+    for i, obj in enumerate(objects):
+        obj.silhouette = _warp(obj.silhouette.astype(np.uint8), homography, size, nearest=True).astype(bool)
+        area = int(obj.silhouette.sum())
+        if area == 0:  # a sliver the resampling lost: its few pixels stay unlabelled scenery
+            ids[ids == i] = -1
+            continue
+        obj.visible_fraction = float((ids == i).sum()) / area
+        ids[ids == i] = len(kept)
+        kept.append(obj)
     covered = ids >= 0
     drivable[covered] = DRIVABLE_BACKGROUND
     lane[covered] = LANE_BACKGROUND
-    _finalise_labels(objects, width, height)
+    _finalise_labels(kept)
 
-    image = _post_process(img, rng, tod, weather, cam)
-    return Scene(image, drivable, lane, ids, objects,
-                 {"weather": weather, "timeofday": tod, "scene": scene}, cam.horizon)
+    horizon = float(ground_to_pixels(np.array([[1e9, 0.0, pose.z]]), intrinsics, pose)[0][0, 1])
+    image = _post_process(img, rng, tod, weather, horizon)
+    return Scene(image, drivable, lane, ids, kept, {"weather": weather, "timeofday": tod, "scene": scene},
+                 _road_truth(road, intrinsics, pose))
 
 
 def frame_record(name: str, scene: Scene) -> dict:

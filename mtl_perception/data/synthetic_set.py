@@ -2,7 +2,8 @@
 
 Frames are rendered into a staging folder beside the output; only when a split
 is complete are its folders moved into place, and its det_SPLIT.json, the file
-every reader starts from, is written last and atomically.
+every reader starts from, is written last and atomically. Beside the labels,
+labels/ground/ground_SPLIT.json holds each frame's camera and road in metres.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_write_text
 from mtl_perception.data.bdd100k import SplitPaths
+from mtl_perception.data.ground_truth import ground_json
 from mtl_perception.data.synthetic import frame_record, render_scene
 
 SPLIT_IDS = {"train": 0, "val": 1}
@@ -52,7 +54,7 @@ def frame_name(seed: int, split: str, index: int) -> str:
     return f"synth{seed:04d}-{split}-{index:06d}.jpg"
 
 
-def _render_and_write(job: tuple[SynthConfig, str, int, Path]) -> dict:
+def _render_and_write(job: tuple[SynthConfig, str, int, Path]) -> tuple[dict, dict]:
     config, split, index, stage = job
     rng = np.random.default_rng([config.seed, SPLIT_IDS[split], index])
     scene = render_scene(rng, config.height, config.width)
@@ -64,10 +66,10 @@ def _render_and_write(job: tuple[SynthConfig, str, int, Path]) -> dict:
     ok &= cv2.imwrite(str(stage / "lane" / f"{stem}.png"), scene.lane)
     if not ok:
         raise OSError(f"could not write frame {name} under {stage}")
-    return frame_record(name, scene)
+    return frame_record(name, scene), scene.ground.to_record(name)
 
 
-def _records(config: SynthConfig, split: str, count: int, stage: Path) -> Iterator[dict]:
+def _records(config: SynthConfig, split: str, count: int, stage: Path) -> Iterator[tuple[dict, dict]]:
     jobs = [(config, split, i, stage) for i in range(count)]
     if config.workers == 1:
         yield from map(_render_and_write, jobs)
@@ -82,13 +84,14 @@ def write_split(config: SynthConfig, split: str, count: int, progress: bool = Tr
     try:
         for sub in ("images", "drivable", "lane"):
             (stage / sub).mkdir()
-        records = list(tqdm(_records(config, split, count, stage), total=count, desc=f"synth {split}",
-                            unit="frame", disable=not progress))
+        records, ground = zip(*tqdm(_records(config, split, count, stage), total=count, desc=f"synth {split}",
+                                    unit="frame", disable=not progress), strict=True)
         paths.det_json.unlink(missing_ok=True)  # from here until the end the split is visibly incomplete
         for sub, final in (("images", paths.images), ("drivable", paths.drivable), ("lane", paths.lane)):
             shutil.rmtree(final, ignore_errors=True)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(stage / sub, final)
+        atomic_write_text(ground_json(paths), json.dumps(ground))
         atomic_write_text(paths.det_json, json.dumps(records))
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -6,9 +6,10 @@ import array
 from collections.abc import Sequence
 
 import numpy as np
+from geometry_msgs.msg import Point
 from nav_msgs.msg import OccupancyGrid
-from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from std_msgs.msg import ColorRGBA, Header
 from vision_msgs.msg import (
     Detection2D,
     Detection2DArray,
@@ -16,9 +17,11 @@ from vision_msgs.msg import (
     ObjectHypothesisWithPose,
     VisionClass,
 )
+from visualization_msgs.msg import Marker, MarkerArray
 
-from mtl_perception.runtime.ground import GridSpec
+from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
+from mtl_perception.runtime.lane_markings import GroundMarking
 from mtl_perception.runtime.postprocess import Detections
 
 
@@ -57,6 +60,60 @@ def occupancy_grid_msg(header: Header, occupancy: np.ndarray, spec: GridSpec) ->
     msg.info.origin.position.x, msg.info.origin.position.y = spec.origin
     msg.info.origin.orientation.w = 1.0
     msg.data = array.array("b", np.ascontiguousarray(occupancy, dtype=np.int8).tobytes())
+    return msg
+
+
+MARKING_WIDTH_M = 0.15  # how wide RViz draws a marking's line
+MARKING_COLOUR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+# lane_marking_points: one point per sampled metre of each marking, and which marking it belongs to
+MARKING_POINT_FIELDS = (("x", PointField.FLOAT32), ("y", PointField.FLOAT32), ("z", PointField.FLOAT32),
+                        ("marking_id", PointField.UINT32))
+_MARKING_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("marking_id", "<u4")])
+
+
+def lane_markers_msg(header: Header, markings: Sequence[GroundMarking]) -> MarkerArray:
+    """visualization_msgs/MarkerArray for RViz: a DELETEALL (last frame's markings go), then one LINE_STRIP
+    per marking on the ground of header.frame_id, ids in the order of lane_marking_points' marking_id."""
+    out = MarkerArray()
+    out.markers.append(Marker(header=header, ns="lane_markings", action=Marker.DELETEALL))
+    for index, marking in enumerate(markings):
+        marker = Marker(header=header, ns="lane_markings", id=index, type=Marker.LINE_STRIP, action=Marker.ADD)
+        marker.pose.orientation.w = 1.0
+        marker.scale.x = MARKING_WIDTH_M
+        marker.color = MARKING_COLOUR
+        marker.points = [Point(x=float(x), y=float(y), z=0.0) for x, y in marking.points.tolist()]
+        out.markers.append(marker)
+    return out
+
+
+def marking_points_msg(header: Header, markings: Sequence[GroundMarking]) -> PointCloud2:
+    """sensor_msgs/PointCloud2 of every marking's polyline points (x, y, z = 0 in header.frame_id) with
+    a uint32 marking_id field: the form a program reads markings in without RViz's types."""
+    count = sum(len(m.points) for m in markings)
+    points = np.zeros(count, _MARKING_POINT_DTYPE)
+    start = 0
+    for index, marking in enumerate(markings):
+        end = start + len(marking.points)
+        points["x"][start:end], points["y"][start:end] = marking.points[:, 0], marking.points[:, 1]
+        points["marking_id"][start:end] = index
+        start = end
+    msg = PointCloud2(header=header, height=1, width=count, is_bigendian=False, is_dense=True)
+    msg.fields = [PointField(name=name, offset=4 * i, datatype=kind, count=1)
+                  for i, (name, kind) in enumerate(MARKING_POINT_FIELDS)]  # four 4-byte fields, packed
+    msg.point_step = _MARKING_POINT_DTYPE.itemsize
+    msg.row_step = msg.point_step * count
+    msg.data = as_uint8_array(points.view(np.uint8))
+    return msg
+
+
+def camera_info_msg(header: Header, intrinsics: CameraIntrinsics) -> CameraInfo:
+    """A rectified pinhole sensor_msgs/CameraInfo (no distortion) for publishers of synthetic frames."""
+    i = intrinsics
+    msg = CameraInfo(header=header, width=i.width, height=i.height, distortion_model="plumb_bob")
+    msg.d = [0.0] * 5
+    msg.k = [i.fx, 0.0, i.cx, 0.0, i.fy, i.cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [i.fx, 0.0, i.cx, 0.0, 0.0, i.fy, i.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
 
 

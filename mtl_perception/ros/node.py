@@ -29,9 +29,10 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
+from visualization_msgs.msg import MarkerArray
 
 from mtl_perception.ros.conversions import (
     bgr_to_image,
@@ -39,6 +40,8 @@ from mtl_perception.ros.conversions import (
     detections_to_msg,
     image_to_bgr,
     label_info_msg,
+    lane_markers_msg,
+    marking_points_msg,
     mask_to_image,
     occupancy_grid_msg,
 )
@@ -53,8 +56,9 @@ from mtl_perception.ros.parameters import (
 from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
-from mtl_perception.runtime.ground import CameraIntrinsics, GeometryError, GroundGrid
+from mtl_perception.runtime.ground import CameraIntrinsics, GeometryError
 from mtl_perception.runtime.image_encoding import ImageFormatError
+from mtl_perception.runtime.lane_markings import RoadProjection
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.postprocess import Detections
@@ -142,8 +146,8 @@ class PerceptionNode(LifecycleNode):
         self._outputs: list[Any] = []
         self.camera_info_sub: Any = None  # while active
         self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
-        self._grid: GroundGrid | None = None
-        self._grid_key: tuple | None = None
+        self._road: RoadProjection | None = None
+        self._road_key: tuple | None = None
 
     @property
     def autostart(self) -> bool:
@@ -171,11 +175,14 @@ class PerceptionNode(LifecycleNode):
         self.overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS)
         self.label_pub = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
         self.grid_pub = self.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", OUTPUT_QOS)
+        self.markers_pub = self.create_lifecycle_publisher(MarkerArray, "lane_markings", OUTPUT_QOS)
+        self.marking_points_pub = self.create_lifecycle_publisher(PointCloud2, "lane_marking_points", OUTPUT_QOS)
         self._outputs = [p for p in (self.detections_pub, self.drivable_pub, self.lane_pub, self.overlay_pub,
-                                     self.label_pub, self.grid_pub) if p is not None]
+                                     self.label_pub, self.grid_pub, self.markers_pub, self.marking_points_pub)
+                         if p is not None]
         if self.settings.camera_pose is None:
-            self.get_logger().info("drivable_grid off: set camera_pose (the camera's x, y, z, roll, pitch, yaw in "
-                                   f"{self.settings.target_frame}) and publish camera_info")
+            self.get_logger().info("drivable_grid and lane_markings off: set camera_pose (the camera's x, y, z, "
+                                   f"roll, pitch, yaw in {self.settings.target_frame}) and publish camera_info")
         self._diagnostics_timer = self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
         return super().on_configure(state)
 
@@ -218,35 +225,37 @@ class PerceptionNode(LifecycleNode):
         except GeometryError as err:
             self._log_once_per_cause(f"camera_info unusable: {err}", warning=True)
 
-    def _ground_grid(self) -> GroundGrid | None:
-        """The lookup table for the current camera geometry, rebuilt when the geometry changes; None without
+    def _road_projection(self) -> RoadProjection | None:
+        """The ground lookups for the current camera geometry, rebuilt when the geometry changes; None without
         a pose or intrinsics (or with a geometry that sees no ground: logged once)."""
         settings, intrinsics = self.settings, self.intrinsics
         if settings is None or settings.camera_pose is None or intrinsics is None:
             return None
         key = (intrinsics, settings.camera_pose, settings.grid)
-        if self._grid_key != key:
-            self._grid_key = key
+        if self._road_key != key:
+            self._road_key = key
             try:
-                self._grid = GroundGrid(intrinsics, settings.camera_pose, settings.grid)
+                self._road = RoadProjection(intrinsics, settings.camera_pose, settings.grid)
             except GeometryError as err:
-                self._grid = None
-                self.get_logger().error(f"drivable_grid off: {err}")
-        return self._grid
+                self._road = None
+                self.get_logger().error(f"drivable_grid and lane_markings off: {err}")
+        return self._road
 
-    def _publish_grid(self, header: Header, drivable: np.ndarray) -> None:
-        """drivable_grid for this frame where the geometry is known; a camera_info that does not fit the
-        frames is logged (once per cause) and costs the frame nothing else."""
-        grid = self._ground_grid()
-        if grid is None or self.settings is None:
+    def _publish_ground(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> None:
+        """drivable_grid and the lane markings for this frame where the geometry is known; a camera_info that
+        does not fit the frames is logged (once per cause) and costs the frame nothing else."""
+        road = self._road_projection()
+        if road is None or self.settings is None:
             return
         try:
-            occupancy = grid.occupancy(drivable)
+            view = road.project(drivable, lane)
         except GeometryError as err:
             self._log_once_per_cause(f"drivable_grid skipped: {err}", warning=True)
             return
-        grid_header = Header(stamp=header.stamp, frame_id=self.settings.target_frame)
-        self.grid_pub.publish(occupancy_grid_msg(grid_header, occupancy, grid.spec))
+        ground_header = Header(stamp=header.stamp, frame_id=self.settings.target_frame)
+        self.grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec))
+        self.markers_pub.publish(lane_markers_msg(ground_header, view.markings))
+        self.marking_points_pub.publish(marking_points_msg(ground_header, view.markings))
 
     def _stop_input(self) -> None:
         """Unsubscribe, then let the worker finish its frame; configured state stays."""
@@ -322,7 +331,7 @@ class PerceptionNode(LifecycleNode):
             self.detections_pub.publish(detections_to_msg(msg.header, detections, self.class_names))
             drivable, lane = perception.masks(raw)
             self._publish_images(msg.header, frame, detections, drivable, lane)
-            self._publish_grid(msg.header, drivable)
+            self._publish_ground(msg.header, drivable, lane)
         except ImageFormatError as err:
             self.stats.on_bad_frame()
             self._log_once_per_cause(f"skipping bad frame: {err}", warning=True)

@@ -71,10 +71,21 @@ class CameraPose:
 _OPTICAL_TO_BODY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
+def optical_to_vehicle(pose: CameraPose) -> np.ndarray:
+    """3x3 rotation from the camera's optical frame (x right, y down, z forward) to the vehicle frame."""
+    rotation: np.ndarray = pose.rotation() @ _OPTICAL_TO_BODY
+    return rotation
+
+
+def camera_matrix(intrinsics: CameraIntrinsics) -> np.ndarray:
+    """CameraInfo's K as a 3x3 array."""
+    return np.array([[intrinsics.fx, 0.0, intrinsics.cx], [0.0, intrinsics.fy, intrinsics.cy], [0.0, 0.0, 1.0]])
+
+
 def ground_to_pixels(points: np.ndarray, intrinsics: CameraIntrinsics, pose: CameraPose) -> tuple[np.ndarray,
                                                                                                   np.ndarray]:
     """Points float[N, 3] in the vehicle frame -> (pixels float[N, 2] (u, v), in front bool[N])."""
-    rotation = pose.rotation() @ _OPTICAL_TO_BODY  # optical -> vehicle
+    rotation = optical_to_vehicle(pose)
     camera = np.array([pose.x, pose.y, pose.z])
     optical = (points - camera) @ rotation  # rows: rotation.T @ (p - c)
     depth = optical[:, 2]
@@ -90,7 +101,7 @@ def pixels_to_ground(pixels: np.ndarray, intrinsics: CameraIntrinsics, pose: Cam
     """Pixels float[N, 2] (u, v) -> (ground points float[N, 3] in the vehicle frame, valid bool[N]);
     a pixel above the horizon meets no ground: valid is False there."""
     rays = np.stack([(pixels[:, 0] - intrinsics.cx) / intrinsics.fx, (pixels[:, 1] - intrinsics.cy) / intrinsics.fy,
-                     np.ones(len(pixels))], axis=1) @ (pose.rotation() @ _OPTICAL_TO_BODY).T
+                     np.ones(len(pixels))], axis=1) @ optical_to_vehicle(pose).T
     down = rays[:, 2] < -1e-9
     scale = np.where(down, -pose.z / np.where(down, rays[:, 2], -1.0), np.nan)
     points = np.array([pose.x, pose.y, pose.z]) + rays * scale[:, None]

@@ -1,4 +1,5 @@
-"""Drawing detections and masks onto frames, for people to look at (node overlay, infer, galleries)."""
+"""Drawing detections and masks onto frames, and the ground grid from above, for people to look at
+(node overlay, infer, galleries, the demo's inset)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from mtl_perception.runtime.ground import GridSpec
+from mtl_perception.runtime.lane_markings import GroundMarking
 
 DRIVABLE_COLOUR = np.array([80, 200, 60], np.float32)  # BGR green
 LANE_COLOUR = np.array([40, 40, 255], np.float32)  # BGR red
@@ -37,3 +41,37 @@ def draw_overlay(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
         cv2.putText(out, label, (p1[0], max(p1[1] - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.5 * scale, BOX_COLOUR, max(round(scale), 1), cv2.LINE_AA)
     return out
+
+
+GRID_COLOURS = {-1: (45, 45, 45), 0: (60, 160, 70), 100: (70, 70, 150)}  # BGR: unknown, drivable, not
+MARKING_COLOUR = (235, 235, 235)
+
+
+def draw_birdseye(occupancy: np.ndarray, spec: GridSpec, markings: Sequence[GroundMarking] = (),
+                  height: int = 480) -> np.ndarray:
+    """The grid seen from above, forward up and left to the left, with the markings drawn on it, range
+    lines every 10 m and the camera's place at the bottom: a BGR image `height` pixels tall."""
+    rows, cols = occupancy.shape
+    top_view = occupancy.T[::-1, ::-1]  # rows: x from far to near; columns: y from left to right
+    image = np.zeros((cols, rows, 3), np.uint8)
+    for value, colour in GRID_COLOURS.items():
+        image[top_view == value] = colour
+    scale = height / cols
+    image = np.asarray(cv2.resize(image, (max(round(rows * scale), 1), height), interpolation=cv2.INTER_NEAREST),
+                       np.uint8)
+    per_metre = scale / spec.resolution
+
+    def to_pixel(x: float, y: float) -> tuple[int, int]:
+        return round((spec.y_half - y) * per_metre), round((spec.x_max - x) * per_metre)
+
+    for metres in range(10, int(spec.x_max - spec.x_min) + 1, 10):
+        _, row = to_pixel(spec.x_min + metres, 0.0)
+        cv2.line(image, (0, row), (image.shape[1] - 1, row), (110, 110, 110), 1)
+        cv2.putText(image, f"{spec.x_min + metres:g} m", (3, max(row - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (200, 200, 200), 1, cv2.LINE_AA)
+    for marking in markings:
+        line = np.array([to_pixel(x, y) for x, y in marking.points.tolist()], np.int32)
+        cv2.polylines(image, [line], False, MARKING_COLOUR, 2, cv2.LINE_AA)
+    ego = to_pixel(max(spec.x_min, 0.0), 0.0)
+    cv2.drawMarker(image, (ego[0], min(ego[1], height - 4)), (0, 200, 255), cv2.MARKER_TRIANGLE_UP, 14, 2)
+    return image

@@ -123,7 +123,7 @@ def test_vehicles_stand_on_the_road(scenes: list) -> None:
             if obj.category not in VEHICLE_SIZES or obj.truncated:
                 continue
             x1, _, x2, y2 = (round(v) for v in obj.box)
-            assert y2 > scene.horizon
+            assert y2 > scene.horizon_row(0.5 * (x1 + x2))
             band = (slice(y2, min(y2 + 3, SIZE[0])), slice(x1, x2))
             under = (scene.drivable[band] <= 1) | (scene.object_ids[band] >= 0) | (scene.lane[band] != 255)
             assert under.mean() > 0.5, (obj.category, obj.box)

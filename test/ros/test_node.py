@@ -19,11 +19,16 @@ from rcl_interfaces.msg import SetParametersResult
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
+from visualization_msgs.msg import Marker, MarkerArray
 
+from mtl_perception.data.ground_truth import lateral
 from mtl_perception.data.synthetic import render_scene
+from mtl_perception.ros.conversions import camera_info_msg
 from mtl_perception.ros.node_process import NodeProcess, image_message
+from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.stamps import to_ns
 
 OUTPUTS = {"detections": Detection2DArray, "drivable_mask": Image, "lane_mask": Image, "overlay": Image}
@@ -404,29 +409,64 @@ def test_frames_over_the_pixel_limit_are_skipped_before_decoding(bundled_model: 
         node.stop()
 
 
-def test_drivable_grid_from_camera_info_and_camera_pose(bundled_model: Path) -> None:
-    node = _start("/cam_g", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.08,0.0]")
+def test_drivable_grid_and_markings_from_camera_info_and_camera_pose(bundled_model: Path) -> None:
+    """A synthetic frame with its own camera: the grid and markings come back in base_link, where the
+    scene's ground truth says the ego lane and the markings are."""
+    scene = render_scene(np.random.default_rng(3), 720, 1280)
+    truth = scene.ground
+    pose = truth.pose
+    node = _start("/cam_g", bundled_model,
+                  camera_pose=f"[0.0,0.0,{pose.z},{pose.roll},{pose.pitch},0.0]")
     client = _client("/cam_g")
     client.listen(OccupancyGrid, "drivable_grid")
+    client.listen(MarkerArray, "lane_markings")
+    client.listen(PointCloud2, "lane_marking_points")
+    stamp = 41_000_000_000
     try:
-        info = CameraInfo(width=640, height=360, k=[500.0, 0.0, 320.0, 0.0, 500.0, 180.0, 0.0, 0.0, 1.0])
+        info = camera_info_msg(Header(frame_id="camera"), truth.intrinsics)
         camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
         camera = client.camera()
-        frame = render_scene(np.random.default_rng(3), 360, 640).image
-        msg = image_message(frame, 41_000_000_000)
+        msg = image_message(scene.image, stamp)
 
         def send() -> None:
             camera_info.publish(info)
             camera.publish(msg)
 
-        assert client.spin_until(lambda: any(to_ns(g.header.stamp) == 41_000_000_000
-                                             for g in client.received["drivable_grid"]), 30, each=send), node.output
-        grid = next(g for g in client.received["drivable_grid"] if to_ns(g.header.stamp) == 41_000_000_000)
+        def stamp_of(msg: OccupancyGrid | MarkerArray | PointCloud2) -> int:
+            return to_ns((msg.markers[0] if isinstance(msg, MarkerArray) else msg).header.stamp)
+
+        def answered() -> bool:
+            return all(any(stamp_of(m) == stamp for m in client.received[topic])
+                       for topic in ("drivable_grid", "lane_markings", "lane_marking_points"))
+
+        assert client.spin_until(answered, 40, each=send), node.output
+        grid = next(g for g in client.received["drivable_grid"] if to_ns(g.header.stamp) == stamp)
         assert grid.header.frame_id == "base_link"
         assert (grid.info.width, grid.info.height) == (400, 200) and grid.info.resolution == pytest.approx(0.1)
         assert (grid.info.origin.position.x, grid.info.origin.position.y) == (0.0, -10.0)
-        values = np.asarray(grid.data, np.int8)
-        assert set(np.unique(values).tolist()) <= {-1, 0, 100} and (values == 0).any() and (values == -1).any()
+        values = np.asarray(grid.data, np.int8).reshape(200, 400)
+        assert set(np.unique(values).tolist()) <= {-1, 0, 100} and (values == -1).any()
+        # free cells 10-20 m ahead lie in the true ego lane
+        centres = GridSpec().cell_centres()
+        ahead = (centres[..., 0] > 10) & (centres[..., 0] < 20) & (values == 0)
+        assert ahead.sum() > 200
+        assert truth.drivable(centres[..., 0][ahead], centres[..., 1][ahead]).mean() > 0.9
+
+        markers = next(m for m in client.received["lane_markings"] if to_ns(m.markers[0].header.stamp) == stamp)
+        assert markers.markers[0].action == Marker.DELETEALL
+        lines = markers.markers[1:]
+        assert lines and all(m.type == Marker.LINE_STRIP and m.header.frame_id == "base_link" for m in lines)
+        cloud = next(c for c in client.received["lane_marking_points"] if to_ns(c.header.stamp) == stamp)
+        assert [f.name for f in cloud.fields] == ["x", "y", "z", "marking_id"] and cloud.point_step == 16
+        points = np.frombuffer(bytes(cloud.data), np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
+                                                            ("marking_id", "<u4")]))
+        assert len(points) == cloud.width == sum(len(m.points) for m in lines)
+        assert set(points["marking_id"].tolist()) == set(range(len(lines)))
+        # every true marking in view 20 m ahead has a published one within 0.3 m there
+        near20 = points[np.abs(points["x"] - 20.0) < 0.6]
+        truths = [float(lateral(m.coefficients, 20.0)) for m in truth.markings]
+        in_view = [y for y in truths if abs(y) < 8.0]
+        assert in_view and all(np.abs(near20["y"] - y).min() < 0.3 for y in in_view), (truths, near20)
     finally:
         client.close()
         node.stop()
@@ -436,4 +476,4 @@ def test_drivable_grid_from_camera_info_and_camera_pose(bundled_model: Path) -> 
 def test_no_drivable_grid_without_a_pose_says_so(bundled_model: Path) -> None:
     node = _start("/cam_n", bundled_model)
     node.stop()
-    assert "drivable_grid off: set camera_pose" in node.output
+    assert "drivable_grid and lane_markings off: set camera_pose" in node.output

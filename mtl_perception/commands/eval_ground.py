@@ -1,0 +1,131 @@
+"""mtl-perception eval-ground: the drivable grid and the lane markings on the road, against a synthetic
+split's ground truth in metres. Runs once with the split's own masks (the geometry alone) and, with
+--model, once with the model's."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mtl_perception.runtime.backends import BACKENDS
+
+if TYPE_CHECKING:  # the modules the command needs are imported when it runs
+    from mtl_perception.data.bdd100k import Sample
+    from mtl_perception.data.ground_truth import FrameGround
+    from mtl_perception.runtime.perception import PerceptionResult
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="synthetic dataset root (mtl-perception synth)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--model", type=Path, help="ONNX model; without it only the geometry run is made")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--limit", type=int, help="evaluate the first N frames only")
+    parser.add_argument("--drivable", choices=["direct", "direct+alternative"], default="direct",
+                        help="what counts as drivable: the ego lane (default, what the bundled model is trained "
+                             "for, as the peers) or the whole road")
+    parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                        help="print the results as JSON instead of the table, or write them to FILE")
+    parser.add_argument("--picture", type=Path, metavar="PNG",
+                        help="also draw the first frame's camera view beside its grid and markings from above")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
+    from mtl_perception.data.ground_truth import load_ground_truth
+    from mtl_perception.evaluation.ground_eval import GroundScores
+    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+    from mtl_perception.runtime.contract import ModelContractError
+    from mtl_perception.runtime.perception import Perception, PerceptionConfig
+    from mtl_perception.runtime.presets import DEPLOYED
+
+    try:
+        split = BDD100KSplit(args.data, args.split, include_alternative=args.drivable != "direct", limit=args.limit,
+                             require=("detection", "drivable", "lane"))
+        truth = load_ground_truth(split.paths)
+        perception = None
+        if args.model:
+            perception = Perception(PerceptionConfig.with_settings(
+                args.model, BackendOptions(args.backend, threads=args.threads), DEPLOYED))
+        alternative = args.drivable != "direct"
+        runs = {"ground_truth_masks": GroundScores(alternative)}
+        if perception is not None:
+            runs["model"] = GroundScores(alternative)
+        for index, sample in enumerate(tqdm(split, desc=f"eval-ground {args.split}", unit="frame",
+                                            disable=args.json == "-")):
+            ground = truth.get(sample.labels.name)
+            if ground is None:
+                raise DatasetError(f"{sample.labels.name} has no entry in the split's ground truth")
+            assert sample.drivable is not None and sample.lane is not None  # required above
+            boxes = sample.labels.boxes
+            runs["ground_truth_masks"].add(ground, sample.drivable, sample.lane, boxes)
+            result = perception.process(sample.image) if perception is not None else None
+            if result is not None:
+                runs["model"].add(ground, result.drivable, result.lane, boxes)
+            if index == 0 and args.picture:
+                _picture(args.picture, sample, ground, result)
+    except (DatasetError, ModelLoadError, ModelContractError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary: dict = {name: scores.summary() for name, scores in runs.items()}
+    summary["data"] = f"{args.data} [{args.split}]"
+    summary["drivable"] = args.drivable
+    if args.model:
+        summary["model_path"] = str(args.model)
+    if args.json == "-":
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(_table(runs))
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(summary, indent=2))
+    return 0
+
+
+def _table(runs: dict) -> str:
+    from mtl_perception.evaluation.ground_eval import DISTANCES_M
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = [f"{'masks':<20}{'IoU 5-30 m':>24}" + "".join(f"{f'lateral error {d} m':>28}" for d in DISTANCES_M),
+             f"{'':<20}{'median / p10':>24}" + "".join(f"{'median / p90 / recall':>28}" for _ in DISTANCES_M)]
+    for name, scores in runs.items():
+        s = scores.summary()
+        row = f"{name:<20}{cell(s['iou_median']) + ' / ' + cell(s['iou_p10']):>24}"
+        for d in DISTANCES_M:
+            text = " / ".join(cell(s[k]) for k in (f"lateral_error_{d}m_median", f"lateral_error_{d}m_p90",
+                                                    f"marking_recall_{d}m"))
+            row += f"{text:>28}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def _picture(path: Path, sample: Sample, ground: FrameGround, result: PerceptionResult | None) -> None:
+    """Camera view with masks beside the grid and markings from above, from the model where there is one."""
+    import cv2
+    import numpy as np
+
+    from mtl_perception.atomic_io import atomic_write_bytes
+    from mtl_perception.runtime.ground import GridSpec, GroundGrid
+    from mtl_perception.runtime.lane_markings import MarkingExtractor
+    from mtl_perception.runtime.overlay import draw_birdseye, draw_overlay
+
+    drivable, lane = (result.drivable, result.lane) if result is not None else (sample.drivable, sample.lane)
+    assert drivable is not None and lane is not None  # eval-ground requires both label kinds
+    spec = GridSpec()
+    occupancy = GroundGrid(ground.intrinsics, ground.pose, spec).occupancy(drivable)
+    markings = MarkingExtractor(ground.intrinsics, ground.pose, spec).markings(lane)
+    view = draw_overlay(sample.image, np.zeros((0, 4)), [], drivable, lane)
+    top = draw_birdseye(occupancy, spec, markings, height=view.shape[0])
+    ok, png = cv2.imencode(".png", np.hstack([view, top]))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    atomic_write_bytes(path, png.tobytes())

@@ -1,0 +1,111 @@
+"""How well the masks land on the road: the drivable grid and the lane markings against ground truth in metres.
+
+Per frame, the drivable mask goes through the node's GroundGrid and the lane mask through its
+MarkingExtractor, with the frame's own camera. The grid is scored by IoU against the true road within
+5-30 m ahead (the ego lane, BDD100K's direct area, unless the whole road is asked for), over the cells the camera sees: cells out of view, or whose pixel lies in a labelled
+object's box (the road behind a car is hidden, neither drivable nor not), count for neither side.
+Each true marking that is in view at 10, 20 and 30 m is matched to the nearest extracted one at that
+distance; the lateral error is the gap between them, and a marking with none within MATCH_M is missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mtl_perception.data.ground_truth import FrameGround, lateral
+from mtl_perception.runtime.ground import GRID_FREE, GridSpec, GroundGrid, ground_to_pixels
+from mtl_perception.runtime.lane_markings import GroundMarking, MarkingExtractor
+
+IOU_RANGE_M = (5.0, 30.0)
+DISTANCES_M = (10, 20, 30)
+MATCH_M = 1.0  # an extracted marking farther than this from a true one is another marking
+_IOU_GRID = GridSpec(resolution=0.1, x_min=IOU_RANGE_M[0], x_max=IOU_RANGE_M[1], y_half=15.0, max_range=100.0)
+_MARKING_GRID = GridSpec(resolution=0.1, x_min=0.0, x_max=40.0, y_half=15.0, max_range=100.0)
+
+
+@dataclass
+class GroundScores:
+    """Accumulates frames; summary() gives medians and tails over them."""
+
+    include_alternative: bool = False  # what drivable means: the ego lane (BDD100K's direct), or the whole road
+    iou: list[float] = field(default_factory=list)
+    errors: dict[int, list[float]] = field(default_factory=lambda: {d: [] for d in DISTANCES_M})
+    visible: dict[int, int] = field(default_factory=lambda: {d: 0 for d in DISTANCES_M})
+
+    def add(self, truth: FrameGround, drivable: np.ndarray, lane: np.ndarray, boxes: np.ndarray) -> None:
+        """drivable, lane: [H, W] non-zero where the mask says so, at the camera's size; boxes: float[N, 4]
+        x1, y1, x2, y2 of the frame's labelled objects."""
+        iou = drivable_iou(truth, drivable, boxes, self.include_alternative)
+        if iou is not None:
+            self.iou.append(iou)
+        extracted = MarkingExtractor(truth.intrinsics, truth.pose, _MARKING_GRID).markings(lane)
+        for distance in DISTANCES_M:
+            errors, visible = lateral_errors(truth, extracted, boxes, distance)
+            self.errors[distance] += errors
+            self.visible[distance] += visible
+
+    def summary(self) -> dict[str, float | int | None]:
+        out: dict[str, float | int | None] = {"frames_with_road": len(self.iou)}
+        iou = np.array(self.iou)
+        out["iou_mean"] = _stat(iou, np.mean)
+        out["iou_median"] = _stat(iou, np.median)
+        out["iou_p10"] = _stat(iou, lambda a: np.percentile(a, 10))
+        for d in DISTANCES_M:
+            errors = np.array(self.errors[d])
+            out[f"lateral_error_{d}m_median"] = _stat(errors, np.median)
+            out[f"lateral_error_{d}m_p90"] = _stat(errors, lambda a: np.percentile(a, 90))
+            out[f"marking_recall_{d}m"] = len(errors) / self.visible[d] if self.visible[d] else None
+            out[f"markings_visible_{d}m"] = self.visible[d]
+        return out
+
+
+def _stat(values: np.ndarray, how: object) -> float | None:
+    return round(float(how(values)), 4) if values.size else None  # type: ignore[operator]
+
+
+def _hidden(pixels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """bool[N]: pixels inside any of the boxes."""
+    if len(boxes) == 0:
+        return np.zeros(len(pixels), bool)
+    u, v = pixels[:, 0:1], pixels[:, 1:2]
+    inside = (u >= boxes[None, :, 0]) & (u < boxes[None, :, 2]) & (v >= boxes[None, :, 1]) & (v < boxes[None, :, 3])
+    return np.asarray(inside.any(axis=1), bool)
+
+
+def drivable_iou(truth: FrameGround, drivable: np.ndarray, boxes: np.ndarray,
+                 include_alternative: bool = False) -> float | None:
+    """IoU of the grid's free cells and the true road over the cells in view and not hidden; None where
+    neither has any."""
+    grid = GroundGrid(truth.intrinsics, truth.pose, _IOU_GRID)
+    predicted = grid.occupancy(drivable) == GRID_FREE
+    centres = _IOU_GRID.cell_centres()
+    pixels, _ = ground_to_pixels(centres.reshape(-1, 3), truth.intrinsics, truth.pose)
+    counted = grid.seen & ~_hidden(pixels, boxes).reshape(grid.seen.shape)
+    actual = truth.drivable(centres[..., 0], centres[..., 1], include_alternative)
+    union = ((predicted | actual) & counted).sum()
+    return float(((predicted & actual) & counted).sum() / union) if union else None
+
+
+def lateral_errors(truth: FrameGround, extracted: Sequence[GroundMarking], boxes: np.ndarray,
+                   distance: float) -> tuple[list[float], int]:
+    """(errors in metres of the matched true markings, how many true markings are in view) at a distance."""
+    if distance > truth.road_far:
+        return [], 0
+    y_true = np.array([float(lateral(m.coefficients, distance)) for m in truth.markings])
+    points = np.stack([np.full_like(y_true, distance), y_true, np.zeros_like(y_true)], axis=1)
+    pixels, ahead = ground_to_pixels(points, truth.intrinsics, truth.pose)
+    i = truth.intrinsics
+    in_view = ahead & (pixels[:, 0] >= 0) & (pixels[:, 0] < i.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < i.height)
+    in_view &= ~_hidden(pixels, boxes)
+    near = [m for m in extracted if m.x_range[0] - 2.0 <= distance <= m.x_range[1] + 2.0]
+    candidates = np.array([m.lateral_at(distance) for m in near])
+    errors = []
+    for y in y_true[in_view]:
+        if candidates.size:
+            gap = float(np.abs(candidates - y).min())
+            if gap <= MATCH_M:
+                errors.append(gap)
+    return errors, int(in_view.sum())

@@ -1,0 +1,83 @@
+"""eval-ground against the synthetic scenes' ground truth in metres, and what it says without any."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mtl_perception.cli import main
+from mtl_perception.data.bdd100k import SplitPaths, decode_lane_mask
+from mtl_perception.data.ground_truth import FrameGround, ground_json, lateral, load_ground_truth
+from mtl_perception.data.synthetic import render_scene
+from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
+from mtl_perception.runtime.ground import ground_to_pixels
+
+
+@pytest.fixture(scope="module")
+def ground_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ground")
+    # full size: the bundled model was trained on 1280x720 frames and is weaker on smaller renderings
+    write_dataset(SynthConfig(out, train=0, val=12, seed=5), progress=False)
+    return out
+
+
+def test_ground_truth_lands_on_the_painted_markings() -> None:
+    """The recorded camera and marking curves put each solid marking on lane pixels of the frame's mask."""
+    checked = 0
+    for i in range(10):
+        scene = render_scene(np.random.default_rng([11, i]))
+        lane = decode_lane_mask(scene.lane)
+        truth = scene.ground
+        for marking in truth.markings:
+            if marking.dashed or marking.category.startswith("double"):  # a double line's centre is its gap
+                continue
+            if abs(float(lateral(marking.coefficients, 20.0))) > 6.0:
+                continue  # far to the side a row spans several columns of a thin line: rows are drawn as steps
+            x = np.arange(8.0, 30.0, 0.5)
+            points = np.stack([x, lateral(marking.coefficients, x), np.zeros_like(x)], axis=1)
+            pixels, _ = ground_to_pixels(points, truth.intrinsics, truth.pose)
+            u, v = np.floor(pixels).astype(int).T
+            inside = (u >= 0) & (u < lane.shape[1]) & (v >= 0) & (v < lane.shape[0])
+            free = inside.copy()
+            free[inside] = scene.object_ids[v[inside], u[inside]] < 0  # not behind an object
+            if free.sum() < 10:
+                continue
+            assert lane[v[free], u[free]].mean() > 0.8, (i, marking)  # unlabelled poles hide a few
+            checked += 1
+    assert checked >= 10
+
+
+def test_record_round_trip(ground_set: Path) -> None:
+    truth = load_ground_truth(SplitPaths(ground_set, "val"))
+    assert len(truth) == 12
+    frame = next(iter(truth.values()))
+    assert FrameGround.from_record(frame.to_record("x")) == frame
+    assert 0 <= frame.pose.pitch < 0.1 and abs(frame.pose.roll) < 0.06 and 1.2 < frame.pose.z < 1.8
+
+
+def test_geometry_and_bundled_model_meet_the_targets(ground_set: Path, bundled_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ground.json"
+    picture = tmp_path / "ground.png"
+    assert main(["eval-ground", "--data", str(ground_set), "--model", str(bundled_model), "--json", str(out),
+                 "--picture", str(picture)]) == 0
+    results = json.loads(out.read_text())
+    geometry, model = results["ground_truth_masks"], results["model"]
+    # issue 15's targets; the model's on 12 frames only, so with some room for a small sample
+    assert geometry["iou_median"] >= 0.97 and geometry["lateral_error_20m_median"] < 0.05
+    assert geometry["marking_recall_20m"] > 0.9
+    assert model["iou_median"] >= 0.85 and model["lateral_error_20m_median"] < 0.15
+    assert picture.stat().st_size > 10_000
+
+
+def test_a_split_without_ground_truth_says_so(ground_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(ground_set, copy)
+    ground_json(SplitPaths(copy, "val")).unlink()
+    assert main(["eval-ground", "--data", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ground_val.json not found" in err[0] and "synthetic" in err[0]

@@ -14,8 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="same seed, same files (default 0)")
     parser.add_argument("--size", default="720x1280", help="frame size HxW (default 720x1280, as BDD100K)")
     parser.add_argument("--workers", type=int, default=1, help="processes to render with (default 1)")
+    parser.add_argument("--world", choices=["randomised", "plain"], default="randomised",
+                        help="randomised: the training mix of data/randomisation.py (default); plain: the scenes "
+                             "as they were before it (to compare models on)")
     parser.add_argument("--gallery", type=Path, metavar="OUT.png",
-                        help="also draw a contact sheet of labelled frames into OUT.png")
+                        help="also draw a contact sheet of labelled frames into OUT.png, and one frame per "
+                             "randomisation factor (each forced on) into OUT-factors.png")
     parser.add_argument("--gallery-only", action="store_true",
                         help="draw the gallery of the existing set at --out, generate nothing")
     parser.add_argument("--gallery-split", default="train", help="split the gallery shows (default train)")
@@ -24,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mtl_perception.commands.common import parse_hw
     from mtl_perception.data.bdd100k import DatasetError
-    from mtl_perception.data.gallery import dataset_gallery
+    from mtl_perception.data.gallery import dataset_gallery, factor_gallery
+    from mtl_perception.data.randomisation import Randomisation
     from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
 
     if args.out is None:
@@ -36,11 +41,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not args.gallery_only:
             height, width = parse_hw(args.size, model_input=False)  # range checked by SynthConfig
-            config = SynthConfig(args.out, args.train, args.val, args.seed, height, width, args.workers)
+            world = Randomisation.plain() if args.world == "plain" else Randomisation()
+            config = SynthConfig(args.out, args.train, args.val, args.seed, height, width, args.workers, world)
             for paths in write_dataset(config):
                 print(f"wrote {paths.split}: {paths.images} and {paths.det_json}")
         if args.gallery:
             print(f"gallery: {dataset_gallery(args.out, args.gallery_split, args.gallery)}")
+            factors = args.gallery.with_name(f"{args.gallery.stem}-factors{args.gallery.suffix}")
+            print(f"randomisation factors: {factor_gallery(factors, args.seed)}")
     except (ValueError, PermissionError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

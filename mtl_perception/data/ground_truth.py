@@ -49,12 +49,20 @@ class FrameGround:
     ego_left: Coefficients  # the ego lane: the direct drivable area
     ego_right: Coefficients
     markings: tuple[MarkingTruth, ...]
+    junction: tuple[float, float] | None = None  # x range of a crossing road (alternative area, no markings)
+
+    def has_markings_at(self, x: float) -> bool:
+        """Whether the longitudinal markings run at x (a junction interrupts them)."""
+        return x <= self.road_far and not (self.junction is not None and self.junction[0] <= x < self.junction[1])
 
     def drivable(self, x: np.ndarray, y: np.ndarray, include_alternative: bool = False) -> np.ndarray:
         """bool: ground points (x, y) in the direct drivable area (the ego lane), or anywhere on the road
         with include_alternative, as BDD100K's two drivable classes."""
         left, right = (self.left_edge, self.right_edge) if include_alternative else (self.ego_left, self.ego_right)
-        return (x <= self.road_far) & (y <= lateral(left, x)) & (y >= lateral(right, x))
+        inside = (x <= self.road_far) & (y <= lateral(left, x)) & (y >= lateral(right, x))
+        if include_alternative and self.junction is not None:
+            inside |= (x >= self.junction[0]) & (x < self.junction[1])
+        return np.asarray(inside)
 
     def to_record(self, name: str) -> dict:
         i, p = self.intrinsics, self.pose
@@ -66,6 +74,7 @@ class FrameGround:
                      "ego_lane_left": list(self.ego_left), "ego_lane_right": list(self.ego_right)},
             "markings": [{"category": m.category, "dashed": m.dashed, "y_of_x": list(m.coefficients)}
                          for m in self.markings],
+            "junction_m": list(self.junction) if self.junction is not None else None,
         }
 
     @classmethod
@@ -79,6 +88,7 @@ class FrameGround:
             _coefficients(road["ego_lane_left"]), _coefficients(road["ego_lane_right"]),
             tuple(MarkingTruth(m["category"], bool(m["dashed"]), _coefficients(m["y_of_x"]))
                   for m in record["markings"]),
+            _junction(record.get("junction_m")),
         )
 
 
@@ -87,6 +97,10 @@ def _coefficients(values: list[float]) -> Coefficients:
     if not all(math.isfinite(v) for v in (a0, a1, a2)):
         raise ValueError(f"non-finite curve coefficients {values}")
     return a0, a1, a2
+
+
+def _junction(values: list[float] | None) -> tuple[float, float] | None:
+    return None if values is None else (float(values[0]), float(values[1]))
 
 
 def ground_json(paths: SplitPaths) -> Path:

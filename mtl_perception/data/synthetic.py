@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from mtl_perception.data import scene_effects as fx
 from mtl_perception.data.bdd100k import (
     DRIVABLE_ALTERNATIVE,
     DRIVABLE_BACKGROUND,
@@ -29,6 +30,7 @@ from mtl_perception.data.bdd100k import (
     encode_lane,
 )
 from mtl_perception.data.ground_truth import FrameGround, MarkingTruth
+from mtl_perception.data.randomisation import Randomisation
 from mtl_perception.runtime.ground import (
     CameraIntrinsics,
     CameraPose,
@@ -49,14 +51,12 @@ OCCLUDED_BELOW = 0.97  # visible fraction under which an object is flagged occlu
 
 # name: (width m, height m)
 VEHICLE_SIZES = {"car": (1.8, 1.5), "truck": (2.5, 3.4), "bus": (2.55, 3.1)}
+VEHICLE_LENGTHS = {"car": 4.5, "truck": 8.0, "bus": 11.0}
 TIMES_OF_DAY = ("daytime", "dawn/dusk", "night")
-WEATHERS = ("clear", "partly cloudy", "overcast", "foggy")
+CLEAR_WEATHERS = ("clear", "partly cloudy", "overcast")  # BDD100K's names, as the rest below
 SCENES = ("highway", "city street", "residential")
-# the mounting: focal length as a fraction of the width, height in metres, pitch (down) and roll in degrees
-FOCAL_FRACTION = (0.72, 0.9)
-MOUNT_HEIGHT_M = (1.3, 1.7)
-PITCH_DEG = (0.0, 4.5)
-ROLL_DEG_SD, ROLL_DEG_MAX = 1.0, 3.0
+JUNCTION_RANGE_M, JUNCTION_WIDTH_M = (12.0, 45.0), (8.0, 16.0)  # where a crossing road lies, and how wide
+SNOW_BURIES = 0.65  # snow cover above which a marking is no longer seen, so no longer labelled
 
 
 @dataclass
@@ -71,8 +71,11 @@ class SceneObject:
     occluded: bool = False
     visible_fraction: float = 1.0
     attributes: dict[str, str] = field(default_factory=dict)
-    # the vehicle's box before clipping, so truncation is known even where the border cuts it
+    # a vehicle's rear (or front) face before clipping, where its details are painted
     geometric_box: tuple[float, float, float, float] | None = None
+    side: np.ndarray | None = None  # float[4, 2]: a vehicle's visible side, where the camera sees it at an angle
+    facing: str = "rear"  # a vehicle shows the camera its "rear" or its "front" (oncoming)
+    parked: bool = False  # beside the road rather than in a lane
     pole: np.ndarray | None = None  # unlabelled support drawn behind signs and lights
 
 
@@ -87,6 +90,7 @@ class Scene:
     objects: list[SceneObject]
     attributes: dict[str, str]
     ground: FrameGround  # the camera and the road, in metres
+    ego: np.ndarray  # bool[H, W]: the ego vehicle's hood or dashboard (neither road nor object)
 
     def horizon_row(self, column: float) -> float:
         """The image row of the horizon at a column (it tilts with the camera's roll)."""
@@ -126,6 +130,7 @@ class _Road:
     two_way: bool
     curb_outer: bool
     yellow_edge: bool
+    junction: tuple[float, float] | None = None  # depths between which a road crosses
 
     def centre(self, depth: np.ndarray | float) -> np.ndarray | float:
         return 0.5 * self.curvature * np.square(depth)
@@ -144,7 +149,8 @@ def _gradient(top: np.ndarray, bottom: np.ndarray, rows: int, width: int) -> np.
     return np.broadcast_to(column[:, None, :], (rows, width, 3))
 
 
-def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, tod: str, weather: str) -> None:
+def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, tod: str, weather: str,
+                     textures: bool) -> None:
     h, w = img.shape[:2]
     hz = int(np.clip(round(cam.horizon), 1, h - 1))
     skies = {
@@ -153,7 +159,7 @@ def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, to
         "night": ([40, 20, 15], [70, 50, 40]),
     }
     top, bottom = (np.array(c, np.float32) + rng.normal(0, 12, 3) for c in skies[tod])
-    if weather in ("overcast", "foggy"):
+    if weather in ("overcast", "foggy", "rainy", "snowy"):
         grey = np.full(3, 200.0 if tod == "daytime" else 90.0, np.float32)
         top, bottom = 0.3 * top + 0.7 * grey, 0.3 * bottom + 0.7 * grey
     img[:hz] = _gradient(top, bottom, hz, w)
@@ -166,6 +172,7 @@ def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, to
             cv2.ellipse(img, centre, axes, 0, 0, 360, (235, 235, 235), -1)
 
     # buildings and trees stand on the horizon, on both sides of where the road goes
+    facades = np.zeros((h, w), np.uint8)
     for side in (-1, 1):
         x = cam.cx + side * rng.uniform(0.02, 0.1) * w
         while 0 <= x < w:
@@ -176,6 +183,7 @@ def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, to
                 x0, x1 = sorted((int(x), int(x + side * bw)))
                 y0 = int(hz - bh)
                 cv2.rectangle(img, (x0, y0), (x1, hz + 2), colour.tolist(), -1)
+                cv2.rectangle(facades, (x0, y0), (x1, hz + 2), 1, -1)
                 lit = (40, 200, 240) if tod == "night" else (colour * 0.6).tolist()
                 step = max(int(bw / 5), 4)
                 for wx in range(x0 + step // 2, x1 - step // 2, step):
@@ -187,8 +195,20 @@ def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, to
                 r = rng.uniform(0.015, 0.05) * w
                 green = (rng.uniform(20, 60), rng.uniform(90, 160), rng.uniform(30, 80))
                 cv2.rectangle(img, (int(x - r / 6), int(hz - r)), (int(x + r / 6), hz + 2), (40, 60, 80), -1)
-                cv2.circle(img, (int(x), int(hz - 1.3 * r)), int(r), green, -1)
+                if textures:  # a crown of overlapping leaf clusters in several greens
+                    for _ in range(12):
+                        offset = rng.normal(0, 0.45 * r, 2)
+                        leaf = np.clip(np.array(green) * rng.uniform(0.6, 1.3), 0, 255)
+                        cv2.circle(img, (int(x + offset[0]), int(hz - 1.3 * r + offset[1])), int(r * rng.uniform(0.3, 0.6)),
+                                   leaf.tolist(), -1)
+                else:
+                    cv2.circle(img, (int(x), int(hz - 1.3 * r)), int(r), green, -1)
                 x += side * 1.5 * r
+    if textures:
+        fx.textured(rng, img, facades > 0, 0.18, cells=12)
+        ground_rows = np.zeros((h, w), bool)
+        ground_rows[hz:] = True
+        fx.textured(rng, img, ground_rows, 0.3, cells=6)
 
 
 def _road_rows(cam: _Camera, road: _Road) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +219,7 @@ def _road_rows(cam: _Camera, road: _Road) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Camera, road: _Road,
-               rng: np.random.Generator, tod: str) -> None:
+               rng: np.random.Generator, tod: str, textures: bool) -> None:
     rows, depth = _road_rows(cam, road)
     y0 = int(rows[0])
     cols = np.arange(cam.width, dtype=np.float64)[None, :] + 0.5
@@ -210,13 +230,22 @@ def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Ca
     on_shoulder = (cols >= (bounds[0] - shoulder)[:, None]) & (cols < (bounds[-1] + shoulder)[:, None])
     lane_index = (cols[:, :, None] >= bounds.T[:, None, :]).sum(-1)  # 0 left of road .. n+1 right of it
     on_road = (lane_index >= 1) & (lane_index <= road.n_lanes)
+    crossing = np.zeros_like(depth, dtype=bool)
+    if road.junction is not None:  # the crossing road runs across the whole view
+        crossing = (depth >= road.junction[0]) & (depth < road.junction[1])
+        on_road[crossing] = True
+        on_shoulder[crossing] = False
     region = img[y0:]
     sidewalk = np.array([150, 155, 160], np.float32) + rng.normal(0, 10, 3)
     region[on_shoulder & ~on_road] = sidewalk
     asphalt = np.array([85, 85, 88], np.float32) + rng.normal(0, 8, 3)
     shade = (0.85 + 0.25 * (rows - y0) / max(cam.height - y0, 1))[:, None, None]
-    texture = rng.normal(0, 4, (*region.shape[:2], 1)).astype(np.float32)
-    region[:] = np.where(on_road[..., None], asphalt * shade + texture, region)
+    if textures:
+        fx.textured(rng, region, on_shoulder & ~on_road, 0.12, cells=16)
+        fx.asphalt(rng, region, on_road, asphalt, shade)
+    else:
+        texture = rng.normal(0, 4, (*region.shape[:2], 1)).astype(np.float32)
+        region[:] = np.where(on_road[..., None], asphalt * shade + texture, region)
 
     ids = np.full(on_road.shape, DRIVABLE_BACKGROUND, np.uint8)
     ids[on_road] = DRIVABLE_ALTERNATIVE
@@ -225,7 +254,7 @@ def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Ca
 
     half_width = np.maximum(0.5 * MARKING_WIDTH_M * cam.focal / depth, 0.6)
     for k in range(road.n_lanes + 1):
-        _draw_marking(region, lane[y0:], cols, bounds[k], half_width, depth, road, k, rng, tod)
+        _draw_marking(region, lane[y0:], cols, bounds[k], half_width, depth, road, k, rng, tod, ~crossing)
     _draw_transverse(region, lane[y0:], cols, bounds, depth, cam, road, rng, tod)
 
 
@@ -267,7 +296,8 @@ def _marking_kind(road: _Road, k: int) -> tuple[str, bool]:
 
 def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre: np.ndarray,
                   half_width: np.ndarray, depth: np.ndarray, road: _Road, k: int,
-                  rng: np.random.Generator, tod: str) -> None:
+                  rng: np.random.Generator, tod: str, rows: np.ndarray) -> None:
+    """Lane boundary k as painted, on the given rows (a junction interrupts it)."""
     category, dashed = _marking_kind(road, k)
     colours = {"road curb": [175, 175, 175], "single white": [225, 228, 230], "single yellow": [40, 190, 230],
                "double yellow": [40, 190, 230]}
@@ -276,10 +306,10 @@ def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre
     offsets = (-1.6, 1.6) if category == "double yellow" else (0.0,)
     value = encode_lane(category, dashed=dashed)
 
-    visible = np.ones_like(depth, dtype=bool)
+    visible = rows.copy()
     if dashed:
         phase = rng.uniform(0, DASH_PERIOD_M)
-        visible = np.mod(depth + phase, DASH_PERIOD_M) < DASH_M
+        visible &= np.mod(depth + phase, DASH_PERIOD_M) < DASH_M
     for offset in offsets:
         c = centre + offset * half_width
         paint = (np.abs(cols - c[:, None]) <= half_width[:, None]) & visible[:, None]
@@ -310,7 +340,9 @@ def _vehicle_silhouette(shape: tuple[int, int], box: tuple[float, float, float, 
 
 
 def _paint_vehicle(img: np.ndarray, obj: SceneObject, visible: np.ndarray, box: tuple[float, ...],
-                   rng: np.random.Generator, tod: str) -> None:
+                   rng: np.random.Generator, tod: str) -> list[tuple[float, float, str]]:
+    """Body, windows, wheels and lights of a vehicle's rear or front face and its visible side; returns its
+    lamps as (u, v, "tail" | "head") on the canvas, for the night's lights."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     body = rng.uniform(30, 230, 3)
@@ -321,6 +353,8 @@ def _paint_vehicle(img: np.ndarray, obj: SceneObject, visible: np.ndarray, box: 
         return (slice(max(int(y1 + v0 * h), 0), max(int(y1 + v1 * h), 0)),
                 slice(max(int(x1 + u0 * w), 0), max(int(x1 + u1 * w), 0)))
 
+    if obj.side is not None:
+        _paint_side(img, obj.side, visible, body)
     window = region(0.22, 0.08, 0.78, 0.38) if obj.category == "car" else region(0.08, 0.1, 0.92, 0.35)
     dark[window] = True
     dark[region(0.0, 0.85, 1.0, 1.0)] = True  # wheels and shadow
@@ -328,9 +362,35 @@ def _paint_vehicle(img: np.ndarray, obj: SceneObject, visible: np.ndarray, box: 
     lights = np.zeros_like(dark)
     lights[region(0.03, 0.55, 0.18, 0.66)] = True
     lights[region(0.82, 0.55, 0.97, 0.66)] = True
-    img[lights & visible] = (40, 40, 255) if tod == "night" else (30, 30, 170)
+    front = obj.facing == "front"
+    if front:
+        colour = (220, 240, 255) if tod == "night" else (200, 210, 215)
+    else:
+        colour = (40, 40, 255) if tod == "night" else (30, 30, 170)
+    img[lights & visible] = colour
     plate = region(0.38, 0.62, 0.62, 0.74)
     img[plate][visible[plate]] = (230, 230, 230)
+    kind = "head" if front else "tail"
+    return [(x1 + 0.105 * w, y1 + 0.6 * h, kind), (x1 + 0.895 * w, y1 + 0.6 * h, kind)]
+
+
+def _paint_side(img: np.ndarray, side: np.ndarray, visible: np.ndarray, body: np.ndarray) -> None:
+    """A vehicle's side seen at an angle: darker paint, a band of windows, two wheels."""
+    def fill(polygon: np.ndarray) -> np.ndarray:
+        mask = np.zeros(img.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+        return (mask > 0) & visible
+
+    img[fill(side)] = body * 0.7
+    near_bottom, far_bottom, far_top, near_top = side
+    img[fill(np.array([near_top + 0.15 * (near_bottom - near_top), far_top + 0.15 * (far_bottom - far_top),
+                       far_top + 0.4 * (far_bottom - far_top), near_top + 0.4 * (near_bottom - near_top)]))] = (45, 40, 40)
+    for t, top, bottom in ((0.15, near_top, near_bottom), (0.8, far_top, far_bottom)):
+        ground = near_bottom + t * (far_bottom - near_bottom)
+        radius = max(0.15 * float(np.linalg.norm(bottom - top)), 1.0)
+        wheel = np.zeros(img.shape[:2], np.uint8)
+        cv2.circle(wheel, (round(ground[0]), round(ground[1] - radius)), round(radius), 1, -1)
+        img[(wheel > 0) & visible] = (25, 25, 25)
 
 
 def _person_silhouette(shape: tuple[int, int], foot_x: float, foot_y: float, height: float,
@@ -373,23 +433,87 @@ def _box_of(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)
 
 
-def _plan_objects(cam: _Camera, road: _Road, rng: np.random.Generator, scene: str) -> list[SceneObject]:
-    """Place vehicles in lanes, people and two-wheelers at the roadside, signs and lights on poles."""
+def _vehicle(cam: _Camera, shape: tuple[int, int], kind: str, lateral: float, depth: float,
+             facing: str) -> SceneObject:
+    """A vehicle as a box on the road, aligned with it: its near face (rear, or front if oncoming) and,
+    when it is off to one side, the side the camera sees at an angle."""
+    width_m, height_m = VEHICLE_SIZES[kind]
+    centre = float(cam.column(lateral, depth))
+    half = 0.5 * width_m * cam.focal / depth
+    bottom = cam.row(depth)
+    box = (centre - half, bottom - height_m * cam.focal / depth, centre + half, bottom)
+    silhouette = _vehicle_silhouette(shape, box, kind)
+    side = None
+    if abs(lateral) > width_m / 2:
+        x_side = lateral - float(np.sign(lateral)) * width_m / 2
+        far = depth + VEHICLE_LENGTHS[kind]
+        side = np.array([[cam.column(x_side, depth), bottom], [cam.column(x_side, far), cam.row(far)],
+                         [cam.column(x_side, far), cam.row(far) - height_m * cam.focal / far],
+                         [cam.column(x_side, depth), bottom - height_m * cam.focal / depth]], np.float64)
+        face = np.zeros(shape, np.uint8)
+        cv2.fillPoly(face, [np.round(side).astype(np.int32)], 1)
+        silhouette |= face > 0
+    return SceneObject(kind, depth, silhouette, geometric_box=box, side=side, facing=facing)
+
+
+def _parked_rows(cam: _Camera, road: _Road, rng: np.random.Generator, near: float) -> list[SceneObject]:
+    """Cars parked nose to tail beside the road, on one side or both: seen from the side, hiding each other."""
+    shape = (cam.height, cam.width)
+    out = []
+    for side in rng.choice(np.array([[-1, 0], [0, 1], [-1, 1]])).tolist():
+        if side == 0:
+            continue
+        depth = float(rng.uniform(near + 1.0, 15.0))
+        for _ in range(int(rng.integers(3, 10))):
+            kind = "car" if rng.random() < 0.9 else "truck"
+            edge = float(road.boundary(0 if side < 0 else road.n_lanes, depth))
+            lateral = edge + side * (0.3 + VEHICLE_SIZES[kind][0] / 2 + rng.uniform(0, 0.3))
+            if rng.random() < 0.85:
+                parked = _vehicle(cam, shape, kind, lateral, depth, str(rng.choice(["rear", "front"])))
+                parked.parked = True
+                out.append(parked)
+            depth += VEHICLE_LENGTHS[kind] + rng.uniform(0.8, 2.5)
+    return out
+
+
+def _street_lamps(cam: _Camera, road: _Road, rng: np.random.Generator, near: float) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+    """Lamp posts along the road (unlabelled scenery): their mask, and each lamp's (u, v, ground row)."""
+    mask = np.zeros((cam.height, cam.width), np.uint8)
+    lamps = []
+    for side in (-1, 1):
+        depth = float(rng.uniform(near + 2.0, 20.0))
+        spacing = float(rng.uniform(20.0, 35.0))
+        while depth < min(road.far_depth, 100.0):
+            edge = float(road.boundary(0 if side < 0 else road.n_lanes, depth))
+            base = edge + side * 1.5
+            x, ground = float(cam.column(base, depth)), cam.row(depth)
+            top = ground - 7.0 * cam.focal / depth
+            px = max(round(0.12 * cam.focal / depth), 1)
+            cv2.rectangle(mask, (round(x - px / 2), round(top)), (round(x + px / 2), round(ground)), 1, -1)
+            head_x = float(cam.column(base - side * 1.5, depth))
+            cv2.line(mask, (round(x), round(top)), (round(head_x), round(top)), 1, px)
+            lamps.append((head_x, top + px, ground))
+            depth += spacing
+    return mask > 0, lamps
+
+
+def _plan_objects(cam: _Camera, road: _Road, rng: np.random.Generator, scene: str,
+                  randomisation: Randomisation) -> list[SceneObject]:
+    """Place vehicles in lanes (oncoming ones face the camera), rows of parked cars, people and
+    two-wheelers at the roadside, signs and lights on poles."""
     shape = (cam.height, cam.width)
     objects: list[SceneObject] = []
     near = cam.focal * cam.cam_height / (cam.height - cam.horizon) + 1.0
     n_vehicles = rng.integers(1, 4 + 2 * road.n_lanes)
     for _ in range(n_vehicles):
-        kind = rng.choice(["car", "car", "car", "truck", "bus"] if scene != "residential" else ["car"] * 5 + ["truck"])
+        kind = str(rng.choice(["car", "car", "car", "truck", "bus"] if scene != "residential" else ["car"] * 5 + ["truck"]))
         lane = int(rng.integers(0, road.n_lanes))
         depth = float(rng.uniform(near + 1.0, min(road.far_depth, 90.0)))
-        width_m, height_m = VEHICLE_SIZES[str(kind)]
-        centre = cam.column(road.lane_centre(lane, depth) + rng.normal(0, 0.25), depth)
-        half = 0.5 * width_m * cam.focal / depth
-        bottom = cam.row(depth)
-        box = (float(centre) - half, bottom - height_m * cam.focal / depth, float(centre) + half, bottom)
-        objects.append(SceneObject(str(kind), depth, _vehicle_silhouette(shape, box, str(kind)),
-                                   geometric_box=box))
+        oncoming = road.two_way and lane < road.n_lanes // 2
+        lateral = road.lane_centre(lane, depth) + rng.normal(0, 0.25)
+        objects.append(_vehicle(cam, shape, kind, lateral, depth, "front" if oncoming else "rear"))
+    if rng.random() < randomisation.parked_p:
+        objects += _parked_rows(cam, road, rng, near)
 
     n_people = rng.integers(0, 5 if scene != "highway" else 1)
     for _ in range(n_people):
@@ -462,28 +586,80 @@ def _finalise_labels(objects: list[SceneObject]) -> None:
         obj.occluded = obj.visible_fraction < OCCLUDED_BELOW
 
 
-def _post_process(img: np.ndarray, rng: np.random.Generator, tod: str, weather: str, horizon: float) -> np.ndarray:
-    if weather == "foggy":
-        rows = np.arange(img.shape[0], dtype=np.float32)
-        fog = np.clip(1.0 - np.abs(rows - horizon) / (0.6 * img.shape[0]), 0, 0.75)[:, None, None]
-        img = img * (1 - fog) + 200.0 * fog
-    gain = {"daytime": 1.0, "dawn/dusk": 0.75, "night": 0.35}[tod] * rng.uniform(0.85, 1.15)
+def _post_process(img: np.ndarray, rng: np.random.Generator, look: _Look, road: np.ndarray, ground: np.ndarray,
+                  ego: np.ndarray, lights: list[fx.Light], horizon: float, randomisation: Randomisation) -> tuple[np.ndarray, np.ndarray]:
+    """Light, weather, the ego vehicle and the sensor, on the mounted camera's view; returns the image and
+    the snow cover on the road (0 without snow)."""
+    h, w = img.shape[:2]
+    gain = {"daytime": 1.0, "dawn/dusk": 0.75, "night": 0.35}[look.tod] * rng.uniform(0.85, 1.15)
     img = img * gain
-    img = img + rng.normal(0, rng.uniform(1.0, 6.0), img.shape).astype(np.float32)
+    if look.tod == "night":  # the ego car's headlights light the road ahead of it
+        v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+        pool = np.exp(-(((u - w / 2) / (0.35 * w)) ** 2) - (((h - v) / (0.3 * h)) ** 2))
+        img *= 1.0 + 2.5 * (pool * ground)[..., None]
+    if look.wet:
+        fx.wet(img, road, rng)
+    fx.draw_lights(img, lights, rng, road.astype(np.float32) if look.wet else None)
+    if look.weather == "foggy":
+        rows = np.arange(h, dtype=np.float32)
+        fog = np.clip(1.0 - np.abs(rows - horizon) / (0.6 * h), 0, 0.75)[:, None, None]
+        img = img * (1 - fog) + 200.0 * gain * fog
+    if look.ego is not None:
+        fx.draw_ego_vehicle(img, ego, rng, look.ego, look.tod == "night")
+    cover = np.zeros((h, w), np.float32)
+    if look.weather == "rainy":
+        fx.rain(img, rng)
+    elif look.weather == "snowy":
+        cover = fx.snow(img, rng, ground & ~ego, road)
+    blur = rng.uniform(*randomisation.motion_blur_px) if rng.random() < randomisation.motion_blur_p else 0.0
+    noise = rng.uniform(*randomisation.noise_sd) * (2.0 if look.tod == "night" else 1.0)
+    img = fx.sensor(img, rng, blur, noise, randomisation.white_balance)
     out: np.ndarray = np.clip(img, 0, 255).astype(np.uint8)
     sigma = rng.uniform(0.0, 1.2)
     if sigma > 0.3:
         out = cv2.GaussianBlur(out, (0, 0), sigma)
-    return out
+    return out, cover
 
 
-def sample_mounting(rng: np.random.Generator, width: int, height: int) -> tuple[CameraIntrinsics, CameraPose]:
+@dataclass(frozen=True)
+class _Look:
+    """What the frame looks like, drawn before anything is rendered."""
+
+    tod: str
+    weather: str
+    scene: str
+    wet: bool
+    ego: str | None  # "hood", "dashboard" or None
+
+
+def _draw_look(rng: np.random.Generator, r: Randomisation) -> _Look:
+    weights = np.array([r.daytime_weight, r.dusk_weight, r.night_weight], np.float64)
+    tod = str(rng.choice(TIMES_OF_DAY, p=weights / weights.sum()))
+    roll = rng.random()
+    if roll < r.rain_p:
+        weather = "rainy"
+    elif roll < r.rain_p + r.snow_p:
+        weather = "snowy"
+    elif roll < r.rain_p + r.snow_p + r.fog_p:
+        weather = "foggy"
+    else:
+        weather = str(rng.choice(CLEAR_WEATHERS, p=[0.5, 0.25, 0.25]))
+    scene = str(rng.choice(SCENES))
+    wet = weather == "rainy" or (weather != "snowy" and rng.random() < r.wet_p)
+    ego_roll = rng.random()
+    ego = "hood" if ego_roll < r.hood_p else "dashboard" if ego_roll < r.hood_p + r.dashboard_p else None
+    return _Look(tod, weather, scene, wet, ego)
+
+
+def sample_mounting(rng: np.random.Generator, width: int, height: int,
+                    randomisation: Randomisation | None = None) -> tuple[CameraIntrinsics, CameraPose]:
     """A camera as a car carries it: centred principal point, some height, pitched down a little, rolled less."""
-    focal = width * rng.uniform(*FOCAL_FRACTION)
+    r = randomisation or Randomisation()
+    focal = width * rng.uniform(*r.focal_fraction)
     intrinsics = CameraIntrinsics(focal, focal, width / 2 + rng.normal(0, width * 0.01),
                                   height / 2 + rng.normal(0, height * 0.01), width, height)
-    roll = float(np.clip(rng.normal(0, ROLL_DEG_SD), -ROLL_DEG_MAX, ROLL_DEG_MAX))
-    pose = CameraPose(z=float(rng.uniform(*MOUNT_HEIGHT_M)), pitch=math.radians(rng.uniform(*PITCH_DEG)),
+    roll = float(np.clip(rng.normal(0, r.roll_deg_sd), -r.roll_deg_max, r.roll_deg_max))
+    pose = CameraPose(z=float(rng.uniform(*r.mount_height_m)), pitch=math.radians(rng.uniform(*r.pitch_deg)),
                       roll=math.radians(roll))
     return intrinsics, pose
 
@@ -520,46 +696,65 @@ def _road_truth(road: _Road, intrinsics: CameraIntrinsics, pose: CameraPose) -> 
 
     markings = tuple(MarkingTruth(*_marking_kind(road, k), curve(k)) for k in range(road.n_lanes + 1))
     return FrameGround(intrinsics, pose, road.far_depth, curve(0), curve(road.n_lanes), curve(road.ego_lane),
-                       curve(road.ego_lane + 1), markings)
+                       curve(road.ego_lane + 1), markings, road.junction)
 
 
-def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280) -> Scene:
-    """Render one labelled frame. All randomness comes from rng."""
-    tod = str(rng.choice(TIMES_OF_DAY, p=[0.6, 0.2, 0.2]))
-    weather = str(rng.choice(WEATHERS, p=[0.4, 0.25, 0.25, 0.1]))
-    scene = str(rng.choice(SCENES))
-    intrinsics, pose = sample_mounting(rng, width, height)
+def _touches_border(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def _to_view(homography: np.ndarray, u: float, v: float) -> tuple[float, float]:
+    x, y, z = homography @ np.array([u, v, 1.0])
+    return float(x / z), float(y / z)
+
+
+def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280,
+                 randomisation: Randomisation | None = None) -> Scene:
+    """Render one labelled frame. All randomness comes from rng; randomisation (default: the training
+    mix) says what may vary and how often."""
+    r = randomisation or Randomisation()
+    look = _draw_look(rng, r)
+    intrinsics, pose = sample_mounting(rng, width, height, r)
     cam, homography = _level_view(intrinsics, pose)
     n_lanes = int(rng.integers(1, 5))
+    junction = None
+    if rng.random() < r.junction_p:
+        start = float(rng.uniform(*JUNCTION_RANGE_M))
+        junction = (start, start + float(rng.uniform(*JUNCTION_WIDTH_M)))
     road = _Road(
         n_lanes=n_lanes,
         ego_lane=int(rng.integers(0, n_lanes)),
-        curvature=float(rng.choice([0.0, rng.uniform(-4e-3, 4e-3)])),
+        curvature=float(rng.choice([0.0, rng.uniform(*r.curvature)])),
         ego_offset=float(rng.uniform(-0.5, 0.5)),
         far_depth=float(rng.uniform(120.0, 250.0)),
         two_way=bool(n_lanes >= 2 and rng.random() < 0.5),
         curb_outer=bool(rng.random() < 0.3),
         yellow_edge=bool(rng.random() < 0.3),
+        junction=junction,
     )
     shape = (cam.height, cam.width)
     img = np.zeros((*shape, 3), np.float32)
     drivable = np.full(shape, DRIVABLE_BACKGROUND, np.uint8)
     lane = np.full(shape, LANE_BACKGROUND, np.uint8)
-    _draw_background(img, cam, rng, tod, weather)
-    _draw_road(img, drivable, lane, cam, road, rng, tod)
+    _draw_background(img, cam, rng, look.tod, look.weather, r.textures)
+    _draw_road(img, drivable, lane, cam, road, rng, look.tod, r.textures)
+    ground = np.zeros(shape, np.uint8)
+    ground[max(int(np.ceil(cam.horizon)), 0):] = 1
+    near = cam.focal * cam.cam_height / (cam.height - cam.horizon) + 1.0
+    lamp_posts, lamps = _street_lamps(cam, road, rng, near) if rng.random() < r.street_lamps_p \
+        else (np.zeros(shape, bool), [])
+    img[lamp_posts] = (70, 72, 75)
+    drivable[lamp_posts], lane[lamp_posts] = DRIVABLE_BACKGROUND, LANE_BACKGROUND
 
     # what of the canvas the mounted camera sees; objects are cut to it, and cut ones are truncated
     in_view = cv2.warpPerspective(np.ones((height, width), np.uint8), np.linalg.inv(homography),
                                   (cam.width, cam.height), flags=cv2.INTER_NEAREST).astype(bool)
-    planned = _plan_objects(cam, road, rng, scene)
+    planned = _plan_objects(cam, road, rng, look.scene, r)
     for obj in planned:
-        cut = bool((obj.silhouette & ~in_view).any())
-        if obj.geometric_box is not None:
-            gx1, gy1, gx2, gy2 = obj.geometric_box
-            cut |= gx1 < 0 or gy1 < 0 or gx2 > cam.width or gy2 > cam.height
-        obj.truncated = cut
+        obj.truncated = _touches_border(obj.silhouette) or bool((obj.silhouette & ~in_view).any())
         obj.silhouette = obj.silhouette & in_view
     objects, ids = _resolve_visibility(planned, shape)
+    light_spots: list[tuple[float, float, str, float]] = []  # canvas u, v, kind, ground row
     for i, obj in enumerate(objects):
         visible = ids == i
         if obj.pole is not None:
@@ -568,46 +763,80 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280)
             # poles are unlabelled scenery: they hide road labels like any object
             drivable[free], lane[free] = DRIVABLE_BACKGROUND, LANE_BACKGROUND
         if obj.geometric_box is not None:
-            _paint_vehicle(img, obj, visible, obj.geometric_box, rng, tod)
+            for u, v, kind in _paint_vehicle(img, obj, visible, obj.geometric_box, rng, look.tod):
+                iu, iv = int(u), int(v)
+                if 0 <= iu < cam.width and 0 <= iv < cam.height and ids[iv, iu] == i:
+                    light_spots.append((u, v, kind, obj.geometric_box[3]))
         elif obj.category == "traffic light":
             img[visible] = (30, 30, 30)
             colour = {"red": (0, 0, 255), "yellow": (0, 200, 255), "green": (80, 255, 0)}
             ys, xs = np.nonzero(obj.silhouette)
             lamp = {"red": 0.2, "yellow": 0.5, "green": 0.8}[obj.attributes["trafficLightColor"]]
             cy, cx = ys.min() + lamp * (ys.max() - ys.min()), xs.mean()
-            r = max(int(0.3 * (xs.max() - xs.min())), 1)
+            r_px = max(int(0.3 * (xs.max() - xs.min())), 1)
             lamp_mask = np.zeros_like(visible, np.uint8)
-            cv2.circle(lamp_mask, (int(cx), int(cy)), r, 1, -1)
+            cv2.circle(lamp_mask, (int(cx), int(cy)), r_px, 1, -1)
             img[(lamp_mask > 0) & visible] = colour[obj.attributes["trafficLightColor"]]
+            light_spots.append((float(cx), float(cy), obj.attributes["trafficLightColor"], float(ys.max())))
         elif obj.category == "traffic sign":
             img[visible] = rng.choice([(40, 40, 200), (200, 120, 30), (40, 200, 240)])
         else:
             img[visible] = rng.uniform(20, 220, 3)
+    light_spots += [(u, v, "street", g) for u, v, g in lamps if ids[min(max(int(v), 0), cam.height - 1),
+                                                                      min(max(int(u), 0), cam.width - 1)] < 0]
 
     # into the mounted camera's view; labels by nearest neighbour so they keep their values
     size = (width, height)
     img = _warp(img, homography, size, nearest=False)
     drivable, lane = _warp(drivable, homography, size, nearest=True), _warp(lane, homography, size, nearest=True)
     ids = _warp(ids, homography, size, nearest=True)
+    ground_view = _warp(ground, homography, size, nearest=True).astype(bool)
+    # the ego vehicle is neither road nor object, and hides what is behind it as the frame's edge does
+    ego = np.zeros((height, width), bool)
+    if look.ego is not None:
+        ego = fx.ego_vehicle_mask(rng, height, width, look.ego, r.ego_rows)
+    ids[ego] = -1
     kept: list[SceneObject] = []
     for i, obj in enumerate(objects):
-        obj.silhouette = _warp(obj.silhouette.astype(np.uint8), homography, size, nearest=True).astype(bool)
+        silhouette = _warp(obj.silhouette.astype(np.uint8), homography, size, nearest=True).astype(bool)
+        obj.truncated |= bool((silhouette & ego).any())
+        obj.silhouette = silhouette & ~ego
         area = int(obj.silhouette.sum())
-        if area == 0:  # a sliver the resampling lost: its few pixels stay unlabelled scenery
+        if area < 4:  # a sliver the resampling or the hood left: its few pixels stay unlabelled scenery
             ids[ids == i] = -1
             continue
         obj.visible_fraction = float((ids == i).sum()) / area
         ids[ids == i] = len(kept)
         kept.append(obj)
-    covered = ids >= 0
+    covered = (ids >= 0) | ego
     drivable[covered] = DRIVABLE_BACKGROUND
     lane[covered] = LANE_BACKGROUND
     _finalise_labels(kept)
 
     horizon = float(ground_to_pixels(np.array([[1e9, 0.0, pose.z]]), intrinsics, pose)[0][0, 1])
-    image = _post_process(img, rng, tod, weather, horizon)
-    return Scene(image, drivable, lane, ids, kept, {"weather": weather, "timeofday": tod, "scene": scene},
-                 _road_truth(road, intrinsics, pose))
+    lights = _lights(light_spots, homography, look, rng, width) if look.tod != "daytime" else []
+    road_view = drivable != DRIVABLE_BACKGROUND
+    image, snow_cover = _post_process(img, rng, look, road_view, ground_view & (ids < 0), ego, lights, horizon, r)
+    lane[snow_cover > SNOW_BURIES] = LANE_BACKGROUND  # buried: no one would label it
+    attributes = {"weather": look.weather, "timeofday": look.tod, "scene": look.scene}
+    return Scene(image, drivable, lane, ids, kept, attributes, _road_truth(road, intrinsics, pose), ego)
+
+
+def _lights(spots: list[tuple[float, float, str, float]], homography: np.ndarray, look: _Look,
+            rng: np.random.Generator, width: int) -> list[fx.Light]:
+    """The lit lamps among the canvas's light spots, in the mounted view: at dusk only some are on."""
+    colours = {"tail": (40, 40, 255), "head": (220, 240, 255), "street": (120, 200, 255),
+               "red": (0, 0, 255), "yellow": (0, 200, 255), "green": (80, 255, 0)}
+    strength = {"tail": 0.8, "head": 1.6, "street": 1.2, "red": 0.9, "yellow": 0.9, "green": 0.9}
+    out = []
+    for u, v, kind, ground in spots:
+        if look.tod == "dawn/dusk" and rng.random() < 0.5:
+            continue
+        x, y = _to_view(homography, u, v)
+        _, ground_y = _to_view(homography, u, ground)
+        radius = max(width / 640, 1.0) * (2.5 if kind in ("head", "street") else 1.5)
+        out.append(fx.Light(x, y, radius, colours[kind], strength[kind] * rng.uniform(0.7, 1.3), ground_y))
+    return out
 
 
 def frame_record(name: str, scene: Scene) -> dict:

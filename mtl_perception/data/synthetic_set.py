@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -24,6 +24,7 @@ from tqdm import tqdm
 from mtl_perception.atomic_io import atomic_write_text
 from mtl_perception.data.bdd100k import SplitPaths
 from mtl_perception.data.ground_truth import ground_json
+from mtl_perception.data.randomisation import Randomisation
 from mtl_perception.data.synthetic import frame_record, render_scene
 
 SPLIT_IDS = {"train": 0, "val": 1}
@@ -38,6 +39,7 @@ class SynthConfig:
     height: int = 720
     width: int = 1280
     workers: int = 1
+    randomisation: Randomisation = field(default_factory=Randomisation)
 
     def __post_init__(self) -> None:
         if self.train < 0 or self.val < 0:
@@ -57,7 +59,7 @@ def frame_name(seed: int, split: str, index: int) -> str:
 def _render_and_write(job: tuple[SynthConfig, str, int, Path]) -> tuple[dict, dict]:
     config, split, index, stage = job
     rng = np.random.default_rng([config.seed, SPLIT_IDS[split], index])
-    scene = render_scene(rng, config.height, config.width)
+    scene = render_scene(rng, config.height, config.width, config.randomisation)
     name = frame_name(config.seed, split, index)
     stem = Path(name).stem
     quality = int(rng.integers(60, 96))  # JPEG artefacts of varying strength

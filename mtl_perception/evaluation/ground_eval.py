@@ -92,7 +92,7 @@ def drivable_iou(truth: FrameGround, drivable: np.ndarray, boxes: np.ndarray,
 def lateral_errors(truth: FrameGround, extracted: Sequence[GroundMarking], boxes: np.ndarray,
                    distance: float) -> tuple[list[float], int]:
     """(errors in metres of the matched true markings, how many true markings are in view) at a distance."""
-    if distance > truth.road_far:
+    if not truth.has_markings_at(distance):
         return [], 0
     y_true = np.array([float(lateral(m.coefficients, distance)) for m in truth.markings])
     points = np.stack([np.full_like(y_true, distance), y_true, np.zeros_like(y_true)], axis=1)

@@ -15,15 +15,27 @@ from mtl_perception.runtime.letterbox import DEFAULT_PAD_VALUE, boxes_to_input, 
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """Training augmentation, as the field uses it (YOLOv5/YOLOP's geometric and HSV ranges). Every switch
+    is here with its default; 0 turns one off (the `augment:` section of `train --config`). They apply
+    to real and synthetic data alike: what only the synthetic world varies is data/randomisation.py."""
+
+    # geometric, one homography for image, boxes and masks: degrees of rotation, fraction of translation,
+    # scale change, degrees of shear, perspective; then a horizontal flip with probability `flip`
     degrees: float = 2.0
     translate: float = 0.05
     scale: float = 0.15
     shear: float = 1.0
     perspective: float = 0.0002
+    flip: float = 0.5
+    # photometric: HSV gains within 1 +- these
     hsv_h: float = 0.015
     hsv_s: float = 0.5
     hsv_v: float = 0.35
-    flip: float = 0.5
+    # photometric, each with its probability: Gaussian blur (sigma 0.5-1.5 px), sensor noise (sd 2-8
+    # grey levels), JPEG re-encoding (quality 40-90)
+    blur_p: float = 0.1
+    noise_p: float = 0.2
+    jpeg_p: float = 0.2
     min_box_size: float = 2.0
 
 
@@ -80,6 +92,8 @@ def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, height: int, width: int) -
 
 def augment_hsv(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> None:
     """In-place HSV gain jitter through a lookup table (YOLOv5's method: cheap on large frames)."""
+    if cfg.hsv_h == cfg.hsv_s == cfg.hsv_v == 0:
+        return  # off: not even the lossy round trip through HSV
     gains = rng.uniform(-1, 1, 3) * (cfg.hsv_h, cfg.hsv_s, cfg.hsv_v) + 1
     hue, sat, val = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2HSV))
     x = np.arange(256, dtype=np.float32)
@@ -90,8 +104,25 @@ def augment_hsv(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig)
     cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR, dst=image)
 
 
+def degrade(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Blur, noise and JPEG artefacts, each with its probability: what cheap lenses, small sensors and
+    compressed bags do to frames."""
+    if rng.random() < cfg.blur_p:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
+    if rng.random() < cfg.noise_p:
+        noisy = image.astype(np.float32) + rng.normal(0, rng.uniform(2, 8), image.shape).astype(np.float32)
+        image = np.clip(noisy, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.jpeg_p:
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 91))])
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            image = np.asarray(decoded, np.uint8)
+    return image
+
+
 def augment(sample: TrainSample, rng: np.random.Generator, cfg: AugmentConfig) -> TrainSample:
-    """Random perspective/affine, HSV jitter and horizontal flip, on an already letterboxed sample."""
+    """Random perspective/affine, HSV jitter, blur/noise/JPEG and horizontal flip, on an already letterboxed
+    sample."""
     h, w = sample.image.shape[:2]
     matrix = _random_homography(rng, cfg, h, w)
     image = cv2.warpPerspective(sample.image, matrix, (w, h), flags=cv2.INTER_LINEAR,
@@ -101,6 +132,7 @@ def augment(sample: TrainSample, rng: np.random.Generator, cfg: AugmentConfig) -
     boxes, keep = warp_boxes(sample.boxes, matrix, h, w)
     boxes, classes = boxes[keep], sample.classes[keep]
     augment_hsv(image, rng, cfg)
+    image = degrade(image, rng, cfg)
     if rng.random() < cfg.flip:
         image, drivable, lane = image[:, ::-1], drivable[:, ::-1], lane[:, ::-1]
         boxes = boxes.copy()

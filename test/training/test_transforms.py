@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mtl_perception.training.transforms import AugmentConfig, TrainSample, augment, warp_boxes
 
@@ -16,12 +17,28 @@ def _sample() -> TrainSample:
 
 
 def test_flip_only_mirrors_everything() -> None:
-    cfg = AugmentConfig(degrees=0, translate=0, scale=0, shear=0, perspective=0, hsv_h=0, hsv_s=0, hsv_v=0, flip=1.0)
+    cfg = AugmentConfig(degrees=0, translate=0, scale=0, shear=0, perspective=0, hsv_h=0, hsv_s=0, hsv_v=0, flip=1.0,
+                        blur_p=0, noise_p=0, jpeg_p=0)
     out = augment(_sample(), np.random.default_rng(0), cfg)
     np.testing.assert_allclose(out.boxes, [[46, 10, 76, 30]])  # x -> 96 - x
     ys, xs = np.nonzero(out.drivable)
     assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (46, 76, 10, 30)
     assert (out.lane == out.drivable).all() and out.image[20, 60, 0] == 200
+
+
+@pytest.mark.parametrize("switch", ["blur_p", "noise_p", "jpeg_p"])
+def test_each_degradation_is_a_switch(switch: str) -> None:
+    """On, it changes the pixels and nothing else; off (the others all off too), the image passes untouched."""
+    still = {"degrees": 0, "translate": 0, "scale": 0, "shear": 0, "perspective": 0, "flip": 0, "hsv_h": 0,
+             "hsv_s": 0, "hsv_v": 0, "blur_p": 0, "noise_p": 0, "jpeg_p": 0}
+    sample = _sample()
+    sample.image[:] = np.random.default_rng(1).integers(0, 256, sample.image.shape, dtype=np.uint8)
+    off = augment(sample, np.random.default_rng(0), AugmentConfig(**still))
+    np.testing.assert_array_equal(off.image, sample.image)
+    on = augment(sample, np.random.default_rng(0), AugmentConfig(**{**still, switch: 1.0}))
+    assert on.image.shape == sample.image.shape and np.abs(on.image.astype(int) - sample.image).mean() > 1
+    np.testing.assert_array_equal(on.drivable, sample.drivable)
+    np.testing.assert_array_equal(on.boxes, sample.boxes)
 
 
 def test_random_warp_keeps_boxes_on_their_pixels() -> None:

@@ -53,10 +53,11 @@ from mtl_perception.ros.parameters import (
     settings_from,
     updated_settings,
 )
+from mtl_perception.ros.tf_pose import TfCameraPose, tf_available
 from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
-from mtl_perception.runtime.ground import CameraIntrinsics, GeometryError
+from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError
 from mtl_perception.runtime.image_encoding import ImageFormatError
 from mtl_perception.runtime.lane_markings import RoadProjection
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
@@ -148,6 +149,7 @@ class PerceptionNode(LifecycleNode):
         self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
         self._road: RoadProjection | None = None
         self._road_key: tuple | None = None
+        self._tf: TfCameraPose | None = None  # where camera_pose is unset and tf2_ros is installed
 
     @property
     def autostart(self) -> bool:
@@ -180,9 +182,13 @@ class PerceptionNode(LifecycleNode):
         self._outputs = [p for p in (self.detections_pub, self.drivable_pub, self.lane_pub, self.overlay_pub,
                                      self.label_pub, self.grid_pub, self.markers_pub, self.marking_points_pub)
                          if p is not None]
-        if self.settings.camera_pose is None:
+        if self.settings.camera_pose is None and tf_available():
+            self._tf = TfCameraPose(self, self.settings.target_frame)
+            self.get_logger().info(f"camera pose from TF: {self.settings.target_frame} to the images' frame_id")
+        elif self.settings.camera_pose is None:
             self.get_logger().info("drivable_grid and lane_markings off: set camera_pose (the camera's x, y, z, "
-                                   f"roll, pitch, yaw in {self.settings.target_frame}) and publish camera_info")
+                                   f"roll, pitch, yaw in {self.settings.target_frame}; tf2_ros is not installed) "
+                                   "and publish camera_info")
         self._diagnostics_timer = self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
         return super().on_configure(state)
 
@@ -225,17 +231,33 @@ class PerceptionNode(LifecycleNode):
         except GeometryError as err:
             self._log_once_per_cause(f"camera_info unusable: {err}", warning=True)
 
-    def _road_projection(self) -> RoadProjection | None:
+    def _camera_pose(self, camera_frame: str) -> CameraPose | None:
+        """The camera_pose parameter, or else TF's pose of the images' frame (logged once per cause when
+        TF has none)."""
+        if self.settings is None:
+            return None
+        if self.settings.camera_pose is not None or self._tf is None:
+            return self.settings.camera_pose
+        try:
+            pose = self._tf.pose(camera_frame)
+        except LookupError as err:
+            self._log_once_per_cause(f"drivable_grid waits for TF: {err}", warning=True)
+            return None
+        # rounded so that a static transform re-read with float noise does not rebuild the lookups
+        return CameraPose(*(round(v, 5) for v in (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)))
+
+    def _road_projection(self, camera_frame: str) -> RoadProjection | None:
         """The ground lookups for the current camera geometry, rebuilt when the geometry changes; None without
         a pose or intrinsics (or with a geometry that sees no ground: logged once)."""
         settings, intrinsics = self.settings, self.intrinsics
-        if settings is None or settings.camera_pose is None or intrinsics is None:
+        pose = self._camera_pose(camera_frame)
+        if settings is None or pose is None or intrinsics is None:
             return None
-        key = (intrinsics, settings.camera_pose, settings.grid)
+        key = (intrinsics, pose, settings.grid)
         if self._road_key != key:
             self._road_key = key
             try:
-                self._road = RoadProjection(intrinsics, settings.camera_pose, settings.grid)
+                self._road = RoadProjection(intrinsics, pose, settings.grid)
             except GeometryError as err:
                 self._road = None
                 self.get_logger().error(f"drivable_grid and lane_markings off: {err}")
@@ -244,7 +266,7 @@ class PerceptionNode(LifecycleNode):
     def _publish_ground(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> None:
         """drivable_grid and the lane markings for this frame where the geometry is known; a camera_info that
         does not fit the frames is logged (once per cause) and costs the frame nothing else."""
-        road = self._road_projection()
+        road = self._road_projection(header.frame_id)
         if road is None or self.settings is None:
             return
         try:
@@ -280,6 +302,10 @@ class PerceptionNode(LifecycleNode):
         if self.perception is not None:
             self.perception.close()  # TensorRT: the CUDA context and GPU buffers go now, not at exit
             self.perception = None
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
+        self._road, self._road_key = None, None  # a new configuration may bring another geometry
 
     # input -----------------------------------------------------------------------------------
     def _initial_reliability(self) -> ReliabilityPolicy:

@@ -66,6 +66,27 @@ class CameraPose:
         rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
         return rz @ ry @ rx
 
+    @classmethod
+    def from_optical_transform(cls, translation: tuple[float, float, float],
+                               quaternion: tuple[float, float, float, float]) -> CameraPose:
+        """The pose from a TF transform of the camera's optical frame (the frame_id of its images and
+        camera_info) in the vehicle frame: translation x, y, z and rotation quaternion x, y, z, w."""
+        qx, qy, qz, qw = quaternion
+        norm = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
+        if not norm > 0:
+            raise GeometryError("the camera's TF rotation is a zero quaternion")
+        qx, qy, qz, qw = qx / norm, qy / norm, qz / norm, qw / norm
+        optical = np.array([
+            [1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qz * qw), 2 * (qx * qz + qy * qw)],
+            [2 * (qx * qy + qz * qw), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qx * qw)],
+            [2 * (qx * qz - qy * qw), 2 * (qy * qz + qx * qw), 1 - 2 * (qx * qx + qy * qy)]])
+        body = optical @ _OPTICAL_TO_BODY.T  # Rz(yaw) Ry(pitch) Rx(roll)
+        pitch = -math.asin(max(-1.0, min(1.0, float(body[2, 0]))))
+        roll = math.atan2(float(body[2, 1]), float(body[2, 2]))
+        yaw = math.atan2(float(body[1, 0]), float(body[0, 0]))
+        x, y, z = (float(v) for v in translation)
+        return cls(x, y, z, roll, pitch, yaw)
+
 
 # optical (x right, y down, z forward) -> body (x forward, y left, z up)
 _OPTICAL_TO_BODY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])

@@ -25,6 +25,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from visualization_msgs.msg import Marker, MarkerArray
 
 from mtl_perception.data.ground_truth import lateral
+from mtl_perception.data.randomisation import Randomisation
 from mtl_perception.data.synthetic import render_scene
 from mtl_perception.ros.conversions import camera_info_msg
 from mtl_perception.ros.node_process import NodeProcess, image_message
@@ -412,7 +413,7 @@ def test_frames_over_the_pixel_limit_are_skipped_before_decoding(bundled_model: 
 def test_drivable_grid_and_markings_from_camera_info_and_camera_pose(bundled_model: Path) -> None:
     """A synthetic frame with its own camera: the grid and markings come back in base_link, where the
     scene's ground truth says the ego lane and the markings are."""
-    scene = render_scene(np.random.default_rng(3), 720, 1280)
+    scene = render_scene(np.random.default_rng(3), 720, 1280, Randomisation.plain())
     truth = scene.ground
     pose = truth.pose
     node = _start("/cam_g", bundled_model,
@@ -476,4 +477,51 @@ def test_drivable_grid_and_markings_from_camera_info_and_camera_pose(bundled_mod
 def test_no_drivable_grid_without_a_pose_says_so(bundled_model: Path) -> None:
     node = _start("/cam_n", bundled_model)
     node.stop()
-    assert "drivable_grid and lane_markings off: set camera_pose" in node.output
+    if importlib.util.find_spec("tf2_ros") is None:
+        assert "drivable_grid and lane_markings off: set camera_pose" in node.output
+        assert "tf2_ros is not installed" in node.output
+    else:
+        assert "camera pose from TF: base_link" in node.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tf2_ros") is None,
+                    reason="tf2_ros has no wheel on PyPI, so it cannot be installed here; a ROS install runs this")
+def test_drivable_grid_from_tf(bundled_model: Path) -> None:  # pragma: no cover - needs a ROS install
+    """Without camera_pose, the pose comes from TF: base_link -(pitch)-> camera_link -(roll)-> -> the images'
+    optical frame, the order of CameraPose's fixed-axis angles."""
+    import tf2_ros
+    from geometry_msgs.msg import TransformStamped
+
+    scene = render_scene(np.random.default_rng(3), 720, 1280)
+    pose = scene.ground.pose
+    node = _start("/cam_tf", bundled_model)
+    client = _client("/cam_tf")
+    client.listen(OccupancyGrid, "drivable_grid")
+    broadcaster = tf2_ros.StaticTransformBroadcaster(client.node)
+    link = TransformStamped(child_frame_id="camera_link")
+    link.header.frame_id = "base_link"
+    link.transform.translation.z = pose.z
+    link.transform.rotation.y, link.transform.rotation.w = np.sin(pose.pitch / 2), np.cos(pose.pitch / 2)
+    pitch = TransformStamped(child_frame_id="camera_pitched")
+    pitch.header.frame_id = "camera_link"
+    pitch.transform.rotation.x, pitch.transform.rotation.w = np.sin(pose.roll / 2), np.cos(pose.roll / 2)
+    optical = TransformStamped(child_frame_id="camera")
+    optical.header.frame_id = "camera_pitched"
+    optical.transform.rotation.x, optical.transform.rotation.y = -0.5, 0.5
+    optical.transform.rotation.z, optical.transform.rotation.w = -0.5, 0.5
+    broadcaster.sendTransform([link, pitch, optical])
+    try:
+        info = camera_info_msg(Header(frame_id="camera"), scene.ground.intrinsics)
+        camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+        camera = client.camera()
+        msg = image_message(scene.image, 42_000_000_000)
+
+        def send() -> None:
+            camera_info.publish(info)
+            camera.publish(msg)
+
+        assert client.spin_until(lambda: any(to_ns(g.header.stamp) == 42_000_000_000
+                                             for g in client.received["drivable_grid"]), 40, each=send), node.output
+    finally:
+        client.close()
+        node.stop()

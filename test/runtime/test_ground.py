@@ -88,3 +88,34 @@ def test_grid_frame_origin_and_lookup() -> None:
 def test_bad_geometry_is_refused_with_a_reason(make: object, reason: str) -> None:
     with pytest.raises(GeometryError, match=reason):
         make()  # type: ignore[operator]
+
+
+# REP 103's optical frame of a camera_link: rpy (-pi/2, 0, -pi/2), the quaternion every URDF camera carries
+OPTICAL_IN_CAMERA_LINK = (-0.5, 0.5, -0.5, 0.5)
+
+
+def _multiply(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """Hamilton product of quaternions (x, y, z, w): rotation a, then b in a's frame (a TF chain)."""
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return (aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz)
+
+
+def test_pose_from_a_tf_chain_of_the_optical_frame() -> None:
+    level = CameraPose.from_optical_transform((1.2, 0.1, 1.5), OPTICAL_IN_CAMERA_LINK)
+    assert (level.x, level.y, level.z) == (1.2, 0.1, 1.5)
+    assert (level.roll, level.pitch, level.yaw) == pytest.approx((0.0, 0.0, 0.0), abs=1e-12)
+    # camera_link pitched 0.1 rad down (about y, REP 103), rolled 0.02 and yawed -0.05: base_link -> camera_link
+    # as yaw, then pitch, then roll (fixed axes X-Y-Z), then -> optical
+    yaw, pitch, roll = (0.0, 0.0, math.sin(-0.025), math.cos(-0.025)), (0.0, math.sin(0.05), 0.0, math.cos(0.05)), \
+        (math.sin(0.01), 0.0, 0.0, math.cos(0.01))
+    chain = _multiply(_multiply(_multiply(yaw, pitch), roll), OPTICAL_IN_CAMERA_LINK)
+    pose = CameraPose.from_optical_transform((0.0, 0.0, 1.4), chain)
+    assert (pose.roll, pose.pitch, pose.yaw) == pytest.approx((0.02, 0.1, -0.05), abs=1e-9)
+    # and the projection agrees with the one from the angles given directly
+    point = np.array([[12.0, 0.7, 0.0]])
+    direct = ground_to_pixels(point, K, CameraPose(z=1.4, roll=0.02, pitch=0.1, yaw=-0.05))[0]
+    np.testing.assert_allclose(ground_to_pixels(point, K, pose)[0], direct, atol=1e-6)
+    with pytest.raises(GeometryError, match="zero quaternion"):
+        CameraPose.from_optical_transform((0.0, 0.0, 1.4), (0.0, 0.0, 0.0, 0.0))

@@ -2,9 +2,11 @@
 
 1. makes (once) a 60-frame synthetic drive in BDD100K's layout and a rosbag2 of it;
 2. starts perception_node in its own process with the bundled model;
-3. plays the bag's frames into the node over rclpy, records its detections and masks;
-4. scores them against the drive's labels and writes demo_out/: overlay video, PNG frames,
-   a contact sheet and summary.json.
+3. plays the bag's frames into the node over rclpy, with the camera's camera_info, and records its
+   detections, masks, drivable_grid and lane markings;
+4. scores them against the drive's labels (and the masks on the ground against the drive's ground
+   truth in metres) and writes demo_out/: overlay video with a bird's-eye inset of the grid and
+   markings, PNG frames, a contact sheet and summary.json.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ REPLAY_HZ = 10.0  # the camera rate asked for; a machine that cannot keep up get
 PROBE_FRAMES = 5  # frames sent one at a time to measure the node before the replay
 RATE_MARGIN = 1.3  # replay period = this x the slowest probe answer
 DISPLAY_THRESHOLD = DEPLOYED.score_threshold  # boxes drawn in the video: the node's operating point
+# the drive's one camera, as mounted on its car (the node's camera_pose); each frame is a new scene
+DEMO_MOUNT = {"focal_fraction": 0.8, "height_m": 1.5, "pitch_deg": 2.0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +54,8 @@ class Recording:
     detections: dict[int, Any] = field(default_factory=dict)
     drivable: dict[int, np.ndarray] = field(default_factory=dict)
     lane: dict[int, np.ndarray] = field(default_factory=dict)
+    grid: dict[int, Any] = field(default_factory=dict)  # nav_msgs/OccupancyGrid
+    markers: dict[int, Any] = field(default_factory=dict)  # visualization_msgs/MarkerArray
     latency_ms: dict[int, float] = field(default_factory=dict)
     diagnostics: dict[str, str] = field(default_factory=dict)
 
@@ -58,19 +64,22 @@ class Recording:
 
     def clear(self) -> None:
         """Forget the answers so far (warm-up and probe frames)."""
-        for store in (self.sent_at, self.detections, self.drivable, self.lane, self.latency_ms):
+        for store in (self.sent_at, self.detections, self.drivable, self.lane, self.grid, self.markers,
+                      self.latency_ms):
             store.clear()
 
 
 def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
     """The synthetic drive (val split) and its bag; made once, reused after."""
+    from mtl_perception.data.randomisation import Randomisation
     from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
     from mtl_perception.evaluation.bags import write_image_bag
 
     drive, bag = data / "drive", data / f"drive_{frames}_rosbag2"  # no ".bag": that suffix means ROS 1
-    if not (drive / "labels" / "det_20" / "det_val.json").is_file():
+    if not (drive / "labels" / "ground" / "ground_val.json").is_file():
         print(f"making a {frames}-frame synthetic drive in {drive} (seed {DEMO_SEED})")
-        write_dataset(SynthConfig(drive, train=0, val=frames, seed=DEMO_SEED, workers=2))
+        world = Randomisation().fixed_camera(**DEMO_MOUNT)
+        write_dataset(SynthConfig(drive, train=0, val=frames, seed=DEMO_SEED, workers=2, randomisation=world))
     if not (bag / "frames.json").is_file():
         images = sorted((drive / "images" / "100k" / "val").glob("*.jpg"))[:frames]
         write_image_bag(images, bag, rate_hz=REPLAY_HZ)
@@ -93,20 +102,34 @@ def sustainable_rate(asked_hz: float, probe_ms: list[float]) -> float:
     return min(asked_hz, 1.0 / (RATE_MARGIN * slowest_s)) if slowest_s > 0 else asked_hz
 
 
-def _replay(frames: list[Any], asked_hz: float, recording: Recording) -> Replay:
-    """Measure the node, then publish the frames at a rate it sustains and collect the answers."""
+def _replay(frames: list[Any], asked_hz: float, recording: Recording, camera_info: Any) -> Replay:
+    """Measure the node, then publish the frames (each after the camera's camera_info) at a rate it
+    sustains and collect the answers."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
+    from nav_msgs.msg import OccupancyGrid
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CameraInfo, Image
     from vision_msgs.msg import Detection2DArray
+    from visualization_msgs.msg import MarkerArray
 
     from mtl_perception.ros.conversions import image_to_bgr
     from mtl_perception.ros.node_process import image_message
 
     node = Node("demo_player")
-    camera = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    image_publisher = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    info_publisher = node.create_publisher(CameraInfo, "camera_info", 1)
+
+    class Camera:
+        """image and camera_info, published together as a camera driver does."""
+
+        def publish(self, msg: Image) -> None:
+            camera_info.header = msg.header
+            info_publisher.publish(camera_info)
+            image_publisher.publish(msg)
+
+    camera = Camera()
 
     def on_detections(msg: Detection2DArray) -> None:
         stamp = to_ns(msg.header.stamp)
@@ -129,6 +152,10 @@ def _replay(frames: list[Any], asked_hz: float, recording: Recording) -> Replay:
     node.create_subscription(Image, "drivable_mask", on_mask(recording.drivable), 50)
     node.create_subscription(Image, "lane_mask", on_mask(recording.lane), 50)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    node.create_subscription(OccupancyGrid, "drivable_grid",
+                             lambda msg: recording.grid.__setitem__(to_ns(msg.header.stamp), msg), 50)
+    node.create_subscription(MarkerArray, "lane_markings",
+                             lambda msg: recording.markers.__setitem__(to_ns(msg.markers[0].header.stamp), msg), 50)
 
     messages = [image_message(frame.image, frame.stamp_ns, frame.header.frame_id) for frame in frames]
     _wait_for_node(node, camera, messages[0], recording)
@@ -205,15 +232,19 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.data.bdd100k import BDD100KSplit
     from mtl_perception.data.gallery import contact_sheet
+    from mtl_perception.data.ground_truth import load_ground_truth
     from mtl_perception.evaluation.bag_eval import LabelJoin
     from mtl_perception.evaluation.evaluator import Evaluator
+    from mtl_perception.evaluation.ground_eval import GroundScores
     from mtl_perception.runtime.overlay import detection_labels, draw_overlay
     from mtl_perception.runtime.perception import PerceptionResult
 
     out.mkdir(parents=True, exist_ok=True)
     labels = LabelJoin.load(bag, drive, "val")
     split: BDD100KSplit = labels.split
+    truth = load_ground_truth(split.paths)
     evaluator = Evaluator(class_names, DISPLAY_THRESHOLD)
+    ground_scores = GroundScores()
     video = None
     tiles: list[np.ndarray] = []
     answered = [s for s in sorted(recording.detections) if recording.complete(s)]
@@ -223,9 +254,12 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
                                   {"total": recording.latency_ms[stamp]})
         sample = split[labels.by_stamp[stamp]]
         evaluator.add(result, sample.labels, sample.drivable, sample.lane)
+        ground_scores.add(truth[sample.labels.name], result.drivable, result.lane, sample.labels.boxes)
         shown = detections.scores >= DISPLAY_THRESHOLD
         text = detection_labels(class_names, detections.class_ids[shown], detections.scores[shown])
         overlay = draw_overlay(frames_by_stamp[stamp], detections.boxes[shown], text, result.drivable, result.lane)
+        if stamp in recording.grid:
+            overlay = _with_birdseye(overlay, recording.grid[stamp], recording.markers.get(stamp))
         if video is None:
             h, w = overlay.shape[:2]
             video = cv2.VideoWriter(str(out / "overlay.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), REPLAY_HZ,
@@ -247,6 +281,10 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
         "node_dropped": int(recording.diagnostics.get("dropped", "0")),
         "metrics": {"det": scores["det"], "det_all_classes": scores["det_all_classes"],
                     "drivable": scores["drivable"], "lane": scores["lane"]},
+        "ground": {"frames_with_grid": sum(1 for s in answered if s in recording.grid),
+                   **ground_scores.summary(),
+                   "how": "the node's masks on the road through the drive's camera, against its ground truth in "
+                          "metres (mtl-perception eval-ground's measures)"},
         "replay": {"sent": sent, "rate_hz": round(replay.rate_hz, 2), "asked_hz": replay.asked_hz,
                    "probe_ms": [round(v, 1) for v in replay.probe_ms],
                    "rate": "the asked rate, or slower where the node's probe answers show it cannot keep up "
@@ -261,11 +299,34 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     return summary
 
 
+def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
+    """The frame with the node's drivable_grid and lane markings, seen from above, in its top right corner."""
+    from mtl_perception.runtime.ground import GridSpec
+    from mtl_perception.runtime.lane_markings import GroundMarking
+    from mtl_perception.runtime.overlay import draw_birdseye
+
+    info = grid.info
+    spec = GridSpec(info.resolution, info.origin.position.x, info.origin.position.x + info.width * info.resolution,
+                    -info.origin.position.y)
+    occupancy = np.asarray(grid.data, np.int8).reshape(info.height, info.width)
+    lines = [] if markers is None else [m for m in markers.markers if m.points]
+    markings = [GroundMarking(np.array([[p.x, p.y] for p in m.points]), (0.0, 0.0, 0.0)) for m in lines]
+    inset = draw_birdseye(occupancy, spec, markings, height=overlay.shape[0] // 2)
+    out = overlay.copy()
+    h, w = inset.shape[:2]
+    out[:h, -w:] = inset
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     import rclpy
+    from std_msgs.msg import Header
 
+    from mtl_perception.data.bdd100k import SplitPaths
+    from mtl_perception.data.ground_truth import load_ground_truth
     from mtl_perception.evaluation.bags import read_image_frames
     from mtl_perception.package_paths import bundled_model, fastdds_profile_environment
+    from mtl_perception.ros.conversions import camera_info_msg
     from mtl_perception.ros.node_process import NodeProcess
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
     from mtl_perception.runtime.contract import ModelContractError
@@ -278,19 +339,22 @@ def run(args: argparse.Namespace) -> int:
         return 2
     drive, bag = prepare_drive(args.data, args.frames)
     frames = [f for f in read_image_frames(bag) if f.image is not None]  # the drive is written here: all decode
+    camera = next(iter(load_ground_truth(SplitPaths(drive, "val")).values()))  # one camera for the whole drive
+    pose = camera.pose
     # for this process and the node: its own domain, and 1280x720 frames over shared memory
     os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))
     os.environ.update(fastdds_profile_environment(os.environ))
     node = NodeProcess({"model_path": model, "backend": "onnxruntime", "threads": args.threads,
                         "score_threshold": PEER_EVALUATION.score_threshold,
                         "iou_threshold": PEER_EVALUATION.iou_threshold,
-                        "max_detections": PEER_EVALUATION.max_detections, "diagnostics_period": 0.5},
+                        "max_detections": PEER_EVALUATION.max_detections, "diagnostics_period": 0.5,
+                        "camera_pose": [pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw]},
                        capture=False)  # its log goes to the console
     recording = Recording()
     rclpy.init()
     try:
         print(f"replaying {bag} ({args.frames} frames, at most {args.rate:g} Hz) through perception_node")
-        replay = _replay(frames, args.rate, recording)
+        replay = _replay(frames, args.rate, recording, camera_info_msg(Header(), camera.intrinsics))
     finally:
         rclpy.try_shutdown()
         node.stop(timeout=20)
@@ -302,5 +366,8 @@ def run(args: argparse.Namespace) -> int:
           f"p90 {summary['latency_ms']['p90']:.0f} ms (publish -> detections)")
     print(f"detection mAP@0.5 {m['det']['map50']:.3f} (vehicle) / {m['det_all_classes']['map50']:.3f} "
           f"(10 classes)   drivable mIoU {m['drivable']['miou']:.3f}   lane IoU {m['lane']['iou']:.3f}")
+    g = summary["ground"]
+    print(f"on the ground ({g['frames_with_grid']} grids): drivable IoU 5-30 m median {g['iou_median']}, lane "
+          f"lateral error at 20 m median {g['lateral_error_20m_median']} m (recall {g['marking_recall_20m']})")
     print(f"wrote {args.out}/overlay.mp4, contact_sheet.png, frame_*.png and summary.json")
     return 0

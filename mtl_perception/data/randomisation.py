@@ -44,6 +44,13 @@ class Randomisation:
     pitch_deg: tuple[float, float] = (-1.0, 6.0)
     roll_deg_sd: float = 1.5
     roll_deg_max: float = 4.0
+    principal_point_sd: float = 0.01  # the principal point's offset from the centre, a fraction of the size
+
+    def fixed_camera(self, focal_fraction: float = 0.8, height_m: float = 1.5, pitch_deg: float = 2.0) -> Randomisation:
+        """This mix seen by one camera, mounted once: what a drive (the demo's) is, rather than a set of
+        photographs from many cars."""
+        return replace(self, focal_fraction=(focal_fraction, focal_fraction), mount_height_m=(height_m, height_m),
+                       pitch_deg=(pitch_deg, pitch_deg), roll_deg_sd=0.0, principal_point_sd=0.0)
     # the sensor: motion blur, noise, white balance
     motion_blur_p: float = 0.3
     motion_blur_px: tuple[float, float] = (3.0, 15.0)

@@ -656,8 +656,8 @@ def sample_mounting(rng: np.random.Generator, width: int, height: int,
     """A camera as a car carries it: centred principal point, some height, pitched down a little, rolled less."""
     r = randomisation or Randomisation()
     focal = width * rng.uniform(*r.focal_fraction)
-    intrinsics = CameraIntrinsics(focal, focal, width / 2 + rng.normal(0, width * 0.01),
-                                  height / 2 + rng.normal(0, height * 0.01), width, height)
+    intrinsics = CameraIntrinsics(focal, focal, width / 2 + rng.normal(0, width * r.principal_point_sd),
+                                  height / 2 + rng.normal(0, height * r.principal_point_sd), width, height)
     roll = float(np.clip(rng.normal(0, r.roll_deg_sd), -r.roll_deg_max, r.roll_deg_max))
     pose = CameraPose(z=float(rng.uniform(*r.mount_height_m)), pitch=math.radians(rng.uniform(*r.pitch_deg)),
                       roll=math.radians(roll))

@@ -106,6 +106,8 @@ class MarkingExtractor:
         if index.size == 0:
             return []
         clusters = self._clusters(self._xy[index])
+        if len(clusters) == 0:  # all of it ran across the road (or the mask is one blot)
+            return []
         tracks = self._chain(clusters)
         fitted = (self._fit(t) for t in tracks)
         return [m for m in fitted if m is not None]

@@ -11,6 +11,7 @@ import cv2
 import pytest
 
 from mtl_perception.commands.demo import RATE_MARGIN, sustainable_rate
+from mtl_perception.runtime.overlay import GRID_COLOURS
 
 
 def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:
@@ -35,6 +36,13 @@ def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
     assert list(out.glob("frame_*.png"))
     assert (tmp_path / "data" / "drive_6_rosbag2" / "frames.json").is_file()  # the drive is kept as a rosbag2
+    # the node had camera_info and camera_pose: every answered frame has a grid, and the video its inset
+    ground = summary["ground"]
+    assert ground["frames_with_grid"] == 6 and ground["frames_with_road"] >= 1
+    assert ground["iou_median"] is not None and 0.0 <= ground["iou_median"] <= 1.0
+    frame = cv2.imread(str(next(iter(sorted(out.glob("frame_*.png"))))))
+    corner = frame[: frame.shape[0] // 2, -40:]
+    assert (corner == GRID_COLOURS[-1]).all(axis=2).mean() > 0.2  # the inset's unknown cells, top right
 
 
 def test_sustainable_rate() -> None:

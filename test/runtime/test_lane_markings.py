@@ -66,6 +66,9 @@ def test_a_dashed_line_is_one_marking_and_crossings_are_none() -> None:
 def test_nothing_and_bad_input() -> None:
     extractor = MarkingExtractor(K, POSE, SPEC)
     assert extractor.markings(np.zeros((K.height, K.width), np.uint8)) == []
+    blot = np.zeros((K.height, K.width), np.uint8)
+    blot[500:] = 255  # an untrained model's lane mask: one wide blot, nothing shaped like a line
+    assert extractor.markings(blot) == []
     with pytest.raises(GeometryError, match="mask is 640x360"):
         extractor.markings(np.zeros((360, 640), np.uint8))
     with pytest.raises(GeometryError, match="sees the ground"):

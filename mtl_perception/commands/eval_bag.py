@@ -6,8 +6,12 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtl_perception.runtime.backends import BACKENDS
+
+if TYPE_CHECKING:
+    from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin
 from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 
 
@@ -27,7 +31,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=float, default=DEPLOYED.score_threshold,
                         help="for the output bag (default: the node's); with --labels, the peers' evaluation "
                              "settings are used instead")
+    parser.add_argument("--ground", action="store_true",
+                        help="also write drivable_grid (nav_msgs/OccupancyGrid) and lane_marking_points "
+                             "(sensor_msgs/PointCloud2), as the node publishes them; needs the camera: the "
+                             "bag's camera_info and --camera-pose, or --labels of a synthetic split")
+    parser.add_argument("--camera-pose", metavar="X,Y,Z,ROLL,PITCH,YAW",
+                        help="the camera in --target-frame (m, rad, REP 103; the node's camera_pose)")
+    parser.add_argument("--target-frame", default="base_link", help="frame of the grid (default base_link)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> GroundOutput:
+    """The camera for --ground: a synthetic split's per-frame truth, else the bag's camera_info and
+    --camera-pose; ValueError saying what is missing."""
+    from mtl_perception.data.ground_truth import ground_json, load_ground_truth
+    from mtl_perception.evaluation.bag_eval import GroundOutput
+    from mtl_perception.evaluation.bags import read_camera_info
+    from mtl_perception.runtime.ground import CameraPose, GridSpec
+
+    if labels is not None and ground_json(labels.split.paths).is_file():
+        truth = load_ground_truth(labels.split.paths)
+        frames = labels.split.frames
+        by_stamp = {stamp: truth[frames[index].name] for stamp, index in labels.by_stamp.items()}
+        return GroundOutput(args.target_frame, GridSpec(), by_stamp=by_stamp)
+    intrinsics = read_camera_info(args.bag)
+    if intrinsics is None or args.camera_pose is None:
+        missing = " and ".join(([] if intrinsics else [f"{args.bag} has no sensor_msgs/CameraInfo message"])
+                               + ([] if args.camera_pose else ["--camera-pose is not given"]))
+        raise ValueError(f"--ground needs the camera: {missing} (or pass --labels of a synthetic split)")
+    values = [float(v) for v in args.camera_pose.split(",")]
+    if len(values) != 6:
+        raise ValueError(f"--camera-pose takes 6 numbers x,y,z,roll,pitch,yaw, got {args.camera_pose!r}")
+    return GroundOutput(args.target_frame, GridSpec(), camera=(intrinsics, CameraPose(*values)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
         settings = PEER_EVALUATION if labels else replace(DEPLOYED, score_threshold=args.score_threshold)
         perception = Perception(PerceptionConfig.with_settings(
             args.model, BackendOptions(args.backend, threads=args.threads), settings))
+        ground = _ground_output(args, labels) if args.ground else None
         summary = evaluate_bag(args.bag, perception, args.out, args.topic, labels, args.overlays, args.storage,
-                               progress=not args.json)
+                               progress=not args.json, ground=ground)
     except (BagError, DatasetError, ModelLoadError, ModelContractError, ValueError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         if args.out.exists():
@@ -63,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     lat = summary["latency_ms"]
+    if "drivable_grids" in summary:
+        print(f"{summary['drivable_grids']} drivable grids with their lane markings -> {args.out}")
     print(f"{summary['frames']} frames -> {args.out}; latency p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms, "
           f"p99 {lat['p99']:.1f} ms")
     bad = summary["bad_frames"]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
+from mtl_perception.data.ground_truth import FrameGround
 from mtl_perception.evaluation.bags import FRAMES_FILE, BagError, ResultBagWriter, read_image_frames
 from mtl_perception.evaluation.evaluator import Evaluator
+from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
+from mtl_perception.runtime.lane_markings import RoadProjection, RoadView
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.realtime import percentiles
@@ -41,14 +45,39 @@ class LabelJoin:
         return cls(data, by_stamp)
 
 
+@dataclass
+class GroundOutput:
+    """What eval-bag needs to write drivable_grid and lane_marking_points: the camera of each frame, either
+    one for the whole bag (its camera_info and a camera pose) or per frame (a synthetic split's ground
+    truth, by stamp), and the grid."""
+
+    frame_id: str
+    spec: GridSpec
+    camera: tuple[CameraIntrinsics, CameraPose] | None = None
+    by_stamp: dict[int, FrameGround] = field(default_factory=dict)
+    _cache: dict[tuple, RoadProjection] = field(default_factory=dict)
+
+    def view(self, stamp_ns: int, drivable: np.ndarray, lane: np.ndarray) -> RoadView | None:
+        truth = self.by_stamp.get(stamp_ns)
+        camera = (truth.intrinsics, truth.pose) if truth is not None else self.camera
+        if camera is None:
+            return None
+        key = (*camera, self.spec)
+        if key not in self._cache:
+            self._cache.clear()  # one geometry at a time: a bag's camera rarely changes
+            self._cache[key] = RoadProjection(camera[0], camera[1], self.spec)
+        return self._cache[key].project(drivable, lane)
+
+
 def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None = None,
                  labels: LabelJoin | None = None, overlays: bool = False, storage: str = "mcap",
-                 progress: bool = True) -> dict:
+                 progress: bool = True, ground: GroundOutput | None = None) -> dict:
     """Run every image of the bag; write out; return latency (and metrics with labels).
 
     The output bag is closed on any error, so what was processed is kept.
     """
-    writer = ResultBagWriter(out, storage=storage, overlays=overlays)
+    writer = ResultBagWriter(out, storage=storage, overlays=overlays, ground=ground is not None)
+    grids = 0
     evaluator = Evaluator(perception.info.class_names, tasks=labels.split.tasks if labels else (),
                           skipped=labels.split.missing if labels else None)
     latencies: list[float] = []
@@ -69,6 +98,10 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                 labels_text = detection_labels(names, det.class_ids, det.scores)
                 overlay = draw_overlay(frame.image, det.boxes, labels_text, result.drivable, result.lane)
             writer.write(frame, result, names, overlay)
+            view = ground.view(frame.stamp_ns, result.drivable, result.lane) if ground is not None else None
+            if ground is not None and view is not None:
+                writer.write_ground(frame.stamp_ns, ground.frame_id, view, ground.spec)
+                grids += 1
             if labels is not None and frame.stamp_ns in labels.by_stamp:
                 sample = labels.split[labels.by_stamp[frame.stamp_ns]]
                 evaluator.add(result, sample.labels, sample.drivable, sample.lane)
@@ -78,4 +111,6 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                      "bad_frames": {"count": len(bad), "first": bad[:BAD_FRAMES_LISTED]}}
     if labels is not None:
         summary["metrics"] = evaluator.summary()
+    if ground is not None:
+        summary["drivable_grids"] = grids
     return summary

@@ -23,11 +23,16 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from mtl_perception.package_paths import vision_msgs_definitions
+from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
+from mtl_perception.runtime.lane_markings import RoadView
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.stamps import from_ns, to_ns
 
 IMAGE = "sensor_msgs/msg/Image"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+GRID = "nav_msgs/msg/OccupancyGrid"
+POINTS = "sensor_msgs/msg/PointCloud2"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 FRAMES_FILE = "frames.json"  # beside the bag: image name -> stamp, to join labels later
 BAG_VERSION: Literal[8] = 8
@@ -185,11 +190,25 @@ def read_image_frames(bag: Path, topic: str | None = None) -> Iterator[BagFrame]
             yield BagFrame(connection.topic, stamp, msg.header, frame)
 
 
+def read_camera_info(bag: Path) -> CameraIntrinsics | None:
+    """The intrinsics of the bag's first sensor_msgs/CameraInfo message, or None if it has none."""
+    with _reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
+        connections = [c for c in reader.connections if c.msgtype == CAMERA_INFO]
+        if not connections:  # (an empty selection would read every message)
+            return None
+        for connection, _, raw in reader.messages(connections=connections):
+            msg: Any = reader.deserialize(raw, connection.msgtype)
+            return CameraIntrinsics.from_camera_info(tuple(msg.k), msg.width, msg.height)
+    return None
+
+
 class ResultBagWriter:
-    """Writes one Detection2DArray and two mono8 masks (and overlays on request) per processed frame."""
+    """Writes one Detection2DArray and two mono8 masks (and overlays on request) per processed frame, and
+    with ground=True the node's drivable_grid and lane_marking_points where the frame's camera is known.
+    rosbags embeds every type's definition in the bag, so any reader can decode them."""
 
     def __init__(self, out: Path, namespace: str = "/mtl_perception", storage: str = "mcap",
-                 overlays: bool = False) -> None:
+                 overlays: bool = False, ground: bool = False) -> None:
         if out.exists():
             raise FileExistsError(f"{out} exists; choose another --out")
         self.store = typestore()
@@ -200,7 +219,37 @@ class ResultBagWriter:
         self.drivable = add(f"{namespace}/drivable_mask", IMAGE, typestore=self.store)
         self.lane = add(f"{namespace}/lane_mask", IMAGE, typestore=self.store)
         self.overlay = add(f"{namespace}/overlay", IMAGE, typestore=self.store) if overlays else None
+        self.grid = add(f"{namespace}/drivable_grid", GRID, typestore=self.store) if ground else None
+        self.points = add(f"{namespace}/lane_marking_points", POINTS, typestore=self.store) if ground else None
         self.count = 0
+
+    def write_ground(self, stamp_ns: int, frame_id: str, view: RoadView, spec: GridSpec) -> None:
+        """The frame's grid and marking points in frame_id (the vehicle frame), at the image's stamp."""
+        assert self.grid is not None and self.points is not None, "opened without ground=True"
+        t, store = self.store.types, self.store
+        header = _header(store, stamp_ns, frame_id)
+        rows, cols = view.occupancy.shape
+        origin = t["geometry_msgs/msg/Pose"](
+            position=t["geometry_msgs/msg/Point"](x=spec.origin[0], y=spec.origin[1], z=0.0),
+            orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0))
+        info = t["nav_msgs/msg/MapMetaData"](map_load_time=header.stamp, resolution=spec.resolution, width=cols,
+                                             height=rows, origin=origin)
+        grid = t[GRID](header=header, info=info, data=np.ascontiguousarray(view.occupancy, np.int8).ravel())
+        self.writer.write(self.grid, stamp_ns, store.serialize_cdr(grid, GRID))
+        points = np.zeros(sum(len(m.points) for m in view.markings),
+                          np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("marking_id", "<u4")]))
+        start = 0
+        for index, marking in enumerate(view.markings):
+            end = start + len(marking.points)
+            points["x"][start:end], points["y"][start:end] = marking.points[:, 0], marking.points[:, 1]
+            points["marking_id"][start:end] = index
+            start = end
+        field = t["sensor_msgs/msg/PointField"]
+        fields = [field(name=n, offset=4 * i, datatype=k, count=1)
+                  for i, (n, k) in enumerate((("x", 7), ("y", 7), ("z", 7), ("marking_id", 6)))]  # FLOAT32, UINT32
+        cloud = t[POINTS](header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
+                          point_step=16, row_step=16 * len(points), data=points.view(np.uint8), is_dense=True)
+        self.writer.write(self.points, stamp_ns, store.serialize_cdr(cloud, POINTS))
 
     def write(self, frame: BagFrame, result: PerceptionResult, class_names: tuple[str, ...],
               overlay: np.ndarray | None = None) -> None:

@@ -155,6 +155,44 @@ def test_eval_bag_with_labels(labelled_set: Path, random_model: Path, tmp_path: 
                 assert set(np.unique(msg.data)) <= {0, 255}
 
 
+def test_eval_bag_writes_the_ground_outputs(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
+    """--ground with a synthetic split's labels: each frame's own camera gives a grid and marking points,
+    readable with rosbags' stock Humble types and the bag's embedded definitions."""
+    bag, out = tmp_path / "in", tmp_path / "out"
+    assert _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(bag)).returncode == 0
+    result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out), "--labels",
+                  str(labelled_set), "--split", "val", "--ground", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["drivable_grids"] == 6
+    with AnyReader([out], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+        by_topic = {c.topic: c for c in reader.connections}
+        grid, points = by_topic["/mtl_perception/drivable_grid"], by_topic["/mtl_perception/lane_marking_points"]
+        assert grid.msgtype == "nav_msgs/msg/OccupancyGrid" and grid.msgcount == 6
+        assert "MapMetaData info" in grid.msgdef.data  # the definition travels in the bag
+        assert points.msgtype == "sensor_msgs/msg/PointCloud2" and points.msgcount == 6
+        for connection, stamp, raw in reader.messages(connections=[grid, points]):
+            msg = reader.deserialize(raw, connection.msgtype)
+            assert msg.header.frame_id == "base_link"
+            assert msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec == stamp
+            if connection is grid:
+                assert (msg.info.width, msg.info.height) == (400, 200) and msg.info.resolution == pytest.approx(0.1)
+                assert set(np.unique(msg.data).tolist()) <= {-1, 0, 100}
+            else:
+                assert [f.name for f in msg.fields] == ["x", "y", "z", "marking_id"]
+                assert len(msg.data) == msg.width * msg.point_step
+
+
+def test_eval_bag_ground_without_a_camera_says_what_is_missing(labelled_set: Path, random_model: Path,
+                                                               tmp_path: Path) -> None:
+    bag = tmp_path / "in"
+    assert _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(bag)).returncode == 0
+    result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(tmp_path / "out"),
+                  "--ground")
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no sensor_msgs/CameraInfo message and --camera-pose is not given" in lines[0]
+
+
 def test_eval_bag_bad_input(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
     bag = tmp_path / "in"
     assert _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(bag)).returncode == 0

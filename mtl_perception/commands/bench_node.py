@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
     import rclpy
 
-    from mtl_perception.evaluation.benchmark import measure
+    from mtl_perception.evaluation.benchmark import measure, measure_ground
     from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
     from mtl_perception.ros.node_process import NodeProcess
     from mtl_perception.runtime.backends import BackendOptions
@@ -183,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
               "fastdds_profile": next((os.environ[v] for v in FASTDDS_PROFILE_VARIABLES if os.environ.get(v)),
                                       "defaults"),
               "camera_publishes": "message objects" if args.publish_objects else "serialized frames",
-              "end_to_end": rows, "overhead": overheads}
+              "end_to_end": rows, "overhead": overheads,
+              # what camera_info and camera_pose add per frame (off in the plays above: no camera_info there)
+              "ground": [measure_ground(h, w) for h, w in sizes]}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -217,3 +219,7 @@ def _print_report(result: dict, threads: int) -> None:
         print(f"node overhead (e2e p50 - in-node inference p50), {o['frame']} at {o['rate_hz']:g} Hz: "
               f"{o['overhead_ms']:.1f} ms, median of {len(o['per_play_ms'])} plays ({plays}); "
               f"target <= {o['target_ms']:.1f} ms (5 ms or 10 %, whichever is larger): {verdict}")
+    for g in result["ground"]:
+        print(f"drivable_grid and lane markings per frame at {g['frame']}: grid p50 {g['grid_p50_ms']:.2f} ms "
+              f"(target < 2 ms), markings p50 {g['markings_p50_ms']:.2f} ms; lookup tables built once per camera "
+              f"geometry in {g['tables_built_once_ms']:.0f} ms ({g['grid']})")

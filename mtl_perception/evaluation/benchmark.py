@@ -97,3 +97,31 @@ def plot_latency(latency: list[dict], path: Path) -> None:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
+
+
+def measure_ground(height: int, width: int, runs: int = 50) -> dict[str, float | str]:
+    """What drivable_grid and the lane markings cost the node per frame at a camera size: the lookup tables
+    built once, then each frame's grid and markings, timed apart, on a synthetic frame's own masks seen
+    through its own camera (the node's work between the masks and publishing)."""
+    from mtl_perception.data.bdd100k import decode_lane_mask
+    from mtl_perception.data.randomisation import Randomisation
+    from mtl_perception.data.synthetic import render_scene
+    from mtl_perception.runtime.ground import GridSpec
+    from mtl_perception.runtime.lane_markings import RoadProjection
+
+    scene = render_scene(np.random.default_rng(0), height, width, Randomisation.plain())
+    drivable = np.where(scene.drivable <= 1, 255, 0).astype(np.uint8)
+    lane = np.where(decode_lane_mask(scene.lane), 255, 0).astype(np.uint8)
+    start = time.perf_counter()
+    road = RoadProjection(scene.ground.intrinsics, scene.ground.pose, GridSpec())
+    build_ms = 1e3 * (time.perf_counter() - start)
+    grid_ms, markings_ms = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        road.grid.occupancy(drivable)
+        t1 = time.perf_counter()
+        road.extractor.markings(lane)
+        grid_ms.append(1e3 * (t1 - t0))
+        markings_ms.append(1e3 * (time.perf_counter() - t1))
+    return {"frame": f"{width}x{height}", "tables_built_once_ms": build_ms, "grid_p50_ms": float(np.median(grid_ms)),
+            "markings_p50_ms": float(np.median(markings_ms)), "grid": str(GridSpec())}

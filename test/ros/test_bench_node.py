@@ -34,6 +34,9 @@ def test_bench_node_reports_overhead_against_in_node_inference(random_model: Pat
     assert len(overhead["per_play_ms"]) == 2 and math.isfinite(overhead["overhead_ms"])
     assert overhead["target_ms"] >= 5.0 and report["fastdds_profile"].endswith("fastdds_large_frames.xml")
     assert report["camera_publishes"] == "serialized frames"
+    ground, = report["ground"]  # the grid and markings' per-frame cost at the camera size played
+    assert ground["frame"] == "320x240" and 0 < ground["grid_p50_ms"] and 0 < ground["markings_p50_ms"]
+    assert ground["tables_built_once_ms"] > ground["grid_p50_ms"]
 
 
 def test_bench_node_refuses_plays_longer_than_the_statistics_window() -> None:

@@ -1,6 +1,6 @@
 """ros2 launch mtl_perception jetson.launch.py [backbone:=mobilenetv2|resnet50] [model_path:=FILE.onnx]
-    [precision:=fp16|fp32|int8] [image_topic:=/camera/image_raw] [namespace:=cam_front] [autostart:=true]
-    [rviz:=true]
+    [precision:=fp16|fp32|int8] [image_topic:=/camera/image_raw] [camera_info_topic:=/camera/camera_info]
+    [camera_pose:=[x,y,z,roll,pitch,yaw]] [namespace:=cam_front] [autostart:=true] [rviz:=true]
 
 Starts perception_node with config/jetson.yaml and model_path, or the package's model for the
 chosen backbone when no model_path is given; optionally RViz with config/mtl_perception.rviz (overlay and both masks). Both get
@@ -31,6 +31,27 @@ def model_to_run(share: Path, backbone: str, model_path: str) -> Path:
     return model
 
 
+def camera_info_beside(image_topic: str) -> str:
+    """The camera_info topic a driver publishes beside an image topic: /camera/image_raw -> /camera/camera_info."""
+    parent = image_topic.rstrip("/").rsplit("/", 1)[0]
+    return f"{parent}/camera_info"
+
+
+def parse_camera_pose(text: str) -> list[float] | None:
+    """camera_pose:=[x,y,z,roll,pitch,yaw] as six floats; empty: None (config/jetson.yaml's value stays)."""
+    text = text.strip()
+    if not text:
+        return None
+    values = [v for v in text.strip("[]").replace(",", " ").split() if v]
+    try:
+        pose = [float(v) for v in values]
+    except ValueError:
+        pose = []
+    if len(pose) != 6:
+        raise ValueError(f"camera_pose {text!r}: give six numbers [x,y,z,roll,pitch,yaw] (m, rad, REP 103)")
+    return pose
+
+
 def config_files(share: Path) -> dict[str, Path]:
     return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz"}
 
@@ -56,6 +77,10 @@ def _node_actions(context):
     model = model_to_run(share, backbone, LaunchConfiguration("model_path").perform(context))
     overrides = {"model_path": str(model), "precision": precision,
                  "autostart": LaunchConfiguration("autostart").perform(context).lower() in ("true", "1")}
+    pose = parse_camera_pose(LaunchConfiguration("camera_pose").perform(context))
+    if pose is not None:
+        overrides["camera_pose"] = pose
+    camera_info = LaunchConfiguration("camera_info_topic").perform(context) or camera_info_beside(image_topic)
     if rviz:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
     environment = fastdds_profile_environment(os.environ, share)
@@ -64,7 +89,8 @@ def _node_actions(context):
         executable="perception_node",
         namespace=namespace,
         parameters=[str(files["params"]), overrides],
-        remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed")],
+        remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed"),
+                    ("camera_info", camera_info)],
         output="screen",
         emulate_tty=True,
         additional_env=environment,
@@ -91,6 +117,11 @@ def generate_launch_description():
                               description="TensorRT engine precision"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
                               description="camera topic (sensor_msgs/Image); /compressed is used for jpeg input"),
+        DeclareLaunchArgument("camera_info_topic", default_value="",
+                              description="sensor_msgs/CameraInfo for drivable_grid; empty: beside image_topic"),
+        DeclareLaunchArgument("camera_pose", default_value="",
+                              description="[x,y,z,roll,pitch,yaw] of the camera in base_link (m, rad, REP 103); "
+                                          "empty: config/jetson.yaml's, or TF where tf2_ros is installed"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for the node and its outputs, one per camera"),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz with the overlay and masks"),

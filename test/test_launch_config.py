@@ -119,3 +119,13 @@ def test_launch_model_path_wins_over_the_backbones_file(tmp_path: Path) -> None:
         module.model_to_run(REPO, "mobilenetv2", str(tmp_path / "nope.onnx"))
     with pytest.raises(FileNotFoundError, match="make model-resnet50"):
         module.model_to_run(REPO, "resnet50", "")
+
+
+def test_camera_info_sits_beside_the_image_topic_and_the_pose_parses() -> None:
+    launch = _launch_module()
+    assert launch.camera_info_beside("/camera/image_raw") == "/camera/camera_info"  # image_transport's pairing
+    assert launch.camera_info_beside("/cam_front/camera") == "/cam_front/camera_info"
+    assert launch.parse_camera_pose("") is None
+    assert launch.parse_camera_pose("[0.0, 0, 1.5,0,0.05,0]") == [0.0, 0.0, 1.5, 0.0, 0.05, 0.0]
+    with pytest.raises(ValueError, match=r"six numbers \[x,y,z,roll,pitch,yaw\]"):
+        launch.parse_camera_pose("[1.5, 0.05]")

@@ -19,11 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nav_msgs.msg import OccupancyGrid
 from node_harness import Client
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from mtl_perception.data.synthetic import render_scene
+from mtl_perception.ros.conversions import camera_info_msg
 from mtl_perception.ros.node_process import image_message
 from mtl_perception.stamps import to_ns
 
@@ -112,7 +115,10 @@ def test_install_space_holds_what_the_launch_file_needs(workspace: Workspace) ->
 
 
 def test_ros2_launch_answers_frames_and_takes_ros2_param(workspace: Workspace) -> None:
-    launch = workspace.launch("namespace:=cam_front", "image_topic:=/cam_front/camera")
+    scene = render_scene(np.random.default_rng(3), 360, 640)  # a road with cars: real scores
+    pose = scene.ground.pose
+    launch = workspace.launch("namespace:=cam_front", "image_topic:=/cam_front/camera",
+                              f"camera_pose:=[0.0,0.0,{pose.z},{pose.roll},{pose.pitch},0.0]")
     node = "/cam_front/perception_node"
     client = Client("colcon_viewer")
     try:
@@ -121,23 +127,33 @@ def test_ros2_launch_answers_frames_and_takes_ros2_param(workspace: Workspace) -
         assert node in workspace.bash("ros2 node list").stdout.split()
         topics = set(workspace.bash("ros2 topic list").stdout.split())
         assert {"/cam_front/camera", "/cam_front/detections", "/cam_front/drivable_mask", "/cam_front/lane_mask",
-                "/cam_front/label_info"} <= topics
+                "/cam_front/label_info", "/cam_front/drivable_grid", "/cam_front/lane_markings",
+                "/cam_front/lane_marking_points", "/cam_front/camera_info"} <= topics
         described = workspace.bash(f"ros2 param describe {node} score_threshold").stdout
         assert "Min value: 0.0" in described and "Max value: 1.0" in described and "Settable at run time" in described
         assert "Read-only" in workspace.bash(f"ros2 param describe {node} model_path").stdout
 
-        # frames in, detections and both masks out, from another process as a camera would send them
+        # frames and camera_info in, detections, both masks and the ground outputs out, from another process
+        # as a camera driver would send them
         for topic, msg_type in (("/cam_front/detections", Detection2DArray), ("/cam_front/drivable_mask", Image),
-                                ("/cam_front/lane_mask", Image)):
+                                ("/cam_front/lane_mask", Image), ("/cam_front/drivable_grid", OccupancyGrid),
+                                ("/cam_front/lane_marking_points", PointCloud2)):
             client.listen(msg_type, topic)
         camera = client.node.create_publisher(Image, "/cam_front/camera", 1)
-        frame = render_scene(np.random.default_rng(3), 360, 640).image  # a road with cars: real scores
+        camera_info = client.node.create_publisher(CameraInfo, "/cam_front/camera_info", 1)
+        info = camera_info_msg(Header(frame_id="camera"), scene.ground.intrinsics)
+        frame = scene.image
 
         def answer(stamp: int) -> Detection2DArray:
             msg = image_message(frame, stamp)
+
+            def send() -> None:
+                camera_info.publish(info)
+                camera.publish(msg)
+
             assert client.spin_until(lambda: all(any(to_ns(m.header.stamp) == stamp for m in received)
                                                  for received in client.received.values()),
-                                     60, each=lambda: camera.publish(msg)), "no answer through ros2 launch"
+                                     60, each=send), "no answer through ros2 launch"
             return next(d for d in client.received["/cam_front/detections"] if to_ns(d.header.stamp) == stamp)
 
         assert "Set parameter successful" in workspace.bash(f"ros2 param set {node} score_threshold 0.0").stdout
@@ -145,6 +161,8 @@ def test_ros2_launch_answers_frames_and_takes_ros2_param(workspace: Workspace) -
         mask = next(m for m in client.received["/cam_front/lane_mask"])
         assert (mask.width, mask.height, mask.encoding) == (640, 360, "mono8")
         assert len(every.detections) == 100  # score 0: max_detections of config/jetson.yaml
+        grid = next(g for g in client.received["/cam_front/drivable_grid"] if to_ns(g.header.stamp) == 5_000_000_000)
+        assert grid.header.frame_id == "base_link" and (grid.info.width, grid.info.height) == (400, 200)
         assert "Set parameter successful" in workspace.bash(f"ros2 param set {node} score_threshold 0.5").stdout
         confident = answer(6_000_000_000)  # the next frame already follows the new threshold
         assert 0 < len(confident.detections) < 100

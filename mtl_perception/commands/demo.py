@@ -231,12 +231,11 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
 
     from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.data.bdd100k import BDD100KSplit
-    from mtl_perception.data.gallery import contact_sheet
     from mtl_perception.data.ground_truth import load_ground_truth
     from mtl_perception.evaluation.bag_eval import LabelJoin
     from mtl_perception.evaluation.evaluator import Evaluator
     from mtl_perception.evaluation.ground_eval import GroundScores
-    from mtl_perception.runtime.overlay import detection_labels, draw_overlay
+    from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
     from mtl_perception.runtime.perception import PerceptionResult
 
     out.mkdir(parents=True, exist_ok=True)

@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtl_perception.runtime.backends import BACKENDS
 from mtl_perception.runtime.backends.base import PRECISIONS, BackendOptions
 from mtl_perception.runtime.presets import DEPLOYED
 
+if TYPE_CHECKING:
+    import numpy as np
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="ONNX model (the contract's)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", type=Path, help="ONNX model (the contract's)")
+    which.add_argument("--compare", type=Path, nargs=2, metavar=("OLD", "NEW"),
+                       help="two models side by side on every frame: compare_*.jpg and compare.png (a contact "
+                            "sheet, OLD left, NEW right), and each model's detections in compare.json")
     parser.add_argument("--input", type=Path, required=True, help="an image, a folder of images, or a video")
     parser.add_argument("--out", type=Path, required=True, help="folder for overlays and detections.json")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
@@ -59,6 +67,66 @@ def _frames(source: Path):
         yield path.stem, frame
 
 
+def _titled(image: np.ndarray, title: str) -> np.ndarray:
+    """A copy of a BGR image with a title bar at the top (model names on comparison tiles)."""
+    import cv2
+
+    out = image.copy()
+    scale = max(image.shape[1] / 1280, 0.5)
+    cv2.rectangle(out, (0, 0), (out.shape[1], round(40 * scale)), (0, 0, 0), -1)
+    cv2.putText(out, title, (round(10 * scale), round(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale,
+                (255, 255, 255), max(round(2 * scale), 1), cv2.LINE_AA)
+    return out
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Both models on every frame; one tile per model, side by side."""
+    import json
+
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.runtime.backends import ModelLoadError
+    from mtl_perception.runtime.contract import ModelContractError
+    from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
+    from mtl_perception.runtime.perception import Perception, PerceptionConfig
+
+    try:
+        models = [Perception(PerceptionConfig(path, BackendOptions(args.backend, args.precision, args.threads),
+                                              args.score_threshold, args.iou_threshold, args.max_detections))
+                  for path in args.compare]
+        args.out.mkdir(parents=True, exist_ok=True)
+        tiles: list[np.ndarray] = []
+        results: dict[str, dict[str, dict]] = {}
+        for name, frame in tqdm(_frames(args.input), desc="compare", unit="frame"):
+            pair, results[name] = [], {}
+            for role, path, perception in zip(("old", "new"), args.compare, models):
+                result = perception.process(frame)
+                det = result.detections
+                labels = detection_labels(perception.info.class_names, det.class_ids, det.scores)
+                drawn = draw_overlay(frame, det.boxes, labels, result.drivable, result.lane)
+                pair.append(_titled(drawn, f"{role}: {path.name}"))
+                results[name][role] = {"model": str(path), "boxes": det.boxes.round(2).tolist(),
+                                       "classes": [perception.class_name(c) for c in det.class_ids.tolist()],
+                                       "scores": det.scores.round(4).tolist(),
+                                       "drivable_fraction": round(float((result.drivable > 0).mean()), 4),
+                                       "lane_fraction": round(float((result.lane > 0).mean()), 4)}
+            cv2.imwrite(str(args.out / f"compare_{name}.jpg"), np.hstack(pair))
+            tiles += pair
+    except (FileNotFoundError, ModelLoadError, ModelContractError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not tiles:
+        print(f"error: {args.input} gave no frames", file=sys.stderr)
+        return 2
+    cv2.imwrite(str(args.out / "compare.png"), contact_sheet(tiles, columns=2, tile_width=640))
+    atomic_write_text(args.out / "compare.json", json.dumps(results, indent=1))
+    print(f"{len(results)} frames, two models -> {args.out} (compare.png, compare_*.jpg, compare.json)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -71,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.runtime.overlay import detection_labels, draw_overlay
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
+    if args.compare:
+        return _compare(args)
     try:
         perception = Perception(PerceptionConfig(
             args.model, BackendOptions(args.backend, args.precision, args.threads),

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from mtl_perception.data.bdd100k import BDD100KSplit, decode_lane_mask
-from mtl_perception.runtime.overlay import draw_overlay
-
-
-def contact_sheet(tiles: Sequence[np.ndarray], columns: int = 3, tile_width: int = 640) -> np.ndarray:
-    """Tiles resized to one width and laid out in a grid, left to right, top to bottom."""
-    resized = [cv2.resize(t, (tile_width, round(t.shape[0] * tile_width / t.shape[1])),
-                          interpolation=cv2.INTER_AREA) for t in tiles]
-    tile_h = max(t.shape[0] for t in resized)
-    rows = -(-len(resized) // columns)
-    sheet = np.zeros((rows * tile_h, columns * tile_width, 3), np.uint8)
-    for i, tile in enumerate(resized):
-        r, c = divmod(i, columns)
-        sheet[r * tile_h:r * tile_h + tile.shape[0], c * tile_width:(c + 1) * tile_width] = tile
-    return sheet
+from mtl_perception.runtime.overlay import contact_sheet, draw_overlay
 
 
 def dataset_gallery(root: Path, split: str, out: Path, count: int = 9, columns: int = 3) -> Path:

@@ -75,3 +75,16 @@ def draw_birdseye(occupancy: np.ndarray, spec: GridSpec, markings: Sequence[Grou
     ego = to_pixel(max(spec.x_min, 0.0), 0.0)
     cv2.drawMarker(image, (ego[0], min(ego[1], height - 4)), (0, 200, 255), cv2.MARKER_TRIANGLE_UP, 14, 2)
     return image
+
+
+def contact_sheet(tiles: Sequence[np.ndarray], columns: int = 3, tile_width: int = 640) -> np.ndarray:
+    """Tiles resized to one width and laid out in a grid, left to right, top to bottom."""
+    resized = [cv2.resize(t, (tile_width, round(t.shape[0] * tile_width / t.shape[1])),
+                          interpolation=cv2.INTER_AREA) for t in tiles]
+    tile_h = max(t.shape[0] for t in resized)
+    rows = -(-len(resized) // columns)
+    sheet = np.zeros((rows * tile_h, columns * tile_width, 3), np.uint8)
+    for i, tile in enumerate(resized):
+        r, c = divmod(i, columns)
+        sheet[r * tile_h:r * tile_h + tile.shape[0], c * tile_width:(c + 1) * tile_width] = tile
+    return sheet

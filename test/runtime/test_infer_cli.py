@@ -48,3 +48,27 @@ def test_missing_input_and_model(bundled_model: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "does not exist" in result.stderr
     result = _infer("--model", str(tmp_path / "m.onnx"), "--input", str(tmp_path), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "m.onnx not found" in result.stderr
+
+
+def test_compare_two_models_side_by_side(bundled_model: Path, tmp_path: Path) -> None:
+    """Each frame, the same model on both sides here: the two halves of every tile and their detections agree."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(images / f"f{i}.jpg"), np.random.default_rng(i).integers(0, 256, (360, 640, 3), np.uint8))
+    out = tmp_path / "out"
+    result = _infer("--compare", str(bundled_model), str(bundled_model), "--input", str(images), "--out", str(out),
+                    "--score-threshold", "0.0", "--max-detections", "2", "--backend", "onnxruntime")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "compare.json").read_text())
+    assert set(report) == {"f0", "f1", "f2"}
+    for name, both in report.items():
+        assert both["old"]["boxes"] == both["new"]["boxes"] and len(both["old"]["boxes"]) == 2
+        tile = cv2.imread(str(out / f"compare_{name}.jpg"))
+        assert tile.shape == (360, 1280, 3)
+        below_titles = tile[40:]
+        assert np.abs(below_titles[:, :640].astype(int) - below_titles[:, 640:]).mean() < 2  # JPEG noise only
+    sheet = cv2.imread(str(out / "compare.png"))
+    assert sheet.shape == (3 * 360, 2 * 640, 3)  # one row per frame, old left, new right
+    neither = _infer("--input", str(images), "--out", str(out))
+    assert neither.returncode == 2 and "one of the arguments --model --compare is required" in neither.stderr

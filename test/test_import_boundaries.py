@@ -45,7 +45,7 @@ def test_training_really_imports_torch() -> None:
 
 
 def test_ros_folder_is_glue_only() -> None:
-    """ros/ holds the node, its conversions and parameters, and the node-process helper: no training,
+    """ros/ holds the node, its conversions and parameters, its TF lookup and the node-process helper: no training,
     no evaluation, no data tools, no commands (they import it, not the other way round)."""
     import ast
 
@@ -58,4 +58,4 @@ def test_ros_folder_is_glue_only() -> None:
             for name in names:
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
     modules = {p.stem for p in (REPO / "mtl_perception" / "ros").glob("*.py")}
-    assert modules == {"__init__", "node", "conversions", "parameters", "node_process"}
+    assert modules == {"__init__", "node", "conversions", "parameters", "node_process", "tf_pose"}

@@ -50,6 +50,16 @@ class FrameGround:
     ego_right: Coefficients
     markings: tuple[MarkingTruth, ...]
     junction: tuple[float, float] | None = None  # x range of a crossing road (alternative area, no markings)
+    # the top edge of the ego vehicle's hood or dashboard in the image, (u, v) points left to right:
+    # pixels below it show the car, not the road
+    ego_edge: tuple[tuple[float, float], ...] = ()
+
+    def hidden_by_ego(self, pixels: np.ndarray) -> np.ndarray:
+        """bool[N]: image pixels (u, v) that show the ego vehicle rather than the world."""
+        if not self.ego_edge:
+            return np.zeros(len(pixels), bool)
+        edge = np.array(self.ego_edge)
+        return np.asarray(pixels[:, 1] >= np.interp(pixels[:, 0], edge[:, 0], edge[:, 1]))
 
     def has_markings_at(self, x: float) -> bool:
         """Whether the longitudinal markings run at x (a junction interrupts them)."""
@@ -75,6 +85,7 @@ class FrameGround:
             "markings": [{"category": m.category, "dashed": m.dashed, "y_of_x": list(m.coefficients)}
                          for m in self.markings],
             "junction_m": list(self.junction) if self.junction is not None else None,
+            "ego_edge_px": [list(p) for p in self.ego_edge],
         }
 
     @classmethod
@@ -89,6 +100,7 @@ class FrameGround:
             tuple(MarkingTruth(m["category"], bool(m["dashed"]), _coefficients(m["y_of_x"]))
                   for m in record["markings"]),
             _junction(record.get("junction_m")),
+            tuple((float(u), float(v)) for u, v in record.get("ego_edge_px", [])),
         )
 
 

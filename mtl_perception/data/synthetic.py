@@ -16,7 +16,7 @@ in metres (data/ground_truth.py).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -819,7 +819,18 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280,
     image, snow_cover = _post_process(img, rng, look, road_view, ground_view & (ids < 0), ego, lights, horizon, r)
     lane[snow_cover > SNOW_BURIES] = LANE_BACKGROUND  # buried: no one would label it
     attributes = {"weather": look.weather, "timeofday": look.tod, "scene": look.scene}
-    return Scene(image, drivable, lane, ids, kept, attributes, _road_truth(road, intrinsics, pose), ego)
+    truth = _road_truth(road, intrinsics, pose)
+    if look.ego is not None:
+        truth = replace(truth, ego_edge=_ego_edge(ego))
+    return Scene(image, drivable, lane, ids, kept, attributes, truth, ego)
+
+
+def _ego_edge(ego: np.ndarray, points: int = 33) -> tuple[tuple[float, float], ...]:
+    """The ego vehicle's top edge, sampled across the width: (u, first row it covers)."""
+    height, width = ego.shape
+    columns = np.linspace(0, width - 1, points).round().astype(int)
+    tops = [int(np.argmax(ego[:, c])) if ego[:, c].any() else height for c in columns]
+    return tuple((float(c), float(t)) for c, t in zip(columns, tops, strict=True))
 
 
 def _lights(spots: list[tuple[float, float, str, float]], homography: np.ndarray, look: _Look,

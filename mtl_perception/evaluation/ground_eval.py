@@ -3,7 +3,8 @@
 Per frame, the drivable mask goes through the node's GroundGrid and the lane mask through its
 MarkingExtractor, with the frame's own camera. The grid is scored by IoU against the true road within
 5-30 m ahead (the ego lane, BDD100K's direct area, unless the whole road is asked for), over the cells the camera sees: cells out of view, or whose pixel lies in a labelled
-object's box (the road behind a car is hidden, neither drivable nor not), count for neither side.
+object's box (the road behind a car is hidden, neither drivable nor not) or on the ego vehicle's hood,
+count for neither side.
 Each true marking that is in view at 10, 20 and 30 m is matched to the nearest extracted one at that
 distance; the lateral error is the gap between them, and a marking with none within MATCH_M is missed.
 """
@@ -83,7 +84,8 @@ def drivable_iou(truth: FrameGround, drivable: np.ndarray, boxes: np.ndarray,
     predicted = grid.occupancy(drivable) == GRID_FREE
     centres = _IOU_GRID.cell_centres()
     pixels, _ = ground_to_pixels(centres.reshape(-1, 3), truth.intrinsics, truth.pose)
-    counted = grid.seen & ~_hidden(pixels, boxes).reshape(grid.seen.shape)
+    hidden = _hidden(pixels, boxes) | truth.hidden_by_ego(pixels)
+    counted = grid.seen & ~hidden.reshape(grid.seen.shape)
     actual = truth.drivable(centres[..., 0], centres[..., 1], include_alternative)
     union = ((predicted | actual) & counted).sum()
     return float(((predicted & actual) & counted).sum() / union) if union else None
@@ -99,7 +101,7 @@ def lateral_errors(truth: FrameGround, extracted: Sequence[GroundMarking], boxes
     pixels, ahead = ground_to_pixels(points, truth.intrinsics, truth.pose)
     i = truth.intrinsics
     in_view = ahead & (pixels[:, 0] >= 0) & (pixels[:, 0] < i.width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < i.height)
-    in_view &= ~_hidden(pixels, boxes)
+    in_view &= ~_hidden(pixels, boxes) & ~truth.hidden_by_ego(pixels)
     near = [m for m in extracted if m.x_range[0] - 2.0 <= distance <= m.x_range[1] + 2.0]
     candidates = np.array([m.lateral_at(distance) for m in near])
     errors = []

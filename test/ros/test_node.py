@@ -474,6 +474,32 @@ def test_drivable_grid_and_markings_from_camera_info_and_camera_pose(bundled_mod
     assert "Traceback" not in node.output
 
 
+def test_bad_camera_geometry_is_one_line_and_the_node_keeps_answering(bundled_model: Path) -> None:
+    """A camera_info with zero focal length, then a camera pitched to look at the sky: each gets one log
+    line saying what is wrong, no grid, no crash, and detections keep coming."""
+    node = _start("/cam_b", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,-0.6,0.0]")
+    client = _client("/cam_b")
+    client.listen(OccupancyGrid, "drivable_grid")
+    try:
+        camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+        camera = client.camera()
+        broken = CameraInfo(width=640, height=360, k=[0.0, 0.0, 320.0, 0.0, 0.0, 180.0, 0.0, 0.0, 1.0])
+        sky = CameraInfo(width=640, height=360, k=[500.0, 0.0, 320.0, 0.0, 500.0, 180.0, 0.0, 0.0, 1.0])
+        for index, info in enumerate((broken, sky)):
+            msg = image_message(scene(360, 640), 50_000_000_000 + index)
+            camera_info.publish(info)
+            _send_until_answered(client, camera, msg)
+        assert client.spin_until(lambda: "sees no ground" in node.output, 10), node.output
+        assert "camera intrinsics need positive focal lengths" in node.output
+        assert not client.received["drivable_grid"]
+    finally:
+        client.close()
+        node.stop()
+    lines = [line for line in node.output.splitlines() if "sees no ground" in line]
+    assert len(lines) == 1 and "check the pitch (positive looks down)" in lines[0]
+    assert "Traceback" not in node.output
+
+
 def test_no_drivable_grid_without_a_pose_says_so(bundled_model: Path) -> None:
     node = _start("/cam_n", bundled_model)
     node.stop()

@@ -25,7 +25,7 @@ from rosbags.typesys.store import Typestore
 from mtl_perception.package_paths import vision_msgs_definitions
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
-from mtl_perception.runtime.lane_markings import RoadView
+from mtl_perception.runtime.lane_markings import RoadView, marking_points
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.stamps import from_ns, to_ns
 
@@ -236,19 +236,13 @@ class ResultBagWriter:
                                              height=rows, origin=origin)
         grid = t[GRID](header=header, info=info, data=np.ascontiguousarray(view.occupancy, np.int8).ravel())
         self.writer.write(self.grid, stamp_ns, store.serialize_cdr(grid, GRID))
-        points = np.zeros(sum(len(m.points) for m in view.markings),
-                          np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("marking_id", "<u4")]))
-        start = 0
-        for index, marking in enumerate(view.markings):
-            end = start + len(marking.points)
-            points["x"][start:end], points["y"][start:end] = marking.points[:, 0], marking.points[:, 1]
-            points["marking_id"][start:end] = index
-            start = end
+        points = marking_points(view.markings)
         field = t["sensor_msgs/msg/PointField"]
         fields = [field(name=n, offset=4 * i, datatype=k, count=1)
                   for i, (n, k) in enumerate((("x", 7), ("y", 7), ("z", 7), ("marking_id", 6)))]  # FLOAT32, UINT32
         cloud = t[POINTS](header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
-                          point_step=16, row_step=16 * len(points), data=points.view(np.uint8), is_dense=True)
+                          point_step=points.itemsize, row_step=points.itemsize * len(points),
+                          data=points.view(np.uint8), is_dense=True)
         self.writer.write(self.points, stamp_ns, store.serialize_cdr(cloud, POINTS))
 
     def write(self, frame: BagFrame, result: PerceptionResult, class_names: tuple[str, ...],

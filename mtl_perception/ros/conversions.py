@@ -21,7 +21,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
-from mtl_perception.runtime.lane_markings import GroundMarking
+from mtl_perception.runtime.lane_markings import MARKING_POINT_DTYPE, GroundMarking, marking_points
 from mtl_perception.runtime.postprocess import Detections
 
 
@@ -68,7 +68,6 @@ MARKING_COLOUR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
 # lane_marking_points: one point per sampled metre of each marking, and which marking it belongs to
 MARKING_POINT_FIELDS = (("x", PointField.FLOAT32), ("y", PointField.FLOAT32), ("z", PointField.FLOAT32),
                         ("marking_id", PointField.UINT32))
-_MARKING_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("marking_id", "<u4")])
 
 
 def lane_markers_msg(header: Header, markings: Sequence[GroundMarking]) -> MarkerArray:
@@ -89,18 +88,12 @@ def lane_markers_msg(header: Header, markings: Sequence[GroundMarking]) -> Marke
 def marking_points_msg(header: Header, markings: Sequence[GroundMarking]) -> PointCloud2:
     """sensor_msgs/PointCloud2 of every marking's polyline points (x, y, z = 0 in header.frame_id) with
     a uint32 marking_id field: the form a program reads markings in without RViz's types."""
-    count = sum(len(m.points) for m in markings)
-    points = np.zeros(count, _MARKING_POINT_DTYPE)
-    start = 0
-    for index, marking in enumerate(markings):
-        end = start + len(marking.points)
-        points["x"][start:end], points["y"][start:end] = marking.points[:, 0], marking.points[:, 1]
-        points["marking_id"][start:end] = index
-        start = end
+    points = marking_points(list(markings))
+    count = len(points)
     msg = PointCloud2(header=header, height=1, width=count, is_bigendian=False, is_dense=True)
     msg.fields = [PointField(name=name, offset=4 * i, datatype=kind, count=1)
                   for i, (name, kind) in enumerate(MARKING_POINT_FIELDS)]  # four 4-byte fields, packed
-    msg.point_step = _MARKING_POINT_DTYPE.itemsize
+    msg.point_step = MARKING_POINT_DTYPE.itemsize
     msg.row_step = msg.point_step * count
     msg.data = as_uint8_array(points.view(np.uint8))
     return msg

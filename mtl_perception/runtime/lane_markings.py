@@ -186,6 +186,22 @@ def _polyfit(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return np.pad(coefficients, (0, 3 - len(coefficients)))
 
 
+# lane_marking_points' layout: one record per polyline point, packed (16 bytes), little-endian
+MARKING_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("marking_id", "<u4")])
+
+
+def marking_points(markings: list[GroundMarking]) -> np.ndarray:
+    """Every marking's polyline points as MARKING_POINT_DTYPE records (z = 0), marking_id its index."""
+    points = np.zeros(sum(len(m.points) for m in markings), MARKING_POINT_DTYPE)
+    start = 0
+    for index, marking in enumerate(markings):
+        end = start + len(marking.points)
+        points["x"][start:end], points["y"][start:end] = marking.points[:, 0], marking.points[:, 1]
+        points["marking_id"][start:end] = index
+        start = end
+    return points
+
+
 @dataclass(frozen=True)
 class RoadView:
     """One frame's masks on the ground: the occupancy grid, the markings, and what they cost."""

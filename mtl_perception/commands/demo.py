@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
         print(f"making a {frames}-frame synthetic drive in {drive} (seed {DEMO_SEED})")
         world = Randomisation().fixed_camera(**DEMO_MOUNT)
         write_dataset(SynthConfig(drive, train=0, val=frames, seed=DEMO_SEED, workers=2, randomisation=world))
+        shutil.rmtree(bag, ignore_errors=True)  # a bag of an older drive would hold other frames
     if not (bag / "frames.json").is_file():
         images = sorted((drive / "images" / "100k" / "val").glob("*.jpg"))[:frames]
         write_image_bag(images, bag, rate_hz=REPLAY_HZ)
@@ -201,7 +203,8 @@ def _answer_ms(node: Any, camera: Any, msg: Any, recording: Recording, timeout_s
 
 
 def _wait_for_node(node: Any, camera: Any, first: Any, recording: Recording) -> None:
-    """Send the first frame until the node answers it: discovery and model warm-up happen here."""
+    """Send the first frame until the node answers it with its grid too: discovery, model warm-up and the
+    ground lookup tables (built once, on the first frame with camera_info) happen here, not in the probes."""
     import rclpy
 
     from mtl_perception.ros.node_process import until_answered
@@ -212,7 +215,8 @@ def _wait_for_node(node: Any, camera: Any, first: Any, recording: Recording) -> 
         recording.sent_at[stamp] = time.perf_counter()
         camera.publish(first)
 
-    if not until_answered(send, lambda: recording.complete(stamp), lambda t: rclpy.spin_once(node, timeout_sec=t)):
+    if not until_answered(send, lambda: recording.complete(stamp) and stamp in recording.grid,
+                          lambda t: rclpy.spin_once(node, timeout_sec=t)):
         raise RuntimeError("perception_node did not answer within 60 s; see its log above")
     recording.clear()
 

@@ -16,11 +16,11 @@ ROS_TOOLING := $(VENV)/.ros-tooling
 TRT_STUBS_PIN := $(shell sed -n 's/^TENSORRT_STUBS = "\(.*\)"/\1/p' setup.py)
 PYTEST_ARGS ?=
 
-# The recipe of the bundled models (models/README.md): synthetic scenes, then the project's own
+# The recipe of the bundled models (models/README.md): randomised synthetic scenes, then the project's own
 # train and export commands. `make model-resnet50` produces the ResNet50 model, which is not bundled.
 MODEL_DATA := demo_data/train_set
-MODEL_EPOCHS ?= 10
-MODEL_SEG_EPOCHS ?= 7
+MODEL_EPOCHS ?= 13
+MODEL_SEG_EPOCHS ?= 13
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 # JetPack's Pythons (pyenv's CPython here): the code that runs on the Jetson is tested under each,
@@ -111,7 +111,7 @@ bench: setup
 	$(PY) -m mtl_perception.cli bench-node
 
 $(MODEL_DATA)/labels/det_20/det_val.json: | $(DEPS)
-	$(PY) -m mtl_perception.cli synth --out $(MODEL_DATA) --train 800 --val 150 --seed 1 --workers 2
+	$(PY) -m mtl_perception.cli synth --out $(MODEL_DATA) --train 1000 --val 150 --seed 1 --workers 2
 
 model-mobilenetv2 model-resnet50: model-%: setup $(MODEL_DATA)/labels/det_20/det_val.json
 	$(PY) -m mtl_perception.cli train --data $(MODEL_DATA) --out runs/$*_384x640 --backbone $* \

@@ -63,6 +63,8 @@ def test_console_scripts_point_at_callables() -> None:
 ROSDEP_KEYS = {
     "rclpy": "rclpy", "rcl_interfaces": "rcl_interfaces", "sensor_msgs": "sensor_msgs", "std_msgs": "std_msgs",
     "vision_msgs": "vision_msgs", "diagnostic_msgs": "diagnostic_msgs", "nav_msgs": "nav_msgs", "lifecycle_msgs": "lifecycle_msgs",
+    "geometry_msgs": "geometry_msgs", "visualization_msgs": "visualization_msgs",
+    "tf2_ros": "tf2_ros_py",  # the Python tf2_ros module comes in the tf2_ros_py package
     "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
     "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",

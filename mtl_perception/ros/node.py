@@ -150,6 +150,7 @@ class PerceptionNode(LifecycleNode):
         self._road: RoadProjection | None = None
         self._road_key: tuple | None = None
         self._tf: TfCameraPose | None = None  # where camera_pose is unset and tf2_ros is installed
+        self._said_no_camera_info = False  # the ground outputs' wait for camera_info is logged once
 
     @property
     def autostart(self) -> bool:
@@ -251,6 +252,11 @@ class PerceptionNode(LifecycleNode):
         a pose or intrinsics (or with a geometry that sees no ground: logged once)."""
         settings, intrinsics = self.settings, self.intrinsics
         pose = self._camera_pose(camera_frame)
+        if intrinsics is None and pose is not None and not self._said_no_camera_info:
+            self._said_no_camera_info = True
+            self.get_logger().info("drivable_grid and lane_markings wait for camera_info: no camera intrinsics "
+                                   "yet (remap camera_info to the camera's topic, or use the launch file's "
+                                   "camera_info_topic)")
         if settings is None or pose is None or intrinsics is None:
             return None
         key = (intrinsics, pose, settings.grid)

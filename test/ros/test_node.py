@@ -440,6 +440,7 @@ def test_drivable_grid_and_markings_from_camera_info_and_camera_pose(bundled_mod
                        for topic in ("drivable_grid", "lane_markings", "lane_marking_points"))
 
         assert client.spin_until(answered, 40, each=send), node.output
+        assert node.output.count("wait for camera_info") <= 1  # said once at most, before camera_info came
         grid = next(g for g in client.received["drivable_grid"] if to_ns(g.header.stamp) == stamp)
         assert grid.header.frame_id == "base_link"
         assert (grid.info.width, grid.info.height) == (400, 200) and grid.info.resolution == pytest.approx(0.1)
@@ -502,6 +503,19 @@ def test_bad_camera_geometry_is_one_line_and_the_node_keeps_answering(bundled_mo
     lines = [line for line in node.output.splitlines() if "sees no ground" in line]
     assert len(lines) == 1 and "check the pitch (positive looks down)" in lines[0]
     assert "Traceback" not in node.output
+
+
+def test_ground_outputs_say_once_that_they_wait_for_camera_info(bundled_model: Path) -> None:
+    node = _start("/cam_w", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.05,0.0]")
+    client = _client("/cam_w")
+    try:
+        camera = client.camera()
+        for index in range(3):
+            _send_until_answered(client, camera, image_message(scene(240, 320), 60_000_000_000 + index))
+    finally:
+        client.close()
+        node.stop()
+    assert node.output.count("drivable_grid and lane_markings wait for camera_info") == 1, node.output
 
 
 def test_no_drivable_grid_without_a_pose_says_so(bundled_model: Path) -> None:

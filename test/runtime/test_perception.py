@@ -51,7 +51,7 @@ def test_metadata_read_from_model(perception: Perception) -> None:
     info = perception.info
     assert (info.input_height, info.input_width, info.pad_value) == (384, 640, 114)
     assert info.class_names[2] == "car" and info.backbone == "mobilenetv2"
-    assert info.trained_on.startswith("synthetic scenes") and "/" not in info.trained_on.split("--")[0]
+    assert "synthetic scenes (mtl-perception synth" in info.trained_on and "/" not in info.trained_on.split("--")[0]
 
 
 def test_rejects_non_bgr_frames(perception: Perception) -> None:

@@ -27,6 +27,21 @@ _IOU_GRID = GridSpec(resolution=0.1, x_min=IOU_RANGE_M[0], x_max=IOU_RANGE_M[1],
 _MARKING_GRID = GridSpec(resolution=0.1, x_min=0.0, x_max=40.0, y_half=15.0, max_range=100.0)
 
 
+@dataclass(frozen=True)
+class _Lookups:
+    """One camera's lookups: the IoU grid, its cells' pixels and the marking extractor."""
+
+    grid: GroundGrid
+    cell_pixels: np.ndarray
+    extractor: MarkingExtractor
+
+    @classmethod
+    def of(cls, truth: FrameGround) -> _Lookups:
+        pixels, _ = ground_to_pixels(_IOU_GRID.cell_centres().reshape(-1, 3), truth.intrinsics, truth.pose)
+        return cls(GroundGrid(truth.intrinsics, truth.pose, _IOU_GRID), pixels,
+                   MarkingExtractor(truth.intrinsics, truth.pose, _MARKING_GRID))
+
+
 @dataclass
 class GroundScores:
     """Accumulates frames; summary() gives medians and tails over them."""
@@ -35,14 +50,23 @@ class GroundScores:
     iou: list[float] = field(default_factory=list)
     errors: dict[int, list[float]] = field(default_factory=lambda: {d: [] for d in DISTANCES_M})
     visible: dict[int, int] = field(default_factory=lambda: {d: 0 for d in DISTANCES_M})
+    # the last camera's lookups: a drive keeps its camera, so they are built once, not per frame
+    _cached: tuple[tuple, _Lookups] | None = field(default=None, repr=False)
+
+    def _lookups(self, truth: FrameGround) -> _Lookups:
+        key = (truth.intrinsics, truth.pose)
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, _Lookups.of(truth))
+        return self._cached[1]
 
     def add(self, truth: FrameGround, drivable: np.ndarray, lane: np.ndarray, boxes: np.ndarray) -> None:
         """drivable, lane: [H, W] non-zero where the mask says so, at the camera's size; boxes: float[N, 4]
         x1, y1, x2, y2 of the frame's labelled objects."""
-        iou = drivable_iou(truth, drivable, boxes, self.include_alternative)
+        lookups = self._lookups(truth)
+        iou = drivable_iou(truth, lookups, drivable, boxes, self.include_alternative)
         if iou is not None:
             self.iou.append(iou)
-        extracted = MarkingExtractor(truth.intrinsics, truth.pose, _MARKING_GRID).markings(lane)
+        extracted = lookups.extractor.markings(lane)
         for distance in DISTANCES_M:
             errors, visible = lateral_errors(truth, extracted, boxes, distance)
             self.errors[distance] += errors
@@ -76,14 +100,13 @@ def _hidden(pixels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.asarray(inside.any(axis=1), bool)
 
 
-def drivable_iou(truth: FrameGround, drivable: np.ndarray, boxes: np.ndarray,
+def drivable_iou(truth: FrameGround, lookups: _Lookups, drivable: np.ndarray, boxes: np.ndarray,
                  include_alternative: bool = False) -> float | None:
     """IoU of the grid's free cells and the true road over the cells in view and not hidden; None where
     neither has any."""
-    grid = GroundGrid(truth.intrinsics, truth.pose, _IOU_GRID)
+    grid, pixels = lookups.grid, lookups.cell_pixels
     predicted = grid.occupancy(drivable) == GRID_FREE
     centres = _IOU_GRID.cell_centres()
-    pixels, _ = ground_to_pixels(centres.reshape(-1, 3), truth.intrinsics, truth.pose)
     hidden = _hidden(pixels, boxes) | truth.hidden_by_ego(pixels)
     counted = grid.seen & ~hidden.reshape(grid.seen.shape)
     actual = truth.drivable(centres[..., 0], centres[..., 1], include_alternative)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from mtl_perception.runtime.contract import check_input_size
 
 
@@ -17,3 +21,18 @@ def parse_hw(text: str, model_input: bool = True) -> tuple[int, int]:
     elif height <= 0 or width <= 0:
         raise ValueError(f"size {text!r}: height and width must be positive")
     return height, width
+
+
+def report(summary: Mapping[str, Any], table: str, json_target: str | None) -> None:
+    """A command's result: JSON on stdout for `--json` alone (`-`), else the table, and with `--json FILE`
+    the JSON written to FILE too (atomically)."""
+    import json
+
+    from mtl_perception.atomic_io import atomic_write_text
+
+    if json_target == "-":
+        print(json.dumps(summary, indent=2))
+        return
+    print(table)
+    if json_target:
+        atomic_write_text(Path(json_target), json.dumps(summary, indent=2))

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.commands.common import report
     from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
     from mtl_perception.evaluation.evaluator import Evaluator, format_summary
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
@@ -58,10 +59,5 @@ def run(args: argparse.Namespace) -> int:
     summary = evaluator.summary()
     summary["model"] = str(args.model)
     summary["data"] = f"{args.data} [{args.split}]"
-    if args.json == "-":
-        print(json.dumps(summary, indent=2))
-        return 0
-    print(format_summary(summary))
-    if args.json:
-        atomic_write_text(Path(args.json), json.dumps(summary, indent=2))
+    report(summary, "" if args.json == "-" else format_summary(summary), args.json)
     return 0

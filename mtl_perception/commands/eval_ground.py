@@ -34,11 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
 
     from tqdm import tqdm
 
-    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.commands.common import report
     from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
     from mtl_perception.data.ground_truth import load_ground_truth
     from mtl_perception.evaluation.ground_eval import GroundScores
@@ -80,12 +79,7 @@ def run(args: argparse.Namespace) -> int:
     summary["drivable"] = args.drivable
     if args.model:
         summary["model_path"] = str(args.model)
-    if args.json == "-":
-        print(json.dumps(summary, indent=2))
-        return 0
-    print(_table(runs))
-    if args.json:
-        atomic_write_text(Path(args.json), json.dumps(summary, indent=2))
+    report(summary, "" if args.json == "-" else _table(runs), args.json)
     return 0
 
 

@@ -43,7 +43,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(DEPS): setup.py package.xml | $(PY)
-	$(PY) -m pip install --quiet -e '.[runtime,ros,ros-build,training,dev]'
+	$(PY) -m pip install --quiet -e '.[runtime,ros,ros-build,training,pseudo-label,dev]'
 	touch $@
 
 $(STUBS): $(DEPS) .ci/tensorrt_stubs.py

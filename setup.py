@@ -52,6 +52,10 @@ EXTRAS = {
         "onnx==1.23.2",
         "tensorboard==2.21.0",
     ],
+    # `mtl-perception pseudo-label`: weighted box fusion of several teachers (ZFTurbo's implementation)
+    "pseudo-label": [
+        "ensemble-boxes==1.0.9",
+    ],
     # tensorrt-stubs is installed by the Makefile with --no-deps: its declared
     # dependencies are the TensorRT runtime itself, which cannot install here.
     "dev": [

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 
 from mtl_perception.runtime.backends import BACKENDS
-from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+from mtl_perception.runtime.presets import (
+    DEPLOYED,
+    DRIVABLE_DEFINITION,
+    DRIVABLE_DEFINITIONS,
+    PEER_EVALUATION,
+    includes_alternative,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--limit", type=int, help="evaluate the first N frames only")
-    parser.add_argument("--drivable", choices=["direct", "direct+alternative"], default="direct",
-                        help="what counts as drivable in the labels (default direct, as the peers)")
+    parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
+                        help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
+                             "the peers' definition, the teachers' and the bundled model's), or the direct area "
+                             "(ego lane) alone")
     parser.add_argument("--operating-threshold", type=float, default=DEPLOYED.score_threshold,
                         help="score threshold for the deployed precision/recall (default: the node's)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
@@ -43,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
     try:
-        split = BDD100KSplit(args.data, args.split, include_alternative=args.drivable != "direct", limit=args.limit,
+        split = BDD100KSplit(args.data, args.split, include_alternative=includes_alternative(args.drivable), limit=args.limit,
                              require=())
         perception = Perception(PerceptionConfig.with_settings(
             args.model, BackendOptions(args.backend, threads=args.threads), PEER_EVALUATION))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS, includes_alternative
 
 if TYPE_CHECKING:  # the modules the command needs are imported when it runs
     from mtl_perception.data.bdd100k import Sample
@@ -24,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--limit", type=int, help="evaluate the first N frames only")
-    parser.add_argument("--drivable", choices=["direct", "direct+alternative"], default="direct",
-                        help="what counts as drivable: the ego lane (default, what the bundled model is trained "
-                             "for, as the peers) or the whole road")
+    parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
+                        help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
+                             "the peers' definition, the teachers' and the bundled model's), or the direct area "
+                             "(ego lane) alone")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")
     parser.add_argument("--picture", type=Path, metavar="PNG",
@@ -47,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.runtime.presets import DEPLOYED
 
     try:
-        split = BDD100KSplit(args.data, args.split, include_alternative=args.drivable != "direct", limit=args.limit,
+        split = BDD100KSplit(args.data, args.split, include_alternative=includes_alternative(args.drivable), limit=args.limit,
                              require=("detection", "drivable", "lane"))
         truth = load_ground_truth(split.paths)
         perception = None
         if args.model:
             perception = Perception(PerceptionConfig.with_settings(
                 args.model, BackendOptions(args.backend, threads=args.threads), DEPLOYED))
-        alternative = args.drivable != "direct"
+        alternative = includes_alternative(args.drivable)
         runs = {"ground_truth_masks": GroundScores(alternative)}
         if perception is not None:
             runs["model"] = GroundScores(alternative)

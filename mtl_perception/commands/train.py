@@ -9,15 +9,27 @@ from pathlib import Path
 from typing import Any
 
 from mtl_perception.commands.common import parse_hw
+from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS, includes_alternative
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="BDD100K-layout dataset root")
+    parser.add_argument("--data", type=Path, required=True, action="append",
+                        help="BDD100K-layout dataset root; repeat it to train on a mix (the first one's val split "
+                             "is validated on)")
+    parser.add_argument("--data-weights", metavar="W1,W2,...",
+                        help="each --data's share of an epoch's samples (default: equal weights, 1 each)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, plots")
     # Options left out take TrainConfig's (or the --config file's) values: each default is written once,
     # in training/config.py, and a value from the YAML file is never overwritten by an unset option.
     parser.add_argument("--backbone", help="mobilenetv2 (fast, the default) or resnet50 (accurate)")
     parser.add_argument("--backbone-weights", help="imagenet (torchvision, needs network), none, or a state_dict PATH")
+    parser.add_argument("--normalization", choices=["imagenet", "unit"],
+                        help="input normalisation the starting weights expect: imagenet (torchvision's mean/std, "
+                             "the default) or unit (x/127.5-1, weights converted from TF, e.g. ../shared/weights); "
+                             "stored in the checkpoint and baked into the exported graph")
+    parser.add_argument("--frozen-backbone-bn", action="store_true", default=None,
+                        help="freeze the backbone's BatchNorm (FrozenBatchNorm2d), as torchvision's detectors do "
+                             "for ImageNet starts; needed by weights whose BatchNorm holds in eval mode only")
     parser.add_argument("--img-size", default="384x640", help="training size HxW, multiples of 32")
     parser.add_argument("--batch", type=int, help="images per process and step")
     parser.add_argument("--epochs", type=int, help="epochs in all (the paper: 200)")
@@ -26,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="peak learning rate (AdamW, cosine schedule)")
     parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
                         help="all 10 BDD100K classes, or one merged vehicle class (the peers' evaluation)")
-    parser.add_argument("--drivable", choices=["direct", "direct+alternative"], default="direct")
+    parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
+                        help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
+                             "the peers' definition, the teachers' and the bundled model's), or the direct area "
+                             "(ego lane) alone")
     parser.add_argument("--lane-widen", type=int, default=0, metavar="PX",
                         help="dilate lane masks by PX at the original resolution (0: as labelled)")
     parser.add_argument("--neck-repeats", type=int, help="BiFPN layers (default: the backbone's)")
@@ -44,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # command-line options that are TrainConfig fields of the same name
-_TRAIN_OPTIONS = ("backbone", "backbone_weights", "anchors", "neck_repeats", "batch", "epochs", "seg_epochs", "lr",
+_TRAIN_OPTIONS = ("backbone", "backbone_weights", "normalization", "frozen_backbone_bn", "anchors", "neck_repeats", "batch", "epochs", "seg_epochs", "lr",
                   "workers", "seed", "val_every")
 
 
@@ -52,18 +67,33 @@ def config_from_args(args: argparse.Namespace) -> Any:
     """The TrainConfig these options and the --config file describe: options given on the command line
     win, then the file's sections, then TrainConfig's defaults."""
     from mtl_perception.training.config import TrainConfig, load_yaml_overrides
-    from mtl_perception.training.dataset import DataConfig
+    from mtl_perception.training.dataset import DataConfig, DataSource
     from mtl_perception.training.loss import LossConfig
 
     height, width = parse_hw(args.img_size)
     overrides = load_yaml_overrides(args.config) if args.config else {}
     loss = overrides.pop("loss", LossConfig())
     weights = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta)) if v is not None}
-    data = DataConfig(args.data, args.classes, args.drivable == "direct+alternative", args.lane_widen,
+    roots: list[Path] = args.data
+    data_weights = _data_weights(args.data_weights, len(roots))
+    data = DataConfig(roots[0], args.classes, includes_alternative(args.drivable), args.lane_widen,
                       height, width, args.limit)
+    mix = tuple(DataSource(root, w) for root, w in zip(roots[1:], data_weights[1:], strict=True))
     options = {name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None}
-    return TrainConfig(data=data, out=args.out, resume=args.resume, loss=dataclasses.replace(loss, **weights),
-                       **options, **overrides)
+    return TrainConfig(data=data, out=args.out, mix=mix, data_weight=data_weights[0], resume=args.resume,
+                       loss=dataclasses.replace(loss, **weights), **options, **overrides)
+
+
+def _data_weights(text: str | None, count: int) -> list[float]:
+    if text is None:
+        return [1.0] * count
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--data-weights {text!r}: expected numbers separated by commas, e.g. 1,2") from None
+    if len(values) != count:
+        raise ValueError(f"--data-weights has {len(values)} value(s) for {count} --data folder(s)")
+    return values
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
+
 DETECTION_CLASSES: tuple[str, ...] = (
     "pedestrian", "rider", "car", "truck", "bus",
     "train", "motorcycle", "bicycle", "traffic light", "traffic sign",
@@ -35,6 +37,11 @@ IGNORE_MAPPING: dict[str, str] = {"other person": "pedestrian", "other vehicle":
 DET20_CATEGORIES: tuple[str, ...] = (*DETECTION_CLASSES, *IGNORE_MAPPING)
 
 DRIVABLE_DIRECT, DRIVABLE_ALTERNATIVE, DRIVABLE_BACKGROUND = 0, 1, 2
+# Pixels no label claims (pseudo-labels where the teachers are unsure): training leaves them out of every
+# loss. 255 is the BDD100K toolkit's ignore label in its segmentation masks; the lane value keeps the
+# background bit set, so a reader that knows nothing of it sees background.
+DRIVABLE_IGNORE = 255
+LANE_IGNORE = 254
 
 # The lane bit field, as the BDD100K toolkit writes and reads it (bdd100k/label/to_mask.py,
 # bdd100k/eval/lane.py: value = category + (style << 4) + (direction << 5)): bits 0-2 category,
@@ -69,7 +76,9 @@ def encode_lane(category: str, *, dashed: bool = False, vertical: bool = False) 
 # every value a valid mask may hold: the markings (any category, style and direction) and background
 VALID_LANE_VALUES: frozenset[int] = frozenset(
     [c | s | d for c in range(len(LANE_CATEGORIES)) for s in (0, LANE_STYLE_BIT) for d in (0, LANE_DIRECTION_BIT)]
-    + [LANE_BACKGROUND])
+    + [LANE_BACKGROUND, LANE_IGNORE])
+VALID_DRIVABLE_VALUES: frozenset[int] = frozenset(
+    {DRIVABLE_DIRECT, DRIVABLE_ALTERNATIVE, DRIVABLE_BACKGROUND, DRIVABLE_IGNORE})
 
 
 def decode_lane_mask(mask: np.ndarray) -> np.ndarray:
@@ -247,16 +256,26 @@ TASKS = ("detection", "drivable", "lane")
 @dataclass(frozen=True)
 class Sample:
     """One frame, decoded. drivable and lane are bool[H, W], or None where the split has no such labels;
-    labels.boxes in image pixels (no boxes where the split has no detection labels)."""
+    labels.boxes in image pixels (no boxes where the split has no detection labels); drivable_ignore and
+    lane_ignore are bool[H, W] of the pixels labelled DRIVABLE_IGNORE / LANE_IGNORE (None: none)."""
 
     image: np.ndarray
     labels: FrameLabels
     drivable: np.ndarray | None
     lane: np.ndarray | None
+    drivable_ignore: np.ndarray | None = None
+    lane_ignore: np.ndarray | None = None
 
 
 def _unlabelled(name: str) -> FrameLabels:
     return FrameLabels(name, np.zeros((0, 4), np.float32), (), {})
+
+
+def _ignored(mask: np.ndarray | None, value: int) -> np.ndarray | None:
+    if mask is None:
+        return None
+    ignored = mask == value
+    return ignored if ignored.any() else None
 
 
 class BDD100KSplit(Sequence[Sample]):
@@ -268,7 +287,8 @@ class BDD100KSplit(Sequence[Sample]):
     has no detection labels; `limit` keeps the first n.
     """
 
-    def __init__(self, root: Path | str, split: str, *, include_alternative: bool = False,
+    def __init__(self, root: Path | str, split: str, *,
+                 include_alternative: bool = includes_alternative(DRIVABLE_DEFINITION),
                  limit: int | None = None, require: Sequence[str] = TASKS) -> None:
         self.paths = SplitPaths(Path(root), split)
         if not self.paths.root.is_dir():
@@ -318,7 +338,8 @@ class BDD100KSplit(Sequence[Sample]):
         return Sample(image, labels,
                       None if drivable is None else decode_drivable_mask(
                           drivable, include_alternative=self.include_alternative),
-                      None if lane is None else decode_lane_mask(lane))
+                      None if lane is None else decode_lane_mask(lane),
+                      _ignored(drivable, DRIVABLE_IGNORE), _ignored(lane, LANE_IGNORE))
 
     def __iter__(self) -> Iterator[Sample]:
         for index in range(len(self)):

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.data.bdd100k import (
-    DRIVABLE_BACKGROUND,
+    VALID_DRIVABLE_VALUES,
     VALID_LANE_VALUES,
     DatasetError,
     SplitPaths,
@@ -46,10 +46,10 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, ...], kind: str, name: str, 
         problems.append(f"{kind} mask of {name} is {mask.shape}, its image is {shape}")
         return False
     values = np.unique(mask)
-    if kind == "drivable":
-        bad = values[values > DRIVABLE_BACKGROUND]
-    else:  # lane: BDD100K's bit field (markings of any category, style and direction) or background
-        bad = values[~np.isin(values, sorted(VALID_LANE_VALUES))]
+    # drivable: direct, alternative, background or ignore; lane: BDD100K's bit field (markings of any
+    # category, style and direction), background or ignore
+    valid = VALID_DRIVABLE_VALUES if kind == "drivable" else VALID_LANE_VALUES
+    bad = values[~np.isin(values, sorted(valid))]
     if bad.size:
         problems.append(f"{kind} mask of {name} has invalid values {bad[:5].tolist()}")
         return False

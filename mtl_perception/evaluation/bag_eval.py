@@ -17,6 +17,7 @@ from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
 from mtl_perception.runtime.lane_markings import RoadProjection, RoadView
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
+from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
 from mtl_perception.runtime.realtime import percentiles
 
 BAD_FRAMES_LISTED = 5  # the first few bad frames are reported by index and stamp; all are counted
@@ -30,7 +31,8 @@ class LabelJoin:
     by_stamp: dict[int, int]
 
     @classmethod
-    def load(cls, bag: Path, labels: Path, split: str, include_alternative: bool = False) -> LabelJoin:
+    def load(cls, bag: Path, labels: Path, split: str,
+             include_alternative: bool = includes_alternative(DRIVABLE_DEFINITION)) -> LabelJoin:
         frames_file = bag / FRAMES_FILE
         if not frames_file.is_file():
             raise BagError(f"{bag} has no {FRAMES_FILE} (image name -> stamp): labels can only be joined to bags "

@@ -19,6 +19,7 @@ import numpy as np
 from mtl_perception.data.ground_truth import FrameGround, lateral
 from mtl_perception.runtime.ground import GRID_FREE, GridSpec, GroundGrid, ground_to_pixels
 from mtl_perception.runtime.lane_markings import GroundMarking, MarkingExtractor
+from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
 
 IOU_RANGE_M = (5.0, 30.0)
 DISTANCES_M = (10, 20, 30)
@@ -46,7 +47,8 @@ class _Lookups:
 class GroundScores:
     """Accumulates frames; summary() gives medians and tails over them."""
 
-    include_alternative: bool = False  # what drivable means: the ego lane (BDD100K's direct), or the whole road
+    # what drivable means: the whole road (the default, runtime/presets.py's DRIVABLE_DEFINITION), or the ego lane
+    include_alternative: bool = includes_alternative(DRIVABLE_DEFINITION)
     iou: list[float] = field(default_factory=list)
     errors: dict[int, list[float]] = field(default_factory=lambda: {d: [] for d in DISTANCES_M})
     visible: dict[int, int] = field(default_factory=lambda: {d: 0 for d in DISTANCES_M})

@@ -19,3 +19,17 @@ class DetectionSettings:
 
 DEPLOYED = DetectionSettings(score_threshold=0.3, iou_threshold=0.45, max_detections=100)
 PEER_EVALUATION = DetectionSettings(score_threshold=0.001, iou_threshold=0.6, max_detections=300)
+
+
+# What "drivable" means wherever the project trains or scores the drivable head: BDD100K's direct and alternative
+# areas merged. It is the peers' definition (YOLOP's AutoDriveDataset, and HybridNets' dataset after it, read the
+# drivable mask in grey and call every pixel above 1 drivable) and the one the BDD100K-trained teachers learnt
+# (TwinLiteNet marks the lanes beside the ego lane too). "direct" (the ego lane alone) stays available.
+DRIVABLE_DEFINITIONS: tuple[str, ...] = ("direct+alternative", "direct")
+DRIVABLE_DEFINITION = DRIVABLE_DEFINITIONS[0]
+
+
+def includes_alternative(definition: str) -> bool:
+    if definition not in DRIVABLE_DEFINITIONS:
+        raise ValueError(f"unknown drivable definition {definition!r}; use one of {', '.join(DRIVABLE_DEFINITIONS)}")
+    return definition == "direct+alternative"

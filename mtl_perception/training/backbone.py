@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torchvision import models
 from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class FeaturePyramidBackbone(nn.Module):
         return OrderedDict(self.body(x))
 
 
-def build_backbone(name: str, weights: str | None = "none") -> FeaturePyramidBackbone:
+def build_backbone(name: str, weights: str | None = "none", *, frozen_bn: bool = False) -> FeaturePyramidBackbone:
     """A backbone by name; weights is 'imagenet', 'none' or a path to a torchvision state_dict.
 
     Without ImageNet weights (offline, or 'none') the backbone is randomly initialised
@@ -100,7 +101,23 @@ def build_backbone(name: str, weights: str | None = "none") -> FeaturePyramidBac
                           BackboneWeightsWarning, stacklevel=2)
         elif weights is not None:
             _load_trunk_weights(trunk, Path(weights), name, spec.state_dict_prefix)
+    if frozen_bn:
+        trunk = freeze_batch_norm(trunk)
     return FeaturePyramidBackbone(IntermediateLayerGetter(trunk, spec.levels), spec.channels)
+
+
+def freeze_batch_norm(module: nn.Module) -> nn.Module:
+    """Every BatchNorm2d replaced by a FrozenBatchNorm2d with its statistics and affine (in place; returns
+    the module). Called after the weights are loaded, so the frozen copies hold them."""
+    for child_name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                getattr(frozen, key).copy_(getattr(child, key).detach())
+            setattr(module, child_name, frozen)
+        else:
+            freeze_batch_norm(child)
+    return module
 
 
 def _load_trunk_weights(trunk: nn.Module, path: Path, name: str, prefix: str) -> None:

@@ -10,17 +10,24 @@ from typing import Any
 import yaml
 
 from mtl_perception.runtime.contract import check_input_size
-from mtl_perception.training.dataset import DataConfig
+from mtl_perception.training.dataset import DataConfig, DataSource
 from mtl_perception.training.loss import LossConfig
 from mtl_perception.training.transforms import AugmentConfig
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: DataConfig
+    data: DataConfig  # the first dataset: its val split is the one validated on
     out: Path
+    # more training sets mixed in, each with its weight (data's own: data_weight); same size and classes
+    mix: tuple[DataSource, ...] = ()
+    data_weight: float = 1.0
     backbone: str = "mobilenetv2"
     backbone_weights: str = "imagenet"
+    # the input normalisation the starting weights expect (training/model.py's NORMALIZATIONS): torchvision's
+    # own ImageNet weights want "imagenet", weights converted from TF/TFLite "unit" (x / 127.5 - 1)
+    normalization: str = "imagenet"
+    frozen_backbone_bn: bool = False  # FrozenBatchNorm2d in the backbone, as torchvision's detectors use
     anchors: str = "default"  # or "kmeans": fit to the training boxes
     neck_repeats: int | None = None  # None: the backbone's default (backbone.BACKBONES)
     batch: int = 8
@@ -44,6 +51,8 @@ class TrainConfig:
             raise ValueError(f"need epochs >= 1 and 0 <= seg-epochs <= epochs, got {self.epochs} and {self.seg_epochs}")
         if self.batch < 1:
             raise ValueError(f"--batch must be >= 1, got {self.batch}")
+        if self.data_weight < 0 or any(m.weight < 0 for m in self.mix):
+            raise ValueError("dataset weights must be >= 0")
         if self.anchors not in ("default", "kmeans"):
             raise ValueError(f"--anchors must be 'default' or 'kmeans', got {self.anchors!r}")
 

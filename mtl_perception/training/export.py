@@ -33,7 +33,7 @@ class ContractModule(nn.Module):
 
     def __init__(self, model: MultiTaskNet) -> None:
         super().__init__()
-        self.normalize = InputNormalizer()
+        self.normalize = InputNormalizer(model.config.normalization)
         self.model = model
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -5,10 +5,16 @@ anchors assigned YOLOv5's way: an anchor takes a box whose width and height are
 within `anchor_threshold` times its own, in the box's grid cell and the two
 nearest neighbours. L_seg: cross-entropy for both heads plus a Dice term for
 thin lane markings.
+
+Ignore regions count in no loss: a target of class IGNORE_CLASS is assigned to no
+anchor, and the cells whose centre lies inside it are not pushed towards
+"no object"; pixels labelled IGNORE_INDEX are left out of the cross-entropy and
+the Dice term.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +23,7 @@ from torch import Tensor, nn
 from torchvision.ops import complete_box_iou_loss
 
 from mtl_perception.training.anchors import STRIDES
+from mtl_perception.training.dataset import IGNORE_CLASS, IGNORE_INDEX
 
 
 @dataclass(frozen=True)
@@ -33,11 +40,32 @@ class LossConfig:
 
 
 def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
-    """1 - Dice of the foreground probability. logits [B, 2, H, W], target long [B, H, W]."""
-    prob = logits.softmax(dim=1)[:, 1]
+    """1 - Dice of the foreground probability over the labelled pixels. logits [B, 2, H, W], target long
+    [B, H, W] (0, 1 or IGNORE_INDEX)."""
+    labelled = (target != IGNORE_INDEX).float()
+    prob = logits.softmax(dim=1)[:, 1] * labelled
     truth = (target == 1).float()
     inter = (prob * truth).sum(dim=(1, 2))
     return (1 - (2 * inter + eps) / (prob.sum(dim=(1, 2)) + truth.sum(dim=(1, 2)) + eps)).mean()
+
+
+def masked_cross_entropy(logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Cross-entropy over the labelled pixels only; 0 (not NaN) when a batch has none."""
+    if not bool((target != IGNORE_INDEX).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX)
+
+
+def _cells_inside(boxes: Tensor, batch: int, h: int, w: int, stride: int) -> Tensor:
+    """bool [B, H, W]: the grid cells whose centre lies inside one of boxes [M, 6] (image, class, x1..y2)."""
+    inside = torch.zeros(batch, h, w, dtype=torch.bool, device=boxes.device)
+    for image, _, x1, y1, x2, y2 in boxes.tolist():  # few per batch: a loop is cheaper than a grid test
+        # cell i's centre is at (i + 0.5) * stride
+        c0, c1 = max(math.ceil(x1 / stride - 0.5), 0), min(math.floor(x2 / stride - 0.5), w - 1)
+        r0, r1 = max(math.ceil(y1 / stride - 0.5), 0), min(math.floor(y2 / stride - 0.5), h - 1)
+        if c0 <= c1 and r0 <= r1:
+            inside[int(image), r0:r1 + 1, c0:c1 + 1] = True
+    return inside
 
 
 class MultiTaskLoss(nn.Module):
@@ -59,8 +87,8 @@ class MultiTaskLoss(nn.Module):
         parts = {"box": box.item(), "obj": obj.item(), "cls": cls.item(), "det": det.item()}
         total = c.alpha * det
         if with_segmentation:
-            drivable = F.cross_entropy(outputs["drivable"], batch["drivable"])
-            lane_ce = F.cross_entropy(outputs["lane"], batch["lane"], weight=self.lane_weight)
+            drivable = masked_cross_entropy(outputs["drivable"], batch["drivable"])
+            lane_ce = masked_cross_entropy(outputs["lane"], batch["lane"], weight=self.lane_weight)
             lane_dice = dice_loss(outputs["lane"], batch["lane"])
             seg = drivable + lane_ce + c.lane_dice * lane_dice
             total = total + c.beta * seg
@@ -71,6 +99,8 @@ class MultiTaskLoss(nn.Module):
     def detection_losses(self, raw: list[Tensor], targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """raw: per level [B, A, H, W, 5 + C]; targets [M, 6] (image, class, x1, y1, x2, y2) in pixels."""
         device = raw[0].device
+        ignore = targets[targets[:, 1] == IGNORE_CLASS]
+        targets = targets[targets[:, 1] != IGNORE_CLASS]
         box_loss = torch.zeros((), device=device)
         cls_loss = torch.zeros((), device=device)
         obj_loss = torch.zeros((), device=device)
@@ -91,8 +121,10 @@ class MultiTaskLoss(nn.Module):
                 tobj[img, anc, gj, gi] = iou.to(tobj.dtype)
                 onehot = F.one_hot(tcls, self.num_classes).to(p.dtype)
                 cls_loss = cls_loss + F.binary_cross_entropy_with_logits(p[:, 5:], onehot)
+            # cells inside an ignore region are neither object nor background, unless a real box claims them
+            counted = ~(_cells_inside(ignore, out.shape[0], h, w, stride)[:, None] & (tobj == 0))
             obj_loss = obj_loss + self.config.level_balance[level] * F.binary_cross_entropy_with_logits(
-                out[..., 4], tobj)
+                out[..., 4], tobj, weight=counted.to(tobj.dtype))
         return box_loss, obj_loss, cls_loss
 
     def _assign(self, targets: Tensor, centres: Tensor, sizes: Tensor, level: int, stride: int,

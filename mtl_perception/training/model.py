@@ -27,6 +27,16 @@ class ModelConfig:
     neck_repeats: int = 2
     seg_channels: int = 32
     anchors: Anchors = field(default=DEFAULT_ANCHORS)
+    # how the uint8 BGR contract input becomes the network's input (NORMALIZATIONS); set by the backbone's
+    # starting weights, so it travels with the checkpoint and is baked into the exported graph
+    normalization: str = "imagenet"
+    # backbone BatchNorm as FrozenBatchNorm2d (torchvision's detection models do it for ImageNet starts):
+    # statistics and affine fixed; weights whose BN folds only hold in eval mode need it
+    frozen_backbone_bn: bool = False
+
+    def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {self.normalization!r}; use one of {', '.join(NORMALIZATIONS)}")
 
     @property
     def num_classes(self) -> int:
@@ -76,10 +86,12 @@ class MultiTaskNet(nn.Module):
         return [self.drivable_head, self.lane_head]
 
 
-def default_config(backbone: str, class_names: tuple[str, ...], anchors: Anchors = DEFAULT_ANCHORS) -> ModelConfig:
+def default_config(backbone: str, class_names: tuple[str, ...], anchors: Anchors = DEFAULT_ANCHORS,
+                   normalization: str = "imagenet", frozen_backbone_bn: bool = False) -> ModelConfig:
     """The model for a backbone with that backbone's neck (training/backbone.py's BACKBONES)."""
     spec = backbone_spec(backbone)
-    return ModelConfig(backbone, tuple(class_names), spec.neck_channels, spec.neck_repeats, anchors=anchors)
+    return ModelConfig(backbone, tuple(class_names), spec.neck_channels, spec.neck_repeats, anchors=anchors,
+                       normalization=normalization, frozen_backbone_bn=frozen_backbone_bn)
 
 
 def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLASSES) -> MultiTaskNet:
@@ -93,7 +105,16 @@ def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLAS
 def build_model(config: ModelConfig, *, backbone_weights: str | None = "none") -> MultiTaskNet:
     """The network for a config; backbone_weights is 'imagenet', 'none', a state_dict path,
     or None when a checkpoint's weights are loaded next."""
-    return MultiTaskNet(config, build_backbone(config.backbone, backbone_weights))
+    return MultiTaskNet(config, build_backbone(config.backbone, backbone_weights,
+                                               frozen_bn=config.frozen_backbone_bn))
+
+
+# RGB mean and std in 0-255 pixels, by name: "imagenet" is torchvision's weights' convention; "unit" is
+# x / 127.5 - 1, the TF/slim convention of weights converted from TFLite (../shared/weights/README.md)
+NORMALIZATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "imagenet": ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)),
+    "unit": ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
+}
 
 
 class InputNormalizer(nn.Module):
@@ -102,11 +123,12 @@ class InputNormalizer(nn.Module):
     mean: Tensor
     std: Tensor
 
-    def __init__(self) -> None:
+    def __init__(self, normalization: str = "imagenet") -> None:
         super().__init__()
-        # ImageNet statistics in the BGR channel order of the input; the flip to RGB follows
-        self.register_buffer("mean", torch.tensor([0.406, 0.456, 0.485]).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor([0.225, 0.224, 0.229]).view(1, 3, 1, 1) * 255.0)
+        mean, std = NORMALIZATIONS[normalization]
+        # kept in the BGR channel order of the input; the flip to RGB follows
+        self.register_buffer("mean", torch.tensor(mean[::-1]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std[::-1]).view(1, 3, 1, 1))
 
     def forward(self, images: Tensor) -> Tensor:
         # cast first: TensorRT takes a UINT8 network input only into a Cast (8.5, 8.6 and 10)

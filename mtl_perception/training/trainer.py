@@ -39,7 +39,7 @@ from mtl_perception.training.checkpoint import (
     save_checkpoint,
 )
 from mtl_perception.training.config import TrainConfig, to_dict
-from mtl_perception.training.dataset import MultiTaskDataset, collate
+from mtl_perception.training.dataset import MixedDataset, MixSampler, MultiTaskDataset, collate
 from mtl_perception.training.history import EpochRecord, plot_history, read_history, write_history
 from mtl_perception.training.loss import MultiTaskLoss
 from mtl_perception.training.model import InputNormalizer, MultiTaskNet, build_model, default_config
@@ -92,13 +92,16 @@ def _restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _kmeans_anchors(dataset: MultiTaskDataset) -> tuple:
-    """Anchors fitted to the training boxes as they appear after letterboxing."""
-    first = dataset.split[0].image.shape
-    lb = compute_letterbox(first[0], first[1], dataset.config.height, dataset.config.width)
-    keep = [i is not None for f in dataset.split.frames for i in dataset.classes.target_ids(f)]
-    boxes = np.concatenate([f.boxes for f in dataset.split.frames])[np.array(keep, dtype=bool)]
-    wh = (boxes[:, 2:] - boxes[:, :2]) * lb.scale
+def _kmeans_anchors(datasets: list[MultiTaskDataset]) -> tuple:
+    """Anchors fitted to the training boxes (of every dataset of a mix) as they appear after letterboxing."""
+    sizes = []
+    for dataset in datasets:
+        first = dataset.split[0].image.shape
+        lb = compute_letterbox(first[0], first[1], dataset.config.height, dataset.config.width)
+        keep = [i is not None for f in dataset.split.frames for i in dataset.classes.target_ids(f)]
+        boxes = np.concatenate([f.boxes for f in dataset.split.frames])[np.array(keep, dtype=bool)]
+        sizes.append((boxes[:, 2:] - boxes[:, :2]) * lb.scale)
+    wh = np.concatenate(sizes)
     anchors = fit_anchors(wh)
     log.info("k-means anchors %s: mean best IoU %.3f (defaults: %.3f)", anchors,
              anchor_fitness(wh, anchors), anchor_fitness(wh, DEFAULT_ANCHORS))
@@ -140,9 +143,15 @@ class Trainer:
         self.out = config.out
         self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
 
-        self.train_set = MultiTaskDataset(config.data, "train", config.augment, seed=config.seed)
+        self.train_set = self._training_set()
         self.val_set = MultiTaskDataset(config.data, "val")
-        self.sampler: DistributedSampler | None = DistributedSampler(self.train_set, seed=config.seed) if self.dist.enabled else None
+        self.sampler: DistributedSampler | MixSampler | None = None
+        if isinstance(self.train_set, MixedDataset):
+            self.sampler = MixSampler([len(p) for p in self.train_set.datasets],
+                                      [config.data_weight, *(m.weight for m in config.mix)], config.seed,
+                                      self.dist.rank, self.dist.world_size)
+        elif self.dist.enabled:
+            self.sampler = DistributedSampler(self.train_set, seed=config.seed)
         self.train_loader = DataLoader(self.train_set, config.batch, shuffle=self.sampler is None,
                                        sampler=self.sampler, num_workers=config.workers, collate_fn=collate,
                                        drop_last=len(self.train_set) > config.batch,
@@ -156,13 +165,14 @@ class Trainer:
             check_compatible(model_config, self.last_path, config.backbone, len(class_names))
             self.model = build_model(model_config, backbone_weights=None)
         else:
-            anchors = _kmeans_anchors(self.train_set) if config.anchors == "kmeans" else DEFAULT_ANCHORS
-            model_config = default_config(config.backbone, class_names, anchors)
+            anchors = _kmeans_anchors(self._parts()) if config.anchors == "kmeans" else DEFAULT_ANCHORS
+            model_config = default_config(config.backbone, class_names, anchors, config.normalization,
+                                          config.frozen_backbone_bn)
             if config.neck_repeats is not None:
                 model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
             self.model = build_model(model_config, backbone_weights=config.backbone_weights)
         self.model.to(self.device)
-        self.normalize = InputNormalizer().to(self.device)
+        self.normalize = InputNormalizer(model_config.normalization).to(self.device)
         self.criterion = MultiTaskLoss(self.model.anchors, model_config.num_classes, config.loss).to(self.device)
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, config.weight_decay), lr=config.lr)
         steps_per_epoch = max(len(self.train_loader), 1)
@@ -176,6 +186,26 @@ class Trainer:
         if resume_state is not None:
             self._load_state(resume_state)
         self.writer = SummaryWriter(str(self.out / "tensorboard")) if self.dist.is_main else None
+
+    def _training_set(self) -> MultiTaskDataset | MixedDataset:
+        config = self.config
+        first = MultiTaskDataset(config.data, "train", config.augment, seed=config.seed)
+        if not config.mix:
+            return first
+        others = [MultiTaskDataset(dataclasses.replace(config.data, root=m.root), "train", config.augment,
+                                   seed=config.seed) for m in config.mix]
+        return MixedDataset([first, *others])
+
+    def _parts(self) -> list[MultiTaskDataset]:
+        return self.train_set.datasets if isinstance(self.train_set, MixedDataset) else [self.train_set]
+
+    def _trained_on(self) -> str:
+        # a description, not a path: it ends up in the ONNX metadata that ships to other machines
+        parts = self._parts()
+        if len(parts) == 1:
+            return f"{self.config.data.root.name} ({len(self.train_set)} training frames)"
+        weights = [self.config.data_weight, *(m.weight for m in self.config.mix)]
+        return " + ".join(f"{p.config.root.name} ({len(p)} frames, weight {w:g})" for p, w in zip(parts, weights, strict=True))
 
     def _resume_state(self) -> dict[str, Any] | None:
         if not self.config.resume:
@@ -207,8 +237,7 @@ class Trainer:
             "epoch": epoch,
             "best": self.best,
             "rng": rng,
-            # a description, not a path: it ends up in the ONNX metadata that ships to other machines
-            "trained_on": f"{self.config.data.root.name} ({len(self.train_set)} training frames)",
+            "trained_on": self._trained_on(),
         }
 
     def _gather_rng(self) -> list[dict[str, Any]]:

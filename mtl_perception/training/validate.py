@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from mtl_perception.evaluation.metrics import BinaryConfusion, DetectionAccumulator
 from mtl_perception.runtime.presets import PEER_EVALUATION  # validation scores as the peers do
+from mtl_perception.training.dataset import IGNORE_INDEX
 from mtl_perception.training.model import InputNormalizer, MultiTaskNet
 
 
@@ -27,7 +28,7 @@ def postprocess(boxes: torch.Tensor, scores: torch.Tensor, score_threshold: floa
 @torch.no_grad()
 def evaluate(model: MultiTaskNet, loader: DataLoader, device: torch.device, progress: bool = True) -> ValMetrics:
     """Metrics in input (letterboxed) pixels: det map50/map50_95/recall, drivable miou/iou/acc, lane acc/iou."""
-    normalize = InputNormalizer().to(device)
+    normalize = InputNormalizer(model.config.normalization).to(device)
     was_training = model.training
     model.eval()
     det = DetectionAccumulator(model.config.class_names)
@@ -38,13 +39,17 @@ def evaluate(model: MultiTaskNet, loader: DataLoader, device: torch.device, prog
         for i in range(len(boxes)):
             kb, ks, kc = postprocess(boxes[i], scores[i], PEER_EVALUATION.score_threshold,
                                      PEER_EVALUATION.iou_threshold, PEER_EVALUATION.max_detections)
-            gt = batch["targets"][batch["targets"][:, 0] == i]
+            # ignore regions are no object to find (the peers' evaluation has none)
+            gt = batch["targets"][(batch["targets"][:, 0] == i) & (batch["targets"][:, 1] >= 0)]
             det.add(kb.cpu().numpy(), ks.cpu().numpy(), kc.cpu().numpy(),
                     gt[:, 2:6].numpy(), gt[:, 1].long().numpy())
         drivable_pred = outputs["drivable"].argmax(1).cpu().numpy() == 1
         lane_pred = outputs["lane"].argmax(1).cpu().numpy() == 1
-        drivable.add(drivable_pred, batch["drivable"].numpy() == 1)
-        lane.add(lane_pred, batch["lane"].numpy() == 1)
+        # unlabelled pixels are no error either way: they count as agreed background
+        for confusion, pred, truth in ((drivable, drivable_pred, batch["drivable"].numpy()),
+                                       (lane, lane_pred, batch["lane"].numpy())):
+            labelled = truth != IGNORE_INDEX
+            confusion.add(pred & labelled, (truth == 1) & labelled)
     model.train(was_training)
     return {"det": det.summary(), "drivable": drivable.drivable_summary(), "lane": lane.lane_summary()}
 

@@ -14,6 +14,7 @@ from mtl_perception.data import synthetic_set
 from mtl_perception.data.bdd100k import (
     DETECTION_CLASSES,
     LANE_BACKGROUND_BIT,
+    LANE_IGNORE,
     VALID_LANE_VALUES,
     BDD100KSplit,
     decode_lane_mask,
@@ -64,7 +65,7 @@ def test_scene_variety(scenes: list) -> None:
     assert lane_values & {3, 7}  # some yellow
     # across the road (BDD100K's vertical direction, bit 5): stop lines and crosswalks
     assert {encode_lane("single white", vertical=True), encode_lane("crosswalk", vertical=True)} <= lane_values
-    assert lane_values <= VALID_LANE_VALUES
+    assert lane_values <= VALID_LANE_VALUES - {LANE_IGNORE}  # exact labels: nothing left unlabelled
 
 
 def test_vertical_markings_lie_across_the_road(scenes: list) -> None:

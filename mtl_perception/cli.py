@@ -14,6 +14,8 @@ from collections.abc import Sequence
 # name -> (module, help). Each module defines add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("mtl_perception.commands.synth", "write a synthetic driving-scene set in BDD100K's layout"),
+    "pseudo-label": ("mtl_perception.commands.pseudo_label",
+                     "label unlabelled footage (folders, videos, bags) with teacher models, in BDD100K's layout"),
     "check-data": ("mtl_perception.commands.check_data", "check a BDD100K-layout folder before a long run"),
     "train": ("mtl_perception.commands.train", "train the multi-task network (torchrun for several processes)"),
     "export": ("mtl_perception.commands.export", "export a checkpoint (or random weights) to the ONNX contract"),

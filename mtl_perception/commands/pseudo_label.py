@@ -1,0 +1,336 @@
+"""mtl-perception pseudo-label: teacher models in, BDD100K-layout labels out, for unlabelled footage.
+
+Inputs are image folders, videos (and GIFs) and rosbag2 bags (raw or compressed images); the output is a
+dataset root that `train --data` reads and `check-data` checks:
+
+    OUT/images/100k/SPLIT/NAME.jpg
+    OUT/labels/det_20/det_SPLIT.json            boxes, each with its fused score and teachers
+    OUT/labels/drivable/masks/SPLIT/NAME.png    0 drivable (direct+alternative), 2 background, 255 ignore
+    OUT/labels/lane/masks/SPLIT/NAME.png        lane lines ("single other"), 255 background, 254 ignore
+    OUT/labels/pseudo_label_SPLIT.json          teachers, thresholds, class mapping, inputs, frames
+
+With --shard K/N a job labels every N-th frame (from the K-th) and writes det_SPLIT.shard-K-of-N.json and
+its manifest beside the others; `--merge` joins the N shards into det_SPLIT.json once all are there, so a
+cluster's batch jobs can label a fleet's footage in parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", type=Path, action="append", default=[],
+                        help="an image folder, a video (.mp4 .avi .mov .mkv .gif) or a rosbag2 bag; repeatable")
+    parser.add_argument("--out", type=Path, required=True, help="dataset root to write (BDD100K layout)")
+    parser.add_argument("--split", default="train", help="split to write (default: train)")
+    parser.add_argument("--detector", action="append", default=[], metavar="KIND:PATH[@SIZE]",
+                        help="a detection teacher: yolox:FILE[@SIZE] (any multiple of 32; default 640), "
+                             "nanodet:FILE, or contract:FILE (a model of this project); repeatable: fused by WBF")
+    parser.add_argument("--segmenter", action="append", default=[], metavar="KIND:PATH",
+                        help="a segmentation teacher: twinlite:FILE (TwinLiteNet or TwinLiteNetPlus) or "
+                             "contract:FILE; repeatable: probabilities averaged")
+    parser.add_argument("--flip", action="store_true", help="test-time flip: a mirrored pass of every teacher")
+    parser.add_argument("--box-keep", type=float, default=0.30, help="fused score for a box label (default 0.30)")
+    parser.add_argument("--box-ignore", type=float, default=0.10,
+                        help="fused score for an ignore region, below --box-keep (default 0.10)")
+    parser.add_argument("--wbf-iou", type=float, default=0.55, help="IoU that makes boxes one object (default 0.55)")
+    parser.add_argument("--drivable-margin", type=float, default=0.25,
+                        help="pixels whose mean drivable probability is within this of 0.5 are ignored (default 0.25)")
+    parser.add_argument("--lane-margin", type=float, default=0.25,
+                        help="the same for lane lines (default 0.25)")
+    parser.add_argument("--every", type=int, default=1,
+                        help="keep every N-th frame of a video or bag (default 1: all; neighbours are near copies)")
+    parser.add_argument("--resize", metavar="WxH",
+                        help="resize every frame to WxH first (e.g. 1280x720 for frames stored squashed)")
+    parser.add_argument("--shard", default="1/1", metavar="K/N", help="label the K-th of N shares (default 1/1)")
+    parser.add_argument("--merge", action="store_true", help="join the N shards of --split into det_SPLIT.json")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per teacher (default 2)")
+    parser.add_argument("--overwrite", action="store_true", help="replace this split's labels if they exist")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int  # 1-based
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            k, n = (int(v) for v in text.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard {text!r}: expected K/N, e.g. 3/8") from None
+        if not 1 <= k <= n:
+            raise ValueError(f"--shard {text!r}: need 1 <= K <= N")
+        return cls(k, n)
+
+    def takes(self, position: int) -> bool:
+        return position % self.count == self.index - 1
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.count == 1 else f".shard-{self.index}-of-{self.count}"
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    name: str  # the image file name in the dataset
+    source: str  # where it came from, for the labels' record
+    load: Any  # () -> BGR image or None
+
+
+def _is_bag(path: Path) -> bool:
+    return (path.is_dir() and (path / "metadata.yaml").exists()) or path.suffix in (".mcap", ".db3")
+
+
+def list_frames(inputs: list[Path], every: int) -> list[SourceFrame]:
+    """Every frame of the inputs, in order, named uniquely; nothing is decoded yet for folders."""
+    frames: list[SourceFrame] = []
+    for path in inputs:
+        if not path.exists():
+            raise FileNotFoundError(f"input {path} does not exist")
+        if _is_bag(path):
+            frames += _bag_frames(path, every)
+        elif path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise FileNotFoundError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}), and is no bag")
+            frames += [SourceFrame(f"{p.stem}.jpg", str(p), _image_loader(p)) for p in files]
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            frames += _video_frames(path, every)
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            frames.append(SourceFrame(f"{path.stem}.jpg", str(path), _image_loader(path)))
+        else:
+            raise ValueError(f"input {path}: not an image folder, an image, a video ({', '.join(VIDEO_SUFFIXES)}) "
+                             "or a rosbag2 bag")
+    seen: dict[str, str] = {}
+    for frame in frames:
+        if frame.name in seen:
+            raise ValueError(f"two inputs give the frame name {frame.name} ({seen[frame.name]} and {frame.source}); "
+                             "label them into different --out folders or rename one")
+        seen[frame.name] = frame.source
+    return frames
+
+
+def _image_loader(path: Path) -> Any:
+    def load() -> Any:
+        import cv2
+
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return load
+
+
+def _video_frames(path: Path, every: int) -> list[SourceFrame]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f"video {path} cannot be opened (corrupt, or a codec this OpenCV lacks)")
+    frames, index = [], 0
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            if index % every == 0:
+                frames.append(SourceFrame(f"{path.stem}_{index:05d}.jpg", f"{path}#{index}",
+                                          (lambda im=image: im)))
+            index += 1
+    finally:
+        capture.release()
+    if not frames:
+        raise ValueError(f"video {path} has no frames that OpenCV can decode")
+    return frames
+
+
+def _bag_frames(path: Path, every: int) -> list[SourceFrame]:
+    from mtl_perception.evaluation.bags import read_image_frames
+
+    frames = []
+    for index, frame in enumerate(read_image_frames(path)):
+        if index % every or frame.image is None:
+            continue
+        topic = frame.topic.strip("/").replace("/", "_")
+        frames.append(SourceFrame(f"{path.stem}_{topic}_{index:05d}.jpg", f"{path}:{frame.topic}@{frame.stamp_ns}",
+                                  (lambda im=frame.image: im)))
+    if not frames:
+        raise ValueError(f"bag {path} has no image message that decodes")
+    return frames
+
+
+class Labeller:
+    """The teachers of one run and the fusion of their outputs."""
+
+    def __init__(self, detectors: list[Any], segmenters: list[Any], flip: bool, thresholds: Any) -> None:
+        from mtl_perception.data.bdd100k import DETECTION_CLASSES
+
+        self.detectors, self.segmenters, self.flip, self.thresholds = detectors, segmenters, flip, thresholds
+        self.classes = DETECTION_CLASSES
+        passes = [d.name for d in detectors] + [f"{d.name} flipped" for d in detectors if flip]
+        self.detection_teachers = " + ".join(passes) + (" (WBF)" if len(passes) > 1 else "")
+
+    def label(self, image: Any) -> tuple[Any, Any, Any]:
+        from mtl_perception.data.pseudo_label import fuse_boxes, fuse_masks, to_bdd100k
+        from mtl_perception.data.teachers import flipped_detections, flipped_masks
+
+        h, w = image.shape[:2]
+        passes = [d.detect(image) for d in self.detectors]
+        masks = [s.segment(image) for s in self.segmenters]
+        if self.flip:
+            passes += [flipped_detections(d, image) for d in self.detectors]
+            masks += [flipped_masks(s, image) for s in self.segmenters]
+        fused = fuse_boxes([to_bdd100k(p, self.classes) for p in passes], self.classes, w, h, self.thresholds)
+        drivable, lane = fuse_masks(masks, (h, w), self.thresholds)
+        return fused, drivable, lane
+
+
+def _paths(out: Path, split: str, suffix: str = "") -> dict[str, Path]:
+    return {"images": out / "images" / "100k" / split,
+            "det": out / "labels" / "det_20" / f"det_{split}{suffix}.json",
+            "drivable": out / "labels" / "drivable" / "masks" / split,
+            "lane": out / "labels" / "lane" / "masks" / split,
+            "manifest": out / "labels" / f"pseudo_label_{split}{suffix}.json"}
+
+
+def _write_image(path: Path, image: Any, params: list[int] | None = None) -> None:
+    import cv2
+
+    from mtl_perception.atomic_io import atomic_write_bytes
+
+    ok, encoded = cv2.imencode(path.suffix, image, params or [])
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    atomic_write_bytes(path, encoded.tobytes())
+
+
+def label_split(args: argparse.Namespace, shard: Shard) -> dict[str, Any]:
+    import cv2
+    from tqdm import tqdm
+
+    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.data.pseudo_label import (
+        COCO_TO_BDD100K,
+        DRIVABLE_DEFINITION,
+        UNSEEN_BY_COCO_TEACHERS,
+        Thresholds,
+        frame_record,
+    )
+    from mtl_perception.data.teachers import load_teacher
+
+    thresholds = Thresholds(args.box_keep, args.box_ignore, args.wbf_iou, args.drivable_margin, args.lane_margin)
+    if not args.detector or not args.segmenter:
+        raise ValueError("give at least one --detector and one --segmenter: training needs every task's labels")
+    size = None
+    if args.resize:
+        try:
+            size = tuple(int(v) for v in args.resize.lower().split("x"))
+            assert len(size) == 2 and min(size) > 0
+        except (ValueError, AssertionError):
+            raise ValueError(f"--resize {args.resize!r}: expected WxH, e.g. 1280x720") from None
+    if args.every < 1:
+        raise ValueError(f"--every must be >= 1, got {args.every}")
+    paths = _paths(args.out, args.split, shard.suffix)
+    if paths["det"].exists() and not args.overwrite:
+        raise FileExistsError(f"{paths['det']} exists: pass --overwrite to label split {args.split} again, "
+                              "or choose another --out or --split")
+    labeller = Labeller([load_teacher(s, args.threads) for s in args.detector],
+                        [load_teacher(s, args.threads) for s in args.segmenter], args.flip, thresholds)
+    frames = [f for i, f in enumerate(list_frames(args.input, args.every)) if shard.takes(i)]
+    for key in ("images", "drivable", "lane"):
+        paths[key].mkdir(parents=True, exist_ok=True)
+    records, skipped, counts = [], [], {"labels": 0, "ignore_regions": 0}
+    for frame in tqdm(frames, desc=f"pseudo-label {args.split}", disable=args.no_progress):
+        image = frame.load()
+        if image is None:
+            skipped.append(frame.source)
+            continue
+        if size is not None and (image.shape[1], image.shape[0]) != size:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        fused, drivable, lane = labeller.label(image)
+        _write_image(paths["images"] / frame.name, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        mask_name = Path(frame.name).with_suffix(".png").name
+        _write_image(paths["drivable"] / mask_name, drivable)
+        _write_image(paths["lane"] / mask_name, lane)
+        records.append(frame_record(frame.name, fused, frame.source, labeller.detection_teachers))
+        counts["ignore_regions"] += int(fused.ignore.sum())
+        counts["labels"] += int((~fused.ignore).sum())
+    if not records:
+        raise ValueError("no frame could be decoded: nothing was labelled")
+    manifest = {
+        "split": args.split, "shard": f"{shard.index}/{shard.count}", "frames": len(records),
+        "skipped_unreadable": skipped, **counts,
+        "detectors": [d.name for d in labeller.detectors], "segmenters": [s.name for s in labeller.segmenters],
+        "flip": args.flip, "thresholds": thresholds.as_dict(), "coco_to_bdd100k": COCO_TO_BDD100K,
+        "unseen_classes": UNSEEN_BY_COCO_TEACHERS, "drivable_definition": DRIVABLE_DEFINITION,
+        "inputs": [str(p) for p in args.input], "every": args.every, "resize": args.resize,
+    }
+    atomic_write_text(paths["manifest"], json.dumps(manifest, indent=2))
+    # the labels file last: its presence says the split is complete
+    atomic_write_text(paths["det"], json.dumps(records))
+    return manifest
+
+
+def merge_shards(out: Path, split: str, overwrite: bool) -> dict[str, Any]:
+    from mtl_perception.atomic_io import atomic_write_text
+
+    folder = out / "labels" / "det_20"
+    shards = sorted(folder.glob(f"det_{split}.shard-*-of-*.json"))
+    if not shards:
+        raise FileNotFoundError(f"no shards of split {split} in {folder} (det_{split}.shard-K-of-N.json)")
+    counts = {int(p.name.rsplit("-of-", 1)[1].removesuffix(".json")) for p in shards}
+    if len(counts) != 1:
+        raise ValueError(f"{folder} holds shards of different N ({sorted(counts)}): remove the stale ones")
+    n = counts.pop()
+    have = {int(p.name.split(".shard-")[1].split("-of-")[0]) for p in shards}
+    missing = sorted(set(range(1, n + 1)) - have)
+    if missing:
+        raise ValueError(f"shards {missing} of {n} are not written yet: merge when every job has finished")
+    target = folder / f"det_{split}.json"
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists: pass --overwrite to merge again")
+    records: list[Any] = []
+    manifests = []
+    for k in range(1, n + 1):
+        records += json.loads((folder / f"det_{split}.shard-{k}-of-{n}.json").read_text())
+        manifests.append(json.loads((out / "labels" / f"pseudo_label_{split}.shard-{k}-of-{n}.json").read_text()))
+    records.sort(key=lambda r: r["name"])
+    merged = {**manifests[0], "shard": f"merged {n}", "frames": len(records),
+              "labels": sum(m["labels"] for m in manifests),
+              "ignore_regions": sum(m["ignore_regions"] for m in manifests),
+              "skipped_unreadable": [s for m in manifests for s in m["skipped_unreadable"]]}
+    atomic_write_text(out / "labels" / f"pseudo_label_{split}.json", json.dumps(merged, indent=2))
+    atomic_write_text(target, json.dumps(records))
+    return merged
+
+
+def run(args: argparse.Namespace) -> int:
+    from mtl_perception.data.teachers import TeacherError
+
+    try:
+        shard = Shard.parse(args.shard)
+        if args.merge:
+            summary = merge_shards(args.out, args.split, args.overwrite)
+        else:
+            if not args.input:
+                raise ValueError("give at least one --input (a folder, a video or a bag)")
+            summary = label_split(args, shard)
+    except (ValueError, FileNotFoundError, FileExistsError, TeacherError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: split {args.split} of {args.out} was not completed (no det_{args.split}.json written)",
+              file=sys.stderr)
+        return 130
+    print(f"{summary['frames']} frames of split {args.split} labelled into {args.out}: {summary['labels']} boxes, "
+          f"{summary['ignore_regions']} ignore regions ({', '.join(summary['detectors'])}; "
+          f"{', '.join(summary['segmenters'])})")
+    return 0

@@ -76,6 +76,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+        (f"share/{PACKAGE}/demo/real_clip", glob("demo/real_clip/*")),
         # vision_msgs definitions, so evaluation can write self-describing bags without ROS installed
         (f"share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),
     ],

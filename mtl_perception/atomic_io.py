@@ -15,6 +15,9 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp creates 0600; the file gets the mode an ordinary open() would give it, so a service user or
+        # a container can read the models, labels and reports the tools write
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -30,3 +33,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it: set and restore at once
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -39,6 +39,11 @@ def bundled_model(backbone: str = "mobilenetv2", share: Path | None = None) -> P
     return (share or package_share()) / "models" / f"mtl_{backbone}_{BUNDLED_SIZE}.onnx"
 
 
+def real_clip() -> Path:
+    """The real clip the demo runs the pipeline on (demo/real_clip/, with its licence)."""
+    return package_share() / "demo" / "real_clip" / "udacity_test_video.mp4"
+
+
 def vision_msgs_definitions() -> Path:
     """The folder of vision_msgs .msg files (for writing self-describing rosbags without ROS)."""
     source = _SOURCE / "resource" / "vision_msgs" / "msg"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 from typing import TYPE_CHECKING
 
 from mtl_perception.runtime.backends import BACKENDS
@@ -23,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--compare", type=Path, nargs=2, metavar=("OLD", "NEW"),
                        help="two models side by side on every frame: compare_*.jpg and compare.png (a contact "
                             "sheet, OLD left, NEW right), and each model's detections in compare.json")
+    parser.add_argument("--teacher-detector", action="append", default=[], metavar="KIND:PATH[@SIZE]",
+                        help="with --compare: a third column, the teachers' pseudo-labels (as `pseudo-label` "
+                             "--detector takes them; repeatable)")
+    parser.add_argument("--teacher-segmenter", action="append", default=[], metavar="KIND:PATH",
+                        help="with --compare: the teachers' segmenter(s) for that column")
     parser.add_argument("--input", type=Path, required=True, help="an image, a folder of images, or a video")
     parser.add_argument("--out", type=Path, required=True, help="folder for overlays and detections.json")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
@@ -97,6 +103,7 @@ def _compare(args: argparse.Namespace) -> int:
         models = [Perception(PerceptionConfig(path, BackendOptions(args.backend, args.precision, args.threads),
                                               args.score_threshold, args.iou_threshold, args.max_detections))
                   for path in args.compare]
+        labeller = _teachers(args)
         args.out.mkdir(parents=True, exist_ok=True)
         tiles: list[np.ndarray] = []
         results: dict[str, dict[str, dict]] = {}
@@ -113,18 +120,54 @@ def _compare(args: argparse.Namespace) -> int:
                                        "scores": det.scores.round(4).tolist(),
                                        "drivable_fraction": round(float((result.drivable > 0).mean()), 4),
                                        "lane_fraction": round(float((result.lane > 0).mean()), 4)}
+            if labeller is not None:
+                drawn, results[name]["teachers"] = _teacher_tile(labeller, frame)
+                pair.append(_titled(drawn, f"teachers: {labeller.detection_teachers}"))
             cv2.imwrite(str(args.out / f"compare_{name}.jpg"), np.hstack(pair))
             tiles += pair
-    except (FileNotFoundError, ModelLoadError, ModelContractError, ValueError) as err:
+    except (FileNotFoundError, ModelLoadError, ModelContractError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not tiles:
         print(f"error: {args.input} gave no frames", file=sys.stderr)
         return 2
-    cv2.imwrite(str(args.out / "compare.png"), contact_sheet(tiles, columns=2, tile_width=640))
+    columns = 2 if labeller is None else 3
+    cv2.imwrite(str(args.out / "compare.png"), contact_sheet(tiles, columns=columns, tile_width=640))
     atomic_write_text(args.out / "compare.json", json.dumps(results, indent=1))
-    print(f"{len(results)} frames, two models -> {args.out} (compare.png, compare_*.jpg, compare.json)")
+    what = "two models" if labeller is None else "two models and the teachers"
+    print(f"{len(results)} frames, {what} -> {args.out} (compare.png, compare_*.jpg, compare.json)")
     return 0
+
+
+def _teachers(args: argparse.Namespace) -> Any:
+    """The teachers' labeller for the third column, or None when no teacher was given."""
+    if not args.teacher_detector and not args.teacher_segmenter:
+        return None
+    from mtl_perception.data.pseudo_label import Labeller, Thresholds
+    from mtl_perception.data.teachers import load_teacher
+
+    return Labeller([load_teacher(t, args.threads or 2) for t in args.teacher_detector],
+                    [load_teacher(t, args.threads or 2) for t in args.teacher_segmenter], False, Thresholds())
+
+
+def _teacher_tile(labeller: Any, frame: Any) -> tuple[Any, dict[str, Any]]:
+    """The frame with what pseudo-label would write for it: labelled boxes (ignore regions left out) and masks."""
+    import numpy as np
+
+    from mtl_perception.data.bdd100k import DRIVABLE_DIRECT, decode_lane_mask
+    from mtl_perception.runtime.overlay import draw_overlay
+
+    fused, drivable, lane = labeller.label(frame)
+    keep = ~fused.ignore
+    labels = [f"{c} {s:.2f}" for c, s, k in zip(fused.categories, fused.scores.tolist(), keep.tolist()) if k]
+    drawn = draw_overlay(frame, fused.boxes[keep], labels,
+                         None if drivable is None else drivable == DRIVABLE_DIRECT,
+                         None if lane is None else decode_lane_mask(lane))
+    record = {"boxes": np.round(fused.boxes[keep], 2).tolist(), "classes": [c for c, k in zip(fused.categories, keep) if k],
+              "scores": np.round(fused.scores[keep], 4).tolist(),
+              "drivable_fraction": None if drivable is None else round(float((drivable == DRIVABLE_DIRECT).mean()), 4),
+              "lane_fraction": None if lane is None else round(float(decode_lane_mask(lane).mean()), 4)}
+    return drawn, record
 
 
 def run(args: argparse.Namespace) -> int:

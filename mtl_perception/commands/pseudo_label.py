@@ -167,32 +167,6 @@ def _bag_frames(path: Path, every: int) -> list[SourceFrame]:
     return frames
 
 
-class Labeller:
-    """The teachers of one run and the fusion of their outputs."""
-
-    def __init__(self, detectors: list[Any], segmenters: list[Any], flip: bool, thresholds: Any) -> None:
-        from mtl_perception.data.bdd100k import DETECTION_CLASSES
-
-        self.detectors, self.segmenters, self.flip, self.thresholds = detectors, segmenters, flip, thresholds
-        self.classes = DETECTION_CLASSES
-        passes = [d.name for d in detectors] + [f"{d.name} flipped" for d in detectors if flip]
-        self.detection_teachers = " + ".join(passes) + (" (WBF)" if len(passes) > 1 else "")
-
-    def label(self, image: Any) -> tuple[Any, Any, Any]:
-        from mtl_perception.data.pseudo_label import fuse_boxes, fuse_masks, to_bdd100k
-        from mtl_perception.data.teachers import flipped_detections, flipped_masks
-
-        h, w = image.shape[:2]
-        passes = [d.detect(image) for d in self.detectors]
-        masks = [s.segment(image) for s in self.segmenters]
-        if self.flip:
-            passes += [flipped_detections(d, image) for d in self.detectors]
-            masks += [flipped_masks(s, image) for s in self.segmenters]
-        fused = fuse_boxes([to_bdd100k(p, self.classes) for p in passes], self.classes, w, h, self.thresholds)
-        drivable, lane = fuse_masks(masks, (h, w), self.thresholds)
-        return fused, drivable, lane
-
-
 def _paths(out: Path, split: str, suffix: str = "") -> dict[str, Path]:
     return {"images": out / "images" / "100k" / split,
             "det": out / "labels" / "det_20" / f"det_{split}{suffix}.json",
@@ -221,6 +195,7 @@ def label_split(args: argparse.Namespace, shard: Shard) -> dict[str, Any]:
         COCO_TO_BDD100K,
         DRIVABLE_DEFINITION,
         UNSEEN_BY_COCO_TEACHERS,
+        Labeller,
         Thresholds,
         frame_record,
     )

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mtl_perception.data.bdd100k import (
+    DETECTION_CLASSES,
     DRIVABLE_BACKGROUND,
     DRIVABLE_DIRECT,
     DRIVABLE_IGNORE,
@@ -31,7 +32,14 @@ from mtl_perception.data.bdd100k import (
     LANE_IGNORE,
     encode_lane,
 )
-from mtl_perception.data.teachers import TeacherDetections, TeacherMasks
+from mtl_perception.data.teachers import (
+    Detector,
+    Segmenter,
+    TeacherDetections,
+    TeacherMasks,
+    flipped_detections,
+    flipped_masks,
+)
 
 # The one COCO -> BDD100K class mapping (BDD100K's det_20 names). What a BDD100K-trained teacher of this
 # project's contract says passes through under its own names.
@@ -191,3 +199,27 @@ def frame_record(name: str, fused: FusedBoxes, source: str, teachers: str) -> di
     return {"name": name, "attributes": {"weather": "undefined", "scene": "undefined", "timeofday": "undefined",
                                          "source": source},
             "labels": labels}
+
+
+class Labeller:
+    """The teachers of one run and the fusion of their outputs: label(frame) -> fused boxes, drivable and lane
+    masks (BDD100K-encoded)."""
+
+    def __init__(self, detectors: Sequence[Detector], segmenters: Sequence[Segmenter], flip: bool,
+                 thresholds: Thresholds) -> None:
+        self.detectors, self.segmenters, self.flip, self.thresholds = list(detectors), list(segmenters), flip, thresholds
+        passes = [d.name for d in detectors] + [f"{d.name} flipped" for d in detectors if flip]
+        self.detection_teachers = " + ".join(passes) + (" (WBF)" if len(passes) > 1 else "")
+
+    def label(self, image: np.ndarray) -> tuple[FusedBoxes, np.ndarray | None, np.ndarray | None]:
+        h, w = image.shape[:2]
+        passes = [d.detect(image) for d in self.detectors]
+        masks = [s.segment(image) for s in self.segmenters]
+        if self.flip:
+            passes += [flipped_detections(d, image) for d in self.detectors]
+            masks += [flipped_masks(s, image) for s in self.segmenters]
+        fused = fuse_boxes([to_bdd100k(p, DETECTION_CLASSES) for p in passes], DETECTION_CLASSES, w, h,
+                           self.thresholds)
+        drivable, lane = fuse_masks(masks, (h, w), self.thresholds)
+        return fused, drivable, lane
+

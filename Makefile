@@ -16,11 +16,19 @@ ROS_TOOLING := $(VENV)/.ros-tooling
 TRT_STUBS_PIN := $(shell sed -n 's/^TENSORRT_STUBS = "\(.*\)"/\1/p' setup.py)
 PYTEST_ARGS ?=
 
-# The recipe of the bundled models (models/README.md): randomised synthetic scenes, then the project's own
-# train and export commands. `make model-resnet50` produces the ResNet50 model, which is not bundled.
+# The recipe of the bundled models (models/README.md, docs/training.md "Training without labels"): randomised
+# synthetic scenes, real frames of ../shared/real-unlabeled labelled by the teachers of ../shared/teachers, and
+# ImageNet weights from ../shared/weights; then the project's own train and export commands.
+# `make model-resnet50` trains the ResNet50 model (not bundled) on the synthetic scenes alone.
 MODEL_DATA := demo_data/train_set
-MODEL_EPOCHS ?= 13
-MODEL_SEG_EPOCHS ?= 13
+MODEL_EPOCHS ?= 8
+SHARED := ../shared
+TEACHERS := $(SHARED)/teachers
+REAL := $(SHARED)/real-unlabeled
+REAL_LABELS := demo_data/real_labels
+PSEUDO_LABEL = $(PY) -m mtl_perception.cli pseudo-label --detector yolox:$(TEACHERS)/yolox_nano_coco_416.onnx@960 \
+	--segmenter twinlite:$(TEACHERS)/twinlitenet_360x640.onnx --threads 2 --overwrite
+IMAGENET_WEIGHTS := $(SHARED)/weights/mobilenet_v2_imagenet_from_coral_tflite.pth
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 # JetPack's Pythons (pyenv's CPython here): the code that runs on the Jetson is tested under each,
@@ -113,14 +121,39 @@ bench: setup
 $(MODEL_DATA)/labels/det_20/det_val.json: | $(DEPS)
 	$(PY) -m mtl_perception.cli synth --out $(MODEL_DATA) --train 1000 --val 150 --seed 1 --workers 2
 
-model-mobilenetv2 model-resnet50: model-%: setup $(MODEL_DATA)/labels/det_20/det_val.json
-	$(PY) -m mtl_perception.cli train --data $(MODEL_DATA) --out runs/$*_384x640 --backbone $* \
-		--img-size 384x640 --batch 8 --epochs $(MODEL_EPOCHS) --seg-epochs $(MODEL_SEG_EPOCHS) \
-		--backbone-weights none --anchors kmeans --lr 4e-3 --workers 1 $(if $(wildcard runs/$*_384x640/last.pt),--resume)
-	$(PY) -m mtl_perception.cli export --checkpoint runs/$*_384x640/best.pt --img-size 384x640 \
-		--out models/mtl_$*_384x640.onnx
-	$(PY) -m mtl_perception.cli eval --data $(MODEL_DATA) --split val --model models/mtl_$*_384x640.onnx \
-		--json runs/$*_384x640/eval_val.json
+# Real frames, split by source: the first 25 BDD100K stills (by name) and Udacity's test_video.mp4 (the demo's real
+# clip) are the real validation; everything else trains. Squashed BDD100K frames are resized back to 1280x720.
+$(REAL_LABELS)/.ready: | $(DEPS)
+	rm -rf $(REAL_LABELS) && mkdir -p $(REAL_LABELS)/val_bdd $(REAL_LABELS)/train_bdd
+	ls $(REAL)/bdd100k-train-50/*.jpg | sort | head -25 | xargs -I{} ln -s $(abspath .)/{} $(REAL_LABELS)/val_bdd/
+	ls $(REAL)/bdd100k-train-50/*.jpg | sort | tail -n +26 | xargs -I{} ln -s $(abspath .)/{} $(REAL_LABELS)/train_bdd/
+	$(PSEUDO_LABEL) --out $(REAL_LABELS)/squashed --split train --input $(REAL)/bdd100k-squashed-640-200 --resize 1280x720
+	$(PSEUDO_LABEL) --out $(REAL_LABELS)/other --split train --every 3 --input $(REAL_LABELS)/train_bdd \
+		--input $(REAL)/bdd100k-twinlitenet-7 --input $(REAL)/udacity/lanelines/solidWhiteRight.mp4 \
+		--input $(REAL)/udacity/lanelines $(foreach i,1 2 3 4 5 6,--input $(REAL)/udacity/vehicle-detection/test$(i).jpg) \
+		--input $(REAL)/yolop-gifs/input1.gif --input $(REAL)/yolop-gifs/input2.gif
+	$(PSEUDO_LABEL) --out $(REAL_LABELS)/val --split val --input $(REAL_LABELS)/val_bdd \
+		--input $(REAL)/udacity/vehicle-detection/test_video.mp4
+	touch $@
+
+model-mobilenetv2: setup $(MODEL_DATA)/labels/det_20/det_val.json $(REAL_LABELS)/.ready
+	$(PY) -m mtl_perception.cli train --data $(MODEL_DATA) --data $(REAL_LABELS)/squashed --data $(REAL_LABELS)/other \
+		--data-weights 1,1.5,1.5 --out runs/mobilenetv2_384x640 --backbone mobilenetv2 --img-size 384x640 --batch 8 \
+		--epochs $(MODEL_EPOCHS) --seg-epochs $(MODEL_EPOCHS) --backbone-weights $(IMAGENET_WEIGHTS) --normalization unit \
+		--frozen-backbone-bn --anchors kmeans --lr 3e-3 --workers 1 $(if $(wildcard runs/mobilenetv2_384x640/last.pt),--resume)
+	$(PY) -m mtl_perception.cli export --checkpoint runs/mobilenetv2_384x640/best.pt --img-size 384x640 \
+		--out models/mtl_mobilenetv2_384x640.onnx
+	$(PY) -m mtl_perception.cli eval --data $(MODEL_DATA) --split val --model models/mtl_mobilenetv2_384x640.onnx \
+		--json runs/mobilenetv2_384x640/eval_val.json
+	$(PY) -m mtl_perception.cli eval --data $(REAL_LABELS)/val --split val --model models/mtl_mobilenetv2_384x640.onnx \
+		--json runs/mobilenetv2_384x640/eval_real_val.json
+
+model-resnet50: setup $(MODEL_DATA)/labels/det_20/det_val.json
+	$(PY) -m mtl_perception.cli train --data $(MODEL_DATA) --out runs/resnet50_384x640 --backbone resnet50 \
+		--img-size 384x640 --batch 8 --epochs 13 --seg-epochs 13 --backbone-weights none --anchors kmeans --lr 4e-3 \
+		--workers 1 $(if $(wildcard runs/resnet50_384x640/last.pt),--resume)
+	$(PY) -m mtl_perception.cli export --checkpoint runs/resnet50_384x640/best.pt --img-size 384x640 \
+		--out models/mtl_resnet50_384x640.onnx
 
 clean:
 	rm -rf $(VENV) $(JETSON_VENVS) $(JAZZY_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo_out bench_out

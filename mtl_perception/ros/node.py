@@ -12,6 +12,7 @@ thread converts, infers and publishes, so a slow model never queues stale frames
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import signal
@@ -346,8 +347,14 @@ class PerceptionNode(LifecycleNode):
     def _work(self) -> None:
         while not self._stop.is_set():
             item = self.slot.take(timeout=0.1)
-            if item is not None:
+            if item is None:
+                continue
+            try:
                 self._process(*item)
+            except Exception as err:  # noqa: BLE001 - the worker outlives any frame, even a fault in its handling
+                self.stats.on_error()
+                with contextlib.suppress(Exception):
+                    self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         perception = self.perception
@@ -391,7 +398,9 @@ class PerceptionNode(LifecycleNode):
         snap = self.stats.snapshot()
         status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: perception",
                                   hardware_id=self.perception.backend.name)
-        if self.subscription is None:
+        if self.worker is not None and not self.worker.is_alive() and not self._stop.is_set():
+            status.level, status.message = DiagnosticStatus.ERROR, "the processing thread has stopped: no frame is answered; restart the node"
+        elif self.subscription is None:
             status.level, status.message = DiagnosticStatus.OK, "inactive: configured, not subscribed"
         elif snap["recent_errors"] or snap["recent_bad_frames"]:  # the last window, not the whole run
             status.level, status.message = DiagnosticStatus.WARN, "some frames could not be processed"
@@ -417,7 +426,12 @@ class PerceptionNode(LifecycleNode):
         if now - self._last_logged.get(cause, -LOG_THROTTLE_S) < LOG_THROTTLE_S:
             return
         self._last_logged[cause] = now
-        (self.get_logger().warning if warning else self.get_logger().error)(message)
+        # two call sites: rclpy fixes a logging call site's severity on its first call and raises
+        # "Logger severity cannot be changed between calls" if one line logs at two severities
+        if warning:
+            self.get_logger().warning(message)
+        else:
+            self.get_logger().error(message)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Live parameters (score_threshold, iou_threshold, max_detections, publish_overlay) take effect on

@@ -505,6 +505,35 @@ def test_bad_camera_geometry_is_one_line_and_the_node_keeps_answering(bundled_mo
     assert "Traceback" not in node.output
 
 
+def test_a_bad_frame_then_an_absurd_camera_info_leaves_the_worker_answering(bundled_model: Path) -> None:
+    """The fault sequence that once ended the processing thread (issue 21): a 0-byte 640x480 bgr8 image (logged
+    as a warning), then a 100000x100000 camera_info (an error on the same logging line, which rclpy refused
+    with "Logger severity cannot be changed between calls"). Every good frame after it is answered."""
+    node = _start("/cam_w", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.05,0.0]", diagnostics_period=0.5)
+    client = _client("/cam_w")
+    try:
+        camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+        camera = client.camera()
+        assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+        frame = scene(480, 640)
+        empty = image_message(frame, 60_000_000_000)
+        empty.data = []
+        huge = CameraInfo(width=100000, height=100000, k=[500.0, 0.0, 50000.0, 0.0, 500.0, 50000.0, 0.0, 0.0, 1.0])
+        for faults in ((empty, huge), (huge, empty)):  # and the reverse
+            for msg in faults:
+                (camera if isinstance(msg, Image) else camera_info).publish(msg)
+                client.spin_until(lambda: False, 0.3)
+            for index in range(3):
+                _send_until_answered(client, camera, image_message(frame, 60_000_000_100 + index))
+            camera_info.publish(CameraInfo())  # an empty one: back to "no intrinsics"
+        assert node.proc.poll() is None
+        assert client.spin_until(lambda: _diagnostic(client, "/cam_w", "dropped") is not None, 10)
+    finally:
+        client.close()
+        node.stop()
+    assert "Logger severity" not in node.output and "Traceback" not in node.output
+
+
 def test_ground_outputs_say_once_that_they_wait_for_camera_info(bundled_model: Path) -> None:
     node = _start("/cam_w", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.05,0.0]")
     client = _client("/cam_w")

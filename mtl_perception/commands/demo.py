@@ -325,10 +325,10 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from std_msgs.msg import Header
 
+    from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.data.bdd100k import SplitPaths
     from mtl_perception.data.ground_truth import load_ground_truth
     from mtl_perception.evaluation.bags import read_image_frames
-    from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.package_paths import bundled_model, fastdds_profile_environment, real_clip
     from mtl_perception.ros.conversions import camera_info_msg
     from mtl_perception.ros.node_process import NodeProcess

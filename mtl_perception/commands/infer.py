@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mtl_perception.runtime.backends import BACKENDS
 from mtl_perception.runtime.backends.base import PRECISIONS, BackendOptions

@@ -11,6 +11,7 @@ import cv2
 import pytest
 
 from mtl_perception.commands.demo import RATE_MARGIN, sustainable_rate
+from mtl_perception.package_paths import real_clip
 from mtl_perception.runtime.overlay import GRID_COLOURS
 
 
@@ -34,6 +35,14 @@ def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:
     video = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["frames"]
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
+    # the real clip (Udacity's test_video.mp4, bundled with its licence): every frame through the pipeline
+    real = summary["real_clip"]
+    clip = cv2.VideoCapture(str(real_clip()))
+    assert real["frames"] == int(clip.get(cv2.CAP_PROP_FRAME_COUNT)) == 38
+    real_video = cv2.VideoCapture(str(out / "real_overlay.mp4"))
+    assert real_video.isOpened() and int(real_video.get(cv2.CAP_PROP_FRAME_COUNT)) == 38
+    assert (real_clip().parent / "LICENSE").read_text().startswith("Copyright (c) 2017-2018 Udacity")
+    assert not list(out.glob(".*partial*"))
     assert list(out.glob("frame_*.png"))
     assert (tmp_path / "data" / "drive_6_rosbag2" / "frames.json").is_file()  # the drive is kept as a rosbag2
     # the node had camera_info and camera_pose: every answered frame has a grid, and the video its inset

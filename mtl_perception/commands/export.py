@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--checkpoint", type=Path, help="a training checkpoint (its EMA weights are exported)")
     source.add_argument("--backbone",
                         help="export random weights (for tests and benchmarks); the metadata says so")
-    parser.add_argument("--img-size", default="384x640", help="input size HxW, multiples of 32")
+    parser.add_argument("--img-size", help="input size HxW, multiples of 32 (default: the size the checkpoint was "
+                                           "trained at; 384x640 for --backbone)")
     parser.add_argument("--out", type=Path, required=True, help="FILE.onnx")
     parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
                         help="class set for --backbone (a checkpoint carries its own)")
@@ -29,14 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.training.model import build_untrained
 
     try:
-        height, width = parse_hw(args.img_size)
         if args.checkpoint:
+            state = load_checkpoint(args.checkpoint)
+            height, width = parse_hw(args.img_size) if args.img_size else _trained_size(state)
             model = model_from_checkpoint(args.checkpoint)
-            recorded = str(load_checkpoint(args.checkpoint).get("trained_on", "unknown"))
+            recorded = str(state.get("trained_on", "unknown"))
             if Path(recorded).is_absolute():  # older checkpoints stored the data folder's path: keep its name
                 recorded = Path(recorded).name
             trained_on = f"{recorded} ({args.checkpoint.name})"
         else:
+            height, width = parse_hw(args.img_size or DEFAULT_EXPORT_SIZE)
             model = build_untrained(args.backbone, ClassSet.named(args.classes).names)
             trained_on = "random weights (not trained): for tests and benchmarks only"
         info = export_onnx(model.eval(), args.out, height, width, trained_on)
@@ -51,3 +54,14 @@ def run(args: argparse.Namespace) -> int:
           f"drivable {100 * parity.drivable_equal:.3f}% equal, lane {100 * parity.lane_equal:.3f}% equal "
           f"-> {'OK' if parity.ok else 'MISMATCH'}")
     return 0 if parity.ok else 1
+
+
+DEFAULT_EXPORT_SIZE = "384x640"  # random-weight exports: the bundled model's size
+
+
+def _trained_size(state: dict) -> tuple[int, int]:
+    """The input size a checkpoint's run trained at (its train_config), else the bundled model's size."""
+    data = (state.get("train_config") or {}).get("data") or {}
+    if "height" in data and "width" in data:
+        return int(data["height"]), int(data["width"])
+    return parse_hw(DEFAULT_EXPORT_SIZE)

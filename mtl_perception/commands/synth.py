@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gallery-only", action="store_true",
                         help="draw the gallery of the existing set at --out, generate nothing")
     parser.add_argument("--gallery-split", default="train", help="split the gallery shows (default train)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the dataset an existing --out holds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is None:
         print("error: --out DIR is required", file=sys.stderr)
+        return 2
+    if not args.gallery_only and not args.overwrite and _holds_data(args.out):
+        print(f"error: {args.out} already holds a dataset (images/ or labels/): pass --overwrite to replace it, or "
+              "choose another --out", file=sys.stderr)
         return 2
     if args.gallery_only and args.gallery is None:
         print("error: --gallery-only needs --gallery OUT.png", file=sys.stderr)
@@ -53,3 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _holds_data(out: Path) -> bool:
+    return any((out / sub).exists() and any((out / sub).iterdir()) for sub in ("images", "labels"))

@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, help="images per process and step")
     parser.add_argument("--epochs", type=int, help="epochs in all (the paper: 200)")
     parser.add_argument("--seg-epochs", type=int,
-                        help="epochs with all tasks; after them segmentation is frozen (the paper: 60)")
+                        help="epochs with all tasks; after them segmentation is frozen (default: min(60, --epochs); "
+                             "the paper: 60 of 200)")
     parser.add_argument("--lr", type=float, help="peak learning rate (AdamW, cosine schedule)")
     parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
                         help="all 10 BDD100K classes, or one merged vehicle class (the peers' evaluation)")
@@ -55,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-every", type=int, help="validate every N epochs")
     parser.add_argument("--config", type=Path, help="YAML with 'loss:' and 'augment:' sections")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start a new run in an OUT that holds one (its checkpoints and history are replaced)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
 
 
@@ -104,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.training.trainer import train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run_files = [name for name in ("last.pt", "best.pt", "history.csv") if (args.out / name).exists()]
+    if run_files and not (args.resume or args.overwrite):
+        print(f"error: {args.out} holds a run ({', '.join(run_files)}): pass --resume to continue it, --overwrite to "
+              "start again over it, or another --out", file=sys.stderr)
+        return 2
     try:
         metrics = train(config_from_args(args), progress=not args.no_progress)
     except (ValueError, DatasetError, CheckpointError, FileNotFoundError) as err:

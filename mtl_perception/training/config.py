@@ -15,6 +15,9 @@ from mtl_perception.training.loss import LossConfig
 from mtl_perception.training.transforms import AugmentConfig
 
 
+DEFAULT_SEG_EPOCHS = 60  # the paper's: all tasks for 60 of 200 epochs
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data: DataConfig  # the first dataset: its val split is the one validated on
@@ -32,7 +35,8 @@ class TrainConfig:
     neck_repeats: int | None = None  # None: the backbone's default (backbone.BACKBONES)
     batch: int = 8
     epochs: int = 200
-    seg_epochs: int = 60  # all tasks until here, then segmentation frozen (the paper: 60 of 200)
+    # all tasks until here, then segmentation frozen (the paper: 60 of 200); None: min(60, epochs)
+    seg_epochs: int | None = None
     lr: float = 2e-3
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
@@ -45,10 +49,22 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
+    @property
+    def segmentation_epochs(self) -> int:
+        """seg_epochs, resolved (never None after construction)."""
+        return self.epochs if self.seg_epochs is None else self.seg_epochs
+
     def __post_init__(self) -> None:
         check_input_size(self.data.height, self.data.width)
-        if self.epochs < 1 or not 0 <= self.seg_epochs <= self.epochs:
-            raise ValueError(f"need epochs >= 1 and 0 <= seg-epochs <= epochs, got {self.epochs} and {self.seg_epochs}")
+        if self.seg_epochs is None:
+            object.__setattr__(self, "seg_epochs", min(DEFAULT_SEG_EPOCHS, self.epochs))  # frozen dataclass
+        if self.val_every < 1:
+            raise ValueError(f"--val-every must be >= 1, got {self.val_every}")
+        if self.data.limit is not None and self.data.limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {self.data.limit}")
+        if self.epochs < 1 or not 0 <= self.segmentation_epochs <= self.epochs:
+            raise ValueError(f"need epochs >= 1 and 0 <= seg-epochs <= epochs, got {self.epochs} and "
+                             f"{self.segmentation_epochs}")
         if self.batch < 1:
             raise ValueError(f"--batch must be >= 1, got {self.batch}")
         if self.data_weight < 0 or any(m.weight < 0 for m in self.mix):

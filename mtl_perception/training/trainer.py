@@ -264,13 +264,13 @@ class Trainer:
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "config.json", json.dumps(to_dict(config), indent=2))
-        segmentation = self.start_epoch < config.seg_epochs
+        segmentation = self.start_epoch < config.segmentation_epochs
         if not segmentation:
             freeze(self.model.segmentation_modules())
         net = self._wrapped()
         metrics: ValMetrics | None = None
         for epoch in range(self.start_epoch, config.epochs):
-            if segmentation and epoch >= config.seg_epochs:
+            if segmentation and epoch >= config.segmentation_epochs:
                 segmentation = False
                 freeze(self.model.segmentation_modules())
                 net = self._wrapped()  # DDP must learn which parameters still take gradients

@@ -214,3 +214,11 @@ def test_gallery(small_set: Path, tmp_path: Path) -> None:
 
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[1] == 3 * 640 and sheet.std() > 10
+
+
+def test_cli_refuses_to_replace_a_dataset_without_overwrite(small_set: Path) -> None:
+    before = sorted(p.relative_to(small_set) for p in small_set.rglob("*"))
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "synth", "--out", str(small_set),
+                             "--train", "1", "--val", "0"], capture_output=True, text=True)
+    assert result.returncode == 2 and "--overwrite" in result.stderr and result.stderr.count("\n") == 1
+    assert sorted(p.relative_to(small_set) for p in small_set.rglob("*")) == before  # nothing deleted

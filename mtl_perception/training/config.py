@@ -14,7 +14,6 @@ from mtl_perception.training.dataset import DataConfig, DataSource
 from mtl_perception.training.loss import LossConfig
 from mtl_perception.training.transforms import AugmentConfig
 
-
 DEFAULT_SEG_EPOCHS = 60  # the paper's: all tasks for 60 of 200 epochs
 
 

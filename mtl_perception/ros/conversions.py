@@ -10,13 +10,18 @@ from geometry_msgs.msg import Point
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
-from vision_msgs.msg import (
-    Detection2D,
-    Detection2DArray,
-    LabelInfo,
-    ObjectHypothesisWithPose,
-    VisionClass,
-)
+
+try:
+    from vision_msgs.msg import (
+        Detection2D,
+        Detection2DArray,
+        LabelInfo,
+        ObjectHypothesisWithPose,
+        VisionClass,
+    )
+except ImportError as _err:  # Humble's first vision_msgs (4.0.0) has no LabelInfo or VisionClass
+    raise SystemExit(f"mtl_perception needs vision_msgs 4.1.0 or later, with LabelInfo and VisionClass ({_err}): "
+                     "sudo apt install --only-upgrade ros-$ROS_DISTRO-vision-msgs") from None
 from visualization_msgs.msg import Marker, MarkerArray
 
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec

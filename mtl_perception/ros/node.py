@@ -16,6 +16,7 @@ import contextlib
 import logging
 import re
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -461,7 +462,12 @@ class PerceptionNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     retain_large_buffers()  # before any frame is allocated; see runtime/allocator.py
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except Exception as err:  # noqa: BLE001 - rcl's argument errors (RCLError and kin): one line, not a traceback
+        print(f"perception_node: cannot start: {_first_line(err)}; check the --ros-args (-p NAME:=VALUE, "
+              "--params-file FILE, -r FROM:=TO)", file=sys.stderr)
+        return 1
     node: PerceptionNode | None = None
     try:
         try:
@@ -470,6 +476,9 @@ def main(args: list[str] | None = None) -> int:
             # rclpy checks -p values against the descriptors while declaring: one line, not a traceback
             rclpy.logging.get_logger("perception_node").fatal(
                 f"cannot start: {err}; see `ros2 param describe /perception_node <name>` for what it takes")
+            return 1
+        except Exception as err:  # noqa: BLE001 - a bad namespace or node name, remap: rcl says which
+            rclpy.logging.get_logger("perception_node").fatal(f"cannot start: {_first_line(err)}")
             return 1
         if node.autostart:
             if node.trigger_configure() != SUCCESS:
@@ -490,6 +499,13 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def _first_line(err: BaseException) -> str:
+    """rcl's messages run over several lines (with the C file and line): the first says what is wrong."""
+    text = str(err).strip().splitlines()
+    # rcl appends ", at FILE.c:LINE" for every frame it passed: where in C, not what to fix
+    return re.sub(r",? at /\S+:\d+", "", text[0]) if text else type(err).__name__
 
 
 if __name__ == "__main__":

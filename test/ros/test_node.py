@@ -598,3 +598,16 @@ def test_drivable_grid_from_tf(bundled_model: Path) -> None:  # pragma: no cover
     finally:
         client.close()
         node.stop()
+
+
+@pytest.mark.parametrize("ros_args", [["--params-file", "/nonexistent/params.yaml"], ["-p", "score_threshold"],
+                                      ["-r", "__ns:=bad namespace"], ["-r", "image"]])
+def test_bad_start_up_arguments_are_one_line(ros_args: list[str]) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", *ros_args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "cannot start" in result.stderr + result.stdout

@@ -69,7 +69,7 @@ ROSDEP_KEYS = {
     "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",
 }
-NOT_FROM_ROSDEP = {"onnxruntime", "rosbags", "tensorrt", "pycuda", "onnx", "pycocotools"}
+NOT_FROM_ROSDEP = {"onnxruntime", "rosbags", "tensorrt", "pycuda", "onnx", "pycocotools", "ensemble_boxes"}
 TRAINING_ONLY = {"torch", "torchvision"}  # training/ is never run on the robot
 
 
@@ -111,3 +111,6 @@ def test_catkin_pkg_validates_package_xml_and_rviz_is_optional() -> None:
         return bool(rviz.evaluate_condition(environ))
 
     assert rviz_wanted({}) and not rviz_wanted({"MTL_PERCEPTION_NO_RVIZ": "1"})
+    # LabelInfo and VisionClass first came in vision_msgs 4.1.0; Humble shipped 4.0.0 first
+    vision_msgs = next(d for d in package.exec_depends if d.name == "vision_msgs")
+    assert vision_msgs.version_gte == "4.1.0"

@@ -448,6 +448,9 @@ class PerceptionNode(LifecycleNode):
         self.settings = settings
         if self.perception is not None:
             self.perception.config = settings.perception  # read once per frame by the worker
+        if "score_threshold" in changes and self.worker is not None:  # active: the latched label_info says it too
+            self.label_pub.publish(label_info_msg(Header(stamp=self.get_clock().now().to_msg()), self.class_names,
+                                                  settings.perception.score_threshold))
         self.get_logger().info("set " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         return SetParametersResult(successful=True)
 

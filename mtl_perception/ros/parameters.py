@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,12 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
     pose = [float(v) for v in values["camera_pose"]]
     if len(pose) != 6:
         raise ValueError(f"parameter camera_pose has {len(pose)} values; give x, y, z, roll, pitch, yaw")
+    for name, value in zip(("x", "y", "z", "roll", "pitch", "yaw"), pose):
+        if not math.isfinite(value):
+            raise ValueError(f"parameter camera_pose: {name} is {value}; every value must be a finite number")
+    if pose[2] < 0:
+        raise ValueError(f"parameter camera_pose: z = {pose[2]} puts the camera below the ground; z is its height "
+                         "above target_frame's ground plane in metres (> 0; 0 leaves the pose unset)")
     grid = GridSpec(float(values["grid_resolution"]), 0.0, float(values["grid_forward"]),
                     float(values["grid_side"]), float(values["grid_range"]))
     return NodeSettings(perception, values["input_reliability"], values["input_transport"],

@@ -305,6 +305,15 @@ def test_bad_model_fails_at_start_naming_path_and_fix(tmp_path: Path, bundled_mo
     assert "Traceback" not in node.output
 
 
+@pytest.mark.parametrize(("pose", "reason"), [("[0.0,0.0,nan,0.0,0.05,0.0]", "z is nan"),
+                                            ("[0.0,0.0,-1.5,0.0,0.05,0.0]", "below the ground")])
+def test_impossible_camera_pose_fails_at_start(pose: str, reason: str) -> None:
+    node = NodeProcess({"camera_pose": pose})
+    code = node.proc.wait(timeout=60)
+    node.stop()
+    assert code == 1 and reason in node.output and "Traceback" not in node.output, node.output
+
+
 def test_bad_parameter_value_fails_at_start() -> None:
     node = NodeProcess({"input_reliability": "sometimes"})
     code = node.proc.wait(timeout=60)
@@ -374,6 +383,8 @@ def test_live_parameters_take_effect_on_the_next_frame(bundled_model: Path) -> N
         after = _send_until_answered(client, camera, image_message(frame, 22_000_000_000))
         assert 0 < len(after.detections) < 50
         assert all(d.results[0].hypothesis.score >= 0.5 for d in after.detections)
+        # the latched label_info follows the threshold, for late joiners as for those listening
+        assert client.spin_until(lambda: any(m.threshold == 0.5 for m in client.received["label_info"]), 10)
         refused = _set(client, "/cam_p", score_threshold=-0.5)
         assert not refused.successful and "Min: 0.0, Max: 1.0" in refused.reason
         read_only = _set(client, "/cam_p", model_path="/elsewhere.onnx")

@@ -377,6 +377,9 @@ class PerceptionNode(LifecycleNode):
             self._log_once_per_cause(f"skipping bad frame: {err}", warning=True)
             return
         except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node
+            if not self.context.ok():  # Ctrl-C: rclpy shut the context down under this frame; nothing failed
+                self._stop.set()
+                return
             self.stats.on_error()
             self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
             return
@@ -422,6 +425,8 @@ class PerceptionNode(LifecycleNode):
     def _log_once_per_cause(self, message: str, warning: bool) -> None:
         """Log a bad or failed frame at most once per LOG_THROTTLE_S per cause (the message with its numbers
         taken out): rclpy's throttle is per call site, so one cause would silence every other."""
+        if not self.context.ok():  # shutting down: rosout is gone, and the cause with it
+            return
         cause = re.sub(r"\d+", "#", message)
         now = time.monotonic()
         if now - self._last_logged.get(cause, -LOG_THROTTLE_S) < LOG_THROTTLE_S:

@@ -622,3 +622,27 @@ def test_bad_start_up_arguments_are_one_line(ros_args: list[str]) -> None:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "cannot start" in result.stderr + result.stdout
+
+
+def test_ctrl_c_while_frames_stream_is_quiet(bundled_model: Path) -> None:
+    """SIGINT while the worker is mid-frame: no "publisher's context is invalid", no traceback, exit 0. A
+    bad frame first, so that a warning was logged earlier in the run."""
+    for attempt in range(3):  # the race is timing-dependent: try it several times
+        node = _start(f"/cam_c{attempt}", bundled_model, diagnostics_period=0.2)
+        client = _client(f"/cam_c{attempt}")
+        try:
+            camera = client.camera()
+            assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+            camera.publish(image_message(np.zeros((0, 0, 3), np.uint8), 1))
+            frame = scene(720, 1280)
+            _send_until_answered(client, camera, image_message(frame, 70_000_000_000))
+            for index in range(20):
+                camera.publish(image_message(frame, 70_000_000_001 + index))
+                client.spin_until(lambda: False, 0.02)
+                if index == 10 + attempt:
+                    node.proc.send_signal(2)  # SIGINT, as Ctrl-C in the terminal
+        finally:
+            client.close()
+            code = node.stop()
+        assert code == 0, node.output
+        assert "context is invalid" not in node.output and "Traceback" not in node.output, node.output

@@ -632,7 +632,7 @@ def test_ctrl_c_while_frames_stream_is_quiet(bundled_model: Path) -> None:
         client = _client(f"/cam_c{attempt}")
         try:
             camera = client.camera()
-            assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+            assert client.spin_until(lambda camera=camera: camera.get_subscription_count() > 0, 20)
             camera.publish(image_message(np.zeros((0, 0, 3), np.uint8), 1))
             frame = scene(720, 1280)
             _send_until_answered(client, camera, image_message(frame, 70_000_000_000))

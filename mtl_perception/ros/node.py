@@ -13,6 +13,7 @@ thread converts, infers and publishes, so a slow model never queues stale frames
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import re
 import signal
@@ -133,6 +134,7 @@ class PerceptionNode(LifecycleNode):
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, defaults[name], spec.descriptor())
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._warn_unknown_parameters()
         self._last_logged: dict[str, float] = {}  # cause of a bad frame -> when it was last logged
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.stats = RollingStats()
@@ -153,6 +155,20 @@ class PerceptionNode(LifecycleNode):
         self._road_key: tuple | None = None
         self._tf: TfCameraPose | None = None  # where camera_pose is unset and tf2_ros is installed
         self._said_no_camera_info = False  # the ground outputs' wait for camera_info is logged once
+
+    def _warn_unknown_parameters(self) -> None:
+        """A -p NAME:=VALUE or params-file key that is no parameter of this node would be ignored in silence
+        (rclpy keeps undeclared overrides aside): say so once each, with the nearest declared name."""
+        # rclpy (Humble to Kilted) keeps the overrides given for this node here; there is no public accessor
+        overrides = getattr(self, "_parameter_overrides", {}) or {}
+        declared = set(self._parameters)
+        for name in sorted(set(overrides) - declared):
+            if name.startswith("qos_overrides."):
+                continue  # read by rclpy itself when a publisher or subscription is created
+            near = difflib.get_close_matches(name, sorted(declared), n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            self.get_logger().warning(f"parameter {name} is not one of perception_node's and is ignored: {hint}"
+                                      "`ros2 param list` on the running node lists them")
 
     @property
     def autostart(self) -> bool:

@@ -646,3 +646,19 @@ def test_ctrl_c_while_frames_stream_is_quiet(bundled_model: Path) -> None:
             code = node.stop()
         assert code == 0, node.output
         assert "context is invalid" not in node.output and "Traceback" not in node.output, node.output
+
+
+def test_a_misspelt_parameter_is_named_with_the_nearest_one(bundled_model: Path, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    max_detection: 5\n")
+    node = NodeProcess({"model_path": str(bundled_model), "backend": "onnxruntime", "score_treshold": 0.9},
+                       extra_args=("--params-file", str(params)))
+    try:
+        assert node.wait_for("subscribed to"), node.output
+    finally:
+        node.stop()
+    assert "parameter score_treshold is not one of perception_node's and is ignored: did you mean " \
+           "score_threshold?" in node.output
+    assert "parameter max_detection is not one of perception_node's and is ignored: did you mean " \
+           "max_detections?" in node.output
+

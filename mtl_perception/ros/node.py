@@ -330,6 +330,7 @@ class PerceptionNode(LifecycleNode):
             self._tf.close()
             self._tf = None
         self._road, self._road_key = None, None  # a new configuration may bring another geometry
+        self.settings = None  # unconfigured: every parameter may be set again, and is read at configure
 
     # input -----------------------------------------------------------------------------------
     def _initial_reliability(self) -> ReliabilityPolicy:
@@ -460,8 +461,13 @@ class PerceptionNode(LifecycleNode):
         the next frame; an invalid value is refused with the reason. Ranges and read-only parameters are
         checked by rclpy from their descriptors before this runs."""
         changes = {p.name: p.value for p in params}
-        if self.settings is None or not set(changes) & LIVE:
-            return SetParametersResult(successful=True)  # unconfigured: read at configure
+        if self.settings is None:
+            return SetParametersResult(successful=True)  # unconfigured: read at the next configure
+        fixed = sorted(set(changes) - LIVE)
+        if fixed:
+            return SetParametersResult(successful=False, reason=(
+                f"{', '.join(fixed)} is read-only while the node is configured: `ros2 lifecycle set "
+                f"{self.get_fully_qualified_name()} cleanup`, set it, then configure (or restart the node)"))
         try:
             settings = updated_settings(self.settings, changes)
         except ValueError as err:

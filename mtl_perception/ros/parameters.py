@@ -31,8 +31,10 @@ class ParameterSpec:
     def descriptor(self) -> ParameterDescriptor:
         text = self.description + (f" One of: {', '.join(self.choices)}." if self.choices else "")
         text += (" Settable at run time; takes effect on the next frame." if self.live else
-                 " Read-only while running: a restart reloads the model with it.")
-        descriptor = ParameterDescriptor(description=text, read_only=not self.live)
+                 " Read-only while the node is configured: set it while unconfigured (after `ros2 lifecycle "
+                 "set ... cleanup`), and the next configure applies it.")
+        # not rclpy's read_only, which would hold in every state: the node refuses it while configured
+        descriptor = ParameterDescriptor(description=text, read_only=False)
         if self.float_range is not None:
             descriptor.floating_point_range = [FloatingPointRange(from_value=self.float_range[0],
                                                                   to_value=self.float_range[1])]

@@ -270,6 +270,19 @@ def test_lifecycle_without_autostart(bundled_model: Path) -> None:
         assert client.spin_until(lambda: camera.get_subscription_count() == 0, 10)  # unsubscribed
         assert _transition(client, "/cam_l", Transition.TRANSITION_ACTIVATE)  # and back, with a new worker
         _send_until_answered(client, camera, image_message(scene(480, 640), 12_000_000_000))
+        # read-only while configured; after cleanup the model and the pose may change, applied at configure
+        refused = _set(client, "/cam_l", camera_pose=[0.0, 0.0, 1.4, 0.0, 0.05, 0.0])
+        assert not refused.successful and "read-only while the node is configured" in refused.reason
+        assert _transition(client, "/cam_l", Transition.TRANSITION_DEACTIVATE)
+        assert _transition(client, "/cam_l", Transition.TRANSITION_CLEANUP)
+        assert _set(client, "/cam_l", camera_pose=[0.0, 0.0, 1.4, 0.0, 0.05, 0.0]).successful
+        assert _set(client, "/cam_l", max_detections=7).successful
+        assert _transition(client, "/cam_l", Transition.TRANSITION_CONFIGURE)
+        assert _transition(client, "/cam_l", Transition.TRANSITION_ACTIVATE)
+        answer = _send_until_answered(client, camera, image_message(scene(480, 640), 13_000_000_000))
+        assert len(answer.detections) <= 7
+        assert "drivable_grid and lane_markings off" in node.output  # first configure: no pose
+        assert node.output.count("drivable_grid and lane_markings off") == 1  # the second had camera_pose
     finally:
         client.close()
         code = node.stop()

@@ -265,7 +265,7 @@ class PerceptionNode(LifecycleNode):
         # rounded so that a static transform re-read with float noise does not rebuild the lookups
         return CameraPose(*(round(v, 5) for v in (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)))
 
-    def _road_projection(self, camera_frame: str) -> RoadProjection | None:
+    def _road_projection(self, camera_frame: str, mask_shape: tuple[int, ...]) -> RoadProjection | None:
         """The ground lookups for the current camera geometry, rebuilt when the geometry changes; None without
         a pose or intrinsics (or with a geometry that sees no ground: logged once)."""
         settings, intrinsics = self.settings, self.intrinsics
@@ -276,6 +276,12 @@ class PerceptionNode(LifecycleNode):
                                    "yet (remap camera_info to the camera's topic, or use the launch file's "
                                    "camera_info_topic)")
         if settings is None or pose is None or intrinsics is None:
+            return None
+        if (intrinsics.height, intrinsics.width) != tuple(mask_shape[:2]):
+            # checked before any lookup is built: a camera_info of another camera must cost nothing
+            self._log_once_per_cause(f"drivable_grid skipped: camera_info is {intrinsics.width}x{intrinsics.height}, "
+                                     f"the frames {mask_shape[1]}x{mask_shape[0]}: remap camera_info to this camera's",
+                                     warning=True)
             return None
         key = (intrinsics, pose, settings.grid)
         if self._road_key != key:
@@ -290,7 +296,7 @@ class PerceptionNode(LifecycleNode):
     def _publish_ground(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> None:
         """drivable_grid and the lane markings for this frame where the geometry is known; a camera_info that
         does not fit the frames is logged (once per cause) and costs the frame nothing else."""
-        road = self._road_projection(header.frame_id)
+        road = self._road_projection(header.frame_id, drivable.shape)
         if road is None or self.settings is None:
             return
         try:

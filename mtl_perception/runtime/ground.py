@@ -23,6 +23,13 @@ class GeometryError(ValueError):
     """A camera geometry the ground projection cannot use; the message names what is wrong."""
 
 
+# What the ground lookups are built for at most: a camera of 7680x4320 (8K, the node's max_image_pixels
+# default) and a grid of 4 million cells (e.g. 100 m x 40 m at 5 cm). The lookups cost about 16 bytes a
+# pixel and a cell, so both bounds together keep them under 1 GB.
+MAX_CAMERA_PIXELS = 7680 * 4320
+MAX_GRID_CELLS = 4_000_000
+
+
 @dataclass(frozen=True)
 class CameraIntrinsics:
     """Pinhole intrinsics in pixels of the images the masks have (sensor_msgs/CameraInfo's K)."""
@@ -35,9 +42,17 @@ class CameraIntrinsics:
     height: int
 
     def __post_init__(self) -> None:
+        for name in ("fx", "fy", "cx", "cy"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise GeometryError(f"camera_info K's {name} is {value}: every intrinsic must be a finite number "
+                                    "(is the camera calibrated?)")
         if not (self.fx > 0 and self.fy > 0 and self.width > 0 and self.height > 0):
             raise GeometryError(f"camera intrinsics need positive focal lengths and size, got fx {self.fx}, "
                                 f"fy {self.fy}, {self.width}x{self.height}: is camera_info calibrated?")
+        if self.width * self.height > MAX_CAMERA_PIXELS:
+            raise GeometryError(f"camera_info says {self.width}x{self.height}, over the {MAX_CAMERA_PIXELS:,} pixels "
+                                "the ground lookups are built for: is its width/height right?")
 
     @classmethod
     def from_camera_info(cls, k: tuple[float, ...] | list[float], width: int, height: int) -> CameraIntrinsics:
@@ -141,8 +156,15 @@ class GridSpec:
     max_range: float = 40.0
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.resolution, self.x_min, self.x_max, self.y_half, self.max_range)):
+            raise GeometryError(f"grid {self} has a value that is not a finite number")
         if self.resolution <= 0 or self.x_max <= self.x_min or self.y_half <= 0:
             raise GeometryError(f"grid {self} is empty: resolution > 0, x_max > x_min and y_half > 0 are needed")
+        rows, cols = self.shape
+        if rows * cols > MAX_GRID_CELLS:
+            raise GeometryError(f"grid of {cols}x{rows} cells ({rows * cols / 1e6:.1f} million) is over the "
+                                f"{MAX_GRID_CELLS / 1e6:g} million a grid may hold: raise grid_resolution "
+                                f"({self.resolution:g} m) or shrink grid_forward / grid_side")
 
     @property
     def shape(self) -> tuple[int, int]:

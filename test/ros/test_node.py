@@ -550,12 +550,22 @@ def test_a_bad_frame_then_an_absurd_camera_info_leaves_the_worker_answering(bund
             for index in range(3):
                 _send_until_answered(client, camera, image_message(frame, 60_000_000_100 + index))
             camera_info.publish(CameraInfo())  # an empty one: back to "no intrinsics"
+        # another camera's camera_info: refused from the sizes, before any lookup table is built
+        other = CameraInfo(width=4000, height=3000, k=[2000.0, 0.0, 2000.0, 0.0, 2000.0, 1500.0, 0.0, 0.0, 1.0])
+        def send_other() -> None:
+            camera_info.publish(other)  # best effort: sent with every frame until the node has it
+            camera.publish(image_message(frame, 60_000_000_200))
+
+        assert client.spin_until(lambda: "camera_info is 4000x3000" in node.output, 30, each=send_other)
+        _send_until_answered(client, camera, image_message(frame, 60_000_000_201))
         assert node.proc.poll() is None
         assert client.spin_until(lambda: _diagnostic(client, "/cam_w", "dropped") is not None, 10)
     finally:
         client.close()
         node.stop()
     assert "Logger severity" not in node.output and "Traceback" not in node.output
+    assert "100000x100000, over the" in node.output  # the absurd camera_info, named
+    assert node.output.count("camera_info is 4000x3000, the frames 640x480") == 1
 
 
 def test_ground_outputs_say_once_that_they_wait_for_camera_info(bundled_model: Path) -> None:

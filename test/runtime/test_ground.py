@@ -119,3 +119,20 @@ def test_pose_from_a_tf_chain_of_the_optical_frame() -> None:
     np.testing.assert_allclose(ground_to_pixels(point, K, pose)[0], direct, atol=1e-6)
     with pytest.raises(GeometryError, match="zero quaternion"):
         CameraPose.from_optical_transform((0.0, 0.0, 1.4), (0.0, 0.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize(("k", "size", "message"), [
+    ((500.0, 0.0, float("nan"), 0.0, 500.0, 240.0), (640, 480), "cx is nan"),
+    ((float("inf"), 0.0, 320.0, 0.0, 500.0, 240.0), (640, 480), "fx is inf"),
+    ((500.0, 0.0, 50000.0, 0.0, 500.0, 50000.0), (100000, 100000), "100000x100000, over the"),
+])
+def test_intrinsics_that_no_camera_has_are_refused_naming_the_field(k: tuple, size: tuple, message: str) -> None:
+    with pytest.raises(GeometryError, match=message):
+        CameraIntrinsics.from_camera_info([k[0], k[1], k[2], k[3], k[4], k[5], 0.0, 0.0, 1.0], *size)
+
+
+def test_a_grid_the_node_cannot_hold_is_refused_in_range_parameters() -> None:
+    """0.01 m cells over 200 m x 2 x 100 m: each parameter inside its range, 400 million cells together."""
+    with pytest.raises(GeometryError, match="raise grid_resolution"):
+        GridSpec(0.01, 0.0, 200.0, 100.0, 200.0)
+    assert GridSpec(0.05, 0.0, 100.0, 20.0, 100.0).shape == (800, 2000)  # 1.6 million: fine

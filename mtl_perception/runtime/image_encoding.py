@@ -37,23 +37,35 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 
 
 def compressed_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR or a JPEG's frame header, without decoding; None if neither."""
-    head = bytes(data[:65536]) if not isinstance(data, np.ndarray) else data.reshape(-1)[:65536].tobytes()
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24 and head[12:16] == b"IHDR":
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if head[:2] != b"\xff\xd8":
+    """(width, height) from a PNG's IHDR or a JPEG's frame header, without decoding; None if neither.
+
+    JPEG segments are walked as libjpeg walks them (jdmarker.c): through every segment before the frame
+    header, however long (ICC profiles in APP2 run to hundreds of KB), skipping 0xFF fill bytes before a
+    marker. Nothing is copied."""
+    buf = memoryview(data.reshape(-1) if isinstance(data, np.ndarray) else data).cast("B")
+    n = len(buf)
+    if n >= 24 and bytes(buf[:8]) == b"\x89PNG\r\n\x1a\n" and bytes(buf[12:16]) == b"IHDR":
+        return int.from_bytes(buf[16:20], "big"), int.from_bytes(buf[20:24], "big")
+    if n < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
         return None
     i = 2
-    while i + 9 <= len(head):
-        if head[i] != 0xFF:
+    while i + 1 < n:
+        if buf[i] != 0xFF:
             return None
-        marker = head[i + 1]
+        while i + 1 < n and buf[i + 1] == 0xFF:  # fill bytes
+            i += 1
+        if i + 1 >= n:
+            return None
+        marker = buf[i + 1]
         if marker in _JPEG_SOF:
-            return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big")
+            return (int.from_bytes(buf[i + 7:i + 9], "big"), int.from_bytes(buf[i + 5:i + 7], "big")) \
+                if i + 9 <= n else None
         if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
             i += 2
             continue
-        i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
+        if marker in (0xD9, 0xDA) or i + 4 > n:  # end of image, or scan data, before any frame header
+            return None
+        i += 2 + int.from_bytes(buf[i + 2:i + 4], "big")
     return None
 
 

@@ -100,3 +100,21 @@ def test_pixel_limit_refuses_before_decoding() -> None:
         compressed_to_bgr(bytes(claims), "png", max_pixels=33_177_600)
     with pytest.raises(ImageFormatError, match="no readable jpeg/png header"):
         compressed_to_bgr(b"\x00" * 64, "png", max_pixels=10_000)
+
+
+def test_jpeg_size_is_found_behind_large_icc_segments() -> None:
+    """Two 64 KB APP2 (ICC profile) segments before the frame header: libjpeg, through OpenCV, decodes the
+    file, so the pixel-limit check must find its size too."""
+    from mtl_perception.runtime.image_encoding import compressed_size, compressed_to_bgr
+
+    ok, encoded = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))
+    assert ok
+    data = encoded.tobytes()
+    app2 = b"\xff\xe2" + (65535).to_bytes(2, "big") + b"ICC_PROFILE\x00" + bytes(65535 - 2 - 12)
+    padded = data[:2] + app2 + app2 + b"\xff\xff" + data[2:]  # and fill bytes before the next marker
+    assert len(padded) > 128 * 1024
+    assert cv2.imdecode(np.frombuffer(padded, np.uint8), cv2.IMREAD_COLOR).shape == (48, 64, 3)  # the reference
+    assert compressed_size(padded) == (64, 48)
+    assert compressed_size(np.frombuffer(padded, np.uint8)) == (64, 48)
+    assert compressed_to_bgr(padded, "jpeg", max_pixels=64 * 48).shape == (48, 64, 3)
+    assert compressed_size(padded[:70000]) is None  # cut inside the ICC segments: no size, refused

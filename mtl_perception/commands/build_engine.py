@@ -9,10 +9,13 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
-    from mtl_perception.runtime.backends.base import PRECISIONS
+    from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, PRECISIONS, BackendOptions
 
     parser.add_argument("--precision", default="fp16", choices=PRECISIONS)
     parser.add_argument("--calibration-dir", type=Path, help="camera images for int8 calibration")
+    parser.add_argument("--calibration-algorithm", default=BackendOptions.calibration_algorithm,
+                        choices=CALIBRATION_ALGORITHMS,
+                        help="int8: entropy2 (TensorRT's default) or minmax (default: %(default)s)")
     parser.add_argument("--cache-dir", type=Path, help="engine folder (default ~/.cache/mtl_perception/engines)")
     parser.add_argument("--workspace-mb", type=int, default=1024, help="TensorRT builder workspace")
 
@@ -25,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     options = BackendOptions("tensorrt", args.precision, engine_cache_dir=args.cache_dir,
-                             calibration_dir=args.calibration_dir, workspace_mb=args.workspace_mb)
+                             calibration_dir=args.calibration_dir,
+                             calibration_algorithm=args.calibration_algorithm, workspace_mb=args.workspace_mb)
     try:
         backend = load_backend(args.model, options)
     except (ModelLoadError, ModelContractError) as err:

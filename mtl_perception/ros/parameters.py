@@ -12,7 +12,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from mtl_perception.package_paths import bundled_model, package_share
 from mtl_perception.runtime.backends import BACKENDS, BackendOptions
-from mtl_perception.runtime.backends.base import PRECISIONS
+from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, PRECISIONS
 from mtl_perception.runtime.ground import CameraPose, GridSpec
 from mtl_perception.runtime.perception import PerceptionConfig
 
@@ -49,6 +49,9 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "precision": ParameterSpec("TensorRT engine precision (ignored by ONNX Runtime).", PRECISIONS),
     "engine_cache_dir": ParameterSpec("Folder for TensorRT engines; empty: ~/.cache/mtl_perception/engines."),
     "calibration_dir": ParameterSpec("Folder of camera images for int8 calibration."),
+    "calibration_algorithm": ParameterSpec("INT8 calibration: TensorRT's entropy calibrator 2, or min-max "
+                                           "(Autoware's choice for YOLOX-style heads).",
+                                           choices=CALIBRATION_ALGORITHMS),
     "threads": ParameterSpec("ONNX Runtime CPU threads; 0: its default.", int_range=(0, 64)),
     "score_threshold": ParameterSpec("Minimum detection score.", float_range=(0.0, 1.0), live=True),
     "iou_threshold": ParameterSpec("NMS IoU above which the weaker box of a class is dropped.",
@@ -105,7 +108,8 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
     backend = BackendOptions(
         backend=values["backend"], precision=values["precision"], threads=int(values["threads"]),
         engine_cache_dir=Path(values["engine_cache_dir"]) if values["engine_cache_dir"] else None,
-        calibration_dir=Path(values["calibration_dir"]) if values["calibration_dir"] else None)
+        calibration_dir=Path(values["calibration_dir"]) if values["calibration_dir"] else None,
+        calibration_algorithm=values["calibration_algorithm"])
     perception = PerceptionConfig(model, backend, float(values["score_threshold"]),
                                   float(values["iou_threshold"]), int(values["max_detections"]))
     pose = [float(v) for v in values["camera_pose"]]

@@ -11,6 +11,7 @@ import pytest
 from mtl_perception.runtime.backends import BackendChoice, choose_backend, tensorrt_missing
 from mtl_perception.runtime.calibration import calibration_batches, calibration_digest, calibration_images
 from mtl_perception.runtime.engine_cache import (
+    GpuIdentity,
     calibration_cache_path,
     engine_file_name,
     file_digest,
@@ -20,22 +21,35 @@ from mtl_perception.runtime.engine_cache import (
 pytestmark = pytest.mark.jetson_python
 
 
+ORIN = GpuIdentity("Orin (nvgpu)", (8, 7), 16, 15_389 << 20)
+# Xavier NX 8 GB and 16 GB: the same name and compute capability; NVIDIA asks for separate engines
+XAVIER_NX_8GB = GpuIdentity("Xavier", (7, 2), 6, 6_854 << 20)
+XAVIER_NX_16GB = GpuIdentity("Xavier", (7, 2), 6, 14_910 << 20)
+
+
 def test_engine_name_depends_on_everything_it_must(tmp_path: Path) -> None:
     model = tmp_path / "mtl_mobilenetv2_384x640.onnx"
     model.write_bytes(b"model one")
     digest = file_digest(model)
-    name = engine_file_name(model, digest, "fp16", "10.3.0", "Orin (nvgpu)")
-    assert name == f"mtl_mobilenetv2_384x640-{digest[:16]}-fp16-trt10.3.0-orin-nvgpu.engine"
+    name = engine_file_name(model, digest, "fp16", "10.3.0", ORIN)
+    assert name.startswith("mtl_mobilenetv2_384x640-") and name.endswith(".engine")
+    assert name == engine_file_name(model, digest, "fp16", "10.3.0", ORIN)  # the same build: the same file
     others = {
-        engine_file_name(model, digest, "int8", "10.3.0", "Orin (nvgpu)"),
-        engine_file_name(model, digest, "fp16", "10.7.0", "Orin (nvgpu)"),
-        engine_file_name(model, digest, "fp16", "10.3.0", "Xavier"),
+        engine_file_name(model, digest, "int8", "10.3.0", ORIN, "a" * 64, "entropy2"),
+        engine_file_name(model, digest, "int8", "10.3.0", ORIN, "a" * 64, "minmax"),
+        engine_file_name(model, digest, "int8", "10.3.0", ORIN, "b" * 64, "entropy2"),
+        engine_file_name(model, digest, "fp16", "10.7.0", ORIN),
+        engine_file_name(model, digest, "fp16", "10.3.0", XAVIER_NX_8GB),
+        engine_file_name(model, digest, "fp16", "10.3.0", XAVIER_NX_16GB),
+        engine_file_name(model, digest, "fp16", "10.3.0", GpuIdentity("Orin (nvgpu)", (8, 7), 8, 7_620 << 20)),
     }
     model.write_bytes(b"model two")
-    others.add(engine_file_name(model, file_digest(model), "fp16", "10.3.0", "Orin (nvgpu)"))
-    assert name not in others and len(others) == 4
+    others.add(engine_file_name(model, file_digest(model), "fp16", "10.3.0", ORIN))
+    assert name not in others and len(others) == 8
+    assert all("/" not in n and " " not in n for n in others)  # one file name each, on any file system
     assert calibration_cache_path(tmp_path / name).suffix == ".calib"
-    assert timing_cache_path(tmp_path, "10.3.0", "Orin").name == "timing-trt10.3.0-orin.cache"
+    timing = {timing_cache_path(tmp_path, "10.3.0", gpu) for gpu in (ORIN, XAVIER_NX_8GB, XAVIER_NX_16GB)}
+    assert len(timing) == 3 and all(p.parent == tmp_path for p in timing)
 
 
 def test_calibration_batches(tmp_path: Path) -> None:
@@ -69,15 +83,14 @@ def test_int8_engine_name_follows_the_calibration_set(tmp_path: Path) -> None:
 
     def name(folder: Path) -> str:
         digest = calibration_digest(calibration_images(folder))
-        return engine_file_name(model, file_digest(model), "int8", "8.5.2", "Xavier", digest)
+        return engine_file_name(model, file_digest(model), "int8", "8.5.2", XAVIER_NX_8GB, digest, "entropy2")
 
     assert name(first) == name(first)  # reproducible
     assert name(first) != name(second)  # a new folder never reuses the old engine
-    assert f"-int8-cal{calibration_digest(calibration_images(first))[:16]}-trt8.5.2-" in name(first)
     before = name(first)
     cv2.imwrite(str(first / "0.png"), np.full((8, 8, 3), 41, np.uint8))  # same file names, new pixels
     assert name(first) != before
-    assert "-cal" not in engine_file_name(model, file_digest(model), "fp16", "8.5.2", "Xavier")
+    assert "-cal" not in engine_file_name(model, file_digest(model), "fp16", "8.5.2", XAVIER_NX_8GB)
 
 
 def test_auto_backend_says_why_it_is_not_tensorrt() -> None:

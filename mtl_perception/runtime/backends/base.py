@@ -11,6 +11,9 @@ import numpy as np
 from mtl_perception.runtime.contract import ModelInfo
 
 PRECISIONS = ("fp32", "fp16", "int8")
+# INT8 calibration: TensorRT's entropy calibrator 2 (its default for CNNs) or min-max, which Autoware chose
+# for YOLOX after entropy calibration lost accuracy there (autoware_universe PR 3430)
+CALIBRATION_ALGORITHMS = ("entropy2", "minmax")
 
 
 class ModelLoadError(RuntimeError):
@@ -24,11 +27,15 @@ class BackendOptions:
     threads: int = 0  # ONNX Runtime intra-op threads; 0 lets it choose
     engine_cache_dir: Path | None = None  # TensorRT engines; None: engine_cache.default_cache_dir()
     calibration_dir: Path | None = None  # images for int8 calibration
+    calibration_algorithm: str = "entropy2"  # one of CALIBRATION_ALGORITHMS
     workspace_mb: int = 1024
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.calibration_algorithm not in CALIBRATION_ALGORITHMS:
+            raise ValueError(f"unknown calibration algorithm {self.calibration_algorithm!r}; use one of "
+                             f"{', '.join(CALIBRATION_ALGORITHMS)}")
 
 
 class Backend(Protocol):

@@ -1,0 +1,405 @@
+"""A FAKE of the `tensorrt` and `pycuda.driver` modules, for driving the TensorRT backend where neither exists.
+
+It is a fake. It proves the backend's call sequence and its error handling: which objects it asks for, in
+which order, with the CUDA context current, what it does when a cache, a file or a calibration fails, and
+that it frees what it allocated. It proves nothing about TensorRT itself: nothing is parsed, built or run
+on a GPU, and its outputs are constants.
+
+Its `tensorrt` exposes, for one TensorRT version, only the names that version's API table lists
+(tensorrt_api/VERSION.json, read from NVIDIA's sources): a name outside the table raises AttributeError, as
+the real module would; a name in the table that the fake does not implement raises NotImplementedError, so
+a new call in the backend is noticed here rather than on a Jetson. Its `pycuda.driver` implements the pycuda
+names the backend uses and no others (make_context among the missing: the backend must use the primary
+context).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import json
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TABLES = Path(__file__).resolve().parent / "tensorrt_api"
+ENGINE_MAGIC = b"FAKE-ENGINE\n"
+
+
+@dataclass
+class World:
+    """What the fake's TensorRT and GPU do, set by a test, and what the backend did to them."""
+
+    io: dict[str, tuple[str, list[int], str]]  # tensor -> (numpy dtype, shape, "INPUT"/"OUTPUT") of built engines
+    calls: list[str] = field(default_factory=list)
+    context_stack: list[Any] = field(default_factory=list)
+    contexts_made: int = 0
+    contexts_detached: int = 0
+    live_device: dict[int, Any] = field(default_factory=dict)
+    live_host: set[int] = field(default_factory=set)
+    refuse_timing_cache: bool = False  # set_timing_cache answers False whatever it is given
+    timing_cache_from_other_device: bytes = b"TIMING other-device"
+    no_timing_cache_after_build: bool = False  # get_timing_cache gives None, as after a refused set
+    build_fails: bool = False
+    build_seconds: float = 0.0
+    outputs: dict[str, Any] = field(default_factory=dict)  # what execute_async_v3 writes, by tensor
+
+    def record(self, call: str) -> None:
+        self.calls.append(call)
+
+    def require_context(self, what: str) -> None:
+        if not self.context_stack:
+            raise RuntimeError(f"fake pycuda: {what} without a current CUDA context")
+
+
+def engine_bytes(io: dict[str, tuple[str, list[int], str]]) -> bytes:
+    return ENGINE_MAGIC + json.dumps(io).encode()
+
+
+class _Restricted:
+    """Attribute access limited to the version's table for this class (public names only)."""
+
+    _api: str = ""
+    _allowed: frozenset[str] = frozenset()
+
+    def __getattribute__(self, name: str) -> Any:
+        if not name.startswith("_"):
+            cls = type(self)
+            allowed = object.__getattribute__(self, "_allowed")
+            if name not in allowed:
+                raise AttributeError(f"fake TensorRT: {cls._api} has no attribute {name!r} in this version")
+            try:
+                return object.__getattribute__(self, name)
+            except AttributeError:
+                raise NotImplementedError(f"fake TensorRT: {cls._api}.{name} exists in this version but is "
+                                          "not faked: extend test/runtime/fake_tensorrt.py") from None
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_") and name not in type(self)._allowed:
+            raise AttributeError(f"fake TensorRT: {type(self)._api} has no attribute {name!r} in this version")
+        object.__setattr__(self, name, value)
+
+
+def make_tensorrt(version: str, world: World) -> types.ModuleType:
+    """The fake `tensorrt` module of one version (8.5.3, 8.6.1 or 10.3.0)."""
+    table = json.loads((TABLES / f"{version}.json").read_text())
+
+    def allowed(cls: str) -> frozenset[str]:
+        entry = table["classes"][cls]
+        names = set(entry["members"])
+        for base in entry["bases"]:
+            names |= allowed(base)
+        return frozenset(names)
+
+    def restricted(api: str, impl: type) -> type:
+        return type(api, (impl, _Restricted), {"_api": api, "_allowed": allowed(api)})
+
+    def enum_of(api: str) -> type:
+        return enum.IntEnum(api.rsplit(".", 1)[-1], {name: i for i, name in enumerate(table["classes"][api]["members"])
+                                                     if name.isupper() or name[:1].isupper()})
+
+    module = types.ModuleType("tensorrt")
+    module.__doc__ = f"FAKE tensorrt {version} (test/runtime/fake_tensorrt.py): names of that version only"
+    DataType = enum_of("DataType")
+    TensorIOMode = enum_of("TensorIOMode")
+    dtypes = {"uint8": "UINT8", "float32": "FLOAT", "int32": "INT32", "float16": "HALF", "int8": "INT8", "bool": "BOOL"}
+
+    class ITimingCache:
+        def __init__(self, data: bytes) -> None:
+            self._data = data
+
+        def serialize(self) -> bytes:
+            world.record("ITimingCache.serialize")
+            return b"TIMING " + version.encode()
+
+    class IBuilderConfig:
+        def __init__(self) -> None:
+            self._timing: Any = None
+            self._flags: set[str] = set()
+            self._calibrator: Any = None
+            self._monitor: Any = None
+            self._pool: dict[Any, int] = {}
+
+        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
+            self._pool[pool] = size
+
+        def create_timing_cache(self, data: bytes) -> Any:
+            world.record("IBuilderConfig.create_timing_cache")
+            return restricted("ITimingCache", ITimingCache)(bytes(data))
+
+        def set_timing_cache(self, cache: Any, ignore_mismatch: bool) -> bool:
+            world.record(f"IBuilderConfig.set_timing_cache(ignore_mismatch={ignore_mismatch})")
+            if world.refuse_timing_cache:
+                return False
+            if cache._data == world.timing_cache_from_other_device and not ignore_mismatch:
+                return False  # TensorRT's strict check: another device's properties
+            self._timing = cache
+            return True
+
+        def get_timing_cache(self) -> Any:
+            return None if world.no_timing_cache_after_build else self._timing
+
+        def set_flag(self, flag: Any) -> None:
+            self._flags.add(flag.name)
+
+        @property
+        def int8_calibrator(self) -> Any:
+            return self._calibrator
+
+        @int8_calibrator.setter
+        def int8_calibrator(self, calibrator: Any) -> None:
+            self._calibrator = calibrator
+
+        @property
+        def progress_monitor(self) -> Any:
+            return self._monitor
+
+        @progress_monitor.setter
+        def progress_monitor(self, monitor: Any) -> None:
+            self._monitor = monitor
+
+    class INetworkDefinition:
+        pass
+
+    class Builder:
+        def __init__(self, logger: Any) -> None:
+            world.record("Builder")
+
+        def create_network(self, flags: int) -> Any:
+            world.record(f"Builder.create_network({flags})")
+            return restricted("INetworkDefinition", INetworkDefinition)()
+
+        def create_builder_config(self) -> Any:
+            return restricted("IBuilderConfig", IBuilderConfig)()
+
+        def build_serialized_network(self, network: Any, config: Any) -> Any:
+            world.require_context("build_serialized_network")
+            world.record("Builder.build_serialized_network")
+            if config._monitor is not None:
+                config._monitor.phase_start("Building engine", None, 1)
+            if config._calibrator is not None:
+                _calibrate(config._calibrator)
+            if world.build_seconds:
+                import time
+
+                time.sleep(world.build_seconds)
+            if config._monitor is not None:
+                config._monitor.phase_finish("Building engine")
+            return None if world.build_fails else bytearray(engine_bytes(world.io))
+
+    def _calibrate(calibrator: Any) -> None:
+        """As TensorRT does: the cache if there is one, else batches until None; an exception in get_batch
+        ends the data (pyInt8.cpp prints it to stderr and returns no batch)."""
+        cached = calibrator.read_calibration_cache()
+        if cached:
+            return
+        while True:
+            try:
+                batch = calibrator.get_batch(["images"])
+            except Exception:  # noqa: BLE001 - what the bindings do with it
+                batch = None
+            if batch is None:
+                break
+        calibrator.write_calibration_cache(memoryview(b"CALIBRATION"))
+
+    class OnnxParser:
+        def __init__(self, network: Any, logger: Any) -> None:
+            self.num_errors = 0
+
+        def parse(self, data: bytes, path: str) -> bool:
+            world.record("OnnxParser.parse")
+            return data[:4] != b"BAD!"
+
+        def get_error(self, index: int) -> str:
+            return "fake parse error"
+
+    class IExecutionContext:
+        def __init__(self, engine: Any) -> None:
+            self._engine = engine
+            self._addresses: dict[str, int] = {}
+
+        def set_tensor_address(self, name: str, address: int) -> bool:
+            world.require_context("set_tensor_address")
+            self._addresses[name] = address
+            return True
+
+        def execute_async_v3(self, stream_handle: int) -> bool:
+            world.require_context("execute_async_v3")
+            world.record("IExecutionContext.execute_async_v3")
+            for name, (dtype, shape, mode) in self._engine._io.items():
+                if mode == "OUTPUT":
+                    buffer = world.live_device[self._addresses[name]]
+                    buffer[...] = world.outputs.get(name, 0)
+            return True
+
+    class ICudaEngine:
+        def __init__(self, io: dict[str, tuple[str, list[int], str]]) -> None:
+            self._io = io
+            self._names = list(io)
+
+        @property
+        def num_io_tensors(self) -> int:
+            return len(self._names)
+
+        def get_tensor_name(self, index: int) -> str:
+            return self._names[index]
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            return tuple(self._io[name][1])
+
+        def get_tensor_dtype(self, name: str) -> Any:
+            return DataType[dtypes[self._io[name][0]]]
+
+        def get_tensor_mode(self, name: str) -> Any:
+            return TensorIOMode[self._io[name][2]]
+
+        def create_execution_context(self) -> Any:
+            world.record("ICudaEngine.create_execution_context")
+            return restricted("IExecutionContext", IExecutionContext)(self)
+
+    class Runtime:
+        def __init__(self, logger: Any) -> None:
+            pass
+
+        def deserialize_cuda_engine(self, data: bytes) -> Any:
+            world.record("Runtime.deserialize_cuda_engine")
+            data = bytes(data)
+            if not data.startswith(ENGINE_MAGIC):
+                return None  # what TensorRT gives for a corrupt file (and logs an error)
+            return restricted("ICudaEngine", ICudaEngine)(json.loads(data[len(ENGINE_MAGIC):]))
+
+    class ILogger:
+        Severity = enum_of("ILogger.Severity")
+
+        def __init__(self) -> None:
+            pass
+
+    class _Calibrator:
+        def __init__(self) -> None:
+            pass
+
+    class IProgressMonitor:
+        def __init__(self) -> None:
+            pass
+
+    def nptype(trt_type: Any) -> Any:
+        return {v: np.dtype(k).type for k, v in dtypes.items()}[trt_type.name]
+
+    implemented: dict[str, Any] = {
+        "__version__": version, "nptype": nptype, "DataType": DataType, "TensorIOMode": TensorIOMode,
+        "Builder": restricted("Builder", Builder), "Runtime": restricted("Runtime", Runtime),
+        "OnnxParser": restricted("OnnxParser", OnnxParser), "ILogger": ILogger,
+        "IInt8EntropyCalibrator2": _Calibrator, "IInt8MinMaxCalibrator": _Calibrator,
+        "IProgressMonitor": IProgressMonitor,
+        "NetworkDefinitionCreationFlag": enum_of("NetworkDefinitionCreationFlag"),
+        "MemoryPoolType": enum_of("MemoryPoolType"), "BuilderFlag": enum_of("BuilderFlag"),
+    }
+    for name, value in implemented.items():
+        if name in table["module"] or name in table["classes"]:  # this version has it: the fake has it
+            setattr(module, name, value)
+    return module
+
+
+class _DeviceAllocation:
+    def __init__(self, world: World, nbytes: int) -> None:
+        self.world, self.ptr = world, next(_pointers)
+        world.live_device[self.ptr] = np.zeros(nbytes, np.uint8)
+
+    def __int__(self) -> int:
+        return self.ptr
+
+    def free(self) -> None:
+        self.world.require_context("DeviceAllocation.free")
+        del self.world.live_device[self.ptr]
+
+
+class _HostAllocation(bytearray):
+    world: World
+
+    def free(self) -> None:
+        self.world.live_host.discard(id(self))
+
+
+_pointers = itertools.count(0x1000, 0x1000)
+
+
+def make_pycuda(world: World) -> types.ModuleType:
+    """The fake `pycuda.driver`: the names the backend uses, with a CUDA context stack that must be right."""
+    driver = types.ModuleType("pycuda.driver")
+    driver.__doc__ = "FAKE pycuda.driver (test/runtime/fake_tensorrt.py)"
+
+    class Context:
+        def push(self) -> None:
+            world.context_stack.append(self)
+
+        def pop(self) -> None:
+            if not world.context_stack or world.context_stack[-1] is not self:
+                raise RuntimeError("fake pycuda: pop of a context that is not current")
+            world.context_stack.pop()
+
+        def detach(self) -> None:
+            world.contexts_detached += 1
+
+    class Device:
+        def __init__(self, ordinal: int) -> None:
+            self.ordinal = ordinal
+
+        def name(self) -> str:
+            return "Orin (fake)"
+
+        def compute_capability(self) -> tuple[int, int]:
+            return (8, 7)
+
+        def get_attribute(self, attribute: Any) -> int:
+            assert attribute == "MULTIPROCESSOR_COUNT"
+            return 16
+
+        def total_memory(self) -> int:
+            return 15_389 << 20
+
+        def retain_primary_context(self) -> Any:
+            world.contexts_made += 1
+            return Context()
+
+    class Stream:
+        handle = 0xBEEF
+
+        def synchronize(self) -> None:
+            world.require_context("Stream.synchronize")
+
+    def mem_alloc(nbytes: int) -> Any:
+        world.require_context("mem_alloc")
+        return _DeviceAllocation(world, nbytes)
+
+    def pagelocked_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        world.require_context("pagelocked_empty")
+        allocation = _HostAllocation(int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        allocation.world = world
+        world.live_host.add(id(allocation))
+        return np.ndarray(shape, dtype, buffer=allocation)
+
+    def memcpy_htod(device: Any, host: np.ndarray) -> None:
+        world.require_context("memcpy_htod")
+        world.live_device[int(device)][: host.nbytes] = np.frombuffer(host.tobytes(), np.uint8)
+
+    def memcpy_htod_async(device: Any, host: np.ndarray, stream: Any) -> None:
+        memcpy_htod(device, host)
+
+    def memcpy_dtoh_async(host: np.ndarray, device: Any, stream: Any) -> None:
+        world.require_context("memcpy_dtoh_async")
+        host.reshape(-1).view(np.uint8)[:] = world.live_device[int(device)][: host.nbytes]
+
+    def init() -> None:
+        world.record("cuda.init")
+
+    for name, value in {"init": init, "Device": Device, "Context": Context, "Stream": Stream,
+                        "mem_alloc": mem_alloc, "pagelocked_empty": pagelocked_empty, "memcpy_htod": memcpy_htod,
+                        "memcpy_htod_async": memcpy_htod_async, "memcpy_dtoh_async": memcpy_dtoh_async,
+                        "device_attribute": types.SimpleNamespace(MULTIPROCESSOR_COUNT="MULTIPROCESSOR_COUNT")
+                        }.items():
+        setattr(driver, name, value)
+    return driver

@@ -1,0 +1,239 @@
+"""The TensorRT backend's control flow, driven through a FAKE tensorrt and pycuda (test/runtime/fake_tensorrt.py).
+
+This is a fake: it proves the call sequence and the error handling (caches, contracts, calibration, the CUDA
+context, what is freed), not TensorRT itself. The fake of each version exposes only the names of that
+version's API table, read from NVIDIA's sources, so a call outside JetPack's TensorRT fails here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fake_tensorrt import World, engine_bytes, make_pycuda, make_tensorrt
+
+from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
+from mtl_perception.runtime.contract import ModelContractError
+
+pytest.importorskip("onnx", reason="the backend reads the model's metadata with onnx")
+
+VERSIONS = ("8.5.3", "8.6.1", "10.3.0")
+
+
+def contract_io(model: Path) -> dict[str, tuple[str, list[int], str]]:
+    """The bundled model's tensors as a built engine would report them (read with ONNX Runtime)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    types = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}
+    io = {t.name: (types[t.type], list(t.shape), "INPUT") for t in session.get_inputs()}
+    io.update({t.name: (types[t.type], list(t.shape), "OUTPUT") for t in session.get_outputs()})
+    return io
+
+
+class Fake:
+    """One version's fake installed as `tensorrt` and `pycuda.driver`, and the backend imported against it."""
+
+    def __init__(self, version: str, world: World, backend: Any) -> None:
+        self.version, self.world, self.module = version, world, backend
+
+    def options(self, tmp_path: Path, **changes: Any) -> BackendOptions:
+        return BackendOptions("tensorrt", engine_cache_dir=tmp_path / "engines", **changes)
+
+    def start(self, model: Path, options: BackendOptions) -> Any:
+        return self.module.TensorRTBackend(model, options)
+
+
+@pytest.fixture(params=VERSIONS)
+def fake(request: pytest.FixtureRequest, bundled_model: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake]:
+    world = World(io=contract_io(bundled_model), outputs={"drivable": 1, "lane": 0})
+    pycuda = type(sys)("pycuda")
+    driver = make_pycuda(world)
+    pycuda.driver = driver  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(request.param, world))
+    monkeypatch.setitem(sys.modules, "pycuda", pycuda)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
+    monkeypatch.delitem(sys.modules, "mtl_perception.runtime.backends.tensorrt_backend", raising=False)
+    backend = importlib.import_module("mtl_perception.runtime.backends.tensorrt_backend")
+    yield Fake(request.param, world, backend)
+    sys.modules.pop("mtl_perception.runtime.backends.tensorrt_backend", None)  # no fake-bound module left
+
+
+def test_first_start_builds_caches_runs_and_frees_everything(fake: Fake, bundled_model: Path,
+                                                               tmp_path: Path) -> None:
+    world = fake.world
+    backend = fake.start(bundled_model, fake.options(tmp_path))
+    explicit_batch = [c for c in world.calls if c.startswith("Builder.create_network")]
+    assert explicit_batch == (["Builder.create_network(0)"] if fake.version.startswith("10") else
+                              [f"Builder.create_network({1 << int(sys.modules['tensorrt'].NetworkDefinitionCreationFlag.EXPLICIT_BATCH)})"])
+    assert "IBuilderConfig.set_timing_cache(ignore_mismatch=True)" in world.calls
+    assert backend.engine_path.is_file() and "sm87-16sm-15389mib" in backend.engine_path.name
+    assert list((tmp_path / "engines").glob("timing-*.cache"))
+    assert world.context_stack == [] and world.contexts_made == 1  # the primary context, pushed and popped
+    frame = np.zeros((1, 384, 640, 3), np.uint8)
+    outputs = backend.infer(frame)
+    assert set(outputs) == {"boxes", "scores", "drivable", "lane"}
+    assert (outputs["drivable"] == 1).all() and (outputs["lane"] == 0).all()  # what the fake engine wrote
+    assert world.context_stack == []
+    backend.close()
+    assert world.live_device == {} and world.live_host == set()  # device buffers and pinned host buffers
+    assert world.contexts_detached == 1 and world.context_stack == []
+    backend.close()  # twice is harmless (lifecycle cleanup, then shutdown)
+
+
+def test_a_cached_engine_is_loaded_without_a_build(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
+    fake.start(bundled_model, fake.options(tmp_path)).close()
+    fake.world.calls.clear()
+    backend = fake.start(bundled_model, fake.options(tmp_path))
+    assert "Builder" not in fake.world.calls and "Runtime.deserialize_cuda_engine" in fake.world.calls
+    backend.close()
+
+
+def test_a_corrupt_engine_file_is_rebuilt(fake: Fake, bundled_model: Path, tmp_path: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    first = fake.start(bundled_model, fake.options(tmp_path))
+    first.close()
+    first.engine_path.write_bytes(b"half an engine")
+    with caplog.at_level(logging.WARNING):
+        again = fake.start(bundled_model, fake.options(tmp_path))
+    assert "does not deserialise" in caplog.text
+    assert again.engine_path.read_bytes() == engine_bytes(fake.world.io)
+    again.close()
+
+
+def test_an_engine_of_another_contract(fake: Fake, bundled_model: Path, tmp_path: Path,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    first = fake.start(bundled_model, fake.options(tmp_path))
+    first.close()
+    other = dict(fake.world.io)
+    other["scores"] = ("float32", [1, other["scores"][1][1], 3], "OUTPUT")  # 3 classes, the metadata says 10
+    first.engine_path.write_bytes(engine_bytes(other))
+    with caplog.at_level(logging.WARNING):
+        fake.start(bundled_model, fake.options(tmp_path)).close()  # cached: rebuilt
+    assert "rebuilding engine" in caplog.text and "classes" in caplog.text
+    first.engine_path.unlink()
+    fake.world.io = other  # and a build that gives it: refused
+    with pytest.raises(ModelContractError, match="scores have 3 classes"):
+        fake.start(bundled_model, fake.options(tmp_path))
+    assert fake.world.context_stack == [] and fake.world.contexts_detached == fake.world.contexts_made
+
+
+def test_a_timing_cache_from_another_device_is_taken_as_nvidia_does(fake: Fake, bundled_model: Path,
+                                                                   tmp_path: Path) -> None:
+    backend = fake.start(bundled_model, fake.options(tmp_path))
+    backend.close()
+    timing = next((tmp_path / "engines").glob("timing-*.cache"))
+    timing.write_bytes(fake.world.timing_cache_from_other_device)
+    backend.engine_path.unlink()
+    fake.start(bundled_model, fake.options(tmp_path)).close()  # ignore_mismatch=True: accepted, build goes on
+    assert timing.read_bytes() == b"TIMING " + fake.version.encode()
+
+
+def test_a_refused_or_absent_timing_cache_never_costs_the_engine(fake: Fake, bundled_model: Path, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    fake.world.refuse_timing_cache = True
+    fake.world.no_timing_cache_after_build = True
+    with caplog.at_level(logging.WARNING):
+        backend = fake.start(bundled_model, fake.options(tmp_path))
+    assert backend.engine_path.read_bytes() == engine_bytes(fake.world.io)  # the build is kept
+    assert "building without one" in caplog.text and "returned no timing cache" in caplog.text
+    assert not list((tmp_path / "engines").glob("timing-*.cache"))
+    backend.close()
+
+
+def _frames(folder: Path, count: int) -> Path:
+    import cv2
+
+    folder.mkdir()
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.jpg"), np.full((72, 128, 3), 30 * i, np.uint8))
+    return folder
+
+
+def test_int8_calibration_that_breaks_off_is_refused(fake: Fake, bundled_model: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    frames = _frames(tmp_path / "frames", 4)
+
+    def one_then_broken(*args: Any, **kwargs: Any) -> Iterator[np.ndarray]:
+        yield np.zeros((1, 384, 640, 3), np.uint8)
+        raise OSError("camera frames on a network share went away")
+
+    monkeypatch.setattr(fake.module, "calibration_batches", one_then_broken)
+    options = fake.options(tmp_path, precision="int8", calibration_dir=frames)
+    with caplog.at_level(logging.ERROR), pytest.raises(ModelLoadError, match="saw 1 of the 4 images") as raised:
+        fake.start(bundled_model, options)
+    assert "went away" in str(raised.value) and "went away" in caplog.text  # in the ROS log, not only stderr
+    assert not list((tmp_path / "engines").glob("*.engine"))  # no engine calibrated on one image
+    assert fake.world.live_device == {}  # the calibrator's buffer too
+
+
+def test_int8_with_min_max_calibration(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
+    frames = _frames(tmp_path / "frames", 3)
+    backend = fake.start(bundled_model, fake.options(tmp_path, precision="int8", calibration_dir=frames,
+                                                     calibration_algorithm="minmax"))
+    assert "-minmax-" in backend.engine_path.name
+    assert backend.engine_path.with_suffix(".calib").read_bytes() == b"CALIBRATION"
+    backend.close()
+    assert fake.world.live_device == {}
+
+
+def test_an_unwritable_engine_folder_is_one_error(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ModelLoadError, match="cannot be created.*set engine_cache_dir"):
+        fake.start(bundled_model, BackendOptions("tensorrt", engine_cache_dir=blocker / "engines"))
+    if os.geteuid() != 0:  # root writes anywhere: the mode check means something to other users only
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ModelLoadError, match="not writable"):
+            fake.start(bundled_model, BackendOptions("tensorrt", engine_cache_dir=locked))
+    assert fake.world.context_stack == [] and fake.world.contexts_detached == fake.world.contexts_made
+
+
+def test_a_frame_of_the_wrong_shape_is_refused_before_the_gpu(fake: Fake, bundled_model: Path,
+                                                              tmp_path: Path) -> None:
+    backend = fake.start(bundled_model, fake.options(tmp_path))
+    fake.world.calls.clear()
+    with pytest.raises(ValueError, match=r"does not fit the engine's uint8\[1, 384, 640, 3\]"):
+        backend.infer(np.zeros((1, 360, 640, 3), np.uint8))
+    assert "IExecutionContext.execute_async_v3" not in fake.world.calls and fake.world.context_stack == []
+    backend.close()
+
+
+def test_build_progress_where_tensorrt_gives_none(fake: Fake, bundled_model: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(fake.module, "BUILD_PROGRESS_PERIOD_S", 0.05)
+    fake.world.build_seconds = 0.3
+    with caplog.at_level(logging.INFO):
+        fake.start(bundled_model, fake.options(tmp_path)).close()
+    if fake.version.startswith("10"):  # IProgressMonitor (9.1 and later): TensorRT's own phases
+        assert "engine build: Building engine" in caplog.text and "so far" not in caplog.text
+    else:  # 8.5 and 8.6: the elapsed time, every period
+        assert "s so far (TensorRT" in caplog.text
+
+
+def test_the_fake_is_limited_to_the_versions_api(fake: Fake) -> None:
+    trt = sys.modules["tensorrt"]
+    config = trt.Builder(None).create_builder_config()
+    if fake.version.startswith("10"):
+        config.progress_monitor = None
+    else:
+        with pytest.raises(AttributeError, match="no attribute 'progress_monitor'"):
+            config.progress_monitor = None
+        assert not hasattr(trt, "IProgressMonitor")
+    if fake.version.startswith("10"):  # removed in 10: what the real module would say too
+        with pytest.raises(AttributeError, match="no attribute 'build_engine'"):
+            trt.Builder(None).build_engine(None, None)
+    else:  # in 8.x's API but not faked: a new call in the backend would be noticed here
+        with pytest.raises(NotImplementedError, match="not faked"):
+            trt.Builder(None).build_engine(None, None)
+    assert not hasattr(sys.modules["pycuda.driver"].Device(0), "make_context")  # the primary context only

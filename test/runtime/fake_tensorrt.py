@@ -230,7 +230,7 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
         def execute_async_v3(self, stream_handle: int) -> bool:
             world.require_context("execute_async_v3")
             world.record("IExecutionContext.execute_async_v3")
-            for name, (dtype, shape, mode) in self._engine._io.items():
+            for name, (_, _, mode) in self._engine._io.items():
                 if mode == "OUTPUT":
                     buffer = world.live_device[self._addresses[name]]
                     buffer[...] = world.outputs.get(name, 0)

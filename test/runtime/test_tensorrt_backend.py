@@ -188,7 +188,7 @@ def test_int8_with_min_max_calibration(fake: Fake, bundled_model: Path, tmp_path
 def test_an_unwritable_engine_folder_is_one_error(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(ModelLoadError, match="cannot be created.*set engine_cache_dir"):
+    with pytest.raises(ModelLoadError, match=r"cannot be created.*set engine_cache_dir"):
         fake.start(bundled_model, BackendOptions("tensorrt", engine_cache_dir=blocker / "engines"))
     if os.geteuid() != 0:  # root writes anywhere: the mode check means something to other users only
         locked = tmp_path / "locked"

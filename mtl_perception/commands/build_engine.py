@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=CALIBRATION_ALGORITHMS,
                         help="int8: entropy2 (TensorRT's default) or minmax (default: %(default)s)")
     parser.add_argument("--cache-dir", type=Path, help="engine folder (default ~/.cache/mtl_perception/engines)")
-    parser.add_argument("--workspace-mb", type=int, default=1024, help="TensorRT builder workspace")
+    parser.add_argument("--workspace-mb", type=int, default=BackendOptions.workspace_mb,
+                        help="TensorRT builder workspace (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtl_perception.runtime.backends.base import BackendOptions
 from mtl_perception.runtime.trt_readiness import TRT_VERSIONS
 
 
@@ -13,16 +14,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="an ONNX file")
     parser.add_argument("--trt", nargs="+", choices=TRT_VERSIONS, default=list(TRT_VERSIONS),
                         help="TensorRT versions to check against (default: all that JetPack ships)")
+    parser.add_argument("--workspace-mb", type=int, default=BackendOptions.workspace_mb,
+                        help="the builder workspace the build will be given (build-engine --workspace-mb; "
+                             "default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtl_perception.runtime.trt_readiness import check_file, summary
+    from mtl_perception.runtime.trt_readiness import build_needs, check_file, summary
 
     if not args.model.is_file():
         print(f"error: model file {args.model} not found", file=sys.stderr)
         return 2
     try:
         results = check_file(args.model, args.trt)
+        needs = build_needs(args.model, args.workspace_mb, args.trt)
     except ImportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -31,4 +36,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.model}:")
     print(summary(results))
+    for version, need in needs.items():
+        print(f"  TensorRT {version}: {need}")
     return 1 if any(results.values()) else 0

@@ -42,6 +42,16 @@ STFT
 """.split())
 
 
+# ONNX operators that each version's parser imports as a TensorRT plugin (libnvinfer_plugin must be there and
+# initialised), read from onnx-tensorrt's importers: release/8.5-GA and release/8.6-GA builtin_op_importers.cpp
+# (InstanceNormalization as InstanceNormalization_TRT, in 8.6 unless the parser's kNATIVE_INSTANCENORM flag is
+# set; RoiAlign as ROIAlign_TRT), 10.1-GA onnxOpImporters.cpp (the newest importer of 10.x read: RoiAlign, and
+# ScatterElements with a reduction as the ScatterElements plugin). Ops of other domains go to the plugin
+# registry by name in every version.
+_PLUGINS_8 = {"InstanceNormalization": "InstanceNormalization_TRT", "RoiAlign": "ROIAlign_TRT"}
+_PLUGINS_10 = {"RoiAlign": "ROIAlign_TRT", "ScatterElements": "ScatterElements (with a reduction)"}
+
+
 @dataclass(frozen=True)
 class TensorRTRules:
     """What one TensorRT version's ONNX parser accepts, as far as a static check can tell."""
@@ -53,20 +63,21 @@ class TensorRTRules:
     int64_io: bool  # INT64 network inputs and outputs (8.x casts INT64 down to INT32 inside only)
     cast_to_uint8_from_float_only: bool  # 8.5's parser: a Cast to UINT8 must start from FLOAT or FLOAT16
     min_opset: int = 1
+    plugins: dict[str, str] | None = None  # ONNX op -> the plugin the parser imports it as
 
 
 RULES: dict[str, TensorRTRules] = {
     # onnx-tensorrt release/8.5-GA docs/operators.md: "TensorRT 8.5 supports operators up to Opset 17";
     # UINT8 network I/O from 8.5 on (Changelog, 8.5 GA)
     "8.5": TensorRTRules("8.5", "JetPack 5.1 (Xavier NX, AGX Xavier, Orin)", 17, _OPS_8_5, int64_io=False,
-                         cast_to_uint8_from_float_only=True),
+                         cast_to_uint8_from_float_only=True, plugins=_PLUGINS_8),
     # 8.6's documentation keeps 8.5's opset, type notes and Cast restriction; held to 8.5's operator list
     "8.6": TensorRTRules("8.6", "JetPack 6.0 (Orin)", 17, _OPS_8_5, int64_io=False,
-                         cast_to_uint8_from_float_only=True),
+                         cast_to_uint8_from_float_only=True, plugins=_PLUGINS_8),
     # release/10.0 docs/operators.md: "opset 9 to opset 20"; INT64 is a supported type;
     # "UINT8 is only supported as network input or output tensor types"
     "10": TensorRTRules("10", "JetPack 6.1 / 6.2 (Orin), x86 GPUs", 20, _OPS_10, int64_io=True,
-                        cast_to_uint8_from_float_only=False, min_opset=9),
+                        cast_to_uint8_from_float_only=False, min_opset=9, plugins=_PLUGINS_10),
 }
 TRT_VERSIONS = tuple(RULES)
 # Resize attributes that every version's table lists as supported
@@ -196,6 +207,48 @@ def _resize(graph: Any) -> list[Violation]:
                                  f"Resize mode {mode!r} with {coords!r} coordinates; TensorRT supports modes "
                                  f"{sorted(_RESIZE_MODES)} and coordinates {sorted(_RESIZE_COORDINATES)}"))
     return out
+
+
+@dataclass(frozen=True)
+class PluginUse:
+    node: str
+    op_type: str
+    plugin: str
+
+
+def plugin_uses(model: Any, version: str) -> list[PluginUse]:
+    """The nodes TensorRT `version`'s parser would import as plugins (none for this project's models)."""
+    table = RULES[version].plugins or {}
+    out = []
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            out.append(PluginUse(node.name or node.op_type, f"{node.domain}.{node.op_type}",
+                                 f"{node.op_type} from the plugin registry"))
+        elif node.op_type in table and (node.op_type != "ScatterElements" or
+                                        any(a.name == "reduction" and a.s not in (b"", b"none") for a in node.attribute)):
+            out.append(PluginUse(node.name or node.op_type, node.op_type, table[node.op_type]))
+    return out
+
+
+@dataclass(frozen=True)
+class BuildNeeds:
+    """What a build on one JetPack asks of the device, known before the build."""
+
+    version: str
+    workspace_mb: int  # the builder's workspace memory pool limit
+    plugins: list[PluginUse]
+
+    def __str__(self) -> str:
+        plugins = "no plugin" if not self.plugins else "plugins " + ", ".join(
+            f"{p.plugin} (node {p.node})" for p in self.plugins) + ": libnvinfer_plugin must be installed and loaded"
+        return f"build asks for a {self.workspace_mb} MB workspace; {plugins}"
+
+
+def build_needs(path: Path, workspace_mb: int, versions: Iterable[str] = TRT_VERSIONS) -> dict[str, BuildNeeds]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {v: BuildNeeds(v, workspace_mb, plugin_uses(model, v)) for v in versions}
 
 
 class NotReadyError(ValueError):

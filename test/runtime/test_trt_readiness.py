@@ -163,3 +163,31 @@ def test_trt_check_command(tmp_path: Path) -> None:
     assert "TensorRT 8.5" in refused.stdout and "[opset]" in refused.stdout and "TensorRT 10" in refused.stdout
     missing = run(str(tmp_path / "none.onnx"))
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_plugins_each_parser_would_need() -> None:
+    """onnx-tensorrt imports InstanceNormalization (8.x) and RoiAlign (all) as plugins, ScatterElements with a
+    reduction as one in 10, and ops of other domains from the plugin registry."""
+    from mtl_perception.runtime.trt_readiness import plugin_uses
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    nodes = [helper.make_node("InstanceNormalization", ["x", "s", "b"], ["n"], name="norm"),
+             helper.make_node("RoiAlign", ["n", "rois", "idx"], ["r"], name="roi"),
+             helper.make_node("ScatterElements", ["r", "i", "u"], ["e"], name="scatter", reduction="add"),
+             helper.make_node("ScatterElements", ["e", "i", "u"], ["f"], name="plain_scatter"),
+             helper.make_node("DCNv2", ["f"], ["y"], name="dcn", domain="mmcv")]
+    graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph)
+    found = {v: [(p.node, p.plugin) for p in plugin_uses(model, v)] for v in ("8.5", "8.6", "10")}
+    assert found["8.5"] == found["8.6"] == [("norm", "InstanceNormalization_TRT"), ("roi", "ROIAlign_TRT"),
+                                            ("dcn", "DCNv2 from the plugin registry")]
+    assert found["10"] == [("roi", "ROIAlign_TRT"), ("scatter", "ScatterElements (with a reduction)"),
+                           ("dcn", "DCNv2 from the plugin registry")]
+
+
+def test_trt_check_reports_the_workspace_and_plugins(bundled_model: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "trt-check", str(bundled_model),
+                             "--workspace-mb", "512"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for version in ("8.5", "8.6", "10"):
+        assert f"TensorRT {version}: build asks for a 512 MB workspace; no plugin" in result.stdout

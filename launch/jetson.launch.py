@@ -1,11 +1,15 @@
 """ros2 launch mtl_perception jetson.launch.py [backbone:=mobilenetv2|resnet50] [model_path:=FILE.onnx]
-    [precision:=fp16|fp32|int8] [image_topic:=/camera/image_raw] [camera_info_topic:=/camera/camera_info]
-    [camera_pose:=[x,y,z,roll,pitch,yaw]] [namespace:=cam_front] [autostart:=true] [rviz:=true]
+    [image_topic:=/camera/image_raw] [camera_info_topic:=/camera/camera_info] [namespace:=cam_front]
+    [params_file:=my.yaml] [use_sim_time:=true] [rviz:=true] [NODE_PARAMETER:=VALUE ...]
 
-Starts perception_node with config/jetson.yaml and model_path, or the package's model for the
-chosen backbone when no model_path is given; optionally RViz with config/mtl_perception.rviz (overlay and both masks). Both get
-config/fastdds_large_frames.xml unless a Fast DDS profile is already set: camera-sized images
-then cross processes in shared memory. Give the camera driver the same profile (README).
+Starts perception_node with params_file (default config/jetson.yaml) and model_path, or the package's model
+for the chosen backbone when no model_path is given; optionally RViz with config/mtl_perception.rviz (overlay
+and both masks). Every parameter of the node is also a launch argument (precision:=int8,
+score_threshold:=0.9, input_transport:=compressed, camera_pose:=[x,y,z,roll,pitch,yaw], ...): given, it
+overrides params_file; left out, params_file's value stands. An argument the launch file does not know is
+refused with the list of those it does. Both processes get config/fastdds_large_frames.xml unless a Fast
+DDS profile is already set: camera-sized images then cross processes in shared memory. Give the camera
+driver the same profile (README).
 """
 
 from __future__ import annotations
@@ -56,6 +60,37 @@ def config_files(share: Path) -> dict[str, Path]:
     return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz"}
 
 
+# launch arguments of the launch file's own; every node parameter is one too (node_parameter_arguments)
+OWN_ARGUMENTS = ("backbone", "image_topic", "camera_info_topic", "namespace", "params_file", "use_sim_time", "rviz")
+
+
+def node_parameter_value(name: str, text: str, default: object) -> object:
+    """A launch argument's text as the node parameter's type (that of its params-file default)."""
+    if name == "camera_pose":
+        return parse_camera_pose(text)
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"{name}:={text}: use true or false")
+        return text.lower() == "true"
+    if isinstance(default, (int, float)):
+        try:
+            return type(default)(float(text)) if isinstance(default, int) and float(text).is_integer() else \
+                type(default)(text)
+        except ValueError:
+            raise ValueError(f"{name}:={text}: not a {type(default).__name__}") from None
+    return text
+
+
+def _require_rviz2() -> None:
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        get_package_share_directory("rviz2")
+    except PackageNotFoundError:
+        raise RuntimeError("rviz:=true, but rviz2 is not installed: sudo apt install ros-$ROS_DISTRO-rviz2, or "
+                           "launch with rviz:=false (a headless Jetson) and run RViz on another machine") from None
+
+
 def _node_actions(context):
     import os
 
@@ -64,31 +99,47 @@ def _node_actions(context):
     from launch_ros.actions import Node
 
     from mtl_perception.package_paths import fastdds_profile_environment
+    from mtl_perception.ros.parameters import PARAMETERS, load_defaults
 
-    share = Path(get_package_share_directory("mtl_perception"))
-    backbone = LaunchConfiguration("backbone").perform(context)
-    precision = LaunchConfiguration("precision").perform(context)
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    image_topic = LaunchConfiguration("image_topic").perform(context)
-    namespace = LaunchConfiguration("namespace").perform(context)
-    rviz = LaunchConfiguration("rviz").perform(context).lower() in ("true", "1")
-    files = config_files(share)
-    model = model_to_run(share, backbone, LaunchConfiguration("model_path").perform(context))
-    overrides = {"model_path": str(model), "precision": precision,
-                 "autostart": LaunchConfiguration("autostart").perform(context).lower() in ("true", "1")}
-    pose = parse_camera_pose(LaunchConfiguration("camera_pose").perform(context))
-    if pose is not None:
-        overrides["camera_pose"] = pose
-    camera_info = LaunchConfiguration("camera_info_topic").perform(context) or camera_info_beside(image_topic)
+    def argument(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    known = set(OWN_ARGUMENTS) | set(PARAMETERS)
+    unknown = sorted(set(context.launch_configurations) - known)
+    if unknown:
+        raise RuntimeError(f"unknown launch argument(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    rviz = argument("rviz").lower() in ("true", "1")
     if rviz:
+        _require_rviz2()  # before anything starts: no node is left running when RViz cannot be
+    share = Path(get_package_share_directory("mtl_perception"))
+    files = config_files(share)
+    params_file = Path(argument("params_file") or files["params"]).expanduser()
+    if not params_file.is_file():
+        raise FileNotFoundError(f"params_file {params_file} does not exist; pass a YAML file of perception_node "
+                                "parameters (config/jetson.yaml is the template)")
+    defaults = load_defaults(files["params"])  # the package's: each argument gets its parameter's type
+    overrides: dict[str, object] = {}
+    for name in PARAMETERS:
+        text = argument(name)
+        if text and name != "model_path":
+            value = node_parameter_value(name, text, defaults.get(name))
+            if value is not None:
+                overrides[name] = value
+    if "precision" in overrides and overrides["precision"] not in PRECISIONS:
+        raise ValueError(f"precision {overrides['precision']!r}: use one of {', '.join(PRECISIONS)}")
+    overrides["model_path"] = str(model_to_run(share, argument("backbone"), argument("model_path")))
+    overrides["use_sim_time"] = argument("use_sim_time").lower() in ("true", "1")
+    if rviz and "publish_overlay" not in overrides:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
+    image_topic = argument("image_topic")
+    camera_info = argument("camera_info_topic") or camera_info_beside(image_topic)
+    namespace = argument("namespace")
     environment = fastdds_profile_environment(os.environ, share)
     actions = [Node(
         package="mtl_perception",
         executable="perception_node",
         namespace=namespace,
-        parameters=[str(files["params"]), overrides],
+        parameters=[str(params_file), overrides],
         remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed"),
                     ("camera_info", camera_info)],
         output="screen",
@@ -105,25 +156,27 @@ def generate_launch_description():
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
     from launch import LaunchDescription
+    from mtl_perception.ros.parameters import PARAMETERS
 
-    return LaunchDescription([
+    own = [
         DeclareLaunchArgument("backbone", default_value="mobilenetv2", choices=list(BUNDLED_BACKBONES),
-                              description="mobilenetv2 (fast) or resnet50 (accurate)"),
-        DeclareLaunchArgument("model_path", default_value="",
-                              description="an ONNX model; empty: the package's model of the backbone"),
-        DeclareLaunchArgument("autostart", default_value="true", choices=["true", "false"],
-                              description="configure and activate at start; false: wait for ros2 lifecycle set"),
-        DeclareLaunchArgument("precision", default_value="fp16", choices=list(PRECISIONS),
-                              description="TensorRT engine precision"),
+                              description="mobilenetv2 (fast) or resnet50 (accurate); the package's model of it "
+                                          "runs unless model_path is given"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
                               description="camera topic (sensor_msgs/Image); /compressed is used for jpeg input"),
         DeclareLaunchArgument("camera_info_topic", default_value="",
                               description="sensor_msgs/CameraInfo for drivable_grid; empty: beside image_topic"),
-        DeclareLaunchArgument("camera_pose", default_value="",
-                              description="[x,y,z,roll,pitch,yaw] of the camera in base_link (m, rad, REP 103); "
-                                          "empty: config/jetson.yaml's, or TF where tf2_ros is installed"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for the node and its outputs, one per camera"),
-        DeclareLaunchArgument("rviz", default_value="false", description="start RViz with the overlay and masks"),
-        OpaqueFunction(function=_node_actions),
-    ])
+        DeclareLaunchArgument("params_file", default_value="",
+                              description="perception_node's parameters (YAML); empty: config/jetson.yaml"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"],
+                              description="use /clock (replayed bags with --clock)"),
+        DeclareLaunchArgument("rviz", default_value="false", choices=["true", "false"],
+                              description="start RViz with the overlay and masks (needs rviz2)"),
+    ]
+    # every node parameter, empty by default: params_file's value stands unless one is given here
+    parameters = [DeclareLaunchArgument(name, default_value="",
+                                        description=f"{spec.description} Empty: params_file's value.")
+                  for name, spec in PARAMETERS.items()]
+    return LaunchDescription([*own, *parameters, OpaqueFunction(function=_node_actions)])

@@ -129,3 +129,17 @@ def test_camera_info_sits_beside_the_image_topic_and_the_pose_parses() -> None:
     assert launch.parse_camera_pose("[0.0, 0, 1.5,0,0.05,0]") == [0.0, 0.0, 1.5, 0.0, 0.05, 0.0]
     with pytest.raises(ValueError, match=r"six numbers \[x,y,z,roll,pitch,yaw\]"):
         launch.parse_camera_pose("[1.5, 0.05]")
+
+
+def test_launch_arguments_take_each_parameters_type() -> None:
+    module = _launch_module()
+    assert module.node_parameter_value("score_threshold", "0.9", 0.3) == 0.9
+    assert module.node_parameter_value("score_threshold", "1", 0.3) == 1.0
+    assert isinstance(module.node_parameter_value("max_detections", "50", 100), int)
+    assert module.node_parameter_value("autostart", "False", True) is False
+    assert module.node_parameter_value("input_transport", "compressed", "raw") == "compressed"
+    assert module.node_parameter_value("camera_pose", "[0,0,1.5,0,0.05,0]", []) == [0.0, 0.0, 1.5, 0.0, 0.05, 0.0]
+    with pytest.raises(ValueError, match="max_detections:=many: not a int"):
+        module.node_parameter_value("max_detections", "many", 100)
+    with pytest.raises(ValueError, match="use true or false"):
+        module.node_parameter_value("publish_overlay", "yes", False)

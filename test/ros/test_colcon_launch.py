@@ -177,6 +177,40 @@ def test_ros2_launch_answers_frames_and_takes_ros2_param(workspace: Workspace) -
     assert "Traceback" not in output and "deprecated" not in output, output[-3000:]
 
 
+def test_every_node_parameter_passes_through_ros2_launch(workspace: Workspace, tmp_path: Path) -> None:
+    """score_threshold:=, input_transport:=, precision:= reach the node; params_file's values stand otherwise."""
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    max_detections: 7\n")
+    launch = workspace.launch("namespace:=cam_args", "score_threshold:=0.9", "input_transport:=compressed",
+                              "precision:=fp32", f"params_file:={params}")
+    node = "/cam_args/perception_node"
+    try:
+        assert workspace.wait_for_state(node, "active").startswith("active")
+        for name, value in (("score_threshold", "0.9"), ("input_transport", "compressed"), ("precision", "fp32"),
+                            ("max_detections", "7"), ("iou_threshold", "0.45"), ("use_sim_time", "False")):
+            assert workspace.bash(f"ros2 param get {node} {name}").stdout.strip().endswith(value), name
+        # compressed input: the node listens on image_topic's /compressed
+        assert "/camera/image_raw/compressed" in workspace.bash("ros2 topic list").stdout.split()
+    finally:
+        _, output = _stop(launch)
+    assert "Traceback" not in output, output[-3000:]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (("rviz:=true",), "rviz2 is not installed: sudo apt install ros-$ROS_DISTRO-rviz2, or launch with rviz:=false"),
+    (("scroe_threshold:=0.9",), "unknown launch argument(s) scroe_threshold; valid: "),
+])
+def test_ros2_launch_refuses_before_anything_starts(workspace: Workspace, arguments: tuple[str, ...],
+                                                    message: str) -> None:
+    if "rviz" in arguments[0] and workspace.bash("ros2 pkg prefix rviz2", check=False).returncode == 0:
+        pytest.skip("rviz2 is installed here: the missing-rviz2 path cannot happen")
+    launch = workspace.launch("namespace:=cam_refused", *arguments)
+    output, _ = launch.communicate(timeout=60)
+    assert launch.returncode != 0 and message in output, output[-3000:]
+    assert "Traceback" not in output
+    assert "/cam_refused/perception_node" not in workspace.bash("ros2 node list").stdout  # no orphan node
+
+
 def test_ros2_lifecycle_brings_up_a_node_started_without_autostart(workspace: Workspace) -> None:
     launch = workspace.launch("namespace:=cam_rear", "autostart:=false")
     node = "/cam_rear/perception_node"

@@ -69,7 +69,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(_load(args._module).run(args) or 0)
+    try:
+        return int(_load(args._module).run(args) or 0)
+    except KeyboardInterrupt:
+        # each tool writes its outputs atomically or under a temporary name: what it had not finished is absent
+        print(f"interrupted: mtl-perception {args.command} stopped; its unfinished outputs were not written",
+              file=sys.stderr)
+        return 130
+    except OSError as err:  # a full disk, an output path under a file or onto a folder, a permission
+        print(f"error: mtl-perception {args.command}: {_os_error(err)}", file=sys.stderr)
+        return 1
+
+
+def _os_error(err: OSError) -> str:
+    """One line naming the file and the cause, for the errors the file system gives."""
+    where = f" {err.filename}" if err.filename else ""
+    hints = {28: "the disk is full: free space or write elsewhere", 13: "permission denied: choose a writable path",
+             20: "a part of the path is a file, not a folder", 21: "the path is a folder: give a file name",
+             2: "no such file or folder"}
+    reason = hints.get(err.errno or 0, err.strerror or str(err))
+    return f"cannot write or read{where}: {reason}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+"""The CLI's entry point: a full disk, a bad output path and Ctrl-C are one line and an exit code in every
+subcommand, never a traceback."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mtl_perception import cli
+
+
+@pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "the disk is full"),
+                                               (errno.ENOTDIR, "a part of the path is a file"),
+                                               (errno.EISDIR, "the path is a folder")])
+def test_file_system_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                         code: int, message: str) -> None:
+    def fail(args: object) -> int:
+        raise OSError(code, "from the OS", "/data/out/labels.json")
+
+    module = cli._load("mtl_perception.commands.score_det")
+    monkeypatch.setattr(module, "run", fail)
+    assert cli.main(["score-det", "--labels", "l.json", "--predictions", "p.json"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "/data/out/labels.json" in err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """SIGINT to a real long-running subcommand (synth of many frames)."""
+    process = subprocess.Popen([sys.executable, "-m", "mtl_perception.cli", "synth", "--out", str(tmp_path / "s"),
+                                "--train", "500", "--val", "0"], stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted: mtl-perception synth stopped" in err
+    assert not (tmp_path / "s" / "labels" / "det_20" / "det_train.json").exists()

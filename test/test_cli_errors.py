@@ -40,3 +40,17 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
     assert process.returncode == 130, err
     assert "Traceback" not in err and "interrupted: mtl-perception synth stopped" in err
     assert not (tmp_path / "s" / "labels" / "det_20" / "det_train.json").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["infer", "--model", "m.onnx", "--input", "x", "--out", "o", "--threads", "100000"], "threads must lie in 0..64"),
+    (["eval", "--data", "d", "--model", "m.onnx", "--operating-threshold", "5"], "must lie in [0, 1]"),
+    (["eval", "--data", "d", "--model", "m.onnx", "--limit", "-1"], "must be 1 or more"),
+    (["make-bag", "--images", "d", "--out", "o", "--rate", "1e-12"], "a rate must lie in [0.001, 1000] Hz"),
+    (["make-bag", "--images", "d", "--out", "o", "--rate", "nan"], "not a finite number"),
+    (["train", "--data", "d", "--out", "o", "--val-every", "0"], "must be 1 or more"),
+])
+def test_nonsense_numbers_are_refused_by_the_parser(argv: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", *argv], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

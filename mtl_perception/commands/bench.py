@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mtl_perception.commands.common import thread_count
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
@@ -12,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mtl_perception.runtime.backends import BACKENDS
 
     parser.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "auto"])
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
+    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads (default 2)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per model, after 3 warm-up runs")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time budget per model")
     parser.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON, table and plot")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtl_perception.commands.common import parse_hw
+from mtl_perception.commands.common import parse_hw, thread_count
 from mtl_perception.runtime.realtime import STATS_WINDOW_S, percentiles
 from mtl_perception.stamps import from_ns, to_ns
 
@@ -37,7 +37,7 @@ def max_seconds() -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="ONNX model (default: a random-weights 384x640 export)")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads in the node")
+    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads in the node")
     parser.add_argument("--rates", default="2,10,30", help="camera rates in Hz; the slowest gives the latency")
     parser.add_argument("--seconds", type=float, default=7.0,
                         help=f"how long each rate plays; at most {max_seconds():g} s, so the node's "

@@ -2,11 +2,63 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtl_perception.runtime.backends.base import MAX_THREADS
 from mtl_perception.runtime.contract import check_input_size
+
+
+# argparse types: a nonsensical number is refused by argparse, in one line naming the option, before any work
+def thread_count(text: str) -> int:
+    """ONNX Runtime threads: 0 (its default) to MAX_THREADS, as the node bounds them."""
+    value = _integer(text)
+    if not 0 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value}: threads must lie in 0..{MAX_THREADS} (0: ONNX Runtime's default)")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be 1 or more")
+    return value
+
+
+def probability(text: str) -> float:
+    """A score or IoU threshold: a finite number in [0, 1]."""
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value}: must lie in [0, 1]")
+    return value
+
+
+def rate_hz(text: str) -> float:
+    """A frame rate: finite, from one frame in 1000 s to 1000 frames a second."""
+    value = _number(text)
+    if not 1e-3 <= value <= 1e3:
+        raise argparse.ArgumentTypeError(f"{value}: a rate must lie in [0.001, 1000] Hz")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text}: not a finite number")
+    return value
 
 
 def parse_hw(text: str, model_input: bool = True) -> tuple[int, int]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.commands.common import rate_hz, thread_count
 from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 from mtl_perception.runtime.realtime import percentiles
 from mtl_perception.stamps import to_ns
@@ -42,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("demo_data"), help="where the synthetic drive is kept")
     parser.add_argument("--out", type=Path, default=Path("demo_out"))
     parser.add_argument("--frames", type=int, default=DEMO_FRAMES)
-    parser.add_argument("--rate", type=float, default=REPLAY_HZ,
+    parser.add_argument("--rate", type=rate_hz, default=REPLAY_HZ,
                         help="replay rate in Hz at most; lower where the node cannot keep up (measured first)")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads in the node")
+    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads in the node")
 
 
 @dataclass

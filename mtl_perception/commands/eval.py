@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtl_perception.commands.common import at_least_one, probability, thread_count
 from mtl_perception.runtime.backends import BACKENDS
 from mtl_perception.runtime.presets import (
     DEPLOYED,
@@ -22,13 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--limit", type=int, help="evaluate the first N frames only")
+    parser.add_argument("--threads", type=thread_count, default=0)
+    parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
     parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
                         help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
                              "the peers' definition, the teachers' and the bundled model's), or the direct area "
                              "(ego lane) alone")
-    parser.add_argument("--operating-threshold", type=float, default=DEPLOYED.score_threshold,
+    parser.add_argument("--operating-threshold", type=probability, default=DEPLOYED.score_threshold,
                         help="score threshold for the deployed precision/recall (default: the node's)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mtl_perception.commands.common import probability, thread_count
 from mtl_perception.runtime.backends import BACKENDS
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--storage", choices=STORAGES, default=STORAGES[0])
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--score-threshold", type=float, default=DEPLOYED.score_threshold,
+    parser.add_argument("--threads", type=thread_count, default=0)
+    parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold,
                         help="for the output bag (default: the node's); with --labels, the peers' evaluation "
                              "settings are used instead")
     parser.add_argument("--ground", action="store_true",

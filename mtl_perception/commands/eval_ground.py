@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mtl_perception.commands.common import at_least_one, thread_count
 from mtl_perception.runtime.backends import BACKENDS
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS, includes_alternative
 
@@ -23,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--model", type=Path, help="ONNX model; without it only the geometry run is made")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--limit", type=int, help="evaluate the first N frames only")
+    parser.add_argument("--threads", type=thread_count, default=0)
+    parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
     parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
                         help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
                              "the peers' definition, the teachers' and the bundled model's), or the direct area "

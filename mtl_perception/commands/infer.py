@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mtl_perception.commands.common import at_least_one, probability, thread_count
 from mtl_perception.runtime.backends import BACKENDS
 from mtl_perception.runtime.backends.base import PRECISIONS, BackendOptions
 from mtl_perception.runtime.presets import DEPLOYED
@@ -32,10 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for overlays and detections.json")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS)
-    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime CPU threads (0: its default)")
-    parser.add_argument("--score-threshold", type=float, default=DEPLOYED.score_threshold)
-    parser.add_argument("--iou-threshold", type=float, default=DEPLOYED.iou_threshold)
-    parser.add_argument("--max-detections", type=int, default=DEPLOYED.max_detections)
+    parser.add_argument("--threads", type=thread_count, default=0, help="ONNX Runtime CPU threads (0: its default)")
+    parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold)
+    parser.add_argument("--iou-threshold", type=probability, default=DEPLOYED.iou_threshold)
+    parser.add_argument("--max-detections", type=at_least_one, default=DEPLOYED.max_detections)
 
 
 def _frames(source: Path):

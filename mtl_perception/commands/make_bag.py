@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mtl_perception.commands.common import rate_hz
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, required=True, help="folder of images (sorted by name)")
@@ -15,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--storage", choices=STORAGES, default=STORAGES[0])
     parser.add_argument("--compressed", action="store_true", help="CompressedImage (jpeg) on TOPIC/compressed")
-    parser.add_argument("--rate", type=float, default=10.0, help="frames per second of the recording")
+    parser.add_argument("--rate", type=rate_hz, default=10.0, help="frames per second of the recording")
     parser.add_argument("--frame-id", default="camera")
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtl_perception.commands.common import at_least_one, thread_count
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
 
@@ -47,13 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pixels whose mean drivable probability is within this of 0.5 are ignored (default 0.25)")
     parser.add_argument("--lane-margin", type=float, default=0.25,
                         help="the same for lane lines (default 0.25)")
-    parser.add_argument("--every", type=int, default=1,
+    parser.add_argument("--every", type=at_least_one, default=1,
                         help="keep every N-th frame of a video or bag (default 1: all; neighbours are near copies)")
     parser.add_argument("--resize", metavar="WxH",
                         help="resize every frame to WxH first (e.g. 1280x720 for frames stored squashed)")
     parser.add_argument("--shard", default="1/1", metavar="K/N", help="label the K-th of N shares (default 1/1)")
     parser.add_argument("--merge", action="store_true", help="join the N shards of --split into det_SPLIT.json")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per teacher (default 2)")
+    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads per teacher (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace this split's labels if they exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

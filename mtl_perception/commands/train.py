@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mtl_perception.commands.common import parse_hw
+from mtl_perception.commands.common import at_least_one, parse_hw
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS, includes_alternative
 
 
@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="freeze the backbone's BatchNorm (FrozenBatchNorm2d), as torchvision's detectors do "
                              "for ImageNet starts; needed by weights whose BatchNorm holds in eval mode only")
     parser.add_argument("--img-size", default="384x640", help="training size HxW, multiples of 32")
-    parser.add_argument("--batch", type=int, help="images per process and step")
-    parser.add_argument("--epochs", type=int, help="epochs in all (the paper: 200)")
+    parser.add_argument("--batch", type=at_least_one, help="images per process and step")
+    parser.add_argument("--epochs", type=at_least_one, help="epochs in all (the paper: 200)")
     parser.add_argument("--seg-epochs", type=int,
                         help="epochs with all tasks; after them segmentation is frozen (default: min(60, --epochs); "
                              "the paper: 60 of 200)")
@@ -51,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, help="weight of the detection loss (over the --config file's)")
     parser.add_argument("--beta", type=float, help="weight of the segmentation loss (over the --config file's)")
     parser.add_argument("--workers", type=int, help="data loading processes")
-    parser.add_argument("--limit", type=int, help="use only the first N frames of each split")
+    parser.add_argument("--limit", type=at_least_one, help="use only the first N frames of each split")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--val-every", type=int, help="validate every N epochs")
+    parser.add_argument("--val-every", type=at_least_one, help="validate every N epochs")
     parser.add_argument("--config", type=Path, help="YAML with 'loss:' and 'augment:' sections")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--overwrite", action="store_true",

@@ -12,7 +12,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from mtl_perception.package_paths import bundled_model, package_share
 from mtl_perception.runtime.backends import BACKENDS, BackendOptions
-from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, PRECISIONS
+from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, MAX_THREADS, PRECISIONS
 from mtl_perception.runtime.ground import CameraPose, GridSpec
 from mtl_perception.runtime.perception import PerceptionConfig
 
@@ -52,7 +52,7 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "calibration_algorithm": ParameterSpec("INT8 calibration: TensorRT's entropy calibrator 2, or min-max "
                                            "(Autoware's choice for YOLOX-style heads).",
                                            choices=CALIBRATION_ALGORITHMS),
-    "threads": ParameterSpec("ONNX Runtime CPU threads; 0: its default.", int_range=(0, 64)),
+    "threads": ParameterSpec("ONNX Runtime CPU threads; 0: its default.", int_range=(0, MAX_THREADS)),
     "score_threshold": ParameterSpec("Minimum detection score.", float_range=(0.0, 1.0), live=True),
     "iou_threshold": ParameterSpec("NMS IoU above which the weaker box of a class is dropped.",
                                    float_range=(0.0, 1.0), live=True),

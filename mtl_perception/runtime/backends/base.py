@@ -14,6 +14,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # INT8 calibration: TensorRT's entropy calibrator 2 (its default for CNNs) or min-max, which Autoware chose
 # for YOLOX after entropy calibration lost accuracy there (autoware_universe PR 3430)
 CALIBRATION_ALGORITHMS = ("entropy2", "minmax")
+MAX_THREADS = 64  # ONNX Runtime intra-op threads at most: the node's range and every tool's
 
 
 class ModelLoadError(RuntimeError):

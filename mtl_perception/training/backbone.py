@@ -68,10 +68,11 @@ class FeaturePyramidBackbone(nn.Module):
         out_channels (tuple[int, int, int, int]): channels of c2..c5.
     """
 
-    def __init__(self, body: nn.Module, out_channels: tuple[int, int, int, int]) -> None:
+    def __init__(self, body: nn.Module, out_channels: tuple[int, int, int, int], weights_used: str = "") -> None:
         super().__init__()
         self.body = body
         self.out_channels = out_channels
+        self.weights_used = weights_used  # what the trunk started from, in words (config.json records it)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return OrderedDict(self.body(x))
@@ -80,30 +81,30 @@ class FeaturePyramidBackbone(nn.Module):
 def build_backbone(name: str, weights: str | None = "none", *, frozen_bn: bool = False) -> FeaturePyramidBackbone:
     """A backbone by name; weights is 'imagenet', 'none' or a path to a torchvision state_dict.
 
-    Without ImageNet weights (offline, or 'none') the backbone is randomly initialised
-    and a BackboneWeightsWarning says so: expect much slower convergence. None means
-    the caller loads trained weights next (a checkpoint), so nothing is said.
+    When 'imagenet' was asked for and cannot be had (offline, a broken download), the backbone is randomly
+    initialised and a BackboneWeightsWarning says so: expect much slower convergence. 'none' was a choice,
+    so nothing is said; None means the caller loads trained weights next (a checkpoint). The result's
+    `weights_used` says in words what the trunk started from.
     """
     spec = backbone_spec(name)
     trunk: nn.Module
     if weights == "imagenet":
         try:
-            trunk = spec.trunk(True)
+            trunk, used = spec.trunk(True), "imagenet (torchvision's weights)"
         except (OSError, RuntimeError) as err:  # no network, or a broken download
             warnings.warn(f"ImageNet weights for {name} could not be fetched ({err}); training from random "
                           "weights. Pass --backbone-weights PATH with a downloaded torchvision state_dict.",
                           BackboneWeightsWarning, stacklevel=2)
-            trunk = spec.trunk(False)
+            trunk, used = spec.trunk(False), f"none: imagenet was asked for but could not be fetched ({err})"
     else:
         trunk = spec.trunk(False)
-        if weights == "none":
-            warnings.warn(f"{name} backbone starts from random weights (--backbone-weights none)",
-                          BackboneWeightsWarning, stacklevel=2)
-        elif weights is not None:
+        used = "none (random initialisation)" if weights == "none" else "a checkpoint's"
+        if weights not in ("none", None):
             _load_trunk_weights(trunk, Path(weights), name, spec.state_dict_prefix)
+            used = f"state_dict {Path(weights).name}"
     if frozen_bn:
         trunk = freeze_batch_norm(trunk)
-    return FeaturePyramidBackbone(IntermediateLayerGetter(trunk, spec.levels), spec.channels)
+    return FeaturePyramidBackbone(IntermediateLayerGetter(trunk, spec.levels), spec.channels, used)
 
 
 def freeze_batch_norm(module: nn.Module) -> nn.Module:

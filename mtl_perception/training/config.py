@@ -107,3 +107,18 @@ def to_dict(config: Any) -> Any:
     if isinstance(config, tuple):
         return [to_dict(v) for v in config]
     return config
+
+
+# what a resumed run may change: where and how it reports, how it loads data, the starting weights (the
+# checkpoint's replace them) and more epochs (the cosine schedule then stretches from where it is)
+RESUME_MAY_CHANGE = frozenset({"out", "resume", "workers", "val_every", "backbone_weights", "epochs"})
+
+
+def recipe_changes(saved: Any, current: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(field, saved, current) for every leaf of two to_dict() configs that differs; dotted field names."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(saved) | set(current)):
+            out += recipe_changes(saved.get(key), current.get(key), f"{prefix}{key}.")
+        return out
+    return [] if saved == current else [(prefix.rstrip("."), saved, current)]

@@ -38,7 +38,7 @@ from mtl_perception.training.checkpoint import (
     model_config_to_dict,
     save_checkpoint,
 )
-from mtl_perception.training.config import TrainConfig, to_dict
+from mtl_perception.training.config import RESUME_MAY_CHANGE, TrainConfig, recipe_changes, to_dict
 from mtl_perception.training.dataset import MixedDataset, MixSampler, MultiTaskDataset, collate
 from mtl_perception.training.history import EpochRecord, plot_history, read_history, write_history
 from mtl_perception.training.loss import MultiTaskLoss
@@ -171,6 +171,10 @@ class Trainer:
             if config.neck_repeats is not None:
                 model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
             self.model = build_model(model_config, backbone_weights=config.backbone_weights)
+        self.backbone_weights_used = str(resume_state.get("backbone_weights_used", "unrecorded")) \
+            if resume_state is not None else self.model.backbone.weights_used
+        if self.dist.is_main and resume_state is None:
+            log.info("backbone starts from %s", self.backbone_weights_used)
         self.model.to(self.device)
         self.normalize = InputNormalizer(model_config.normalization).to(self.device)
         self.criterion = MultiTaskLoss(self.model.anchors, model_config.num_classes, config.loss).to(self.device)
@@ -212,7 +216,27 @@ class Trainer:
             return None
         if not self.last_path.is_file():
             raise CheckpointError(f"--resume: no {self.last_path} to resume from; start without --resume")
-        return load_checkpoint(self.last_path)
+        state = load_checkpoint(self.last_path)
+        self._check_recipe(state)
+        return state
+
+    def _check_recipe(self, state: dict[str, Any]) -> None:
+        """A resumed run is the same run: refuse a changed recipe (naming the field), allow and log the rest."""
+        saved = state.get("train_config")
+        if not isinstance(saved, dict):
+            return  # a checkpoint from before train_config was stored: nothing to compare
+        changes = recipe_changes(saved, to_dict(self.config))
+        refused = [c for c in changes if c[0].split(".")[0] not in RESUME_MAY_CHANGE]
+        if refused:
+            listed = "; ".join(f"{name} {old!r} -> {new!r}" for name, old, new in refused)
+            raise CheckpointError(f"--resume would change the run in {self.out}: {listed}. Resume with the run's "
+                                  "own options (its config.json), or start a new run in another --out")
+        done = int(state["epoch"]) + 1
+        if self.config.epochs < done:
+            raise CheckpointError(f"--resume: --epochs {self.config.epochs}, but the run has done {done} epochs")
+        for name, old, new in changes:
+            log.info("resuming with %s %r -> %r%s", name, old, new,
+                     ": the learning-rate schedule stretches from here" if name == "epochs" else "")
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -238,6 +262,7 @@ class Trainer:
             "best": self.best,
             "rng": rng,
             "trained_on": self._trained_on(),
+            "backbone_weights_used": self.backbone_weights_used,
         }
 
     def _gather_rng(self) -> list[dict[str, Any]]:
@@ -263,7 +288,9 @@ class Trainer:
         config = self.config
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.out / "config.json", json.dumps(to_dict(config), indent=2))
+            # what the backbone really started from beside what was asked: an offline 'imagenet' is random
+            recorded = {**to_dict(config), "backbone_weights_used": self.backbone_weights_used}
+            atomic_write_text(self.out / "config.json", json.dumps(recorded, indent=2))
         segmentation = self.start_epoch < config.segmentation_epochs
         if not segmentation:
             freeze(self.model.segmentation_modules())

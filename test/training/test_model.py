@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from torchvision import models
 
 from mtl_perception.data.bdd100k import DETECTION_CLASSES
 from mtl_perception.training.anchors import anchor_fitness, fit_anchors
@@ -40,11 +42,30 @@ def test_backbone_strides() -> None:
         "c2": (16, 24), "c3": (8, 12), "c4": (4, 6), "c5": (2, 3)}
 
 
-def test_random_weights_warn() -> None:
+def test_random_weights_asked_for_are_not_warned_about() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        build_backbone("mobilenetv2", "none")
+        backbone = build_backbone("mobilenetv2", "none")
+    assert not any(issubclass(w.category, BackboneWeightsWarning) for w in caught)
+    assert backbone.weights_used == "none (random initialisation)"
+
+
+def test_imagenet_that_cannot_be_fetched_warns_and_says_what_was_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "mobilenet_v2", _offline_first(models.mobilenet_v2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backbone = build_backbone("mobilenetv2", "imagenet")
     assert any(issubclass(w.category, BackboneWeightsWarning) for w in caught)
+    assert backbone.weights_used.startswith("none: imagenet was asked for but could not be fetched (no network")
+
+
+def _offline_first(real: Any) -> Any:
+    """torchvision's mobilenet_v2 as it behaves offline: asked for weights, the download fails."""
+    def build(weights: Any = None) -> Any:
+        if weights is not None:
+            raise OSError("no network")
+        return real(weights=None)
+    return build
 
 
 def test_unknown_backbone() -> None:

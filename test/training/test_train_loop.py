@@ -127,6 +127,21 @@ def test_resume_other_backbone_refused(tiny_set: Path, two_epochs: Path, tmp_pat
         train(_config(tiny_set, tmp_path, backbone="resnet50", resume=True), progress=False)
 
 
+def test_resume_refuses_a_changed_recipe_and_takes_more_epochs(tiny_set: Path, two_epochs: Path,
+                                                               tmp_path: Path) -> None:
+    shutil.copy(two_epochs / "last.pt", tmp_path / "last.pt")
+    shutil.copy(two_epochs / "history.csv", tmp_path / "history.csv")
+    with pytest.raises(CheckpointError, match="batch 4 -> 2"):
+        train(_config(tiny_set, tmp_path, batch=2, resume=True), progress=False)
+    with pytest.raises(CheckpointError, match=r"data\.height 128 -> 96"):
+        train(TrainConfig(DataConfig(tiny_set, height=96, width=192), tmp_path, backbone_weights="none", batch=4,
+                          epochs=2, seg_epochs=1, workers=0, lr=2e-3, resume=True), progress=False)
+    with pytest.raises(CheckpointError, match="has done 2 epochs"):
+        train(_config(tiny_set, tmp_path, epochs=1, seg_epochs=1, resume=True), progress=False)
+    train(_config(tiny_set, tmp_path, epochs=3, resume=True), progress=False)  # more epochs: allowed
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -92,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
         summary = evaluate_bag(args.bag, perception, args.out, args.topic, labels, args.overlays, args.storage,
                                progress=not args.json, ground=ground)
     except (BagError, DatasetError, ModelLoadError, ModelContractError, ValueError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        if args.out.exists():
-            print(f"partial output kept in {args.out}", file=sys.stderr)
+        print(f"error: {err}" + ("" if args.out.exists() else f"; {args.out} was not written"), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         stamps = write_image_bag(images, args.out, args.topic, args.storage, args.compressed, args.rate,
                                  args.frame_id, progress=lambda it: tqdm(it, total=len(images), desc="make-bag"))
     except (ValueError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}" + ("" if args.out.exists() else f"; {args.out} was not written"), file=sys.stderr)
         return 2
     print(f"wrote {args.out}: {len(stamps)} frames on {args.topic}{'/compressed' if args.compressed else ''} "
           f"at {args.rate:g} Hz ({args.storage}); name -> stamp in {args.out / FRAMES_FILE}")

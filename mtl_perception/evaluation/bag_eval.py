@@ -76,7 +76,8 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                  progress: bool = True, ground: GroundOutput | None = None) -> dict:
     """Run every image of the bag; write out; return latency (and metrics with labels).
 
-    The output bag is closed on any error, so what was processed is kept.
+    The output bag is written under a partial name and renamed when every frame is done; on an error or an
+    interruption it is removed, so a result bag is always a complete one.
     """
     writer = ResultBagWriter(out, storage=storage, overlays=overlays, ground=ground is not None)
     grids = 0
@@ -107,8 +108,10 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
             if labels is not None and frame.stamp_ns in labels.by_stamp:
                 sample = labels.split[labels.by_stamp[frame.stamp_ns]]
                 evaluator.add(result, sample.labels, sample.drivable, sample.lane)
-    finally:
-        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
     summary: dict = {"frames": writer.count, "latency_ms": percentiles(latencies), "out": str(out),
                      "bad_frames": {"count": len(bad), "first": bad[:BAD_FRAMES_LISTED]}}
     if labels is not None:

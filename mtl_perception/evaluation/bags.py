@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,35 @@ def typestore() -> Typestore:
 STORAGES = ("mcap", "sqlite3")  # rosbag2 storage formats written; mcap is the default
 
 
+def partial_path(out: Path) -> Path:
+    """Where a bag is written until it is complete: a hidden sibling of out."""
+    return out.with_name(f".{out.name}.partial")
+
+
+def check_bag_out(out: Path) -> None:
+    """Refuse an output bag path up front: one that exists, or one that ends in .bag (a ROS 1 bag to readers)."""
+    if out.suffix == ".bag":
+        raise ValueError(f"{out}: a rosbag2 folder must not end in .bag (readers take that for a ROS 1 bag); "
+                         f"use e.g. {out.with_suffix('')}")
+    if out.exists():
+        raise FileExistsError(f"{out} exists; rosbag2 writes a new folder: remove it or pick another --out")
+
+
+@contextlib.contextmanager
+def bag_in_progress(out: Path) -> Iterator[Path]:
+    """Yields the partial path to write a bag into; renamed to out when the body completes, removed when it
+    fails or is interrupted (Ctrl-C too): a bag with valid metadata is never a half-written one."""
+    check_bag_out(out)
+    partial = partial_path(out)
+    shutil.rmtree(partial, ignore_errors=True)  # a leftover of an earlier crash
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    os.replace(partial, out)
+
+
 def _storage(name: str) -> StoragePlugin:
     plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
     if name not in plugins:
@@ -83,31 +114,30 @@ def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_r
     """A bag of the images at rate_hz; returns (and writes to out/frames.json) image name -> stamp in ns."""
     if not images:
         raise ValueError("no images to write")
-    if rate_hz <= 0:
-        raise ValueError(f"--rate must be > 0, got {rate_hz}")
-    if out.exists():
-        raise FileExistsError(f"{out} exists; rosbag2 writes a new folder: remove it or pick another --out")
+    if not 1e-3 <= rate_hz <= 1e3:  # NaN fails this too
+        raise ValueError(f"--rate must lie in [0.001, 1000] Hz, got {rate_hz}")
     store = typestore()
     stamps: dict[str, int] = {}
-    writer = Writer(out, version=BAG_VERSION, storage_plugin=_storage(storage))
-    writer.open()
-    try:
-        connection = writer.add_connection(topic + ("/compressed" if compressed else ""),
-                                           COMPRESSED if compressed else IMAGE, typestore=store)
-        for index, path in enumerate(progress(iter(images))):
-            stamp = START_NS + round(index * 1e9 / rate_hz)
-            header = _header(store, stamp, frame_id)
-            if compressed:
-                data = path.read_bytes() if path.suffix.lower() in (".jpg", ".jpeg") else \
-                    cv2.imencode(".jpg", _read(path))[1].tobytes()
-                msg = store.types[COMPRESSED](header=header, format="jpeg", data=np.frombuffer(data, np.uint8))
-            else:
-                msg = image_message(store, header, _read(path), "bgr8")
-            writer.write(connection, stamp, store.serialize_cdr(msg, connection.msgtype))
-            stamps[path.name] = stamp
-    finally:
-        writer.close()
-    (out / FRAMES_FILE).write_text(json.dumps(stamps, indent=1))
+    with bag_in_progress(out) as partial:
+        writer = Writer(partial, version=BAG_VERSION, storage_plugin=_storage(storage))
+        writer.open()
+        try:
+            connection = writer.add_connection(topic + ("/compressed" if compressed else ""),
+                                               COMPRESSED if compressed else IMAGE, typestore=store)
+            for index, path in enumerate(progress(iter(images))):
+                stamp = START_NS + round(index * 1e9 / rate_hz)
+                header = _header(store, stamp, frame_id)
+                if compressed:
+                    data = path.read_bytes() if path.suffix.lower() in (".jpg", ".jpeg") else \
+                        cv2.imencode(".jpg", _read(path))[1].tobytes()
+                    msg = store.types[COMPRESSED](header=header, format="jpeg", data=np.frombuffer(data, np.uint8))
+                else:
+                    msg = image_message(store, header, _read(path), "bgr8")
+                writer.write(connection, stamp, store.serialize_cdr(msg, connection.msgtype))
+                stamps[path.name] = stamp
+        finally:
+            writer.close()
+        (partial / FRAMES_FILE).write_text(json.dumps(stamps, indent=1))
     return stamps
 
 
@@ -178,7 +208,11 @@ def read_image_frames(bag: Path, topic: str | None = None) -> Iterator[BagFrame]
         raise BagError(f"bag {bag} does not exist")
     with _reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
         for connection, stamp, raw in reader.messages(connections=_image_connections(reader, bag, topic)):
-            msg: Any = reader.deserialize(raw, connection.msgtype)
+            try:
+                msg: Any = reader.deserialize(raw, connection.msgtype)
+            except Exception as err:  # noqa: BLE001 - rosbags' CDR errors have no common type; one message is bad
+                yield BagFrame(connection.topic, stamp, None, None, f"undecodable message ({err})")
+                continue
             try:
                 if connection.msgtype == COMPRESSED:
                     frame = compressed_to_bgr(msg.data, msg.format)
@@ -209,10 +243,12 @@ class ResultBagWriter:
 
     def __init__(self, out: Path, namespace: str = "/mtl_perception", storage: str = "mcap",
                  overlays: bool = False, ground: bool = False) -> None:
-        if out.exists():
-            raise FileExistsError(f"{out} exists; choose another --out")
+        check_bag_out(out)
+        self.out, self.partial = out, partial_path(out)
+        shutil.rmtree(self.partial, ignore_errors=True)  # a leftover of an earlier crash
         self.store = typestore()
-        self.writer = Writer(out, version=BAG_VERSION, storage_plugin=_storage(storage))
+        # written under the partial name: close() renames it to out, abort() removes it
+        self.writer = Writer(self.partial, version=BAG_VERSION, storage_plugin=_storage(storage))
         self.writer.open()
         add = self.writer.add_connection
         self.detections = add(f"{namespace}/detections", "vision_msgs/msg/Detection2DArray", typestore=self.store)
@@ -277,4 +313,12 @@ class ResultBagWriter:
         return t["vision_msgs/msg/Detection2DArray"](header=header, detections=detections)
 
     def close(self) -> None:
+        """The bag is complete: closed and renamed to its name."""
         self.writer.close()
+        os.replace(self.partial, self.out)
+
+    def abort(self) -> None:
+        """The run failed or was interrupted: nothing that looks like a result is left."""
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        shutil.rmtree(self.partial, ignore_errors=True)

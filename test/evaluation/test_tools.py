@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +224,7 @@ def test_eval_bag_bad_input(labelled_set: Path, random_model: Path, tmp_path: Pa
     assert "/chatter (std_msgs/msg/String)" in empty.stderr
 
 
-def test_eval_bag_truncated_bag_keeps_partial_output(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
+def test_eval_bag_truncated_bag_leaves_no_result(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
     bag = tmp_path / "in"
     assert _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(bag), "--storage",
                 "sqlite3").returncode == 0
@@ -231,10 +233,60 @@ def test_eval_bag_truncated_bag_keeps_partial_output(labelled_set: Path, random_
     out = tmp_path / "out"
     result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out))
     assert result.returncode == 2
-    assert "corrupt or truncated" in result.stderr
-    if out.exists():  # whatever was processed before the damage is a readable bag
-        with AnyReader([out]) as reader:
-            assert {c.topic for c in reader.connections} >= {"/mtl_perception/detections"}
+    assert "corrupt or truncated" in result.stderr and f"{out} was not written" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))  # nothing that passes for a result
+
+
+def test_make_bag_leaves_nothing_on_a_bad_image_or_a_bad_name(labelled_set: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(_images(labelled_set), images)
+    (images / "zz_broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "drive"
+    result = _cli("make-bag", "--images", str(images), "--out", str(out))
+    assert result.returncode == 2 and "zz_broken.jpg is unreadable" in result.stderr and "was not written" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))
+    suffixed = _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(tmp_path / "drive.bag"))
+    assert suffixed.returncode == 2 and "must not end in .bag" in suffixed.stderr
+
+
+def test_interrupted_eval_bag_leaves_no_result(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
+    bag = tmp_path / "in"
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(150):  # long enough to be interrupted in the middle
+        shutil.copy(next(_images(labelled_set).glob("*.jpg")), images / f"{i:04d}.jpg")
+    assert _cli("make-bag", "--images", str(images), "--out", str(bag)).returncode == 0
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "mtl_perception.cli", "eval-bag", "--bag", str(bag), "--model",
+                                str(random_model), "--out", str(out), "--json"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / ".out.partial").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert not out.exists() and not (tmp_path / ".out.partial").exists()
+
+
+def test_eval_bag_skips_and_counts_an_undecodable_message(random_model: Path, tmp_path: Path) -> None:
+    bag, out = tmp_path / "mixed", tmp_path / "out"
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    good = np.full((96, 128, 3), 90, np.uint8)
+    with Writer(bag, version=8) as writer:
+        conn = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
+        for i in range(3):
+            header = store.types["std_msgs/msg/Header"](
+                stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=i), frame_id="camera")
+            msg = store.types["sensor_msgs/msg/Image"](header=header, height=96, width=128, encoding="bgr8",
+                                                       is_bigendian=0, step=384, data=good.reshape(-1))
+            raw = store.serialize_cdr(msg, conn.msgtype)
+            writer.write(conn, 1_000_000_000 + i, b"\xff\xff\xff\xff" + raw[4:] if i == 1 else raw)
+    result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 2 and summary["bad_frames"]["count"] == 1
+    assert "undecodable message" in summary["bad_frames"]["first"][0]["problem"]
 
 
 def test_bench_json(tmp_path: Path) -> None:

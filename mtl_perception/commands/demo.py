@@ -84,6 +84,7 @@ def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
         write_dataset(SynthConfig(drive, train=0, val=frames, seed=DEMO_SEED, workers=2, randomisation=world))
         shutil.rmtree(bag, ignore_errors=True)  # a bag of an older drive would hold other frames
     if not (bag / "frames.json").is_file():
+        shutil.rmtree(bag, ignore_errors=True)  # a bag from before partial names: incomplete, not ours to keep
         images = sorted((drive / "images" / "100k" / "val").glob("*.jpg"))[:frames]
         write_image_bag(images, bag, rate_hz=REPLAY_HZ)
     return drive, bag

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mtl_perception.package_paths import BUNDLED_BACKBONES, bundled_model
 from mtl_perception.runtime.backends.base import PRECISIONS
+from mtl_perception.topics import camera_info_beside
 
 
 def model_to_run(share: Path, backbone: str, model_path: str) -> Path:
@@ -33,12 +34,6 @@ def model_to_run(share: Path, backbone: str, model_path: str) -> Path:
         raise FileNotFoundError(f"{model} is not installed; build it with `make model-{backbone}` in the source "
                                 "tree and rebuild the package (see models/README.md), or pass model_path:=FILE")
     return model
-
-
-def camera_info_beside(image_topic: str) -> str:
-    """The camera_info topic a driver publishes beside an image topic: /camera/image_raw -> /camera/camera_info."""
-    parent = image_topic.rstrip("/").rsplit("/", 1)[0]
-    return f"{parent}/camera_info"
 
 
 def parse_camera_pose(text: str) -> list[float] | None:

@@ -19,12 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compressed", action="store_true", help="CompressedImage (jpeg) on TOPIC/compressed")
     parser.add_argument("--rate", type=rate_hz, default=10.0, help="frames per second of the recording")
     parser.add_argument("--frame-id", default="camera")
+    parser.add_argument("--camera-info", type=Path, metavar="FILE.yaml",
+                        help="the camera's calibration (camera_info_manager's YAML): a CameraInfo is recorded beside "
+                             "every frame, on the topic beside --topic, so a replay gives drivable_grid")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from mtl_perception.evaluation.bags import FRAMES_FILE, write_image_bag
+    from mtl_perception.evaluation.bags import FRAMES_FILE, load_camera_info_yaml, write_image_bag
     from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 
     if not args.images.is_dir():
@@ -32,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     images = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     try:
+        calibration = load_camera_info_yaml(args.camera_info) if args.camera_info else None
         stamps = write_image_bag(images, args.out, args.topic, args.storage, args.compressed, args.rate,
-                                 args.frame_id, progress=lambda it: tqdm(it, total=len(images), desc="make-bag"))
+                                 args.frame_id, progress=lambda it: tqdm(it, total=len(images), desc="make-bag"),
+                                 camera_info=calibration)
     except (ValueError, FileExistsError) as err:
         print(f"error: {err}" + ("" if args.out.exists() else f"; {args.out} was not written"), file=sys.stderr)
         return 2

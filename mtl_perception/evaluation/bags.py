@@ -20,6 +20,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from rosbags.highlevel import AnyReader
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
@@ -30,6 +31,7 @@ from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_t
 from mtl_perception.runtime.lane_markings import RoadView, marking_points
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.stamps import from_ns, to_ns
+from mtl_perception.topics import camera_info_beside
 
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
@@ -108,10 +110,63 @@ def image_message(store: Typestore, header: Any, array: np.ndarray, encoding: st
                               data=np.ascontiguousarray(array).reshape(-1))
 
 
+# What the bag says its publishers offered (rosbag2's offered_qos_profiles): a camera driver's reliable,
+# volatile, keep-last publisher with no deadline; ros2 bag play and perception_node's `auto` match it
+_INFINITE = QosTime(9223372036, 854775807)  # rosbag2's "infinite" duration
+CAMERA_QOS = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.VOLATILE, _INFINITE, _INFINITE,
+                 QosLiveliness.AUTOMATIC, _INFINITE, False)
+
+
+def load_camera_info_yaml(path: Path) -> dict[str, Any]:
+    """A camera calibration in camera_info_manager's YAML (what camera_calibration writes): image_width,
+    image_height, camera_matrix, distortion_model, distortion_coefficients, rectification_matrix and
+    projection_matrix, each matrix as {rows, cols, data}. ValueError naming the file and the key."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"--camera-info {path}: cannot be read as YAML ({err})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--camera-info {path}: expected camera_info_manager's YAML mapping")
+
+    def matrix(key: str, size: int, required: bool = True) -> list[float]:
+        entry = values.get(key)
+        if entry is None and not required:
+            return []
+        data = entry.get("data") if isinstance(entry, dict) else None
+        if not isinstance(data, list) or (size and len(data) != size):
+            raise ValueError(f"--camera-info {path}: {key}.data must hold {size or 'the'} numbers")
+        return [float(v) for v in data]
+
+    try:
+        width, height = int(values["image_width"]), int(values["image_height"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"--camera-info {path}: image_width and image_height are needed") from None
+    return {"width": width, "height": height, "k": matrix("camera_matrix", 9),
+            "distortion_model": str(values.get("distortion_model", "plumb_bob")),
+            "d": matrix("distortion_coefficients", 0, required=False),
+            "r": matrix("rectification_matrix", 9, required=False) or [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+            "p": matrix("projection_matrix", 12, required=False)}
+
+
+def _camera_info_message(store: Typestore, header: Any, calibration: dict[str, Any]) -> Any:
+    k = calibration["k"]
+    p = calibration["p"] or [k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0]
+    t = store.types
+    roi = t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    return t[CAMERA_INFO](header=header, height=calibration["height"], width=calibration["width"],
+                          distortion_model=calibration["distortion_model"], d=np.array(calibration["d"], np.float64),
+                          k=np.array(k, np.float64), r=np.array(calibration["r"], np.float64),
+                          p=np.array(p, np.float64), binning_x=0, binning_y=0, roi=roi)
+
+
 def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_raw", storage: str = "mcap",
                     compressed: bool = False, rate_hz: float = 10.0, frame_id: str = "camera",
-                    progress: Callable[[Iterator[Path]], Iterator[Path]] = iter) -> dict[str, int]:
-    """A bag of the images at rate_hz; returns (and writes to out/frames.json) image name -> stamp in ns."""
+                    progress: Callable[[Iterator[Path]], Iterator[Path]] = iter,
+                    camera_info: dict[str, Any] | None = None) -> dict[str, int]:
+    """A bag of the images at rate_hz, and with camera_info (load_camera_info_yaml's) a CameraInfo beside each
+    frame on the topic beside `topic`; returns (and writes to out/frames.json) image name -> stamp in ns."""
     if not images:
         raise ValueError("no images to write")
     if not 1e-3 <= rate_hz <= 1e3:  # NaN fails this too
@@ -123,7 +178,10 @@ def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_r
         writer.open()
         try:
             connection = writer.add_connection(topic + ("/compressed" if compressed else ""),
-                                               COMPRESSED if compressed else IMAGE, typestore=store)
+                                               COMPRESSED if compressed else IMAGE, typestore=store,
+                                               offered_qos_profiles=[CAMERA_QOS])
+            info = writer.add_connection(camera_info_beside(topic), CAMERA_INFO, typestore=store,
+                                         offered_qos_profiles=[CAMERA_QOS]) if camera_info else None
             for index, path in enumerate(progress(iter(images))):
                 stamp = START_NS + round(index * 1e9 / rate_hz)
                 header = _header(store, stamp, frame_id)
@@ -132,8 +190,15 @@ def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_r
                         cv2.imencode(".jpg", _read(path))[1].tobytes()
                     msg = store.types[COMPRESSED](header=header, format="jpeg", data=np.frombuffer(data, np.uint8))
                 else:
-                    msg = image_message(store, header, _read(path), "bgr8")
+                    image = _read(path)
+                    if camera_info and image.shape[:2] != (camera_info["height"], camera_info["width"]):
+                        raise ValueError(f"{path.name} is {image.shape[1]}x{image.shape[0]}, the camera_info "
+                                         f"{camera_info['width']}x{camera_info['height']}: is it this camera's?")
+                    msg = image_message(store, header, image, "bgr8")
                 writer.write(connection, stamp, store.serialize_cdr(msg, connection.msgtype))
+                if info is not None and camera_info is not None:
+                    writer.write(info, stamp, store.serialize_cdr(_camera_info_message(store, header, camera_info),
+                                                                  CAMERA_INFO))
                 stamps[path.name] = stamp
         finally:
             writer.close()

@@ -344,3 +344,62 @@ def test_eval_bag_checks_its_input_before_any_output(labelled_set: Path, random_
     exists = _cli("eval-bag", "--bag", str(tmp_path / "nowhere"), "--model", str(random_model), "--out", str(out))
     assert exists.returncode == 2 and "exists" in exists.stderr and "partial" not in exists.stderr
     assert (out / "result.mcap").read_bytes() == b"earlier"
+
+
+CAMERA_YAML = """image_width: {w}
+image_height: {h}
+camera_name: front
+camera_matrix:
+  rows: 3
+  cols: 3
+  data: [1000.0, 0.0, {cx}, 0.0, 1000.0, {cy}, 0.0, 0.0, 1.0]
+distortion_model: plumb_bob
+distortion_coefficients:
+  rows: 1
+  cols: 5
+  data: [0.0, 0.0, 0.0, 0.0, 0.0]
+rectification_matrix:
+  rows: 3
+  cols: 3
+  data: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+projection_matrix:
+  rows: 3
+  cols: 4
+  data: [1000.0, 0.0, {cx}, 0.0, 0.0, 1000.0, {cy}, 0.0, 0.0, 0.0, 1.0, 0.0]
+"""
+
+
+def test_make_bag_records_camera_info_and_the_offered_qos(labelled_set: Path, tmp_path: Path) -> None:
+    """A calibration in camera_info_manager's YAML goes beside every frame (so a replay gives drivable_grid),
+    and the bag says what QoS its publishers offered, as `ros2 bag record` writes it."""
+    import cv2
+
+    from mtl_perception.evaluation.bags import read_camera_info
+
+    first = next(iter(sorted(_images(labelled_set).glob("*.jpg"))))
+    h, w = cv2.imread(str(first)).shape[:2]
+    calibration = tmp_path / "front.yaml"
+    calibration.write_text(CAMERA_YAML.format(w=w, h=h, cx=w / 2, cy=h / 2))
+    bag = tmp_path / "drive"
+    result = _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(bag), "--camera-info",
+                  str(calibration))
+    assert result.returncode == 0, result.stderr
+    intrinsics = read_camera_info(bag)
+    assert intrinsics is not None and (intrinsics.fx, intrinsics.cx, intrinsics.width) == (1000.0, w / 2, w)
+    with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+        topics = {c.topic: c for c in reader.connections}
+        assert set(topics) == {"/camera/image_raw", "/camera/camera_info"}
+        assert topics["/camera/camera_info"].msgcount == topics["/camera/image_raw"].msgcount
+        for connection in topics.values():
+            (qos,) = connection.ext.offered_qos_profiles
+            assert qos.reliability.name == "RELIABLE" and qos.durability.name == "VOLATILE"
+    wrong = tmp_path / "other.yaml"
+    wrong.write_text(CAMERA_YAML.format(w=w * 2, h=h * 2, cx=w, cy=h))
+    mismatch = _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(tmp_path / "d2"),
+                    "--camera-info", str(wrong))
+    assert mismatch.returncode == 2 and "is it this camera's?" in mismatch.stderr and not (tmp_path / "d2").exists()
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("image_width: 10\n")
+    refused = _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(tmp_path / "d3"),
+                   "--camera-info", str(broken))
+    assert refused.returncode == 2 and "image_width and image_height are needed" in refused.stderr

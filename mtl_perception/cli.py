@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "score-det": ("mtl_perception.commands.score_det", "score BDD100K-format detections against labels, as the toolkit does"),
     "make-bag": ("mtl_perception.commands.make_bag", "write a rosbag2 from an image folder"),
     "eval-bag": ("mtl_perception.commands.eval_bag", "run a rosbag2 through the runtime; write a result bag"),
+    "play-bag": ("mtl_perception.commands.play_bag", "publish a rosbag2's images and camera_info as recorded (no ros2 bag needed)"),
     "bench": ("mtl_perception.commands.bench", "model card and latency per backbone and size (Tables II, III)"),
     "bench-node": ("mtl_perception.commands.bench_node", "end-to-end latency of perception_node vs its inference time"),
     "demo": ("mtl_perception.commands.demo", "replay a synthetic drive through perception_node; write demo_out/"),

@@ -225,7 +225,7 @@ class BagFrame:
 
 
 @contextlib.contextmanager
-def _reader_errors(bag: Path) -> Iterator[None]:
+def reader_errors(bag: Path) -> Iterator[None]:
     """rosbags' and the file system's errors about a bag, as BagError: one line with the fix."""
     try:
         yield
@@ -261,7 +261,7 @@ def count_image_messages(bag: Path, topic: str | None = None) -> int:
     before it creates any output. BagError (one line, with the fix) for a bag that cannot be read."""
     if not bag.exists():
         raise BagError(f"bag {bag} does not exist")
-    with _reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
+    with reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
         return sum(c.msgcount for c in _image_connections(reader, bag, topic))
 
 
@@ -271,7 +271,7 @@ def read_image_frames(bag: Path, topic: str | None = None) -> Iterator[BagFrame]
     the replay of a whole drive."""
     if not bag.exists():
         raise BagError(f"bag {bag} does not exist")
-    with _reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
+    with reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
         for connection, stamp, raw in reader.messages(connections=_image_connections(reader, bag, topic)):
             try:
                 msg: Any = reader.deserialize(raw, connection.msgtype)
@@ -291,7 +291,7 @@ def read_image_frames(bag: Path, topic: str | None = None) -> Iterator[BagFrame]
 
 def read_camera_info(bag: Path) -> CameraIntrinsics | None:
     """The intrinsics of the bag's first sensor_msgs/CameraInfo message, or None if it has none."""
-    with _reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
+    with reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
         connections = [c for c in reader.connections if c.msgtype == CAMERA_INFO]
         if not connections:  # (an empty selection would read every message)
             return None

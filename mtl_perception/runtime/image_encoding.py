@@ -6,6 +6,8 @@ tested without ROS. bgr8 frames are zero-copy views of the message buffer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -42,7 +44,8 @@ def compressed_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[
     JPEG segments are walked as libjpeg walks them (jdmarker.c): through every segment before the frame
     header, however long (ICC profiles in APP2 run to hundreds of KB), skipping 0xFF fill bytes before a
     marker. Nothing is copied."""
-    buf = memoryview(data.reshape(-1) if isinstance(data, np.ndarray) else data).cast("B")
+    source: Any = np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data
+    buf = memoryview(source).cast("B")
     n = len(buf)
     if n >= 24 and bytes(buf[:8]) == b"\x89PNG\r\n\x1a\n" and bytes(buf[12:16]) == b"IHDR":
         return int.from_bytes(buf[16:20], "big"), int.from_bytes(buf[20:24], "big")

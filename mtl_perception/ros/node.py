@@ -67,11 +67,13 @@ from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.realtime import LatestSlot, RollingStats
+from mtl_perception.stamps import to_ns
 
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 5.0  # per cause of a bad or failed frame
+LOSS_WARNING = 0.1  # /diagnostics warns when more of the camera's frames than this never reach the node
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
@@ -365,7 +367,7 @@ class PerceptionNode(LifecycleNode):
             self._subscribe(wanted)
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        self.stats.on_received(self.slot.put((msg, time.monotonic())))
+        self.stats.on_received(self.slot.put((msg, time.monotonic())), stamp_ns=to_ns(msg.header.stamp))
 
     # processing ------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -429,6 +431,11 @@ class PerceptionNode(LifecycleNode):
             status.level, status.message = DiagnosticStatus.ERROR, "the processing thread has stopped: no frame is answered; restart the node"
         elif self.subscription is None:
             status.level, status.message = DiagnosticStatus.OK, "inactive: configured, not subscribed"
+        elif snap["recent_loss_before_node"] > LOSS_WARNING:
+            status.level = DiagnosticStatus.WARN
+            status.message = (f"{100 * snap['recent_loss_before_node']:.0f}% of the camera's frames never arrived "
+                              "(header stamp gaps): give the camera driver config/fastdds_large_frames.xml, or "
+                              "publish reliable (README)")
         elif snap["recent_errors"] or snap["recent_bad_frames"]:  # the last window, not the whole run
             status.level, status.message = DiagnosticStatus.WARN, "some frames could not be processed"
         elif snap["recent_received"] and snap["recent_dropped"] > 0.1 * snap["recent_received"]:

@@ -47,6 +47,33 @@ class LatestSlot(Generic[T]):
             self._cond.notify_all()
 
 
+class StampGaps:
+    """Frames lost before they reached the node, estimated from the gaps between the header stamps it
+    received: the camera's period is a low percentile of the recent gaps (the gaps between frames that did
+    arrive back to back), and a gap of k periods hides k - 1 frames. What DDS drops (a best-effort camera
+    whose 1280x720 frames cross as fragmented UDP) the node never sees; this is how it can still tell. A
+    loss so regular that no two frames ever arrive back to back cannot be told from a slower camera."""
+
+    MAX_GAPS = 500  # gaps the period is estimated from
+    PERIOD_PERCENTILE = 5
+
+    def __init__(self) -> None:
+        self._gaps: deque[int] = deque(maxlen=self.MAX_GAPS)
+        self._last: int | None = None
+
+    def lost(self, stamp_ns: int) -> int:
+        """Frames missing between the previous stamp and this one (0 for the first, or out of order)."""
+        last, self._last = self._last, stamp_ns
+        if last is None or stamp_ns <= last:
+            return 0  # the first frame, a replay restarting, or stamps out of order: no gap to read
+        gap = stamp_ns - last
+        period = float(np.percentile(self._gaps, self.PERIOD_PERCENTILE)) if len(self._gaps) >= 5 else None
+        self._gaps.append(gap)
+        if period is None or gap < 1.5 * period:
+            return 0
+        return max(round(gap / period) - 1, 0)
+
+
 class RollingStats:
     """Event rates and latency percentiles over the last `window` seconds (thread-safe)."""
 
@@ -56,6 +83,9 @@ class RollingStats:
         self._processed: deque[tuple[float, float, float]] = deque(maxlen=max_samples)
         # when frames were dropped, bad or failed: the health of the last `window` seconds, not of the run
         self._events: dict[str, deque[float]] = {k: deque(maxlen=max_samples) for k in ("dropped", "bad", "error")}
+        self._lost: deque[tuple[float, int]] = deque(maxlen=max_samples)  # (when, frames lost before the node)
+        self._gaps = StampGaps()
+        self.lost_total = 0
         self._lock = threading.Lock()
         self.received_total = 0
         self.processed_total = 0
@@ -63,9 +93,15 @@ class RollingStats:
         self.bad_total = 0
         self.error_total = 0
 
-    def on_received(self, dropped_pending: bool, now: float | None = None) -> None:
+    def on_received(self, dropped_pending: bool, now: float | None = None, stamp_ns: int | None = None) -> None:
+        """A frame arrived; stamp_ns (its header's) lets the gaps tell how many were lost before the node."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            if stamp_ns is not None:
+                lost = self._gaps.lost(stamp_ns)
+                if lost:
+                    self._lost.append((now, lost))
+                    self.lost_total += lost
             self._received.append(now)
             self.received_total += 1
             self.dropped_total += int(dropped_pending)
@@ -96,6 +132,8 @@ class RollingStats:
             totals = (self.received_total, self.processed_total, self.dropped_total, self.bad_total,
                       self.error_total)
             recent = {k: sum(1 for t in times if now - t <= self.window) for k, times in self._events.items()}
+            recent_lost = sum(n for t, n in self._lost if now - t <= self.window)
+            lost_total = self.lost_total
         latency = percentiles([p[1] for p in processed])
         inference = float(np.median([p[2] for p in processed])) if processed else 0.0
         return {"input_rate_hz": _rate(received), "processed_rate_hz": _rate([p[0] for p in processed]),
@@ -103,7 +141,9 @@ class RollingStats:
                 "inference_p50_ms": inference,
                 "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
                 "errors": totals[4], "recent_received": len(received), "recent_dropped": recent["dropped"],
-                "recent_bad_frames": recent["bad"], "recent_errors": recent["error"]}
+                "recent_bad_frames": recent["bad"], "recent_errors": recent["error"],
+                "lost_before_node": lost_total, "recent_lost_before_node": recent_lost,
+                "recent_loss_before_node": recent_lost / (recent_lost + len(received)) if received else 0.0}
 
 
 class StatsSnapshot(TypedDict):
@@ -124,6 +164,9 @@ class StatsSnapshot(TypedDict):
     recent_dropped: int
     recent_bad_frames: int
     recent_errors: int
+    lost_before_node: int  # frames the header stamps say were sent but never arrived (StampGaps)
+    recent_lost_before_node: int
+    recent_loss_before_node: float  # of the frames sent in the window, the share that never arrived
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:

@@ -685,3 +685,30 @@ def test_a_misspelt_parameter_is_named_with_the_nearest_one(bundled_model: Path,
     assert "parameter max_detection is not one of perception_node's and is ignored: did you mean " \
            "max_detections?" in node.output
 
+
+
+def test_frames_lost_before_the_node_are_estimated_and_warned_about(bundled_model: Path) -> None:
+    """A camera whose frames go missing on the way (stamps 100 ms apart, most never arriving): /diagnostics
+    counts them from the header stamps' gaps and warns, naming the fix."""
+    node = _start("/cam_lossy", bundled_model, diagnostics_period=0.5)
+    client = _client("/cam_lossy")
+    try:
+        camera = client.camera()
+        assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+        frame = scene(120, 160)
+        for i in range(40):
+            if i < 8 or i % 4 == 0:  # after 8 frames, 3 in 4 lost "in DDS"
+                camera.publish(image_message(frame, 90_000_000_000 + i * 100_000_000))
+                client.spin_until(lambda: False, 0.15)
+
+        def warned() -> bool:
+            lost = _diagnostic(client, "/cam_lossy", "lost_before_node")
+            return lost is not None and int(lost) >= 20
+
+        assert client.spin_until(warned, 15)
+        messages = [s.message for a in client.received["/diagnostics"] for s in a.status
+                    if s.name.startswith("/cam_lossy/perception_node")]
+        assert any("never arrived (header stamp gaps)" in m and "fastdds_large_frames.xml" in m for m in messages)
+    finally:
+        client.close()
+        node.stop()

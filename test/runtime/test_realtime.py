@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from mtl_perception.runtime.realtime import LatestSlot, RollingStats
@@ -64,3 +65,31 @@ def test_recent_counts_forget_old_events() -> None:
     assert (late["recent_bad_frames"], late["recent_errors"], late["recent_dropped"], late["recent_received"]) == \
         (0, 0, 0, 0)
     assert (late["bad_frames"], late["errors"], late["dropped"]) == (1, 1, 1)  # totals stay
+
+
+def test_stamp_gaps_count_the_frames_that_never_arrived() -> None:
+    from mtl_perception.runtime.realtime import StampGaps
+
+    gaps = StampGaps()
+    period = 100_000_000  # 10 Hz
+    rng = np.random.default_rng(0)
+    stamps = [i * period + int(rng.integers(-3, 4)) * 1_000_000 for i in range(200)]  # a few ms of jitter
+    kept = [s for i, s in enumerate(stamps) if i < 20 or i % 3 == 0]  # after 20 frames, 2 in 3 lost
+    lost = sum(gaps.lost(s) for s in kept)
+    assert lost == len(stamps) - len(kept) - 1  # the last frame, 199, has no later one to show its gap
+    steady = StampGaps()
+    assert sum(steady.lost(s) for s in stamps) == 0  # jitter is no loss
+    restarted = StampGaps()
+    assert sum(restarted.lost(s) for s in [*stamps[:50], *stamps[:50]]) == 0  # a replay from the start: no gap
+
+
+def test_rolling_stats_report_the_share_lost_before_the_node() -> None:
+    from mtl_perception.runtime.realtime import RollingStats
+
+    stats = RollingStats(window=100.0)
+    for i in range(40):
+        if i < 10 or i % 2 == 0:
+            stats.on_received(False, now=i * 0.1, stamp_ns=i * 100_000_000)
+    snap = stats.snapshot(now=4.0)
+    # 15 odd frames from 11 to 39 never came; the last one (39) has no later frame to show its gap
+    assert snap["lost_before_node"] == 14 and snap["recent_loss_before_node"] == pytest.approx(14 / (14 + 25))

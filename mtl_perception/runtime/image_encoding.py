@@ -116,3 +116,16 @@ def compressed_to_bgr(data: bytes | bytearray | memoryview | np.ndarray, fmt: st
         raise ImageFormatError(f"compressed image ({fmt or 'unknown format'}, {buffer.size} bytes) could not be "
                                "decoded: corrupt or truncated, or not jpeg/png")
     return image
+
+
+def jpeg_truncated(data: bytes | bytearray | memoryview | np.ndarray) -> bool:
+    """True for a JPEG whose end-of-image marker is missing: libjpeg decodes such a file with a warning on
+    stderr only, filling the rows it lacks with grey, so the frame would pass for a whole one. (Corrupt scan
+    data with its marker intact cannot be told without decoding: that is left to the decoder.)"""
+    source: Any = np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data
+    buf = memoryview(source).cast("B")
+    if len(buf) < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+        return False  # not a JPEG
+    tail = bytes(buf[-16:])
+    return b"\xff\xd9" not in tail  # a few bytes of padding after EOI are allowed
+

@@ -82,7 +82,8 @@ class RollingStats:
         self._received: deque[float] = deque(maxlen=max_samples)
         self._processed: deque[tuple[float, float, float]] = deque(maxlen=max_samples)
         # when frames were dropped, bad or failed: the health of the last `window` seconds, not of the run
-        self._events: dict[str, deque[float]] = {k: deque(maxlen=max_samples) for k in ("dropped", "bad", "error")}
+        self._events: dict[str, deque[float]] = {k: deque(maxlen=max_samples)
+                                                 for k in ("dropped", "bad", "error", "truncated")}
         self._lost: deque[tuple[float, int]] = deque(maxlen=max_samples)  # (when, frames lost before the node)
         self._gaps = StampGaps()
         self.lost_total = 0
@@ -92,6 +93,7 @@ class RollingStats:
         self.dropped_total = 0
         self.bad_total = 0
         self.error_total = 0
+        self.truncated_total = 0
 
     def on_received(self, dropped_pending: bool, now: float | None = None, stamp_ns: int | None = None) -> None:
         """A frame arrived; stamp_ns (its header's) lets the gaps tell how many were lost before the node."""
@@ -112,6 +114,12 @@ class RollingStats:
         with self._lock:
             self.bad_total += 1
             self._events["bad"].append(time.monotonic() if now is None else now)
+
+    def on_truncated(self, now: float | None = None) -> None:
+        """A frame answered although it came incomplete (a JPEG without its end): counted, not skipped."""
+        with self._lock:
+            self.truncated_total += 1
+            self._events["truncated"].append(time.monotonic() if now is None else now)
 
     def on_error(self, now: float | None = None) -> None:
         with self._lock:
@@ -142,6 +150,7 @@ class RollingStats:
                 "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
                 "errors": totals[4], "recent_received": len(received), "recent_dropped": recent["dropped"],
                 "recent_bad_frames": recent["bad"], "recent_errors": recent["error"],
+                "truncated_frames": self.truncated_total, "recent_truncated_frames": recent["truncated"],
                 "lost_before_node": lost_total, "recent_lost_before_node": recent_lost,
                 "recent_loss_before_node": recent_lost / (recent_lost + len(received)) if received else 0.0}
 
@@ -164,6 +173,8 @@ class StatsSnapshot(TypedDict):
     recent_dropped: int
     recent_bad_frames: int
     recent_errors: int
+    truncated_frames: int  # answered although incomplete (jpeg without its end)
+    recent_truncated_frames: int
     lost_before_node: int  # frames the header stamps say were sent but never arrived (StampGaps)
     recent_lost_before_node: int
     recent_loss_before_node: float  # of the frames sent in the window, the share that never arrived

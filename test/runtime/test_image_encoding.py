@@ -118,3 +118,16 @@ def test_jpeg_size_is_found_behind_large_icc_segments() -> None:
     assert compressed_size(np.frombuffer(padded, np.uint8)) == (64, 48)
     assert compressed_to_bgr(padded, "jpeg", max_pixels=64 * 48).shape == (48, 64, 3)
     assert compressed_size(padded[:70000]) is None  # cut inside the ICC segments: no size, refused
+
+
+def test_a_jpeg_cut_short_is_told_apart_though_opencv_decodes_it() -> None:
+    from mtl_perception.runtime.image_encoding import jpeg_truncated
+
+    # OpenCV 4.5 (JetPack) decodes such a file with a warning; 5.0 refuses it: either way it is told here
+    encoded = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))[1]
+    data = encoded.tobytes()
+    cut = data[: len(data) * 2 // 3]
+    assert jpeg_truncated(cut) and not jpeg_truncated(data) and not jpeg_truncated(np.frombuffer(data, np.uint8))
+    png = cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes()
+    assert not jpeg_truncated(png)
+

@@ -11,6 +11,7 @@ import pytest
 
 from mtl_perception.data.bdd100k import (
     LANE_CATEGORIES,
+    LANE_IGNORE,
     VALID_LANE_VALUES,
     BDD100KSplit,
     ClassSet,
@@ -54,7 +55,10 @@ def test_every_valid_lane_value_decodes_as_the_toolkit_does() -> None:
     mask = np.array([EVERY_VALID], np.uint8)
     np.testing.assert_array_equal(decode_lane_mask(mask), toolkit_foreground(mask))
     assert decode_lane_mask(mask).tolist() == [[True] * 32 + [False]]  # every marking is a marking
-    assert VALID_LANE_VALUES == set(EVERY_VALID)
+    # and the pseudo-labels' ignore value (254): background to the toolkit, as to this reader
+    ignore = np.array([[LANE_IGNORE]], np.uint8)
+    assert not decode_lane_mask(ignore).any() and not toolkit_foreground(ignore).any()
+    assert VALID_LANE_VALUES == {*EVERY_VALID, LANE_IGNORE}
 
 
 def test_encoder_is_the_toolkits() -> None:

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
 
     from mtl_perception.evaluation.bags import BagError
-    from mtl_perception.ros.bag_player import BagPlayer
+    from mtl_perception.commands.bag_player import BagPlayer
 
     remap = {}
     for rule in args.remap:

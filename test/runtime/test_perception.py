@@ -51,7 +51,9 @@ def test_metadata_read_from_model(perception: Perception) -> None:
     info = perception.info
     assert (info.input_height, info.input_width, info.pad_value) == (384, 640, 114)
     assert info.class_names[2] == "car" and info.backbone == "mobilenetv2"
-    assert "synthetic scenes (mtl-perception synth" in info.trained_on and "/" not in info.trained_on.split("--")[0]
+    # what the weights learnt from, in words (no machine's paths): the synthetic scenes and the pseudo-labelled frames
+    assert "synthetic scenes (mtl-perception synth" in info.trained_on and "pseudo-labelled" in info.trained_on
+    assert "/work" not in info.trained_on
 
 
 def test_rejects_non_bgr_frames(perception: Perception) -> None:

@@ -123,7 +123,7 @@ def test_checkpoint_errors(two_epochs: Path, tmp_path: Path) -> None:
 
 def test_resume_other_backbone_refused(tiny_set: Path, two_epochs: Path, tmp_path: Path) -> None:
     shutil.copy(two_epochs / "last.pt", tmp_path / "last.pt")
-    with pytest.raises(CheckpointError, match="holds a mobilenetv2 model"):
+    with pytest.raises(CheckpointError, match="backbone 'mobilenetv2' -> 'resnet50'"):
         train(_config(tiny_set, tmp_path, backbone="resnet50", resume=True), progress=False)
 
 

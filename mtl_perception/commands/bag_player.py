@@ -1,4 +1,4 @@
-"""A rosbag2 player for machines without `ros2 bag`: a bag's camera topics published as they were recorded.
+"""A rosbag2 player for machines without `ros2 bag` (the play-bag command): a bag's camera topics published as recorded.
 
 Images (raw or compressed) and camera_info go out as the bag holds them (their CDR bytes, no decoding), each
 topic with the QoS its recording says the publisher offered, at the recorded timing (scaled by `speed`) or

@@ -12,6 +12,16 @@ from mtl_perception.runtime.backends.base import MAX_THREADS
 from mtl_perception.runtime.contract import check_input_size
 
 
+def add_drivable_argument(parser: argparse.ArgumentParser) -> None:
+    """--drivable for every command that trains or scores the drivable head (one definition's default)."""
+    from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS
+
+    parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
+                        help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
+                             "the peers' definition, the teachers' and the bundled model's), or the direct area "
+                             "(ego lane) alone")
+
+
 # argparse types: a nonsensical number is refused by argparse, in one line naming the option, before any work
 def thread_count(text: str) -> int:
     """ONNX Runtime threads: 0 (its default) to MAX_THREADS, as the node bounds them."""

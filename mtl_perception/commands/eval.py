@@ -7,12 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mtl_perception.commands.common import at_least_one, probability, thread_count
+from mtl_perception.commands.common import add_drivable_argument, at_least_one, probability, thread_count
 from mtl_perception.runtime.backends import BACKENDS
 from mtl_perception.runtime.presets import (
     DEPLOYED,
-    DRIVABLE_DEFINITION,
-    DRIVABLE_DEFINITIONS,
     PEER_EVALUATION,
     includes_alternative,
 )
@@ -25,10 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=thread_count, default=0)
     parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
-    parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
-                        help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
-                             "the peers' definition, the teachers' and the bundled model's), or the direct area "
-                             "(ego lane) alone")
+    add_drivable_argument(parser)
     parser.add_argument("--operating-threshold", type=probability, default=DEPLOYED.score_threshold,
                         help="score threshold for the deployed precision/recall (default: the node's)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mtl_perception.commands.common import at_least_one, thread_count
+from mtl_perception.commands.common import add_drivable_argument, at_least_one, thread_count
 from mtl_perception.runtime.backends import BACKENDS
-from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS, includes_alternative
+from mtl_perception.runtime.presets import includes_alternative
 
 if TYPE_CHECKING:  # the modules the command needs are imported when it runs
     from mtl_perception.data.bdd100k import Sample
@@ -26,10 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=thread_count, default=0)
     parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
-    parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
-                        help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
-                             "the peers' definition, the teachers' and the bundled model's), or the direct area "
-                             "(ego lane) alone")
+    add_drivable_argument(parser)
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")
     parser.add_argument("--picture", type=Path, metavar="PNG",

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mtl_perception.commands.common import at_least_one, parse_hw
-from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS, includes_alternative
+from mtl_perception.commands.common import add_drivable_argument, at_least_one, parse_hw
+from mtl_perception.runtime.presets import includes_alternative
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="peak learning rate (AdamW, cosine schedule)")
     parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
                         help="all 10 BDD100K classes, or one merged vehicle class (the peers' evaluation)")
-    parser.add_argument("--drivable", choices=DRIVABLE_DEFINITIONS, default=DRIVABLE_DEFINITION,
-                        help="what counts as drivable: BDD100K's direct and alternative areas merged (the default: "
-                             "the peers' definition, the teachers' and the bundled model's), or the direct area "
-                             "(ego lane) alone")
+    add_drivable_argument(parser)
     parser.add_argument("--lane-widen", type=int, default=0, metavar="PX",
                         help="dilate lane masks by PX at the original resolution (0: as labelled)")
     parser.add_argument("--neck-repeats", type=int, help="BiFPN layers (default: the backbone's)")

@@ -253,16 +253,17 @@ def test_interrupted_eval_bag_leaves_no_result(labelled_set: Path, random_model:
     bag = tmp_path / "in"
     images = tmp_path / "images"
     images.mkdir()
-    for i in range(150):  # long enough to be interrupted in the middle
+    for i in range(600):  # jpeg bytes as they are: long enough to replay to be interrupted in the middle
         shutil.copy(next(_images(labelled_set).glob("*.jpg")), images / f"{i:04d}.jpg")
-    assert _cli("make-bag", "--images", str(images), "--out", str(bag)).returncode == 0
+    assert _cli("make-bag", "--images", str(images), "--out", str(bag), "--compressed").returncode == 0
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "mtl_perception.cli", "eval-bag", "--bag", str(bag), "--model",
                                 str(random_model), "--out", str(out), "--json"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (tmp_path / ".out.partial").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1.0)
+    time.sleep(0.5)
+    assert process.poll() is None, "eval-bag ended before it could be interrupted: give it more frames"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err

@@ -33,7 +33,8 @@ def test_file_system_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
     """SIGINT to a real long-running subcommand (synth of many frames)."""
     process = subprocess.Popen([sys.executable, "-m", "mtl_perception.cli", "synth", "--out", str(tmp_path / "s"),
-                                "--train", "500", "--val", "0"], stderr=subprocess.PIPE, text=True)
+                                "--train", "500", "--val", "0"], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(6)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

@@ -258,7 +258,8 @@ def test_interrupted_eval_bag_leaves_no_result(labelled_set: Path, random_model:
     assert _cli("make-bag", "--images", str(images), "--out", str(bag), "--compressed").returncode == 0
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "mtl_perception.cli", "eval-bag", "--bag", str(bag), "--model",
-                                str(random_model), "--out", str(out), "--json"], stderr=subprocess.PIPE, text=True)
+                                str(random_model), "--out", str(out), "--json"], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (tmp_path / ".out.partial").exists() and time.monotonic() < deadline:
         time.sleep(0.1)

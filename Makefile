@@ -34,7 +34,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 # JetPack's Pythons (pyenv's CPython here): the code that runs on the Jetson is tested under each,
 # in a small venv of its own with the NumPy and OpenCV that platform ships (.ci/jetson/*.txt).
 JETSON_VENVS := .venv-jetpack5-py38 .venv-jetpack6-py310
-JETSON_TESTS = $(shell grep -l "pytest.mark.jetson_python" test/runtime/*.py)
+JETSON_TESTS = $(shell grep -rl --include="*.py" "pytest.mark.jetson_python" test)
 .venv-jetpack5-py38/.ready: PYENV_PY := 3.8.18 python3.8
 .venv-jetpack6-py310/.ready: PYENV_PY := 3.10.13 python3.10
 

@@ -14,16 +14,26 @@ PACKAGE = "mtl_perception"
 VERSION = "0.1.0"  # keep equal to package.xml (checked by test/test_packaging.py)
 
 EXTRAS = {
-    # what runs on the car: the runtime, the node's core and the evaluation tools
+    # what runs on the car: the runtime, the node's core and the evaluation tools. Pinned for this project's
+    # Python (3.11+); on JetPack's Pythons (5: 3.8, 6: 3.10) the releases tested there (.ci/jetson/*.txt,
+    # checked by test/test_packaging.py) or newer: their NumPy and OpenCV stay the platform's
     "runtime": [
-        "numpy==2.4.6",
-        "opencv-python-headless==5.0.0.93",
-        "onnxruntime==1.32.0",
-        "rosbags==0.11.9",
+        "numpy==2.4.6; python_version >= '3.11'",
+        "numpy>=1.21.6,<2; python_version < '3.11'",
+        "opencv-python-headless==5.0.0.93; python_version >= '3.11'",
+        "opencv-python-headless>=4.5.4.60; python_version < '3.11'",
+        "onnxruntime==1.32.0; python_version >= '3.11'",
+        "onnxruntime>=1.16.3; python_version < '3.11'",
+        "rosbags==0.11.9; python_version >= '3.10'",
+        "rosbags==0.9.23; python_version < '3.10'",  # the last release for 3.8: sqlite3 bags only
         "tqdm==4.70.1",
         "PyYAML==6.0.3",
-        "matplotlib==3.11.2",
-        "pycocotools==2.0.11",  # detection scored as the BDD100K toolkit scores it (scalabel's path)
+        "matplotlib==3.11.2; python_version >= '3.11'",
+        "matplotlib>=3.7.5; python_version < '3.11'",
+        # detection scored as the BDD100K toolkit scores it (scalabel's path)
+        "pycocotools==2.0.11; python_version >= '3.10'",
+        "pycocotools==2.0.7; python_version < '3.10'",
+        "onnx>=1.16.2; python_version < '3.11'",  # trt-check reads the graph (elsewhere the training extra brings it)
     ],
     # ROS 2 from the PyPI wheels (Kilted); a ROS machine uses apt instead
     "ros": [
@@ -71,14 +81,14 @@ setup(
     version=VERSION,
     packages=find_packages(exclude=["test", "test.*"]),
     data_files=[
-        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
-        (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
-        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
-        (f"share/{PACKAGE}/demo/real_clip", glob("demo/real_clip/*")),
+        ("share/ament_index/resource_index/packages", ["resource/{PACKAGE}"]),
+        ("share/{PACKAGE}", ["package.xml"]),
+        ("share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        ("share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
+        ("share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+        ("share/{PACKAGE}/demo/real_clip", glob("demo/real_clip/*")),
         # vision_msgs definitions, so evaluation can write self-describing bags without ROS installed
-        (f"share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),
+        ("share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),
     ],
     install_requires=["setuptools"],
     extras_require=EXTRAS,
@@ -87,11 +97,11 @@ setup(
     maintainer_email="mtl-perception@example.org",
     description="Multi-task perception (detection, drivable area, lanes) for ROS 2 on Jetson",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.8",  # JetPack 5; training needs 3.10 (torch)
     entry_points={
         "console_scripts": [
-            f"perception_node = {PACKAGE}.ros.node:main",
-            f"mtl-perception = {PACKAGE}.cli:main",
+            "perception_node = {PACKAGE}.ros.node:main",
+            "mtl-perception = {PACKAGE}.cli:main",
         ],
     },
 )

@@ -63,15 +63,42 @@ def _command_in(argv: Sequence[str]) -> str:
     return next((arg for arg in argv if arg in SUBCOMMANDS), "")
 
 
+# What a missing import means for the user: the top-level module -> how to get it
+_ROS_HINT = "ROS 2's Python packages: source your ROS 2 setup first (e.g. source /opt/ros/humble/setup.bash)"
+_MISSING_HINTS = {
+    **{m: _ROS_HINT for m in ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "vision_msgs", "nav_msgs",
+                              "diagnostic_msgs", "geometry_msgs", "visualization_msgs", "lifecycle_msgs")},
+    **{m: "the training extra: pip install 'mtl_perception[training]' (Python 3.10+)"
+       for m in ("torch", "torchvision", "onnx", "tensorboard")},
+    **{m: "the runtime extra: pip install 'mtl_perception[runtime]'"
+       for m in ("rosbags", "yaml", "pycocotools", "tqdm", "matplotlib", "onnxruntime", "cv2")},
+    "ensemble_boxes": "the pseudo-label extra: pip install 'mtl_perception[pseudo-label]'",
+}
+
+
+def _missing_module(command: str, err: ModuleNotFoundError) -> str:
+    top = (err.name or "").split(".")[0]
+    needs = _MISSING_HINTS.get(top, f"pip install {top}")
+    return f"error: mtl-perception {command or '--help'} needs {top!r}, which is not installed here: {needs}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_command_in(argv))
+    command = _command_in(argv)
+    try:
+        parser = build_parser(command)
+    except ModuleNotFoundError as err:  # a subcommand's add_arguments imports what it needs
+        print(_missing_module(command, err), file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
         return int(_load(args._module).run(args) or 0)
+    except ModuleNotFoundError as err:
+        print(_missing_module(args.command, err), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # each tool writes its outputs atomically or under a temporary name: what it had not finished is absent
         print(f"interrupted: mtl-perception {args.command} stopped; its unfinished outputs were not written",

@@ -114,3 +114,33 @@ def test_catkin_pkg_validates_package_xml_and_rviz_is_optional() -> None:
     # LabelInfo and VisionClass first came in vision_msgs 4.1.0; Humble shipped 4.0.0 first
     vision_msgs = next(d for d in package.exec_depends if d.name == "vision_msgs")
     assert vision_msgs.version_gte == "4.1.0"
+
+
+def _pins(requirements: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in requirements.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def test_runtime_extra_installs_what_jetpack_pythons_are_tested_with() -> None:
+    """pip on JetPack 5 (3.8) and 6 (3.10) resolves the runtime extra to releases that include the ones
+    `make test` runs there (.ci/jetson/*.txt): python_requires admits 3.8, and no pin is for newer Pythons."""
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    assert "3.8.18" in SpecifierSet(_setup_py_python_requires())
+    runtime = [Requirement(r) for r in _setup_py_constant("EXTRAS")["runtime"]]
+    for requirements, python in ((".ci/jetson/jetpack5-py38.txt", "3.8"), (".ci/jetson/jetpack6-py310.txt", "3.10")):
+        tested = {name.lower(): version for name, version in _pins(REPO / requirements).items()}
+        applying = [r for r in runtime if r.marker is None or r.marker.evaluate({"python_version": python})]
+        for requirement in applying:
+            name = requirement.name.lower()
+            assert name in tested, f"{requirements} does not test {requirement} on Python {python}"
+            assert requirement.specifier.contains(tested[name]), f"{requirement} refuses {name} {tested[name]}"
+
+
+def _setup_py_python_requires() -> str:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "python_requires":
+            return ast.literal_eval(node.value)
+    raise AssertionError("setup.py sets no python_requires")

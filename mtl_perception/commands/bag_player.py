@@ -18,7 +18,15 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from mtl_perception.evaluation.bags import CAMERA_INFO, COMPRESSED, IMAGE, BagError, reader_errors, typestore
+from mtl_perception.evaluation.bags import (
+    CAMERA_INFO,
+    COMPRESSED,
+    IMAGE,
+    BagError,
+    offered_qos,
+    reader_errors,
+    typestore,
+)
 
 MESSAGE_TYPES: dict[str, type] = {IMAGE: Image, COMPRESSED: CompressedImage, CAMERA_INFO: CameraInfo}
 DEFAULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # where the bag lists none
@@ -33,14 +41,13 @@ class PlayResult:
 
 def qos_of(connection: Any) -> QoSProfile:
     """The QoS the recording says the topic's publisher offered (rosbag2's offered_qos_profiles)."""
-    offered = list(getattr(getattr(connection, "ext", None), "offered_qos_profiles", []) or [])
-    if not offered:
+    qos = offered_qos(connection)
+    if qos is None:
         return DEFAULT_QOS
-    qos = offered[0]
-    reliability = ReliabilityPolicy.BEST_EFFORT if qos.reliability.name == "BEST_EFFORT" else ReliabilityPolicy.RELIABLE
-    durability = DurabilityPolicy.TRANSIENT_LOCAL if qos.durability.name == "TRANSIENT_LOCAL" else \
+    reliability = ReliabilityPolicy.BEST_EFFORT if qos.reliability == "BEST_EFFORT" else ReliabilityPolicy.RELIABLE
+    durability = DurabilityPolicy.TRANSIENT_LOCAL if qos.durability == "TRANSIENT_LOCAL" else \
         DurabilityPolicy.VOLATILE
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(int(qos.depth), 1), reliability=reliability,
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(qos.depth, 1), reliability=reliability,
                       durability=durability)
 
 

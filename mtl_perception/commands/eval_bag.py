@@ -24,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, help="BDD100K-layout root whose labels to score against")
     parser.add_argument("--split", default="val")
     parser.add_argument("--overlays", action="store_true", help="also write overlay images")
-    from mtl_perception.evaluation.bags import STORAGES
+    from mtl_perception.evaluation.bags import STORAGES, default_storage
 
-    parser.add_argument("--storage", choices=STORAGES, default=STORAGES[0])
+    parser.add_argument("--storage", choices=STORAGES, default=default_storage(),
+                        help="rosbag2 storage (default: %(default)s; mcap needs rosbags 0.10+, Python 3.10+)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--threads", type=thread_count, default=0)
     parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold,

@@ -13,9 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, required=True, help="folder of images (sorted by name)")
     parser.add_argument("--out", type=Path, required=True, help="bag folder to create")
     parser.add_argument("--topic", default="/camera/image_raw")
-    from mtl_perception.evaluation.bags import STORAGES
+    from mtl_perception.evaluation.bags import STORAGES, default_storage
 
-    parser.add_argument("--storage", choices=STORAGES, default=STORAGES[0])
+    parser.add_argument("--storage", choices=STORAGES, default=default_storage(),
+                        help="rosbag2 storage (default: %(default)s; mcap needs rosbags 0.10+, Python 3.10+)")
     parser.add_argument("--compressed", action="store_true", help="CompressedImage (jpeg) on TOPIC/compressed")
     parser.add_argument("--rate", type=rate_hz, default=10.0, help="frames per second of the recording")
     parser.add_argument("--frame-id", default="camera")

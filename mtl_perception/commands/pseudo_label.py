@@ -263,7 +263,7 @@ def merge_shards(out: Path, split: str, overwrite: bool) -> dict[str, Any]:
     shards = sorted(folder.glob(f"det_{split}.shard-*-of-*.json"))
     if not shards:
         raise FileNotFoundError(f"no shards of split {split} in {folder} (det_{split}.shard-K-of-N.json)")
-    counts = {int(p.name.rsplit("-of-", 1)[1].removesuffix(".json")) for p in shards}
+    counts = {int(p.name.rsplit("-of-", 1)[1][: -len(".json")]) for p in shards}
     if len(counts) != 1:
         raise ValueError(f"{folder} holds shards of different N ({sorted(counts)}): remove the stale ones")
     n = counts.pop()

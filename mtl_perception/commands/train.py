@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_perception.commands.common import add_drivable_argument, at_least_one, parse_hw
+from mtl_perception.compat import zip_strict
 from mtl_perception.runtime.presets import includes_alternative
 
 
@@ -78,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     data_weights = _data_weights(args.data_weights, len(roots))
     data = DataConfig(roots[0], args.classes, includes_alternative(args.drivable), args.lane_widen,
                       height, width, args.limit)
-    mix = tuple(DataSource(root, w) for root, w in zip(roots[1:], data_weights[1:], strict=True))
+    mix = tuple(DataSource(root, w) for root, w in zip_strict(roots[1:], data_weights[1:]))
     options = {name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None}
     return TrainConfig(data=data, out=args.out, mix=mix, data_weight=data_weights[0], resume=args.resume,
                        loss=dataclasses.replace(loss, **weights), **options, **overrides)

@@ -16,10 +16,14 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import (
+    Sequence as SequenceBase,  # a base class subscripted at import: collections.abc's is not, under 3.8
+)
 
 import cv2
 import numpy as np
 
+from mtl_perception.compat import zip_strict
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
 
 DETECTION_CLASSES: tuple[str, ...] = (
@@ -118,7 +122,7 @@ class ClassSet:
         """Each box's class id as a training target; None for boxes outside the class set and for the
         ignored regions (crowd boxes, IGNORE_MAPPING's categories), which are no one object."""
         return [None if ignore else self.class_id(c)
-                for c, ignore in zip(labels.categories, labels.ignore.tolist(), strict=True)]
+                for c, ignore in zip_strict(labels.categories, labels.ignore.tolist())]
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ def _frame_labels(frame: dict) -> FrameLabels:
         categories.append(name)
         flags.append((bool(attributes.get("crowd", False)), ignored, bool(attributes.get("occluded", False)),
                       bool(attributes.get("truncated", False))))
-    columns = [np.array(col, bool) for col in zip(*flags, strict=True)] if flags else [np.zeros(0, bool)] * 4
+    columns = [np.array(col, bool) for col in zip_strict(*flags)] if flags else [np.zeros(0, bool)] * 4
     crowd, ignored_flags, occluded, truncated = columns
     return FrameLabels(frame["name"], np.array(boxes, np.float32).reshape(-1, 4), tuple(categories),
                        dict(frame.get("attributes") or {}), crowd, ignored_flags, occluded, truncated,
@@ -278,7 +282,7 @@ def _ignored(mask: np.ndarray | None, value: int) -> np.ndarray | None:
     return ignored if ignored.any() else None
 
 
-class BDD100KSplit(Sequence[Sample]):
+class BDD100KSplit(SequenceBase[Sample]):
     """A split of a BDD100K folder, with whichever of BDD100K's separate label downloads it has.
 
     `tasks` are the label kinds present (detection: labels/det_20/det_SPLIT.json; drivable and lane:

@@ -14,13 +14,15 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 
 from mtl_perception.data.bdd100k import DatasetError, SplitPaths
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose
 
-Coefficients = tuple[float, float, float]
+# typing.Tuple: a builtin tuple[...] evaluated at import fails under JetPack 5's Python 3.8
+Coefficients = Tuple[float, float, float]
 
 
 def lateral(coefficients: Coefficients, x: np.ndarray | float) -> np.ndarray:

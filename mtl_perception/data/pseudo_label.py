@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mtl_perception.compat import zip_strict
 from mtl_perception.data.bdd100k import (
     DETECTION_CLASSES,
     DRIVABLE_BACKGROUND,
@@ -129,7 +130,7 @@ def fuse_boxes(passes: Sequence[TeacherDetections], classes: Sequence[str], widt
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep = (scores >= thresholds.box_ignore) & (area > 0)
     boxes, scores = boxes[keep], scores[keep]
-    categories = tuple(c for c, k in zip(categories, keep.tolist(), strict=True) if k)
+    categories = tuple(c for c, k in zip_strict(categories, keep.tolist()) if k)
     ignore = scores < thresholds.box_keep
     ignore |= _riders(boxes, categories, scores >= thresholds.box_ignore)
     return FusedBoxes(boxes, scores, categories, ignore)
@@ -188,7 +189,7 @@ def frame_record(name: str, fused: FusedBoxes, source: str, teachers: str) -> di
     """One frame of det_20 JSON (scalabel's frame format), each label with its score and where it came from."""
     labels = []
     for index, (box, score, category, ignore) in enumerate(
-            zip(fused.boxes.tolist(), fused.scores.tolist(), fused.categories, fused.ignore.tolist(), strict=True)):
+            zip_strict(fused.boxes.tolist(), fused.scores.tolist(), fused.categories, fused.ignore.tolist())):
         labels.append({
             "id": str(index),
             "category": category,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from mtl_perception.compat import zip_strict
 from mtl_perception.data import scene_effects as fx
 from mtl_perception.data.bdd100k import (
     DRIVABLE_ALTERNATIVE,
@@ -830,7 +831,7 @@ def _ego_edge(ego: np.ndarray, points: int = 33) -> tuple[tuple[float, float], .
     height, width = ego.shape
     columns = np.linspace(0, width - 1, points).round().astype(int)
     tops = [int(np.argmax(ego[:, c])) if ego[:, c].any() else height for c in columns]
-    return tuple((float(c), float(t)) for c, t in zip(columns, tops, strict=True))
+    return tuple((float(c), float(t)) for c, t in zip_strict(columns, tops))
 
 
 def _lights(spots: list[tuple[float, float, str, float]], homography: np.ndarray, look: _Look,

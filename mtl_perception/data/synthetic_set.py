@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_write_text
+from mtl_perception.compat import zip_strict
 from mtl_perception.data.bdd100k import SplitPaths
 from mtl_perception.data.ground_truth import ground_json
 from mtl_perception.data.randomisation import Randomisation
@@ -86,8 +87,8 @@ def write_split(config: SynthConfig, split: str, count: int, progress: bool = Tr
     try:
         for sub in ("images", "drivable", "lane"):
             (stage / sub).mkdir()
-        records, ground = zip(*tqdm(_records(config, split, count, stage), total=count, desc=f"synth {split}",
-                                    unit="frame", disable=not progress), strict=True)
+        records, ground = zip_strict(*tqdm(_records(config, split, count, stage), total=count, desc=f"synth {split}",
+                                    unit="frame", disable=not progress))
         paths.det_json.unlink(missing_ok=True)  # from here until the end the split is visibly incomplete
         for sub, final in (("images", paths.images), ("drivable", paths.drivable), ("lane", paths.lane)):
             shutil.rmtree(final, ignore_errors=True)

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from mtl_perception.compat import zip_strict
 from mtl_perception.runtime.letterbox import letterbox_image
 from mtl_perception.runtime.nms import nms
 
@@ -198,8 +199,8 @@ class NanoDetTeacher:
         canvas = np.zeros((self.size, self.size, 3), np.uint8)
         canvas[top:top + new_h, left:left + new_w] = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA)
         blob = ((canvas.astype(np.float32) - self.MEAN) / self.STD).transpose(2, 0, 1)[None]
-        results = dict(zip([o.name for o in self.session.get_outputs()],
-                           self.session.run(None, {self.input: blob}), strict=True))
+        results = dict(zip_strict([o.name for o in self.session.get_outputs()],
+                           self.session.run(None, {self.input: blob})))
         all_boxes, all_scores = [], []
         bins = np.arange(self.BINS, dtype=np.float32)
         for stride, cls_name, reg_name in self.levels:

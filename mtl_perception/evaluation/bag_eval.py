@@ -72,7 +72,7 @@ class GroundOutput:
 
 
 def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None = None,
-                 labels: LabelJoin | None = None, overlays: bool = False, storage: str = "mcap",
+                 labels: LabelJoin | None = None, overlays: bool = False, storage: str | None = None,
                  progress: bool = True, ground: GroundOutput | None = None) -> dict:
     """Run every image of the bag; write out; return latency (and metrics with labels).
 

@@ -20,8 +20,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from rosbags.highlevel import AnyReader
-from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -61,9 +60,15 @@ def typestore() -> Typestore:
 STORAGES = ("mcap", "sqlite3")  # rosbag2 storage formats written; mcap is the default
 
 
-def partial_path(out: Path) -> Path:
+def staging_folder(out: Path) -> Path:
     """Where a bag is written until it is complete: a hidden sibling of out."""
     return out.with_name(f".{out.name}.partial")
+
+
+def partial_path(out: Path) -> Path:
+    """The bag folder inside staging_folder(out), under its final name: rosbags names the storage file after
+    the folder, and a renamed folder keeps it, so the bag's file is out/NAME.mcap, not a hidden one."""
+    return staging_folder(out) / out.name
 
 
 def check_bag_out(out: Path) -> None:
@@ -75,26 +80,115 @@ def check_bag_out(out: Path) -> None:
         raise FileExistsError(f"{out} exists; rosbag2 writes a new folder: remove it or pick another --out")
 
 
+def _start_staging(out: Path) -> Path:
+    staging = staging_folder(out)
+    shutil.rmtree(staging, ignore_errors=True)  # a leftover of an earlier crash
+    staging.mkdir(parents=True)
+    return partial_path(out)
+
+
+def _publish_staged(out: Path) -> None:
+    os.replace(partial_path(out), out)
+    shutil.rmtree(staging_folder(out), ignore_errors=True)
+
+
 @contextlib.contextmanager
 def bag_in_progress(out: Path) -> Iterator[Path]:
     """Yields the partial path to write a bag into; renamed to out when the body completes, removed when it
     fails or is interrupted (Ctrl-C too): a bag with valid metadata is never a half-written one."""
     check_bag_out(out)
-    partial = partial_path(out)
-    shutil.rmtree(partial, ignore_errors=True)  # a leftover of an earlier crash
+    partial = _start_staging(out)
     try:
         yield partial
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(staging_folder(out), ignore_errors=True)
         raise
-    os.replace(partial, out)
+    _publish_staged(out)
 
 
-def _storage(name: str) -> StoragePlugin:
-    plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
-    if name not in plugins:
-        raise ValueError(f"storage {name!r}: use one of {', '.join(STORAGES)}")
-    return plugins[name]
+# rosbags 0.10 gave the Writer a bag version and a storage plugin (mcap) and typed the offered QoS; 0.9.23, the
+# last release for JetPack 5's Python 3.8, writes version-8 sqlite3 bags and takes the QoS as rosbag2's YAML
+# text. Both read mcap and sqlite3. The two differences are handled here and nowhere else.
+def _rosbags_writes_storages() -> bool:
+    import inspect
+
+    return "storage_plugin" in inspect.signature(Writer).parameters
+
+
+def default_storage() -> str:
+    """mcap where the installed rosbags writes it, sqlite3 before rosbags 0.10."""
+    return STORAGES[0] if _rosbags_writes_storages() else "sqlite3"
+
+
+def open_writer(path: Path, storage: str | None = None) -> Writer:
+    """An opened rosbags Writer of a version-8 bag in `storage` (one of STORAGES; None: default_storage())."""
+    storage = storage or default_storage()
+    if storage not in STORAGES:
+        raise ValueError(f"storage {storage!r}: use one of {', '.join(STORAGES)}")
+    if _rosbags_writes_storages():
+        from rosbags.rosbag2 import StoragePlugin
+
+        plugin = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}[storage]
+        writer = Writer(path, version=BAG_VERSION, storage_plugin=plugin)
+    elif storage != "sqlite3":
+        raise ValueError(f"--storage {storage}: rosbags {_rosbags_version()} writes sqlite3 bags only (mcap needs "
+                         "rosbags 0.10 or later, and Python 3.10): pass --storage sqlite3")
+    else:
+        writer = Writer(path)  # type: ignore[call-arg]  # rosbags < 0.10: always version 8, sqlite3
+    writer.open()
+    return writer
+
+
+def _rosbags_version() -> str:
+    from importlib.metadata import version
+
+    return version("rosbags")
+
+
+def offered_qos_argument(profiles: list[dict[str, Any]]) -> Any:
+    """rosbag2 QoS profiles (its version-8 metadata layout, as CAMERA_QOS) as Writer.add_connection takes them."""
+    if _rosbags_writes_storages():
+        from rosbags.rosbag2.metadata import parse_qos
+
+        return parse_qos(profiles)  # type: ignore[arg-type]  # CAMERA_QOS is rosbags' QosDict layout
+    import yaml
+
+    return yaml.safe_dump(profiles, sort_keys=False).strip()
+
+
+@dataclass(frozen=True)
+class OfferedQos:
+    """What a recorded publisher offered, in rosbag2's terms (KEEP_LAST history is assumed)."""
+
+    reliability: str  # RELIABLE | BEST_EFFORT
+    durability: str  # VOLATILE | TRANSIENT_LOCAL
+    depth: int
+
+
+_RELIABILITY = {1: "RELIABLE", 2: "BEST_EFFORT"}
+_DURABILITY = {1: "TRANSIENT_LOCAL", 2: "VOLATILE"}
+
+
+def offered_qos(connection: Any) -> OfferedQos | None:
+    """The first QoS profile a bag records for a connection's publisher, or None where it records none. rosbags
+    gives typed profiles from 0.10 on, the YAML text before; recorders write numbers or names."""
+    offered = getattr(getattr(connection, "ext", None), "offered_qos_profiles", None)
+    if isinstance(offered, str):
+        import yaml
+
+        offered = yaml.safe_load(offered) if offered.strip() else []
+    if not offered:
+        return None
+    first = offered[0]
+
+    def name(value: Any, table: dict[int, str]) -> str:
+        value = getattr(value, "name", value)  # an Enum of rosbags' typed profiles
+        return table.get(value, "UNKNOWN") if isinstance(value, int) else str(value).upper()
+
+    if isinstance(first, dict):
+        return OfferedQos(name(first.get("reliability"), _RELIABILITY), name(first.get("durability"), _DURABILITY),
+                          int(first.get("depth", 0)))
+    return OfferedQos(name(first.reliability, _RELIABILITY), name(first.durability, _DURABILITY), int(first.depth))
 
 
 def _header(store: Typestore, stamp_ns: int, frame_id: str) -> Any:
@@ -110,11 +204,13 @@ def image_message(store: Typestore, header: Any, array: np.ndarray, encoding: st
                               data=np.ascontiguousarray(array).reshape(-1))
 
 
-# What the bag says its publishers offered (rosbag2's offered_qos_profiles): a camera driver's reliable,
-# volatile, keep-last publisher with no deadline; ros2 bag play and perception_node's `auto` match it
-_INFINITE = QosTime(9223372036, 854775807)  # rosbag2's "infinite" duration
-CAMERA_QOS = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.VOLATILE, _INFINITE, _INFINITE,
-                 QosLiveliness.AUTOMATIC, _INFINITE, False)
+# What the bag says its publishers offered (rosbag2's offered_qos_profiles, its version-8 layout): a camera
+# driver's reliable, volatile, keep-last publisher with no deadline; ros2 bag play and perception_node's `auto`
+# match it. history 1 KEEP_LAST, reliability 1 RELIABLE, durability 2 VOLATILE, liveliness 1 AUTOMATIC.
+_INFINITE = {"sec": 9223372036, "nsec": 854775807}  # rosbag2's "infinite" duration (copied: YAML has no aliases)
+CAMERA_QOS: dict[str, Any] = {"history": 1, "depth": 1, "reliability": 1, "durability": 2,
+                              "deadline": dict(_INFINITE), "lifespan": dict(_INFINITE), "liveliness": 1,
+                              "liveliness_lease_duration": dict(_INFINITE), "avoid_ros_namespace_conventions": False}
 
 
 def load_camera_info_yaml(path: Path) -> dict[str, Any]:
@@ -161,7 +257,7 @@ def _camera_info_message(store: Typestore, header: Any, calibration: dict[str, A
                           p=np.array(p, np.float64), binning_x=0, binning_y=0, roi=roi)
 
 
-def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_raw", storage: str = "mcap",
+def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_raw", storage: str | None = None,
                     compressed: bool = False, rate_hz: float = 10.0, frame_id: str = "camera",
                     progress: Callable[[Iterator[Path]], Iterator[Path]] = iter,
                     camera_info: dict[str, Any] | None = None) -> dict[str, int]:
@@ -174,14 +270,13 @@ def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_r
     store = typestore()
     stamps: dict[str, int] = {}
     with bag_in_progress(out) as partial:
-        writer = Writer(partial, version=BAG_VERSION, storage_plugin=_storage(storage))
-        writer.open()
+        writer = open_writer(partial, storage)
         try:
             connection = writer.add_connection(topic + ("/compressed" if compressed else ""),
                                                COMPRESSED if compressed else IMAGE, typestore=store,
-                                               offered_qos_profiles=[CAMERA_QOS])
+                                               offered_qos_profiles=offered_qos_argument([CAMERA_QOS]))
             info = writer.add_connection(camera_info_beside(topic), CAMERA_INFO, typestore=store,
-                                         offered_qos_profiles=[CAMERA_QOS]) if camera_info else None
+                                         offered_qos_profiles=offered_qos_argument([CAMERA_QOS])) if camera_info else None
             for index, path in enumerate(progress(iter(images))):
                 stamp = START_NS + round(index * 1e9 / rate_hz)
                 header = _header(store, stamp, frame_id)
@@ -306,15 +401,13 @@ class ResultBagWriter:
     with ground=True the node's drivable_grid and lane_marking_points where the frame's camera is known.
     rosbags embeds every type's definition in the bag, so any reader can decode them."""
 
-    def __init__(self, out: Path, namespace: str = "/mtl_perception", storage: str = "mcap",
+    def __init__(self, out: Path, namespace: str = "/mtl_perception", storage: str | None = None,
                  overlays: bool = False, ground: bool = False) -> None:
         check_bag_out(out)
-        self.out, self.partial = out, partial_path(out)
-        shutil.rmtree(self.partial, ignore_errors=True)  # a leftover of an earlier crash
+        self.out, self.partial = out, _start_staging(out)
         self.store = typestore()
         # written under the partial name: close() renames it to out, abort() removes it
-        self.writer = Writer(self.partial, version=BAG_VERSION, storage_plugin=_storage(storage))
-        self.writer.open()
+        self.writer = open_writer(self.partial, storage)
         add = self.writer.add_connection
         self.detections = add(f"{namespace}/detections", "vision_msgs/msg/Detection2DArray", typestore=self.store)
         self.drivable = add(f"{namespace}/drivable_mask", IMAGE, typestore=self.store)
@@ -380,10 +473,10 @@ class ResultBagWriter:
     def close(self) -> None:
         """The bag is complete: closed and renamed to its name."""
         self.writer.close()
-        os.replace(self.partial, self.out)
+        _publish_staged(self.out)
 
     def abort(self) -> None:
         """The run failed or was interrupted: nothing that looks like a result is left."""
         with contextlib.suppress(Exception):
             self.writer.close()
-        shutil.rmtree(self.partial, ignore_errors=True)
+        shutil.rmtree(staging_folder(self.out), ignore_errors=True)

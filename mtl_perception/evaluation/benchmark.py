@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtl_perception.compat import zip_strict
 from mtl_perception.runtime.backends import BackendOptions, load_backend
 
 # the paper's Jetson Xavier NX latencies (ms, TensorRT) at 256x384 / 384x640 / 768x1280
@@ -90,7 +91,7 @@ def plot_latency(latency: list[dict], path: Path) -> None:
         paper = PAPER_TABLE_III.get(backbone, {})
         points = [(int(s.split("x")[0]) * int(s.split("x")[1]) / 1e3, v) for s, v in paper.items()]
         if points:
-            ax.plot(*zip(*sorted(points), strict=True), linestyle="--", marker="x",
+            ax.plot(*zip_strict(*sorted(points)), linestyle="--", marker="x",
                     label=f"{backbone} (paper, Xavier NX)")
     ax.set(xlabel="input size (kilopixels)", ylabel="latency, median (ms)", title="latency against resolution")
     ax.legend()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from mtl_perception.compat import zip_strict
 from mtl_perception.runtime.nms import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -224,4 +225,4 @@ class BoundaryF:
 
     def summary(self) -> dict[str, float]:
         mean = self.total / max(self.frames, 1)
-        return {f"f1_{r}px": float(v) for r, v in zip(BOUNDARY_PIXELS, mean, strict=True)}
+        return {f"f1_{r}px": float(v) for r, v in zip_strict(BOUNDARY_PIXELS, mean)}

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.compat import zip_strict
 from mtl_perception.data.bdd100k import (
     DETECTION_CLASSES,
     NAME_MAPPING,
@@ -46,8 +47,7 @@ class PredictedFrame:
             {"id": str(i), "category": c, "score": round(float(s), 5),
              "box2d": {"x1": round(float(b[0]), 2), "y1": round(float(b[1]), 2), "x2": round(float(b[2]), 2),
                        "y2": round(float(b[3]), 2)}}
-            for i, (b, s, c) in enumerate(zip(self.boxes.tolist(), self.scores.tolist(), self.categories,
-                                              strict=True))]}
+            for i, (b, s, c) in enumerate(zip_strict(self.boxes.tolist(), self.scores.tolist(), self.categories))]}
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,7 @@ def score_detections(labels: Sequence[FrameLabels], predictions: Iterable[Predic
     image_ids = {f.name: i + 1 for i, f in enumerate(sorted(labels, key=lambda f: f.name))}
     gt_annotations: list[dict[str, Any]] = []
     for frame in labels:
-        for box, category, ignore in zip(frame.boxes.tolist(), frame.categories, frame.ignore.tolist(),
-                                         strict=True):
+        for box, category, ignore in zip_strict(frame.boxes.tolist(), frame.categories, frame.ignore.tolist()):
             if category in class_ids:
                 bbox = _bbox(box)
                 gt_annotations.append({"id": len(gt_annotations) + 1, "image_id": image_ids[frame.name],
@@ -109,8 +108,7 @@ def score_detections(labels: Sequence[FrameLabels], predictions: Iterable[Predic
         if predicted.name not in image_ids:
             raise DatasetError(f"prediction frame {predicted.name!r} is not in the labels: score predictions "
                                "against the labels of the same split")
-        for box, score, category in zip(predicted.boxes.tolist(), predicted.scores.tolist(), predicted.categories,
-                                        strict=True):
+        for box, score, category in zip_strict(predicted.boxes.tolist(), predicted.scores.tolist(), predicted.categories):
             if category in class_ids:
                 bbox = _bbox(box)
                 detections.append({"id": len(detections) + 1, "image_id": image_ids[predicted.name],

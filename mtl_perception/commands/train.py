@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # in training/config.py, and a value from the YAML file is never overwritten by an unset option.
     parser.add_argument("--backbone", help="mobilenetv2 (fast, the default) or resnet50 (accurate)")
     parser.add_argument("--backbone-weights", help="imagenet (torchvision, needs network), none, or a state_dict PATH")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="fine-tune: start from a run's best.pt or last.pt (its architecture, anchors, "
+                             "normalisation and EMA weights), with a new schedule and history, e.g. the bundled "
+                             "model's run on your fleet's pseudo-labels")
     parser.add_argument("--normalization", choices=["imagenet", "unit"],
                         help="input normalisation the starting weights expect: imagenet (torchvision's mean/std, "
                              "the default) or unit (x/127.5-1, weights converted from TF, e.g. ../shared/weights); "
@@ -60,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # command-line options that are TrainConfig fields of the same name
-_TRAIN_OPTIONS = ("backbone", "backbone_weights", "normalization", "frozen_backbone_bn", "anchors", "neck_repeats", "batch", "epochs", "seg_epochs", "lr",
+_TRAIN_OPTIONS = ("backbone", "backbone_weights", "init_from", "normalization", "frozen_backbone_bn", "anchors", "neck_repeats", "batch", "epochs", "seg_epochs", "lr",
                   "workers", "seed", "val_every")
 
 

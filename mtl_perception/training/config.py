@@ -26,6 +26,9 @@ class TrainConfig:
     data_weight: float = 1.0
     backbone: str = "mobilenetv2"
     backbone_weights: str = "imagenet"
+    # fine-tuning: the whole network (architecture, anchors, normalisation, weights: the EMA's) from this
+    # checkpoint, with a new optimiser, schedule and history; backbone_weights and anchors are then unused
+    init_from: str | None = None
     # the input normalisation the starting weights expect (training/model.py's NORMALIZATIONS): torchvision's
     # own ImageNet weights want "imagenet", weights converted from TF/TFLite "unit" (x / 127.5 - 1)
     normalization: str = "imagenet"

@@ -15,6 +15,7 @@ import math
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from mtl_perception.training.checkpoint import (
     load_checkpoint,
     model_config_from_dict,
     model_config_to_dict,
+    model_from_checkpoint,
     save_checkpoint,
 )
 from mtl_perception.training.config import RESUME_MAY_CHANGE, TrainConfig, recipe_changes, to_dict
@@ -164,6 +166,13 @@ class Trainer:
             model_config = model_config_from_dict(resume_state["model_config"])
             check_compatible(model_config, self.last_path, config.backbone, len(class_names))
             self.model = build_model(model_config, backbone_weights=None)
+        elif config.init_from is not None:
+            self.model = model_from_checkpoint(Path(config.init_from), expect_backbone=config.backbone,
+                                               expect_classes=len(class_names))
+            model_config = self.model.config
+            if tuple(model_config.class_names) != tuple(class_names):
+                raise CheckpointError(f"--init-from {config.init_from} was trained for the classes "
+                                      f"{', '.join(model_config.class_names)}; the data has {', '.join(class_names)}")
         else:
             anchors = _kmeans_anchors(self._parts()) if config.anchors == "kmeans" else DEFAULT_ANCHORS
             model_config = default_config(config.backbone, class_names, anchors, config.normalization,
@@ -171,8 +180,12 @@ class Trainer:
             if config.neck_repeats is not None:
                 model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
             self.model = build_model(model_config, backbone_weights=config.backbone_weights)
-        self.backbone_weights_used = str(resume_state.get("backbone_weights_used", "unrecorded")) \
-            if resume_state is not None else self.model.backbone.weights_used
+        if resume_state is not None:
+            self.backbone_weights_used = str(resume_state.get("backbone_weights_used", "unrecorded"))
+        elif config.init_from is not None:
+            self.backbone_weights_used = f"{config.init_from} (--init-from: the whole network)"
+        else:
+            self.backbone_weights_used = str(self.model.backbone.weights_used)
         if self.dist.is_main and resume_state is None:
             log.info("backbone starts from %s", self.backbone_weights_used)
         self.model.to(self.device)

@@ -207,3 +207,31 @@ def test_config_file_loss_weights_are_not_overwritten_by_unset_options(tmp_path:
     defaults = TrainConfig(data=plain.data, out=plain.out)
     assert (plain.epochs, plain.seg_epochs, plain.lr, plain.batch, plain.backbone_weights) == \
         (defaults.epochs, defaults.seg_epochs, defaults.lr, defaults.batch, defaults.backbone_weights)
+
+
+def test_init_from_starts_a_new_run_from_the_checkpoints_network(tiny_set: Path, two_epochs: Path,
+                                                                 tmp_path: Path) -> None:
+    """Fine-tuning: the network (its anchors, EMA weights) comes from the checkpoint, the schedule and history
+    start afresh, and config.json says where the weights came from."""
+    import json
+
+    source = load_checkpoint(two_epochs / "best.pt")
+    trainer = Trainer(_config(tiny_set, tmp_path, epochs=1, init_from=str(two_epochs / "best.pt"),
+                              anchors="kmeans"), progress=False)  # kmeans is not fitted: the anchors come along
+    assert trainer.model.config.anchors == model_from_checkpoint(two_epochs / "best.pt").config.anchors
+    for key, value in trainer.model.state_dict().items():
+        torch.testing.assert_close(value, source["ema"][key], msg=key)
+    trainer.fit()
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert [float(r["epoch"]) for r in rows] == [0.0]
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert recorded["init_from"] == str(two_epochs / "best.pt") and "--init-from" in recorded["backbone_weights_used"]
+    with pytest.raises(CheckpointError, match="trained for 10 classes"):
+        Trainer(_with_vehicle_classes(_config(tiny_set, tmp_path / "v", init_from=str(two_epochs / "best.pt"))),
+                progress=False)
+
+
+def _with_vehicle_classes(config: TrainConfig) -> TrainConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, class_set="vehicle"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher-segmenter", action="append", default=[], metavar="KIND:PATH",
                         help="with --compare: the teachers' segmenter(s) for that column")
     parser.add_argument("--input", type=Path, required=True, help="an image, a folder of images, or a video")
-    parser.add_argument("--out", type=Path, required=True, help="folder for overlays and detections.json")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for the overlays, detections.json (BDD100K/scalabel format, as score-det "
+                             "reads it) and, for a video, overlay.mp4; written whole or not at all")
+    parser.add_argument("--masks", action="store_true",
+                        help="also write each frame's drivable and lane masks as PNG (0/255) under masks/")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results an existing --out holds")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS)
     parser.add_argument("--threads", type=thread_count, default=0, help="ONNX Runtime CPU threads (0: its default)")
@@ -39,38 +46,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-detections", type=at_least_one, default=DEPLOYED.max_detections)
 
 
-def _frames(source: Path):
+def _frames(source: Path) -> Iterator[tuple[str, str, np.ndarray | None]]:
+    """(frame name, overlay file stem, BGR frame or None where it cannot be decoded) for each frame of an
+    image, a folder of images or a video. A frame's name is its file's name (as BDD100K names frames);
+    two files with one stem (frame.jpg, frame.png) get overlays named after both (frame_jpg, frame_png)."""
     import cv2
 
     from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 
+    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+        yield from _video_frames(source)
+        return
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise FileNotFoundError(f"{source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    elif source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
-        capture = cv2.VideoCapture(str(source))
-        if not capture.isOpened():
-            raise FileNotFoundError(f"video {source} cannot be opened (corrupt, or an unsupported codec)")
+    elif source.is_file():
+        if source.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"--input {source} is neither an image ({', '.join(IMAGE_SUFFIXES)}) nor a video "
+                             f"({', '.join(VIDEO_SUFFIXES)}), nor a folder of images")
+        files = [source]
+    else:
+        raise FileNotFoundError(f"input {source} does not exist")
+    stems = Counter(p.stem for p in files)
+    for path in files:
+        stem = path.stem if stems[path.stem] == 1 else f"{path.stem}_{path.suffix[1:].lower()}"
+        yield path.name, stem, cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
+def _video_frames(source: Path) -> Iterator[tuple[str, str, np.ndarray | None]]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(source))
+    if not capture.isOpened():
+        raise FileNotFoundError(f"video {source} cannot be opened (corrupt, or an unsupported codec)")
+    try:
         index = 0
         while True:
             ok, video_frame = capture.read()
             if not ok:
                 break
-            yield f"{source.stem}_{index:06d}", video_frame
+            name = f"{source.stem}_{index:06d}"
+            yield name, name, video_frame
             index += 1
+    finally:
         capture.release()
-        return
-    elif source.is_file():
-        files = [source]
-    else:
-        raise FileNotFoundError(f"input {source} does not exist")
-    for path in files:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            print(f"warning: skipping unreadable image {path}", file=sys.stderr)
-            continue
-        yield path.stem, frame
+
+
+def _holds_results(out: Path) -> bool:
+    return out.is_dir() and any(out.iterdir())
 
 
 def _titled(image: np.ndarray, title: str) -> np.ndarray:
@@ -89,11 +113,10 @@ def _compare(args: argparse.Namespace) -> int:
     """Both models on every frame; one tile per model, side by side."""
     import json
 
-    import cv2
     import numpy as np
     from tqdm import tqdm
 
-    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.atomic_io import atomic_write_text, write_image
     from mtl_perception.runtime.backends import ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
     from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
@@ -107,7 +130,10 @@ def _compare(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         tiles: list[np.ndarray] = []
         results: dict[str, dict[str, dict]] = {}
-        for name, frame in tqdm(_frames(args.input), desc="compare", unit="frame"):
+        for name, stem, frame in tqdm(_frames(args.input), desc="compare", unit="frame"):
+            if frame is None:
+                print(f"warning: skipping unreadable image {name}", file=sys.stderr)
+                continue
             pair, results[name] = [], {}
             for role, path, perception in zip(("old", "new"), args.compare, models):
                 result = perception.process(frame)
@@ -123,7 +149,7 @@ def _compare(args: argparse.Namespace) -> int:
             if labeller is not None:
                 drawn, results[name]["teachers"] = _teacher_tile(labeller, frame)
                 pair.append(_titled(drawn, f"teachers: {labeller.detection_teachers}"))
-            cv2.imwrite(str(args.out / f"compare_{name}.jpg"), np.hstack(pair))
+            write_image(args.out / f"compare_{stem}.jpg", np.hstack(pair))
             tiles += pair
     except (FileNotFoundError, ModelLoadError, ModelContractError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -132,7 +158,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"error: {args.input} gave no frames", file=sys.stderr)
         return 2
     columns = 2 if labeller is None else 3
-    cv2.imwrite(str(args.out / "compare.png"), contact_sheet(tiles, columns=columns, tile_width=640))
+    write_image(args.out / "compare.png", contact_sheet(tiles, columns=columns, tile_width=640))
     atomic_write_text(args.out / "compare.json", json.dumps(results, indent=1))
     what = "two models" if labeller is None else "two models and the teachers"
     print(f"{len(results)} frames, {what} -> {args.out} (compare.png, compare_*.jpg, compare.json)")
@@ -171,37 +197,96 @@ def _teacher_tile(labeller: Any, frame: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    import cv2
-    from tqdm import tqdm
-
-    from mtl_perception.atomic_io import atomic_write_text
+    from mtl_perception.atomic_io import atomic_folder
     from mtl_perception.runtime.backends import ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
-    from mtl_perception.runtime.overlay import detection_labels, draw_overlay
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
     if args.compare:
         return _compare(args)
+    if _holds_results(args.out) and not args.overwrite:
+        print(f"error: {args.out} holds earlier results: pass --overwrite to replace them, or pick another --out",
+              file=sys.stderr)
+        return 2
     try:
         perception = Perception(PerceptionConfig(
             args.model, BackendOptions(args.backend, args.precision, args.threads),
             args.score_threshold, args.iou_threshold, args.max_detections))
-        args.out.mkdir(parents=True, exist_ok=True)
-        results = {}
-        for name, frame in tqdm(_frames(args.input), desc="infer", unit="frame"):
-            result = perception.process(frame)
-            det = result.detections
-            names = [perception.class_name(c) for c in det.class_ids.tolist()]
-            labels = detection_labels(perception.info.class_names, det.class_ids, det.scores)
-            cv2.imwrite(str(args.out / f"{name}.jpg"), draw_overlay(frame, det.boxes, labels, result.drivable,
-                                                                     result.lane))
-            results[name] = {"boxes": det.boxes.round(2).tolist(), "scores": det.scores.round(4).tolist(),
-                             "classes": names, "latency_ms": round(result.timings["total"], 2)}
+        with atomic_folder(args.out) as staging:
+            count, unreadable = _infer_into(staging, perception, args)
     except (FileNotFoundError, ModelLoadError, ModelContractError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    atomic_write_text(args.out / "detections.json", json.dumps(results, indent=1))
-    print(f"{len(results)} frames -> {args.out} (overlays and detections.json)")
+    skipped = f"; {unreadable} unreadable frame(s) skipped" if unreadable else ""
+    print(f"{count} frames -> {args.out} (overlays and detections.json{skipped})")
     return 0
+
+
+def _infer_into(out: Path, perception: Any, args: argparse.Namespace) -> tuple[int, int]:
+    """Every frame through the model, its results written into out; (frames done, frames unreadable).
+    ValueError when no frame could be read: an empty result must not pass for one."""
+    import json
+
+    from tqdm import tqdm
+
+    from mtl_perception.atomic_io import atomic_write_text, write_image
+    from mtl_perception.evaluation.toolkit_det import PredictedFrame
+    from mtl_perception.runtime.overlay import detection_labels, draw_overlay
+
+    frames: list[dict[str, Any]] = []
+    unreadable = 0
+    video = _OverlayVideo(out / "overlay.mp4", args.input) if args.input.suffix.lower() in VIDEO_SUFFIXES else None
+    if args.masks:
+        (out / "masks").mkdir()
+    for name, stem, frame in tqdm(_frames(args.input), desc="infer", unit="frame"):
+        if frame is None:
+            print(f"warning: skipping unreadable image {args.input / name if args.input.is_dir() else name}",
+                  file=sys.stderr)
+            unreadable += 1
+            continue
+        result = perception.process(frame)
+        det = result.detections
+        labels = detection_labels(perception.info.class_names, det.class_ids, det.scores)
+        overlay = draw_overlay(frame, det.boxes, labels, result.drivable, result.lane)
+        write_image(out / f"{stem}.jpg", overlay)
+        if video is not None:
+            video.write(overlay)
+        if args.masks:
+            write_image(out / "masks" / f"{stem}_drivable.png", (result.drivable > 0).astype("uint8") * 255)
+            write_image(out / "masks" / f"{stem}_lane.png", (result.lane > 0).astype("uint8") * 255)
+        predicted = PredictedFrame(name, det.boxes, det.scores,
+                                   tuple(perception.class_name(c) for c in det.class_ids.tolist()))
+        frames.append({**predicted.to_scalabel(), "attributes": {"latency_ms": round(result.timings["total"], 2)}})
+    if video is not None:
+        video.close()
+    if not frames:
+        raise ValueError(f"no frame of {args.input} could be read ({unreadable} unreadable): nothing was written")
+    atomic_write_text(out / "detections.json", json.dumps(frames, indent=1))
+    return len(frames), unreadable
+
+
+class _OverlayVideo:
+    """overlay.mp4 at the source video's frame rate (mp4v, as the demo writes its videos)."""
+
+    def __init__(self, path: Path, source: Path) -> None:
+        import cv2
+
+        capture = cv2.VideoCapture(str(source))
+        self.fps = capture.get(cv2.CAP_PROP_FPS) or 10.0
+        capture.release()
+        self.path = path
+        self.writer: Any = None  # opened at the first frame, whose size it takes
+
+    def write(self, overlay: np.ndarray) -> None:
+        import cv2
+
+        if self.writer is None:
+            h, w = overlay.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h))
+        self.writer.write(overlay)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            if not self.path.is_file() or self.path.stat().st_size == 0:
+                raise OSError(5, "OpenCV could not write the overlay video (no mp4v encoder?)", str(self.path))

@@ -215,23 +215,46 @@ def read_frame_list(path: Path, what: str) -> list:
     return frames
 
 
-def load_frames(path: Path, what: str = "detection labels") -> list[FrameLabels]:
-    """Labelled frames of a BDD100K/scalabel detection file."""
+def box_problems(boxes: np.ndarray) -> list[tuple[int, str]]:
+    """(index, what is wrong) for each box x1, y1, x2, y2 that no metric can score: a coordinate that is
+    NaN or infinite, or x2 < x1 or y2 < y1 (NaN passes every comparison, so it must be asked for)."""
     out = []
-    for index, frame in enumerate(read_frame_list(path, what)):
-        try:
-            out.append(_frame_labels(frame))
-        except (KeyError, TypeError, AttributeError) as err:
-            raise DatasetError(f"{path}: frame {index} is malformed (missing {err}); each frame needs "
-                               "'name' and labels with 'category' and 'box2d'") from err
+    for i, box in enumerate(np.asarray(boxes, np.float64).reshape(-1, 4)):
+        if not np.isfinite(box).all():
+            out.append((i, "has a coordinate that is not a finite number"))
+        elif box[2] < box[0] or box[3] < box[1]:
+            out.append((i, "is inverted (x2 < x1 or y2 < y1)"))
     return out
 
 
-def load_det_json(path: Path) -> list[FrameLabels]:
+def describe_box_problem(path: Path, frame: str, boxes: np.ndarray, index: int, problem: str) -> str:
+    box = ", ".join(f"{v:g}" for v in np.asarray(boxes, np.float64)[index])
+    return f"{path}: frame {frame!r}: box {index} [{box}] {problem}"
+
+
+def load_frames(path: Path, what: str = "detection labels", validate: bool = True) -> list[FrameLabels]:
+    """Labelled frames of a BDD100K/scalabel detection file. With validate, DatasetError for the first box
+    box_problems refuses, naming the file, the frame and the box (check-data lists them all)."""
+    out = []
+    for index, frame in enumerate(read_frame_list(path, what)):
+        try:
+            labels = _frame_labels(frame)
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise DatasetError(f"{path}: frame {index} is malformed ({type(err).__name__}: {err}); each frame "
+                               "needs 'name' and labels with 'category' and 'box2d' (x1, y1, x2, y2 numbers)") from err
+        if validate:
+            for i, problem in box_problems(labels.boxes)[:1]:
+                raise DatasetError(describe_box_problem(path, labels.name, labels.boxes, i, problem)
+                                   + ": fix or drop it (check-data lists every such box)")
+        out.append(labels)
+    return out
+
+
+def load_det_json(path: Path, validate: bool = True) -> list[FrameLabels]:
     """Read labels/det_20/det_SPLIT.json into FrameLabels, one per frame."""
     if not path.is_file():
         raise DatasetError(f"detection labels not found: {path} (expected BDD100K's labels/det_20/det_SPLIT.json)")
-    return load_frames(path)
+    return load_frames(path, validate=validate)
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -15,10 +15,13 @@ from mtl_perception.data.bdd100k import (
     VALID_LANE_VALUES,
     DatasetError,
     SplitPaths,
+    box_problems,
     decode_drivable_mask,
     decode_lane_mask,
+    describe_box_problem,
     load_det_json,
 )
+from mtl_perception.runtime.image_encoding import jpeg_damage
 
 
 @dataclass
@@ -32,10 +35,17 @@ class CheckReport:
 
 
 def _read(path: Path, flags: int, kind: str, problems: list[str]) -> np.ndarray | None:
+    """The file decoded in full, or None with the problem. libjpeg decodes a JPEG cut short (its missing rows
+    grey) or one whose scan data is damaged with a warning on stderr only, so those are asked for first."""
     if not path.is_file():
         problems.append(f"missing {kind}: {path}")
         return None
-    data = cv2.imread(str(path), flags)
+    encoded = np.fromfile(str(path), np.uint8)
+    damage = jpeg_damage(encoded)
+    if damage is not None:
+        problems.append(f"corrupt {kind} ({damage}): {path}")
+        return None
+    data = cv2.imdecode(encoded, flags)
     if data is None:
         problems.append(f"corrupt {kind} (cannot decode): {path}")
     return data
@@ -63,7 +73,7 @@ def check_split(root: Path, split: str, progress: bool = True) -> CheckReport:
     if not paths.images.is_dir():
         report.problems.append(f"image folder {paths.images} does not exist")
     try:
-        frames = load_det_json(paths.det_json)
+        frames = load_det_json(paths.det_json, validate=False)  # every bad box is listed below
     except DatasetError as err:
         report.problems.append(str(err))
         frames = []
@@ -80,8 +90,12 @@ def check_split(root: Path, split: str, progress: bool = True) -> CheckReport:
         report.images += 1
         h, w = image.shape[:2]
         b = frame.boxes
-        if len(b) and ((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]) | (b[:, 0] < -1) | (b[:, 1] < -1)
-                       | (b[:, 2] > w + 1) | (b[:, 3] > h + 1)).any():
+        bad = box_problems(b)
+        report.problems += [describe_box_problem(paths.det_json, frame.name, b, i, problem) for i, problem in bad]
+        finite = np.isfinite(b).all(axis=1) if len(b) else np.zeros(0, bool)
+        fb = b[finite]
+        if len(fb) and ((fb[:, 2] <= fb[:, 0]) | (fb[:, 3] <= fb[:, 1]) | (fb[:, 0] < -1) | (fb[:, 1] < -1)
+                        | (fb[:, 2] > w + 1) | (fb[:, 3] > h + 1)).any() and not bad:
             report.problems.append(f"{frame.name}: boxes outside the {w}x{h} image or empty")
         counts = {"boxes": len(b), "drivable_px": 0, "lane_px": 0}
         mask_name = paths.mask_name(frame.name)

@@ -26,6 +26,8 @@ from mtl_perception.data.bdd100k import (
     NAME_MAPPING,
     DatasetError,
     FrameLabels,
+    box_problems,
+    describe_box_problem,
     read_frame_list,
 )
 
@@ -77,6 +79,13 @@ def load_predictions(path: Path) -> list[PredictedFrame]:
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise DatasetError(f"{path}: frame {index} is malformed ({type(err).__name__}: {err}); each "
                                "prediction needs 'category', 'box2d' and 'score'") from err
+        for i, problem in box_problems(boxes)[:1]:
+            raise DatasetError(describe_box_problem(path, frame["name"], boxes, i, problem)
+                               + ": the predictions cannot be scored; fix the model's output or its writer")
+        if not np.isfinite(scores).all():
+            i = int(np.flatnonzero(~np.isfinite(scores))[0])
+            raise DatasetError(f"{path}: frame {frame['name']!r}: box {i} has score {scores[i]}: the predictions "
+                               "cannot be scored")
         out.append(PredictedFrame(frame["name"], boxes, scores, categories))
     return out
 

@@ -61,7 +61,7 @@ from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError
-from mtl_perception.runtime.image_encoding import ImageFormatError, jpeg_truncated
+from mtl_perception.runtime.image_encoding import ImageFormatError, jpeg_damage
 from mtl_perception.runtime.lane_markings import RoadProjection
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
@@ -390,10 +390,12 @@ class PerceptionNode(LifecycleNode):
         try:
             frame = compressed_image_to_bgr(msg, max_pixels) if isinstance(msg, CompressedImage) \
                 else image_to_bgr(msg, max_pixels)
-            if isinstance(msg, CompressedImage) and jpeg_truncated(msg.data):
-                self.stats.on_truncated()
-                self._log_once_per_cause("a jpeg frame has no end-of-image marker (truncated in transit?): "
-                                         "answered, but its missing rows are grey", warning=True)
+            damage = jpeg_damage(msg.data) if isinstance(msg, CompressedImage) else None
+            if damage is not None:
+                self.stats.on_damaged()
+                kind = damage.split(":")[0]  # one cause per kind, not per byte offset
+                self._log_once_per_cause(f"a damaged jpeg frame ({kind}; in transit?): answered, but its "
+                                         "damaged part is grey or smeared", warning=True)
             raw = perception.infer(frame)
             detections = perception.detections(raw)
             # detections go out before the masks are even resized: they are what a planner waits for
@@ -440,8 +442,11 @@ class PerceptionNode(LifecycleNode):
             status.message = (f"{100 * snap['recent_loss_before_node']:.0f}% of the camera's frames never arrived "
                               "(header stamp gaps): give the camera driver config/fastdds_large_frames.xml, or "
                               "publish reliable (README)")
-        elif snap["recent_errors"] or snap["recent_bad_frames"] or snap["recent_truncated_frames"]:  # last window
+        elif snap["recent_errors"] or snap["recent_bad_frames"]:  # last window
             status.level, status.message = DiagnosticStatus.WARN, "some frames could not be processed"
+        elif snap["recent_damaged_frames"]:
+            status.level = DiagnosticStatus.WARN
+            status.message = "some jpeg frames came damaged (answered; damaged_frames counts them)"
         elif snap["recent_received"] and snap["recent_dropped"] > 0.1 * snap["recent_received"]:
             status.level, status.message = DiagnosticStatus.WARN, "dropping frames: the model is slower than the camera"
         else:

@@ -129,3 +129,64 @@ def jpeg_truncated(data: bytes | bytearray | memoryview | np.ndarray) -> bool:
     tail = bytes(buf[-16:])
     return b"\xff\xd9" not in tail  # a few bytes of padding after EOI are allowed
 
+
+
+# What may follow 0xFF inside a scan's entropy-coded data: a stuffed zero, a restart marker, a fill byte
+_IN_SCAN = {0x00, 0xFF, *range(0xD0, 0xD8)}
+# Segments that may come between the scans of a progressive or multi-scan file (ITU T.81 B.2.4, B.5)
+_BETWEEN_SCANS = {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xFE, *range(0xE0, 0xF0)}
+
+
+def jpeg_damage(data: bytes | bytearray | memoryview | np.ndarray) -> str | None:
+    """What is wrong with a JPEG that libjpeg would still decode (with a warning on stderr only, the damage
+    painted grey or smeared), or None for an intact file or one that is not a JPEG:
+    - cut short: no end-of-image marker (jpeg_truncated);
+    - broken scan data: a marker that cannot occur there (a second start-of-image where two frames were
+      glued, a reserved marker where bytes were overwritten).
+    Bit errors inside the Huffman data that form no marker are decoded without complaint and cannot be told
+    without decoding; this check reads markers only (about 1 ms for a 1280x720 frame)."""
+    if jpeg_truncated(data):
+        return "cut short: no end-of-image marker"
+    source: Any = np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data
+    arr = np.frombuffer(memoryview(source).cast("B"), np.uint8)
+    if arr.size < 4 or arr[0] != 0xFF or arr[1] != 0xD8:
+        return None
+    start = _first_scan(arr)
+    if start is None:
+        return "no scan: the file holds headers only"
+    ff = np.flatnonzero(arr[start:-1] == 0xFF) + start
+    following = arr[ff + 1]
+    markers = ff[~np.isin(following, sorted(_IN_SCAN))]
+    cursor = start
+    for position in markers.tolist():
+        if position < cursor:
+            continue  # inside a segment between scans, skipped by its length
+        marker = int(arr[position + 1])
+        if marker == 0xD9:
+            return None  # end of image; what follows is padding
+        if marker not in _BETWEEN_SCANS or position + 4 > arr.size:
+            return f"broken scan data: marker 0xFF{marker:02X} at byte {position}"
+        cursor = position + 2 + (int(arr[position + 2]) << 8 | int(arr[position + 3]))
+    return "cut short: no end-of-image marker"
+
+
+def _first_scan(arr: np.ndarray) -> int | None:
+    """The offset just past the first start-of-scan segment, walking the segments before it."""
+    i, n = 2, arr.size
+    while i + 3 < n:
+        if arr[i] != 0xFF:
+            return None
+        if arr[i + 1] == 0xFF:  # fill byte
+            i += 1
+            continue
+        marker = int(arr[i + 1])
+        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            i += 2
+            continue
+        length = int(arr[i + 2]) << 8 | int(arr[i + 3])
+        if marker == 0xDA:
+            return i + 2 + length
+        if marker == 0xD9:
+            return None
+        i += 2 + length
+    return None

@@ -83,7 +83,7 @@ class RollingStats:
         self._processed: deque[tuple[float, float, float]] = deque(maxlen=max_samples)
         # when frames were dropped, bad or failed: the health of the last `window` seconds, not of the run
         self._events: dict[str, deque[float]] = {k: deque(maxlen=max_samples)
-                                                 for k in ("dropped", "bad", "error", "truncated")}
+                                                 for k in ("dropped", "bad", "error", "damaged")}
         self._lost: deque[tuple[float, int]] = deque(maxlen=max_samples)  # (when, frames lost before the node)
         self._gaps = StampGaps()
         self.lost_total = 0
@@ -93,7 +93,7 @@ class RollingStats:
         self.dropped_total = 0
         self.bad_total = 0
         self.error_total = 0
-        self.truncated_total = 0
+        self.damaged_total = 0
 
     def on_received(self, dropped_pending: bool, now: float | None = None, stamp_ns: int | None = None) -> None:
         """A frame arrived; stamp_ns (its header's) lets the gaps tell how many were lost before the node."""
@@ -115,11 +115,12 @@ class RollingStats:
             self.bad_total += 1
             self._events["bad"].append(time.monotonic() if now is None else now)
 
-    def on_truncated(self, now: float | None = None) -> None:
-        """A frame answered although it came incomplete (a JPEG without its end): counted, not skipped."""
+    def on_damaged(self, now: float | None = None) -> None:
+        """A frame answered although it came damaged (a JPEG cut short, or with broken scan data, which libjpeg
+        decodes with a warning on stderr only): counted, not skipped."""
         with self._lock:
-            self.truncated_total += 1
-            self._events["truncated"].append(time.monotonic() if now is None else now)
+            self.damaged_total += 1
+            self._events["damaged"].append(time.monotonic() if now is None else now)
 
     def on_error(self, now: float | None = None) -> None:
         with self._lock:
@@ -150,7 +151,7 @@ class RollingStats:
                 "received": totals[0], "processed": totals[1], "dropped": totals[2], "bad_frames": totals[3],
                 "errors": totals[4], "recent_received": len(received), "recent_dropped": recent["dropped"],
                 "recent_bad_frames": recent["bad"], "recent_errors": recent["error"],
-                "truncated_frames": self.truncated_total, "recent_truncated_frames": recent["truncated"],
+                "damaged_frames": self.damaged_total, "recent_damaged_frames": recent["damaged"],
                 "lost_before_node": lost_total, "recent_lost_before_node": recent_lost,
                 "recent_loss_before_node": recent_lost / (recent_lost + len(received)) if received else 0.0}
 
@@ -173,8 +174,8 @@ class StatsSnapshot(TypedDict):
     recent_dropped: int
     recent_bad_frames: int
     recent_errors: int
-    truncated_frames: int  # answered although incomplete (jpeg without its end)
-    recent_truncated_frames: int
+    damaged_frames: int  # answered although damaged (image_encoding.jpeg_damage: cut short or broken scan data)
+    recent_damaged_frames: int
     lost_before_node: int  # frames the header stamps say were sent but never arrived (StampGaps)
     recent_lost_before_node: int
     recent_loss_before_node: float  # of the frames sent in the window, the share that never arrived

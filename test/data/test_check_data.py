@@ -18,7 +18,7 @@ from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
 @pytest.fixture(scope="module")
 def clean_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("check")
-    write_dataset(SynthConfig(out, train=0, val=5, seed=5, height=96, width=160), progress=False)
+    write_dataset(SynthConfig(out, train=0, val=9, seed=5, height=96, width=160), progress=False)
     return out
 
 
@@ -52,7 +52,7 @@ def test_dashed_and_vertical_markings_pass_and_read_as_markings(tmp_path: Path) 
 def test_clean_set_passes_with_counts(clean_set: Path) -> None:
     code, report = _check(clean_set)
     assert code == 0 and report["problems"] == []
-    assert report["images"] == 5 and len(report["per_image"]) == 5
+    assert report["images"] == 9 and len(report["per_image"]) == 9
     labels = json.loads((clean_set / "labels/det_20/det_val.json").read_text())
     for frame in labels:
         counts = report["per_image"][frame["name"]]
@@ -75,6 +75,17 @@ def test_every_kind_of_problem_is_reported(clean_set: Path, tmp_path: Path) -> N
     bad_values = np.full((96, 160), 7, np.uint8)
     cv2.imwrite(str(masks / "drivable/masks/val" / names[4].replace(".jpg", ".png")), bad_values)
     cv2.imwrite(str(images / "extra.jpg"), np.zeros((96, 160, 3), np.uint8))  # image without labels
+    # JPEGs that OpenCV 4.5 still decodes (with a warning on stderr): cut to a third, and glued to another
+    whole = (images / names[5]).read_bytes()
+    (images / names[5]).write_bytes(whole[: len(whole) // 3])
+    (images / names[6]).write_bytes((images / names[6]).read_bytes()[:1500] + (images / names[7]).read_bytes())
+    labels_file = masks / "det_20/det_val.json"
+    frames = json.loads(labels_file.read_text())
+    by_name = {f["name"]: f for f in frames}
+    by_name[names[7]]["labels"][0]["box2d"]["x1"] = float("nan")  # json writes NaN, as numpy users do
+    box = by_name[names[8]]["labels"][0]["box2d"]
+    box["x1"], box["x2"] = box["x2"], box["x1"]  # inverted
+    labels_file.write_text(json.dumps(frames))
     code, report = _check(broken)
     problems = "\n".join(report["problems"])
     assert code == 1
@@ -84,6 +95,10 @@ def test_every_kind_of_problem_is_reported(clean_set: Path, tmp_path: Path) -> N
     assert f"lane mask of {names[3]} is (10, 10), its image is (96, 160)" in problems
     assert f"drivable mask of {names[4]} has invalid values [7]" in problems
     assert "image without labels: extra.jpg" in problems
+    assert f"(cut short: no end-of-image marker): {images / names[5]}" in problems
+    assert "(broken scan data: marker 0xFFD8 at byte" in problems and str(images / names[6]) in problems
+    assert f"frame {names[7]!r}: box 0 [nan," in problems and "is not a finite number" in problems
+    assert f"frame {names[8]!r}: box 0 [" in problems and "is inverted (x2 < x1 or y2 < y1)" in problems
 
 
 def test_missing_labels_file(tmp_path: Path) -> None:

@@ -99,3 +99,25 @@ def test_score_det_command(tmp_path: Path) -> None:
     stranger.write_text(json.dumps([{"name": "elsewhere.jpg", "labels": []}]))
     refused = run("--labels", str(CASE / "track_sample_anns.json"), "--predictions", str(stranger))
     assert refused.returncode == 2 and "'elsewhere.jpg' is not in the labels" in refused.stderr
+
+
+@pytest.mark.parametrize(("side", "field", "value", "message"), [
+    ("predictions", "x1", float("nan"), "is not a finite number"), ("labels", "x1", float("nan"), "is not a finite number"),
+    ("predictions", "x2", -5.0, "is inverted"), ("labels", "x2", -5.0, "is inverted"),
+    ("predictions", "score", float("nan"), "has score nan")])
+def test_score_det_refuses_boxes_no_metric_can_score(tmp_path: Path, field: str, value: float, message: str,
+                                                     side: str) -> None:
+    """NaN passes every comparison: x1 = NaN once scored AP 61.3 against 25.0 for the real boxes."""
+    files = {"labels": CASE / "track_sample_anns.json", "predictions": CASE / "bbox_predictions.json"}
+    frames = json.loads(files[side].read_text())
+    frames = frames["frames"] if isinstance(frames, dict) else frames
+    first = next(f for f in frames if f.get("labels"))
+    label = next(lb for lb in first["labels"] if "box2d" in lb)
+    (label if field == "score" else label["box2d"])[field] = value
+    changed = tmp_path / f"{side}.json"
+    changed.write_text(json.dumps(frames))
+    files[side] = changed
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "score-det", "--labels", str(files["labels"]),
+                             "--predictions", str(files["predictions"])], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and str(changed) in result.stderr, result.stderr
+    assert f"frame {first['name']!r}" in result.stderr and "Traceback" not in result.stderr

@@ -236,6 +236,15 @@ def test_compressed_input_and_empty_detections(bundled_model: Path) -> None:
         mask = _answer(client, "drivable_mask", 8_000_000_000)
         assert (mask.width, mask.height) == (640, 480)
         assert "subscribed to /cam_c/image/compressed" in node.output
+        # a frame cut mid-scan with the next one glued on, which libjpeg decodes with a warning on stderr only
+        # (a JPEG merely cut short OpenCV 5 refuses, 4.5 decodes: runtime/test_image_encoding.py): answered,
+        # and counted
+        other = cv2.imencode(".jpg", np.ascontiguousarray(scene(480, 640)[::-1]))[1].tobytes()
+        damaged = CompressedImage(format="jpeg", data=jpeg.tobytes()[: jpeg.size // 2] + other)
+        damaged.header.stamp.sec = 9
+        _send_until_answered(client, camera, damaged)
+        assert client.spin_until(lambda: _diagnostic(client, "/cam_c", "damaged_frames") == "1", 10)
+        assert "damaged jpeg frame (broken scan data" in node.output
     finally:
         client.close()
         code = node.stop()

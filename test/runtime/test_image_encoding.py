@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -131,3 +133,36 @@ def test_a_jpeg_cut_short_is_told_apart_though_opencv_decodes_it() -> None:
     png = cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes()
     assert not jpeg_truncated(png)
 
+
+
+def _jpeg(seed: int, *params: int) -> bytes:
+    image = np.random.default_rng(seed).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", image, list(params))[1].tobytes()
+
+
+def test_intact_jpegs_of_every_layout_pass_the_damage_check() -> None:
+    """libjpeg's own encodings (baseline, progressive: scans with tables between them, restart markers) and
+    real dashcam files from ../shared are intact: the check must never call them damaged."""
+    from mtl_perception.runtime.image_encoding import jpeg_damage
+
+    assert jpeg_damage(_jpeg(0)) is None
+    assert jpeg_damage(_jpeg(1, cv2.IMWRITE_JPEG_PROGRESSIVE, 1)) is None
+    assert jpeg_damage(_jpeg(2, cv2.IMWRITE_JPEG_RST_INTERVAL, 2)) is None
+    real = sorted((Path(__file__).resolve().parents[3] / "shared" / "real-frames").glob("*.jpg"))
+    assert real, "../shared/real-frames holds the real frames"
+    for path in real:
+        assert jpeg_damage(path.read_bytes()) is None, path.name
+    assert jpeg_damage(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes()) is None
+
+
+def test_damaged_jpegs_that_libjpeg_still_decodes_are_told() -> None:
+    from mtl_perception.runtime.image_encoding import jpeg_damage
+
+    first, second = _jpeg(3), _jpeg(4)
+    glued = first[: len(first) // 2] + second  # a frame cut mid-scan and the next one after it
+    assert cv2.imdecode(np.frombuffer(glued, np.uint8), cv2.IMREAD_COLOR) is not None  # passes for a frame
+    assert jpeg_damage(glued).startswith("broken scan data: marker 0xFFD8")
+    overwritten = bytearray(first)
+    overwritten[len(first) // 2: len(first) // 2 + 2] = b"\xff\x02"  # a reserved marker where bytes were hit
+    assert jpeg_damage(bytes(overwritten)).startswith("broken scan data: marker 0xFF02")
+    assert jpeg_damage(first[: len(first) * 2 // 3]).startswith("cut short")

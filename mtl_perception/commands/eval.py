@@ -59,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.save_predictions:
         atomic_write_text(args.save_predictions, json.dumps([p.to_scalabel() for p in evaluator.predictions]))
-        print(f"{len(evaluator.predictions)} frames of predictions -> {args.save_predictions}", file=sys.stderr)
+        classes = ", ".join(perception.info.class_names)
+        note = "" if evaluator.scores_bdd100k_classes else \
+            f" (in the model's classes, {classes}: the BDD100K toolkit and score-det score det_20's classes only)"
+        print(f"{len(evaluator.predictions)} frames of predictions -> {args.save_predictions}{note}", file=sys.stderr)
     summary = evaluator.summary()
     summary["model"] = str(args.model)
     summary["data"] = f"{args.data} [{args.split}]"

@@ -77,8 +77,8 @@ class Evaluator:
             lane: np.ndarray | None) -> None:
         """result in camera pixels; labels in the same pixels; drivable and lane bool[H, W] ground truth
         (None where the split has no such labels)."""
-        if self._bdd_classes:  # kept for eval --save-predictions as well as for the toolkit's scoring
-            self.predictions.append(self._predicted(labels.name, result.detections))
+        # kept for eval --save-predictions as well as for the toolkit's scoring (of BDD100K's classes only)
+        self.predictions.append(self._predicted(labels.name, result.detections))
         if "detection" in self.tasks:
             self._add_detections(result.detections, labels)
         if drivable is not None:
@@ -119,10 +119,20 @@ class Evaluator:
             self.toolkit_labels.append(labels)
 
     def _predicted(self, name: str, det: Detections) -> PredictedFrame:
+        """The frame's detections under BDD100K's names; a model of other classes (a merged "vehicle") keeps
+        its own, which the toolkit does not score (score-det says so)."""
+        if not self._bdd_classes:
+            return PredictedFrame(name, det.boxes, det.scores,
+                                  tuple(self.model_classes[i] for i in det.class_ids.tolist()))
         bdd_ids = self._to_bdd[det.class_ids] if len(det) else np.zeros(0, np.int64)
         known = bdd_ids >= 0
         return PredictedFrame(name, det.boxes[known], det.scores[known],
                               tuple(DETECTION_CLASSES[i] for i in bdd_ids[known].tolist()))
+
+    @property
+    def scores_bdd100k_classes(self) -> bool:
+        """Whether the model predicts any of BDD100K's det_20 classes (a merged "vehicle" model does not)."""
+        return self._bdd_classes
 
     def summary(self) -> EvalSummary:
         out: EvalSummary = {

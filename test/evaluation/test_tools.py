@@ -116,6 +116,26 @@ def test_saved_predictions_score_as_eval_scored_them(labelled_set: Path, random_
         assert value == pytest.approx(expected[metric], abs=0.05), metric
 
 
+
+def test_saved_predictions_of_a_vehicle_model_keep_its_class_and_score_det_says_why_not(
+        labelled_set: Path, tmp_path: Path) -> None:
+    """A merged-vehicle model (train --classes vehicle) once saved [] and score-det showed zeros in silence."""
+    from mtl_perception.training.export import export_onnx
+    from mtl_perception.training.model import build_untrained
+
+    model = tmp_path / "vehicle.onnx"
+    export_onnx(build_untrained("mobilenetv2", ("vehicle",)), model, 256, 384, "random weights: a test's")
+    predictions = tmp_path / "pred.json"
+    result = _cli("eval", "--data", str(labelled_set), "--split", "val", "--model", str(model), "--json", "-",
+                  "--save-predictions", str(predictions))
+    assert result.returncode == 0, result.stderr
+    assert "in the model's classes, vehicle" in result.stderr
+    frames = json.loads(predictions.read_text())
+    assert len(frames) == 6 and {lb["category"] for f in frames for lb in f["labels"]} == {"vehicle"}
+    scored = _cli("score-det", "--labels", str(labelled_set / "labels/det_20/det_val.json"), "--predictions",
+                  str(predictions))
+    assert scored.returncode == 2 and "no prediction is of a BDD100K det_20 class ('vehicle' x" in scored.stderr
+
 @pytest.mark.parametrize(("storage", "compressed"), [("mcap", False), ("sqlite3", True)])
 def test_make_bag_round_trip(labelled_set: Path, tmp_path: Path, storage: str, compressed: bool) -> None:
     bag = tmp_path / "bag"

@@ -45,9 +45,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="mtl-perception",
         description="Multi-task perception: data, training, export, inference, evaluation.",
     )
+    from mtl_perception.commands.common import DefaultsHelpFormatter
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter)
         sub_parser.set_defaults(_module=module_name)
         if command is None or name == command:
             _load(module_name).add_arguments(sub_parser)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mtl_perception.commands.common import thread_count
@@ -10,10 +11,15 @@ from mtl_perception.commands.common import thread_count
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
-    parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280")
+    parser.add_argument("--model", type=Path, metavar="FILE",
+                        help="a checkpoint (.pt: its network, exported at each of --sizes) or an exported .onnx "
+                             "(timed at its own input size) instead of the built-in backbones")
+    parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280",
+                        help="input sizes HxW, comma-separated (Table III's)")
     from mtl_perception.runtime.backends import BACKENDS
 
-    parser.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "auto"])
+    parser.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "auto"],
+                        help="the backend timed")
     parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads (default 2)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per model, after 3 warm-up runs")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time budget per model")
@@ -32,17 +38,40 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.evaluation.benchmark import markdown_table, measure, plot_latency, speed_ratios
     from mtl_perception.runtime.backends import BackendOptions
     from mtl_perception.training.backbone import BACKBONES
-    from mtl_perception.training.complexity import count_flops, model_card
+    from mtl_perception.training.checkpoint import CheckpointError, model_from_checkpoint
+    from mtl_perception.training.complexity import count_flops, model_card, onnx_card
     from mtl_perception.training.export import export_onnx
     from mtl_perception.training.model import build_untrained
 
-    backbones = [b.strip() for b in args.backbones.split(",")] if args.backbones else list(BACKBONES)
+    if args.model is not None and not args.model.is_file():
+        print(f"error: --model {args.model} not found", file=sys.stderr)
+        return 2
     sizes = [s.strip() for s in args.sizes.split(",")]
     options = BackendOptions(args.backend, threads=args.threads)
-    cards, latency = [], []
+    cards: list[dict] = []
+    latency: list[dict] = []
+    if args.model is not None and args.model.suffix == ".onnx":
+        try:
+            card = onnx_card(args.model)
+            latency.append(measure(args.model, card.backbone, card.img_size, card.gflops, options, args.runs,
+                                   max_seconds=args.max_seconds).as_dict())
+        except (OSError, ValueError, RuntimeError) as err:  # a missing or foreign file, a contract mismatch
+            print(f"error: --model {args.model}: {err}", file=sys.stderr)
+            return 2
+        cards.append(card.as_dict())
+        models: list = []
+    elif args.model is not None:
+        try:
+            network = model_from_checkpoint(args.model)
+        except CheckpointError as err:
+            print(f"error: --model {args.model}: {err}", file=sys.stderr)
+            return 2
+        models = [(network.config.backbone, network)]
+    else:
+        backbones = [b.strip() for b in args.backbones.split(",")] if args.backbones else list(BACKBONES)
+        models = [(b, build_untrained(b)) for b in backbones]  # speed does not depend on the weights
     with tempfile.TemporaryDirectory() as tmp:
-        for backbone in backbones:
-            model = build_untrained(backbone)  # speed does not depend on the weights
+        for backbone, model in models:
             cards.append(model_card(backbone, 384, 640, model).as_dict())
             for size in tqdm(sizes, desc=f"bench {backbone}", unit="size"):
                 height, width = parse_hw(size)

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "conversion of the pixels then counts too (about 0.6 ms at 1280x720 here)")
     parser.add_argument("--dds-defaults", action="store_true",
                         help="leave Fast DDS at its defaults instead of the shipped config/fastdds_large_frames.xml")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")
 
 
 def _default_model(folder: Path) -> Path:

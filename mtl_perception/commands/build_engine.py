@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
     from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, PRECISIONS, BackendOptions
 
-    parser.add_argument("--precision", default="fp16", choices=PRECISIONS)
+    parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS,
+                        help="fp16, int8 (with --calibration-dir) or fp32")
     parser.add_argument("--calibration-dir", type=Path, help="camera images for int8 calibration")
     parser.add_argument("--calibration-algorithm", default=BackendOptions.calibration_algorithm,
                         choices=CALIBRATION_ALGORITHMS,

@@ -12,6 +12,33 @@ from mtl_perception.runtime.backends.base import MAX_THREADS
 from mtl_perception.runtime.contract import check_input_size
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """--help shows every option's default: argparse's ArgumentDefaultsHelpFormatter, less the defaults that
+    say nothing (None, False, an empty list) and those a help text already states."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        says_nothing = action.default is None or action.default is False or action.default == [] or \
+            action.default == argparse.SUPPRESS  # (0 is a default worth showing: not `in (None, False)`)
+        if "default" in text or says_nothing or not (action.option_strings or action.nargs in ("?", "*")):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, threads: int = 0, help_threads: str = "") -> None:
+    """--backend and --threads for the commands that run a model (one definition of each)."""
+    from mtl_perception.runtime.backends import BACKENDS
+
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="auto: TensorRT where it is installed (a Jetson), else ONNX Runtime")
+    parser.add_argument("--threads", type=thread_count, default=threads,
+                        help=help_threads or f"ONNX Runtime CPU threads (0: its default, 1-{MAX_THREADS})")
+
+
+def add_split_argument(parser: argparse.ArgumentParser, default: str = "val") -> None:
+    parser.add_argument("--split", default=default, help="the split of the BDD100K layout: train or val")
+
+
 def add_drivable_argument(parser: argparse.ArgumentParser) -> None:
     """--drivable for every command that trains or scores the drivable head (one definition's default)."""
     from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, DRIVABLE_DEFINITIONS

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mtl_perception.commands.common import rate_hz, thread_count
+from mtl_perception.commands.common import at_least_one, rate_hz, thread_count
 from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 from mtl_perception.runtime.realtime import percentiles
 from mtl_perception.stamps import to_ns
@@ -41,8 +41,8 @@ DEMO_MOUNT = {"focal_fraction": 0.8, "height_m": 1.5, "pitch_deg": 2.0}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled MobileNetV2 model)")
     parser.add_argument("--data", type=Path, default=Path("demo_data"), help="where the synthetic drive is kept")
-    parser.add_argument("--out", type=Path, default=Path("demo_out"))
-    parser.add_argument("--frames", type=int, default=DEMO_FRAMES)
+    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for the demo's pictures and videos")
+    parser.add_argument("--frames", type=at_least_one, default=DEMO_FRAMES, help="frames of the synthetic drive")
     parser.add_argument("--rate", type=rate_hz, default=REPLAY_HZ,
                         help="replay rate in Hz at most; lower where the node cannot keep up (measured first)")
     parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads in the node")

@@ -7,8 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from mtl_perception.commands.common import add_drivable_argument, at_least_one, probability, thread_count
-from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.commands.common import (
+    add_backend_arguments,
+    add_drivable_argument,
+    add_split_argument,
+    at_least_one,
+    probability,
+)
 from mtl_perception.runtime.presets import (
     DEPLOYED,
     PEER_EVALUATION,
@@ -18,10 +23,9 @@ from mtl_perception.runtime.presets import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="BDD100K-layout dataset root")
-    parser.add_argument("--split", default="val")
+    add_split_argument(parser)
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--threads", type=thread_count, default=0)
+    add_backend_arguments(parser)
     parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
     add_drivable_argument(parser)
     parser.add_argument("--operating-threshold", type=probability, default=DEPLOYED.score_threshold,

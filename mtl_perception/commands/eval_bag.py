@@ -8,8 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mtl_perception.commands.common import probability, thread_count
-from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.commands.common import add_backend_arguments, add_split_argument, probability
 
 if TYPE_CHECKING:
     from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin
@@ -18,18 +17,17 @@ from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bag", type=Path, required=True, help="input rosbag2 (sqlite3 or mcap)")
-    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True, help="ONNX model (the contract's)")
     parser.add_argument("--out", type=Path, required=True, help="output bag folder to create")
     parser.add_argument("--topic", help="image topic (default: every image topic)")
     parser.add_argument("--labels", type=Path, help="BDD100K-layout root whose labels to score against")
-    parser.add_argument("--split", default="val")
+    add_split_argument(parser)
     parser.add_argument("--overlays", action="store_true", help="also write overlay images")
     from mtl_perception.evaluation.bags import STORAGES, default_storage
 
     parser.add_argument("--storage", choices=STORAGES, default=default_storage(),
                         help="rosbag2 storage (default: %(default)s; mcap needs rosbags 0.10+, Python 3.10+)")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--threads", type=thread_count, default=0)
+    add_backend_arguments(parser)
     parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold,
                         help="for the output bag (default: the node's); with --labels, the peers' evaluation "
                              "settings are used instead")

@@ -9,8 +9,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mtl_perception.commands.common import add_drivable_argument, at_least_one, thread_count
-from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.commands.common import (
+    add_backend_arguments,
+    add_drivable_argument,
+    add_split_argument,
+    at_least_one,
+)
 from mtl_perception.runtime.presets import includes_alternative
 
 if TYPE_CHECKING:  # the modules the command needs are imported when it runs
@@ -21,10 +25,9 @@ if TYPE_CHECKING:  # the modules the command needs are imported when it runs
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="synthetic dataset root (mtl-perception synth)")
-    parser.add_argument("--split", default="val")
+    add_split_argument(parser)
     parser.add_argument("--model", type=Path, help="ONNX model; without it only the geometry run is made")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--threads", type=thread_count, default=0)
+    add_backend_arguments(parser)
     parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
     add_drivable_argument(parser)
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",

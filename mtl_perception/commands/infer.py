@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mtl_perception.commands.common import at_least_one, probability, thread_count
-from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.commands.common import add_backend_arguments, at_least_one, probability
 from mtl_perception.runtime.backends.base import PRECISIONS, BackendOptions
 from mtl_perception.runtime.presets import DEPLOYED
 
@@ -38,12 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masks", action="store_true",
                         help="also write each frame's drivable and lane masks as PNG (0/255) under masks/")
     parser.add_argument("--overwrite", action="store_true", help="replace the results an existing --out holds")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS)
-    parser.add_argument("--threads", type=thread_count, default=0, help="ONNX Runtime CPU threads (0: its default)")
-    parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold)
-    parser.add_argument("--iou-threshold", type=probability, default=DEPLOYED.iou_threshold)
-    parser.add_argument("--max-detections", type=at_least_one, default=DEPLOYED.max_detections)
+    add_backend_arguments(parser)
+    parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS,
+                        help="TensorRT's precision (the node's)")
+    parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold,
+                        help="detections scoring less are dropped (the node's)")
+    parser.add_argument("--iou-threshold", type=probability, default=DEPLOYED.iou_threshold,
+                        help="non-maximum suppression IoU (the node's)")
+    parser.add_argument("--max-detections", type=at_least_one, default=DEPLOYED.max_detections,
+                        help="most detections kept per frame (the node's)")
 
 
 def _frames(source: Path) -> Iterator[tuple[str, str, np.ndarray | None]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from mtl_perception.commands.common import parse_hw
 
@@ -11,6 +13,9 @@ from mtl_perception.commands.common import parse_hw
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
     parser.add_argument("--img-size", default="384x640", help="HxW (default 384x640, as Table II)")
+    parser.add_argument("--model", type=Path, metavar="FILE",
+                        help="a checkpoint (.pt: its network, counted exactly) or an exported .onnx (parameters, "
+                             "size and input; no FLOPs) instead of the built-in backbones")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -21,7 +26,9 @@ def format_table(cards: list[dict]) -> str:
              "|---|---|---|---|---|---|"]
     for c in cards:
         p = PAPER_TABLE_II.get(c["backbone"], {})
-        lines.append(f"| {c['backbone']} | {c['params'] / 1e6:.2f} | {c['gflops']:.1f} | {c['macs']:.1f} | "
+        gflops, macs = ("n/a", "n/a") if c["gflops"] is None else (f"{c['gflops']:.1f}", f"{c['macs']:.1f}")
+        name = f"{c['backbone']} ({Path(c['source']).name})" if c.get("source") else c["backbone"]
+        lines.append(f"| {name} | {c['params'] / 1e6:.2f} | {gflops} | {macs} | "
                      f"{c['onnx_mb']:.1f} | {p.get('params', 0) / 1e6:.1f} / {p.get('gflops', 0):.1f} / "
                      f"{p.get('size_mb', 0)} |")
     lines.append(f"\nat {cards[0]['img_size']}, batch 1; GFLOPs = 2 x multiply-accumulates (GMACs).")
@@ -33,7 +40,29 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.training.complexity import model_card
 
     height, width = parse_hw(args.img_size)
-    names = args.backbones.split(",") if args.backbones else list(BACKBONES)
-    cards = [model_card(b.strip(), height, width).as_dict() for b in names]
+    if args.model is not None:
+        try:
+            cards = [model_file_card(args.model, height, width).as_dict()]
+        except (OSError, ValueError, RuntimeError) as err:  # CheckpointError, ModelContractError, onnx's errors
+            print(f"error: --model {args.model}: {err}", file=sys.stderr)
+            return 2
+    else:
+        names = args.backbones.split(",") if args.backbones else list(BACKBONES)
+        cards = [model_card(b.strip(), height, width).as_dict() for b in names]
     print(json.dumps(cards, indent=2) if args.json else format_table(cards))
     return 0
+
+
+def model_file_card(path: Path, height: int, width: int):  # -> ModelCard (torch is imported lazily)
+    """The card of a checkpoint (its network, at height x width) or of an ONNX file (at its own input)."""
+    from mtl_perception.training.checkpoint import model_from_checkpoint
+    from mtl_perception.training.complexity import model_card, onnx_card
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    if path.suffix == ".onnx":
+        return onnx_card(path)
+    import dataclasses
+
+    model = model_from_checkpoint(path)
+    return dataclasses.replace(model_card(model.config.backbone, height, width, model), source=str(path))

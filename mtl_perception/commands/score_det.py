@@ -17,10 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-
-    from mtl_perception.atomic_io import atomic_write_text
     from collections import Counter
 
+    from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.data.bdd100k import DETECTION_CLASSES, DatasetError, load_frames
     from mtl_perception.evaluation.toolkit_det import format_scores, load_predictions, score_detections
 

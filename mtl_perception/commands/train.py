@@ -54,13 +54,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, help="weight of the segmentation loss (over the --config file's)")
     parser.add_argument("--workers", type=int, help="data loading processes")
     parser.add_argument("--limit", type=at_least_one, help="use only the first N frames of each split")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=int, help="seeds sampling, augmentation and initialisation")
     parser.add_argument("--val-every", type=at_least_one, help="validate every N epochs")
     parser.add_argument("--config", type=Path, help="YAML with 'loss:' and 'augment:' sections")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--overwrite", action="store_true",
                         help="start a new run in an OUT that holds one (its checkpoints and history are replaced)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    _show_config_defaults(parser)
+
+
+def _show_config_defaults(parser: argparse.ArgumentParser) -> None:
+    """--help names TrainConfig's default for each option left unset here (their argparse default is None, so
+    that a --config file's value is not overwritten): read from the dataclass, the one place they live."""
+    import dataclasses
+
+    from mtl_perception.training.config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for action in parser._actions:
+        field = fields.get(action.dest)
+        if action.default is not None or field is None or "default" in (action.help or ""):
+            continue
+        value = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        if value is not None and value is not dataclasses.MISSING:
+            action.help = f"{action.help or ''} (default: {value})".lstrip()
 
 
 # command-line options that are TrainConfig fields of the same name

@@ -26,14 +26,14 @@ class Latency:
     median_ms: float
     p90_ms: float
     fps: float
-    gflops: float
+    gflops: float | None  # None: an ONNX file timed alone
     runs: int
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def measure(model: Path, backbone: str, size: str, gflops: float, options: BackendOptions, runs: int = 20,
+def measure(model: Path, backbone: str, size: str, gflops: float | None, options: BackendOptions, runs: int = 20,
             warmup: int = 3, max_seconds: float = 60.0) -> Latency:
     """Time backend.infer alone on a random frame; stops early after max_seconds (at least 3 runs)."""
     backend = load_backend(model, options)
@@ -57,7 +57,8 @@ def markdown_table(latency: list[dict]) -> str:
     for row in latency:
         paper = PAPER_TABLE_III.get(row["backbone"], {}).get(row["size"])
         lines.append(f"| {row['backbone']} | {row['size']} | {row['backend']} | {row['median_ms']:.1f} | "
-                     f"{row['p90_ms']:.1f} | {row['fps']:.1f} | {row['gflops']:.1f} | "
+                     f"{row['p90_ms']:.1f} | {row['fps']:.1f} | "
+                     f"{'n/a' if row['gflops'] is None else format(row['gflops'], '.1f')} | "
                      f"{f'{paper:.0f}' if paper else '-'} |")
     return "\n".join(lines)
 

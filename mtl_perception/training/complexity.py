@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -21,10 +23,11 @@ PAPER_TABLE_II = {
 class ModelCard:
     backbone: str
     params: int
-    gflops: float
-    macs: float
+    gflops: float | None  # None: an ONNX file alone, whose cost needs the network to count
+    macs: float | None
     onnx_mb: float
     img_size: str
+    source: str = ""  # the file measured, where not a built-in backbone
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -45,3 +48,18 @@ def model_card(backbone: str, height: int = 384, width: int = 640, model: MultiT
     onnx_bytes = to_onnx_bytes(model, height, width, model_info(model, height, width, "random weights"))
     return ModelCard(backbone, sum(p.numel() for p in model.parameters()), flops / 1e9, flops / 2e9,
                      len(onnx_bytes) / 1e6, f"{height}x{width}")
+
+
+def onnx_card(path: Path) -> ModelCard:
+    """An exported file's card: parameters counted from its initializers, its size and input; no FLOPs
+    (counting them needs the network: give the checkpoint instead)."""
+    import onnx
+
+    from mtl_perception.runtime.contract import ModelInfo
+
+    model = onnx.load(str(path), load_external_data=False)
+    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    info = ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(path))
+    # initializers hold BatchNorm statistics too: a few more numbers than the network's parameters
+    return ModelCard(info.backbone, params, None, None, path.stat().st_size / 1e6,
+                     f"{info.input_height}x{info.input_width}", str(path))

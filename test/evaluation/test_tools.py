@@ -324,6 +324,27 @@ def test_bench_json(tmp_path: Path) -> None:
         (tmp_path / "bench.md").read_text()
 
 
+def test_bench_and_model_card_take_a_model_file(bundled_model: Path, tmp_path: Path) -> None:
+    """--model FILE: an exported model is timed at its own input, and its card counts the file's parameters
+    (no FLOPs: counting them needs the network); the card's parameters agree with onnx's own count."""
+    import onnx
+
+    result = _cli("bench", "--model", str(bundled_model), "--runs", "3", "--out", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["latency"]
+    assert (row["backbone"], row["size"], row["gflops"]) == ("mobilenetv2", "384x640", None) and row["median_ms"] > 0
+    card = _cli("model-card", "--model", str(bundled_model), "--json")
+    assert card.returncode == 0, card.stderr
+    (entry,) = json.loads(card.stdout)
+    graph = onnx.load(str(bundled_model)).graph
+    assert entry["params"] == sum(int(np.prod(t.dims)) for t in graph.initializer) and entry["gflops"] is None
+    assert entry["source"] == str(bundled_model)
+    for command in ("bench", "model-card"):
+        missing = _cli(command, "--model", str(tmp_path / "none.onnx"), "--out", str(tmp_path / "b")) \
+            if command == "bench" else _cli(command, "--model", str(tmp_path / "none.pt"))
+        assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
 def test_eval_bag_skips_and_counts_bad_frames(random_model: Path, tmp_path: Path) -> None:
     """As the node does: a bad frame is skipped and counted, the replay goes on; the first few are named."""
     bag, out = tmp_path / "mixed", tmp_path / "out"

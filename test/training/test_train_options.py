@@ -42,3 +42,47 @@ def test_train_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
 def test_export_defaults_to_the_size_the_checkpoint_trained_at() -> None:
     assert _trained_size({"train_config": {"data": {"height": 192, "width": 320}}}) == (192, 320)
     assert _trained_size({}) == (384, 640)  # a checkpoint from before train_config: the bundled size
+
+
+def test_example_config_holds_every_key_at_its_default(repo_root: Path) -> None:
+    """config/train_example.yaml is what `--config` takes, every key at its default: it loads, and it lists
+    each LossConfig and AugmentConfig field with the dataclass's own value."""
+    import dataclasses
+
+    import yaml
+
+    from mtl_perception.training.config import load_yaml_overrides
+    from mtl_perception.training.loss import LossConfig
+    from mtl_perception.training.transforms import AugmentConfig
+
+    example = repo_root / "config" / "train_example.yaml"
+    loaded = load_yaml_overrides(example)
+    assert loaded == {"loss": LossConfig(), "augment": AugmentConfig()}
+    written = yaml.safe_load(example.read_text())
+    for section, cls in (("loss", LossConfig), ("augment", AugmentConfig)):
+        assert set(written[section]) == {f.name for f in dataclasses.fields(cls)}, section
+
+
+def test_help_shows_every_default() -> None:
+    """Every option of every subcommand has a help text, and --help prints the default of each that has
+    one; train's come from TrainConfig (their argparse default is None, so a --config file is not overruled)."""
+    import argparse
+
+    from mtl_perception.cli import build_parser
+
+    parser = build_parser(None)
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in subcommands.items():
+        text = sub.format_help()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+            meaningful = action.default is not None and action.default is not False and action.default != []
+            if meaningful and action.option_strings:
+                assert f"default: {action.default}" in " ".join(text.split()) or "default" in action.help, \
+                    f"{name} {action.option_strings[0]}"
+    train_help = " ".join(subcommands["train"].format_help().split())
+    for option, value in (("--batch", TrainConfig.batch), ("--epochs", TrainConfig.epochs), ("--lr", TrainConfig.lr),
+                          ("--workers", TrainConfig.workers), ("--img-size", "384x640")):
+        assert f"(default: {value})" in train_help, option

@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from mtl_perception.errors import UserFacingError
+
 # name -> (module, help). Each module defines add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("mtl_perception.commands.synth", "write a synthetic driving-scene set in BDD100K's layout"),
@@ -85,30 +87,35 @@ def _missing_module(command: str, err: ModuleNotFoundError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand. Whatever it meets (Ctrl-C at any moment, imports included; a missing package; the
+    file system's errors) ends in one line and an exit code, here for every subcommand."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _command_in(argv)
     try:
-        parser = build_parser(command)
-    except ModuleNotFoundError as err:  # a subcommand's add_arguments imports what it needs
+        return _run(argv, command)
+    except KeyboardInterrupt:
+        # each tool writes its outputs atomically or under a temporary name: what it had not finished is absent
+        print(f"interrupted: mtl-perception {command or ''} stopped; its unfinished outputs were not written"
+              .replace("  ", " "), file=sys.stderr)
+        return 130
+    except UserFacingError as err:  # a subcommand's own errors that it did not report itself
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:  # a subcommand imports what it needs when it is chosen
         print(_missing_module(command, err), file=sys.stderr)
         return 1
+    except OSError as err:  # a full disk, an output path under a file or onto a folder, a permission
+        print(f"error: mtl-perception {command}: {_os_error(err)}", file=sys.stderr)
+        return 1
+
+
+def _run(argv: list[str], command: str) -> int:
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    try:
-        return int(_load(args._module).run(args) or 0)
-    except ModuleNotFoundError as err:
-        print(_missing_module(args.command, err), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        # each tool writes its outputs atomically or under a temporary name: what it had not finished is absent
-        print(f"interrupted: mtl-perception {args.command} stopped; its unfinished outputs were not written",
-              file=sys.stderr)
-        return 130
-    except OSError as err:  # a full disk, an output path under a file or onto a folder, a permission
-        print(f"error: mtl-perception {args.command}: {_os_error(err)}", file=sys.stderr)
-        return 1
+    return int(_load(args._module).run(args) or 0)
 
 
 def _os_error(err: OSError) -> str:
@@ -116,7 +123,7 @@ def _os_error(err: OSError) -> str:
     where = f" {err.filename}" if err.filename else ""
     hints = {28: "the disk is full: free space or write elsewhere", 13: "permission denied: choose a writable path",
              20: "a part of the path is a file, not a folder", 21: "the path is a folder: give a file name",
-             2: "no such file or folder"}
+             2: "no such file or folder", 17: "a file of that name is in the way of a folder: remove it or write elsewhere"}
     reason = hints.get(err.errno or 0, err.strerror or str(err))
     return f"cannot write or read{where}: {reason}"
 

@@ -69,7 +69,7 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     import threading
 
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rclpy.serialization import serialize_message
@@ -101,7 +101,13 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:  # Ctrl-C: rclpy shuts the context down; the main thread reports it
+            pass
+
+    spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
     msg = image_message(frame, 0)
 

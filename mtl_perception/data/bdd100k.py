@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from mtl_perception.compat import zip_strict
+from mtl_perception.errors import UserFacingError
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
 
 DETECTION_CLASSES: tuple[str, ...] = (
@@ -63,7 +64,7 @@ LANE_CATEGORIES: tuple[str, ...] = (
 )
 
 
-class DatasetError(RuntimeError):
+class DatasetError(RuntimeError, UserFacingError):
     """A BDD100K folder that cannot be read: the message names the file and the fix."""
 
 

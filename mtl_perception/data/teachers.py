@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from mtl_perception.compat import zip_strict
+from mtl_perception.errors import UserFacingError
 from mtl_perception.runtime.letterbox import letterbox_image
 from mtl_perception.runtime.nms import nms
 
@@ -44,7 +45,7 @@ COCO_CLASSES: tuple[str, ...] = (
 )
 
 
-class TeacherError(RuntimeError):
+class TeacherError(RuntimeError, UserFacingError):
     """A teacher file that cannot be used: the message names the file and the fix."""
 
 

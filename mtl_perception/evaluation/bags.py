@@ -24,6 +24,7 @@ from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from mtl_perception.errors import UserFacingError
 from mtl_perception.package_paths import vision_msgs_definitions
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
@@ -42,7 +43,7 @@ BAG_VERSION: Literal[8] = 8
 START_NS = 1_700_000_000 * 1_000_000_000  # a fixed start, so the same folder gives the same bag
 
 
-class BagError(RuntimeError):
+class BagError(RuntimeError, UserFacingError):
     """A bag that cannot be used as asked; the message says what the bag holds instead."""
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mtl_perception.errors import UserFacingError
+
 CONTRACT_VERSION = "1"
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("boxes", "scores", "drivable", "lane")
@@ -22,7 +24,7 @@ ONNX_TYPE_NAMES: dict[np.dtype, str] = {np.dtype(np.uint8): "tensor(uint8)", np.
 SIZE_MULTIPLE = 32  # the network downsamples 32x: input height and width are multiples of it
 
 
-class ModelContractError(RuntimeError):
+class ModelContractError(RuntimeError, UserFacingError):
     """A model file that does not honour the contract; the message names the file and the fix."""
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mtl_perception.errors import UserFacingError
+
 GRID_UNKNOWN, GRID_FREE, GRID_OCCUPIED = -1, 0, 100  # nav_msgs/OccupancyGrid's values
 
 
-class GeometryError(ValueError):
+class GeometryError(ValueError, UserFacingError):
     """A camera geometry the ground projection cannot use; the message names what is wrong."""
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mtl_perception.errors import UserFacingError
+
 # encoding: (channels, conversion to BGR or None when already BGR)
 _ENCODINGS: dict[str, tuple[int, int | None]] = {
     "bgr8": (3, None),
@@ -22,7 +24,7 @@ _ENCODINGS: dict[str, tuple[int, int | None]] = {
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
-class ImageFormatError(ValueError):
+class ImageFormatError(ValueError, UserFacingError):
     """A frame that cannot be used; the message says what was expected and what came."""
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtl_perception.errors import UserFacingError
+
 # onnx.TensorProto element types (plain ints, so this table needs no onnx import)
 FLOAT, UINT8, INT8, INT32, INT64, BOOL, FLOAT16, DOUBLE, BFLOAT16 = 1, 2, 3, 6, 7, 9, 10, 11, 16
 _TYPE_NAMES = {FLOAT: "FLOAT", UINT8: "UINT8", INT8: "INT8", INT32: "INT32", INT64: "INT64", BOOL: "BOOL",
@@ -251,7 +253,7 @@ def build_needs(path: Path, workspace_mb: int, versions: Iterable[str] = TRT_VER
     return {v: BuildNeeds(v, workspace_mb, plugin_uses(model, v)) for v in versions}
 
 
-class NotReadyError(ValueError):
+class NotReadyError(ValueError, UserFacingError):
     """A model that some TensorRT version that JetPack ships would refuse; the message lists why."""
 
 

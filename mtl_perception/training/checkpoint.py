@@ -10,12 +10,13 @@ from typing import Any
 import torch
 
 from mtl_perception.atomic_io import atomic_write
+from mtl_perception.errors import UserFacingError
 from mtl_perception.training.model import ModelConfig, MultiTaskNet, build_model
 
 CHECKPOINT_FORMAT = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RuntimeError, UserFacingError):
     """A checkpoint that cannot be used: the message says why and what to do."""
 
 

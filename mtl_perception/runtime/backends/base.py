@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mtl_perception.errors import UserFacingError
 from mtl_perception.runtime.contract import ModelInfo
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -17,7 +18,7 @@ CALIBRATION_ALGORITHMS = ("entropy2", "minmax")
 MAX_THREADS = 64  # ONNX Runtime intra-op threads at most: the node's range and every tool's
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(RuntimeError, UserFacingError):
     """A model that cannot be loaded; the message names the path and the fix."""
 
 

@@ -51,7 +51,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(DEPS): setup.py package.xml | $(PY)
-	$(PY) -m pip install --quiet -e '.[runtime,ros,ros-build,training,pseudo-label,dev]'
+	$(PY) -m pip install --quiet -e '.[runtime,ros,ros-build,training,pseudo-label,toolkit,dev]'
 	touch $@
 
 $(STUBS): $(DEPS) .ci/tensorrt_stubs.py

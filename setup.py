@@ -66,6 +66,13 @@ EXTRAS = {
     "pseudo-label": [
         "ensemble-boxes==1.0.9",
     ],
+    # the official BDD100K toolkit, for the tests that compare the project's figures with it (never at run
+    # time); scalabel 0.3.1's label models need pydantic 1 (under 2 their Optional fields become required)
+    "toolkit": [
+        "scalabel==0.3.1",
+        "bdd100k==1.0.1",
+        "pydantic==1.10.27",
+    ],
     # tensorrt-stubs is installed by the Makefile with --no-deps: its declared
     # dependencies are the TensorRT runtime itself, which cannot install here.
     "dev": [

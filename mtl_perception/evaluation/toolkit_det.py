@@ -23,6 +23,7 @@ import numpy as np
 from mtl_perception.compat import zip_strict
 from mtl_perception.data.bdd100k import (
     DETECTION_CLASSES,
+    IGNORE_MAPPING,
     NAME_MAPPING,
     DatasetError,
     FrameLabels,
@@ -65,6 +66,11 @@ class DetScores:
                               "crowd and ignored categories as ignored regions, x100"}
 
 
+def _scored_category(name: str) -> str:
+    name = NAME_MAPPING.get(name, name)
+    return IGNORE_MAPPING.get(name, name)
+
+
 def load_predictions(path: Path) -> list[PredictedFrame]:
     """Predictions in BDD100K/scalabel's format (a list of frames, or {"frames": [...]}), each label with
     a category, box2d and score."""
@@ -75,7 +81,9 @@ def load_predictions(path: Path) -> list[PredictedFrame]:
             boxes = np.array([[lb["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for lb in labels],
                              np.float64).reshape(-1, 4)
             scores = np.array([float(lb["score"]) for lb in labels], np.float64)
-            categories = tuple(NAME_MAPPING.get(lb["category"], lb["category"]) for lb in labels)
+            # as the toolkit converts results (bdd100k_to_scalabel): names mapped, and a prediction of an ignored
+            # category (trailer, other vehicle, other person) scored as the class it maps to
+            categories = tuple(_scored_category(lb["category"]) for lb in labels)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise DatasetError(f"{path}: frame {index} is malformed ({type(err).__name__}: {err}); each "
                                "prediction needs 'category', 'box2d' and 'score'") from err

@@ -66,19 +66,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _show_config_defaults(parser: argparse.ArgumentParser) -> None:
     """--help names TrainConfig's default for each option left unset here (their argparse default is None, so
-    that a --config file's value is not overwritten): read from the dataclass, the one place they live."""
-    import dataclasses
-
-    from mtl_perception.training.config import TrainConfig
-
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    that a --config file's value is not overwritten): read from the dataclass, the one place they live, when
+    the help is printed (building the parser must not import torch, which training/config.py does)."""
     for action in parser._actions:
-        field = fields.get(action.dest)
-        if action.default is not None or field is None or "default" in (action.help or ""):
-            continue
-        value = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
-        if value is not None and value is not dataclasses.MISSING:
-            action.help = f"{action.help or ''} (default: {value})".lstrip()
+        if action.dest in _TRAIN_OPTIONS and action.default is None and "default" not in (action.help or "") \
+                and action.dest != "init_from":
+            action.config_default = _ConfigDefault(action.dest)  # type: ignore[attr-defined]  # argparse %-formats vars(action)
+            action.help = f"{action.help or ''} (default: %(config_default)s)".lstrip()
+
+
+class _ConfigDefault:
+    """TrainConfig's default for one field, looked up when printed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        import dataclasses
+
+        from mtl_perception.training.config import TrainConfig
+
+        field = next(f for f in dataclasses.fields(TrainConfig) if f.name == self.name)
+        return str(field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default)
 
 
 # command-line options that are TrainConfig fields of the same name

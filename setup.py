@@ -88,14 +88,14 @@ setup(
     version=VERSION,
     packages=find_packages(exclude=["test", "test.*"]),
     data_files=[
-        ("share/ament_index/resource_index/packages", ["resource/{PACKAGE}"]),
-        ("share/{PACKAGE}", ["package.xml"]),
-        ("share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        ("share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
-        ("share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
-        ("share/{PACKAGE}/demo/real_clip", glob("demo/real_clip/*")),
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+        (f"share/{PACKAGE}/demo/real_clip", glob("demo/real_clip/*")),
         # vision_msgs definitions, so evaluation can write self-describing bags without ROS installed
-        ("share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),
+        (f"share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),
     ],
     install_requires=["setuptools"],
     extras_require=EXTRAS,
@@ -107,8 +107,8 @@ setup(
     python_requires=">=3.8",  # JetPack 5; training needs 3.10 (torch)
     entry_points={
         "console_scripts": [
-            "perception_node = {PACKAGE}.ros.node:main",
-            "mtl-perception = {PACKAGE}.cli:main",
+            f"perception_node = {PACKAGE}.ros.node:main",
+            f"mtl-perception = {PACKAGE}.cli:main",
         ],
     },
 )

@@ -162,6 +162,7 @@ class Trainer:
 
         resume_state = self._resume_state()
         class_names = self.train_set.classes.names
+        self.init_trained_on: str | None = None  # with --init-from: what the starting network learnt
         if resume_state is not None:
             model_config = model_config_from_dict(resume_state["model_config"])
             check_compatible(model_config, self.last_path, config.backbone, len(class_names))
@@ -180,6 +181,8 @@ class Trainer:
             if config.neck_repeats is not None:
                 model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
             self.model = build_model(model_config, backbone_weights=config.backbone_weights)
+        if config.init_from is not None:  # (a resumed fine-tune too)
+            self.init_trained_on = str(load_checkpoint(Path(config.init_from)).get("trained_on", "unrecorded data"))
         if resume_state is not None:
             self.backbone_weights_used = str(resume_state.get("backbone_weights_used", "unrecorded"))
         elif config.init_from is not None:
@@ -220,9 +223,13 @@ class Trainer:
         # a description, not a path: it ends up in the ONNX metadata that ships to other machines
         parts = self._parts()
         if len(parts) == 1:
-            return f"{self.config.data.root.name} ({len(self.train_set)} training frames)"
-        weights = [self.config.data_weight, *(m.weight for m in self.config.mix)]
-        return " + ".join(f"{p.config.root.name} ({len(p)} frames, weight {w:g})" for p, w in zip(parts, weights, strict=True))
+            data = f"{self.config.data.root.name} ({len(self.train_set)} training frames)"
+        else:
+            weights = [self.config.data_weight, *(m.weight for m in self.config.mix)]
+            data = " + ".join(f"{p.config.root.name} ({len(p)} frames, weight {w:g})"
+                              for p, w in zip(parts, weights, strict=True))
+        return data if self.init_trained_on is None else \
+            f"{data}, fine-tuned from a network trained on {self.init_trained_on}"
 
     def _resume_state(self) -> dict[str, Any] | None:
         if not self.config.resume:

@@ -226,6 +226,7 @@ def test_init_from_starts_a_new_run_from_the_checkpoints_network(tiny_set: Path,
     assert [float(r["epoch"]) for r in rows] == [0.0]
     recorded = json.loads((tmp_path / "config.json").read_text())
     assert recorded["init_from"] == str(two_epochs / "best.pt") and "--init-from" in recorded["backbone_weights_used"]
+    assert ", fine-tuned from a network trained on " in load_checkpoint(tmp_path / "last.pt")["trained_on"]
     with pytest.raises(CheckpointError, match="trained for 10 classes"):
         Trainer(_with_vehicle_classes(_config(tiny_set, tmp_path / "v", init_from=str(two_epochs / "best.pt"))),
                 progress=False)

@@ -124,7 +124,14 @@ def freeze_batch_norm(module: nn.Module) -> nn.Module:
 def _load_trunk_weights(trunk: nn.Module, path: Path, name: str, prefix: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights {path} not found; use --backbone-weights imagenet|none|PATH")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch.load's unpickling errors share no type
+        raise ValueError(f"--backbone-weights {path} cannot be read as a torch state_dict ({type(err).__name__}); "
+                         "pass a file written by torch.save(model.state_dict()), imagenet or none") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"--backbone-weights {path} holds a {type(state).__name__}, not a state_dict (names to "
+                         "tensors): pass a file written by torch.save(model.state_dict())")
     if prefix:  # a full torchvision state_dict, or the trunk's own
         state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)} or state
     missing, _ = trunk.load_state_dict(state, strict=False)

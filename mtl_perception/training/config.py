@@ -88,7 +88,15 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 def load_yaml_overrides(path: Path) -> dict[str, Any]:
     """Sections `loss:` and `augment:` of a YAML file, checked against their dataclasses."""
-    values = yaml.safe_load(path.read_text()) or {}
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path} not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise ValueError(f"--config {path} is not valid YAML{at}: {getattr(err, 'problem', None) or err}; "
+                         "config/train_example.yaml shows the layout") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     out: dict[str, Any] = {}

@@ -40,11 +40,16 @@ class EpochRecord:
 
 
 def read_history(path: Path) -> list[EpochRecord]:
+    """The rows history.csv holds; ValueError naming the file when it is not the trainer's."""
     if not path.is_file():
         return []
-    with path.open() as handle:
-        return [EpochRecord.from_row({k: float(v) for k, v in row.items() if v != ""})
-                for row in csv.DictReader(handle)]
+    try:
+        with path.open() as handle:
+            return [EpochRecord.from_row({k: float(v) for k, v in row.items() if v not in ("", None)})
+                    for row in csv.DictReader(handle)]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path} is not a training history ({type(err).__name__}: {err}); restore it, or delete it "
+                         "to resume without the earlier epochs' rows") from None
 
 
 def write_history(records: list[EpochRecord], path: Path) -> None:

@@ -236,3 +236,29 @@ def _with_vehicle_classes(config: TrainConfig) -> TrainConfig:
     import dataclasses
 
     return dataclasses.replace(config, data=dataclasses.replace(config.data, class_set="vehicle"))
+
+
+def test_broken_inputs_of_a_run_are_one_line_errors(tiny_set: Path, two_epochs: Path, tmp_path: Path) -> None:
+    """A --config that is not YAML, --backbone-weights that are no state_dict, and --resume over a history.csv
+    that is not the trainer's: each one line through the real CLI, exit 2, no traceback."""
+    (tmp_path / "broken.yaml").write_text("loss: [1, 2\n")
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copy(two_epochs / "last.pt", resumed / "last.pt")
+    (resumed / "history.csv").write_text("epoch,lr\nzero,one\n")
+    common = ["--data", str(tiny_set), "--img-size", "128x192", "--batch", "4", "--epochs", "2", "--seg-epochs", "1",
+              "--workers", "0", "--lr", "2e-3"]
+    cases = [
+        (["--out", str(tmp_path / "a"), "--config", str(tmp_path / "broken.yaml"), "--backbone-weights", "none"],
+         "is not valid YAML at line 2"),
+        (["--out", str(tmp_path / "b"), "--backbone-weights", str(tmp_path / "list.pth")], "holds a list, not a state_dict"),
+        (["--out", str(tmp_path / "c"), "--backbone-weights", str(tmp_path / "text.pth")], "cannot be read as a torch state_dict"),
+        (["--out", str(resumed), "--resume", "--backbone-weights", "none"], "is not a training history"),
+    ]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "train", *common, *args],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]

@@ -8,7 +8,7 @@ at a fixed rate. rosbags reads the bag; rclpy publishes.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,53 +51,116 @@ def qos_of(connection: Any) -> QoSProfile:
                       durability=durability)
 
 
+@dataclass(frozen=True)
+class RecordedFrame:
+    """One recorded image and the camera_info recorded at its stamp: what a camera driver sends together."""
+
+    stamp_ns: int  # the bag's time of the image (make-bag: its header stamp)
+    messages: tuple[tuple[int, bytes], ...]  # (connection id, CDR bytes): camera_info first, then the image
+
+
 class BagPlayer:
-    """Publishes a bag's camera topics from `node`; remap maps a recorded topic to the one to publish on."""
+    """Publishes a bag's camera topics from `node`; remap maps a recorded topic to the one to publish on.
+
+    play() streams any bag at its recorded timing or a set rate. A program that drives a node frame by frame
+    (the demo: warm-up, probes, then a timed replay) takes frames() once and hands them to publish() or
+    play(frames=...), with on_publish called just before each image goes out."""
 
     def __init__(self, node: Node, bag: Path, rate_hz: float | None = None, speed: float = 1.0,
                  remap: Mapping[str, str] | None = None) -> None:
+        from rosbags.highlevel import AnyReader
+
         if not bag.exists():
             raise BagError(f"bag {bag} does not exist")
         if speed <= 0:
             raise ValueError(f"--speed must be > 0, got {speed}")
         self.node, self.bag, self.rate_hz, self.speed = node, bag, rate_hz, speed
         self.remap = dict(remap or {})
-
-    def play(self, wait_for_subscribers: float = 0.0) -> PlayResult:
-        """Publish every camera message; with wait_for_subscribers > 0, first wait up to that many seconds for
-        each image topic to be matched (a replay into a node that is still starting loses nothing)."""
-        from rosbags.highlevel import AnyReader
-
-        counts: dict[str, int] = {}
-        started = time.monotonic()
-        with reader_errors(self.bag), AnyReader([self.bag], default_typestore=typestore()) as reader:
+        with reader_errors(bag), AnyReader([bag], default_typestore=typestore()) as reader:
             connections = [c for c in reader.connections if c.msgtype in MESSAGE_TYPES]
             if not connections:
                 listed = ", ".join(f"{c.topic} ({c.msgtype})" for c in reader.connections) or "none"
-                raise BagError(f"{self.bag} has no image or camera_info topics to play; its topics: {listed}")
-            publishers: dict[int, Any] = {c.id: self.node.create_publisher(MESSAGE_TYPES[c.msgtype], self.remap.get(c.topic, c.topic),
-                                                           qos_of(c)) for c in connections}
-            if self._wait_for(publishers.values(), wait_for_subscribers):
-                # the publisher sees the subscriber before the subscriber has taken the publisher in: a moment
-                # for discovery to finish on its side too (ros2 bag play's --delay serves the same end)
-                time.sleep(SETTLE_S)
-            started = time.monotonic()
-            first_stamp: int | None = None
-            frame = -1
+                raise BagError(f"{bag} has no image or camera_info topics to play; its topics: {listed}")
+            self._topics = {c.id: self.remap.get(c.topic, c.topic) for c in connections}
+            self._is_info = {c.id: c.msgtype == CAMERA_INFO for c in connections}
+            self._publishers: dict[int, Any] = {
+                c.id: node.create_publisher(MESSAGE_TYPES[c.msgtype], self._topics[c.id], qos_of(c))
+                for c in connections}
+
+    def _messages(self) -> Iterator[tuple[int, int, bytes]]:
+        """(connection id, bag time, CDR bytes) of every camera message, in time order, read as played."""
+        from rosbags.highlevel import AnyReader
+
+        with reader_errors(self.bag), AnyReader([self.bag], default_typestore=typestore()) as reader:
+            connections = [c for c in reader.connections if c.id in self._publishers]
             for connection, stamp, raw in reader.messages(connections=connections):
-                if first_stamp is None:
-                    first_stamp = stamp
-                if connection.msgtype != CAMERA_INFO:
-                    frame += 1
-                due = frame / self.rate_hz if self.rate_hz else (stamp - first_stamp) / 1e9 / self.speed
-                delay = started + due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                publishers[connection.id].publish(bytes(raw))  # the recorded CDR bytes: no decoding
-                topic = self.remap.get(connection.topic, connection.topic)
-                counts[topic] = counts.get(topic, 0) + 1
-            for publisher in publishers.values():  # reliable subscribers have what was sent before the end
-                publisher.wait_for_all_acked(Duration(seconds=5))
+                yield connection.id, stamp, bytes(raw)
+
+    def _grouped(self) -> Iterator[RecordedFrame]:
+        """The messages as frames, every one published once: a camera_info goes with the image of its own stamp
+        (make-bag records it just after), else with the next image (a recorder logs the two at slightly
+        different times), and one after the last image with the last."""
+        held: list[bytes] = []  # camera_info waiting for its image
+        held_ids: list[int] = []
+        pending: tuple[int, int, bytes, list[tuple[int, bytes]]] | None = None
+        for cid, stamp, raw in self._messages():
+            if self._is_info[cid]:
+                if pending is not None and stamp == pending[1]:
+                    pending[3].append((cid, raw))
+                else:
+                    held.append(raw)
+                    held_ids.append(cid)
+                continue
+            if pending is not None:
+                yield RecordedFrame(pending[1], (*pending[3], (pending[0], pending[2])))
+            pending = (cid, stamp, raw, list(zip(held_ids, held)))
+            held, held_ids = [], []
+        if pending is not None:
+            yield RecordedFrame(pending[1], (*pending[3], *zip(held_ids, held), (pending[0], pending[2])))
+
+    def frames(self) -> list[RecordedFrame]:
+        """Every frame of the bag, held in memory (for short drives that are sent more than once)."""
+        return list(self._grouped())
+
+    def publish(self, frame: RecordedFrame) -> None:
+        """One frame now: its camera_info, then its image (the recorded CDR bytes: no decoding)."""
+        for cid, raw in frame.messages:
+            self._publishers[cid].publish(raw)
+
+    def wait_for_subscribers(self, timeout: float) -> bool:
+        """Wait up to timeout seconds for every topic to be matched; True when all are."""
+        publishers = self._publishers.values()
+        if self._wait_for(publishers, timeout):
+            # the publisher sees the subscriber before the subscriber has taken the publisher in: a moment
+            # for discovery to finish on its side too (ros2 bag play's --delay serves the same end)
+            time.sleep(SETTLE_S)
+            return True
+        return False
+
+    def play(self, wait_for_subscribers: float = 0.0, frames: Sequence[RecordedFrame] | None = None,
+             rate_hz: float | None = None, on_publish: Callable[[RecordedFrame], None] | None = None) -> PlayResult:
+        """Publish every frame (or those given) at the recorded timing scaled by `speed`, or at rate_hz (this
+        call's, else the player's); with wait_for_subscribers > 0, first wait up to that many seconds for
+        every topic to be matched (a replay into a node that is still starting loses nothing)."""
+        rate = rate_hz or self.rate_hz
+        if wait_for_subscribers > 0:
+            self.wait_for_subscribers(wait_for_subscribers)
+        counts: dict[str, int] = {}
+        started = time.monotonic()
+        first_stamp: int | None = None
+        for index, frame in enumerate(self._grouped() if frames is None else frames):
+            first_stamp = frame.stamp_ns if first_stamp is None else first_stamp
+            due = index / rate if rate else (frame.stamp_ns - first_stamp) / 1e9 / self.speed
+            delay = started + due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if on_publish is not None:
+                on_publish(frame)
+            self.publish(frame)
+            for cid, _ in frame.messages:
+                counts[self._topics[cid]] = counts.get(self._topics[cid], 0) + 1
+        for publisher in self._publishers.values():  # reliable subscribers have what was sent before the end
+            publisher.wait_for_all_acked(Duration(seconds=5))
         return PlayResult(counts, time.monotonic() - started)
 
     @staticmethod

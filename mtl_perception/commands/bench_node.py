@@ -69,14 +69,13 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
     import threading
 
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from mtl_perception.ros.node_process import image_message, until_answered
+    from mtl_perception.ros.node_process import image_message, spinning, until_answered
 
     node = Node(f"bench_camera_{int(rate)}")
     publisher = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
@@ -99,16 +98,6 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
                         if status.name.endswith("perception_node: perception"))
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    def spin() -> None:
-        try:
-            executor.spin()
-        except ExternalShutdownException:  # Ctrl-C: rclpy shuts the context down; the main thread reports it
-            pass
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
     msg = image_message(frame, 0)
 
     def publish(stamp: int) -> None:
@@ -119,27 +108,26 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
         sent[stamp] = time.perf_counter()
         publisher.publish(data)
 
-    # wait until the node is connected: a warm-up frame must come back
-    warm_up_stamps = itertools.count(1)
-    until_answered(lambda: publish(next(warm_up_stamps)), answered.is_set, answered.wait, timeout=30,
-                   resend_every=0.5)
-    # idle long enough that the warm-up frames are out of the window the statistics are read from
-    time.sleep(max(0.5, STATS_WINDOW_S - seconds - SETTLE_S + 0.5))
-    latencies.clear()
-    sent.clear()
-    period, start, count = 1.0 / rate, time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        time.sleep(max(0.0, start + count * period - time.perf_counter()))
-        publish(1_000_000_000 + count)
-        count += 1
-    # the node's statistics once every played frame is in: its window then holds those frames only
-    settled = time.monotonic() + SETTLE_S
-    deadline = settled + 5.0
-    while time.monotonic() < deadline and not (internal and internal[-1][0] >= settled):
-        time.sleep(0.05)
-    in_node = internal[-1][1] if internal else {}
-    executor.shutdown()
-    spinner.join(timeout=5)
+    with spinning(node):  # the answers are taken in a thread of their own: no polling loop competes for the cores
+        # wait until the node is connected: a warm-up frame must come back
+        warm_up_stamps = itertools.count(1)
+        until_answered(lambda: publish(next(warm_up_stamps)), answered.is_set, answered.wait, timeout=30,
+                       resend_every=0.5)
+        # idle long enough that the warm-up frames are out of the window the statistics are read from
+        time.sleep(max(0.5, STATS_WINDOW_S - seconds - SETTLE_S + 0.5))
+        latencies.clear()
+        sent.clear()
+        period, start, count = 1.0 / rate, time.perf_counter(), 0
+        while time.perf_counter() - start < seconds:
+            time.sleep(max(0.0, start + count * period - time.perf_counter()))
+            publish(1_000_000_000 + count)
+            count += 1
+        # the node's statistics once every played frame is in: its window then holds those frames only
+        settled = time.monotonic() + SETTLE_S
+        deadline = settled + 5.0
+        while time.monotonic() < deadline and not (internal and internal[-1][0] >= settled):
+            time.sleep(0.05)
+        in_node = internal[-1][1] if internal else {}
     node.destroy_node()
     latency = percentiles(latencies)
     return {"frame": f"{frame.shape[1]}x{frame.shape[0]}", "rate_hz": rate, "sent": count,

@@ -3,13 +3,14 @@ tests use to drive a real node from another process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,31 @@ def until_answered(send: Callable[[], None], answered: Callable[[], bool], wait:
                 return True
             wait(0.05)
     return answered()
+
+
+@contextlib.contextmanager
+def spinning(node: Any) -> Iterator[None]:
+    """node's callbacks served by an executor in a thread of their own while the body publishes and waits:
+    a caller that polls spin_once between publishes would compete with them for the cores. Ctrl-C shuts
+    rclpy's context down; the executor's thread then ends quietly and the main thread reports it."""
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    thread = threading.Thread(target=spin, name="spinning", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        thread.join(timeout=2.0)
 
 
 def image_message(frame: np.ndarray, stamp_ns: int, frame_id: str = "camera", encoding: str = "bgr8") -> Image:

@@ -56,3 +56,52 @@ def test_play_bag_delivers_every_frame_and_camera_info(bag: tuple[Path, dict[str
     assert sorted(to_ns(m.header.stamp) for m in client.received["/played/image"]) == sorted(stamps.values())
     assert client.received["/camera/camera_info"][0].k[0] == 50.0
     assert client.received["/played/image"][0].height == 48 and elapsed < 30  # 6 frames: about a second
+
+
+def test_frames_pair_each_image_with_its_camera_info_as_a_recorder_logs_them(tmp_path: Path) -> None:
+    """`ros2 bag record` logs a camera's image and camera_info at slightly different times, either first:
+    every message is still published once, each camera_info before the image it came with."""
+    import rclpy
+    from rosbags.rosbag2 import Writer
+
+    from mtl_perception.commands.bag_player import BagPlayer
+    from mtl_perception.evaluation.bags import CAMERA_INFO, CAMERA_QOS, IMAGE, offered_qos_argument, typestore
+
+    store = typestore()
+    t = store.types
+    bag = tmp_path / "recorded"
+    offsets_ms = [-3, 2, 0, -1, 4]  # camera_info's log time minus its image's
+    with Writer(bag, version=8) as writer:
+        image_c = writer.add_connection("/cam/image_raw", IMAGE, typestore=store,
+                                        offered_qos_profiles=offered_qos_argument([CAMERA_QOS]))
+        info_c = writer.add_connection("/cam/camera_info", CAMERA_INFO, typestore=store)
+        records = []
+        for i, offset in enumerate(offsets_ms):
+            stamp = 1_000_000_000 * (i + 1)
+            header = t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=i + 1, nanosec=0), frame_id="c")
+            image = t[IMAGE](header=header, height=2, width=2, encoding="mono8", is_bigendian=0, step=2,
+                             data=np.full(4, i, np.uint8))
+            roi = t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+            info = t[CAMERA_INFO](header=header, height=2, width=2, distortion_model="plumb_bob",
+                                  d=np.zeros(0), k=np.full(9, float(i)), r=np.eye(3).ravel(), p=np.zeros(12),
+                                  binning_x=0, binning_y=0, roi=roi)
+            records += [(stamp, image_c, store.serialize_cdr(image, IMAGE)),
+                        (stamp + offset * 1_000_000, info_c, store.serialize_cdr(info, CAMERA_INFO))]
+        for stamp, connection, raw in sorted(records, key=lambda r: r[0]):
+            writer.write(connection, stamp, raw)
+    context = rclpy.Context()  # its own: the viewer of the other tests may hold the default one
+    context.init()
+    try:
+        node = rclpy.create_node("grouping_check", context=context)
+        frames = BagPlayer(node, bag).frames()
+        node.destroy_node()
+    finally:
+        context.shutdown()
+    assert len(frames) == 5 and sum(len(f.messages) for f in frames) == 10  # nothing lost, nothing twice
+    deserialize = store.deserialize_cdr
+    images = [int(deserialize(f.messages[-1][1], IMAGE).data[0]) for f in frames]
+    infos = [[deserialize(raw, CAMERA_INFO).k[0] for _, raw in f.messages[:-1]] for f in frames]
+    assert images == [0, 1, 2, 3, 4] and [f.stamp_ns for f in frames] == [1_000_000_000 * (i + 1) for i in range(5)]
+    # logged before its image: with it (0, 3); at its stamp: with it (2); after: with the next image (1 goes
+    # out before image 2), the last with the last (4)
+    assert infos == [[0.0], [], [1.0, 2.0], [3.0], [4.0]]

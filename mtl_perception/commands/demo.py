@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,13 @@ class Recording:
 
 
 def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
-    """The synthetic drive (val split) and its bag; made once, reused after."""
+    """The synthetic drive (val split) and its bag, the camera's camera_info beside every frame; made once,
+    reused after."""
+    from mtl_perception.data.bdd100k import SplitPaths
+    from mtl_perception.data.ground_truth import load_ground_truth
     from mtl_perception.data.randomisation import Randomisation
     from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
-    from mtl_perception.evaluation.bags import write_image_bag
+    from mtl_perception.evaluation.bags import CAMERA_INFO, calibration_of, write_image_bag
 
     drive, bag = data / "drive", data / f"drive_{frames}_rosbag2"  # no ".bag": that suffix means ROS 1
     if not (drive / "labels" / "ground" / "ground_val.json").is_file():
@@ -83,10 +87,13 @@ def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
         world = Randomisation().fixed_camera(**DEMO_MOUNT)
         write_dataset(SynthConfig(drive, train=0, val=frames, seed=DEMO_SEED, workers=2, randomisation=world))
         shutil.rmtree(bag, ignore_errors=True)  # a bag of an older drive would hold other frames
-    if not (bag / "frames.json").is_file():
-        shutil.rmtree(bag, ignore_errors=True)  # a bag from before partial names: incomplete, not ours to keep
+    metadata = bag / "metadata.yaml"
+    if not (bag / "frames.json").is_file() or CAMERA_INFO not in metadata.read_text():
+        # a bag from before partial names (incomplete), or from before the drive's camera_info was recorded
+        shutil.rmtree(bag, ignore_errors=True)
         images = sorted((drive / "images" / "100k" / "val").glob("*.jpg"))[:frames]
-        write_image_bag(images, bag, rate_hz=REPLAY_HZ)
+        camera = next(iter(load_ground_truth(SplitPaths(drive, "val")).values()))  # one camera for the drive
+        write_image_bag(images, bag, rate_hz=REPLAY_HZ, camera_info=calibration_of(camera.intrinsics))
     return drive, bag
 
 
@@ -106,34 +113,24 @@ def sustainable_rate(asked_hz: float, probe_ms: list[float]) -> float:
     return min(asked_hz, 1.0 / (RATE_MARGIN * slowest_s)) if slowest_s > 0 else asked_hz
 
 
-def _replay(frames: list[Any], asked_hz: float, recording: Recording, camera_info: Any) -> Replay:
-    """Measure the node, then publish the frames (each after the camera's camera_info) at a rate it
-    sustains and collect the answers."""
+def _replay(bag: Path, asked_hz: float, recording: Recording) -> Replay:
+    """Play the drive's bag into the node (play-bag's player: each frame's camera_info, then its image):
+    first until it answers, then probe frames one at a time, then every frame at a rate it sustains,
+    collecting the answers in a thread of their own."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import OccupancyGrid
-    from rclpy.node import Node
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
     from visualization_msgs.msg import MarkerArray
 
+    from mtl_perception.commands.bag_player import BagPlayer, RecordedFrame
+    from mtl_perception.evaluation.bags import IMAGE_TOPIC
     from mtl_perception.ros.conversions import image_to_bgr
-    from mtl_perception.ros.node_process import image_message
+    from mtl_perception.ros.node_process import spinning, until_answered
+    from mtl_perception.topics import camera_info_beside
 
-    node = Node("demo_player")
-    image_publisher = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-    info_publisher = node.create_publisher(CameraInfo, "camera_info", 1)
-
-    class Camera:
-        """image and camera_info, published together as a camera driver does."""
-
-        def publish(self, msg: Image) -> None:
-            camera_info.header = msg.header
-            info_publisher.publish(camera_info)
-            image_publisher.publish(msg)
-
-    camera = Camera()
+    node = rclpy.create_node("demo_player")
 
     def on_detections(msg: Detection2DArray) -> None:
         stamp = to_ns(msg.header.stamp)
@@ -142,10 +139,8 @@ def _replay(frames: list[Any], asked_hz: float, recording: Recording, camera_inf
             recording.latency_ms[stamp] = 1e3 * (time.perf_counter() - recording.sent_at[stamp])
 
     def on_mask(store: dict[int, np.ndarray]) -> Any:
-        return lambda msg: store.__setitem__(to_ns(msg.header.stamp), image_to_bgr_mask(msg))
-
-    def image_to_bgr_mask(msg: Image) -> np.ndarray:
-        return np.array(image_to_bgr(msg)[..., 0])  # mono8 comes back as grey BGR; one channel is the mask
+        # mono8 comes back as grey BGR; one channel is the mask
+        return lambda msg: store.__setitem__(to_ns(msg.header.stamp), np.array(image_to_bgr(msg)[..., 0]))
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -160,67 +155,52 @@ def _replay(frames: list[Any], asked_hz: float, recording: Recording, camera_inf
                              lambda msg: recording.grid.__setitem__(to_ns(msg.header.stamp), msg), 50)
     node.create_subscription(MarkerArray, "lane_markings",
                              lambda msg: recording.markers.__setitem__(to_ns(msg.markers[0].header.stamp), msg), 50)
+    # the bag's camera topics onto the node's (image and camera_info in the root namespace)
+    player = BagPlayer(node, bag, remap={IMAGE_TOPIC: "/image", camera_info_beside(IMAGE_TOPIC): "/camera_info"})
+    frames = player.frames()
 
-    messages = [image_message(frame.image, frame.stamp_ns, frame.header.frame_id) for frame in frames]
-    _wait_for_node(node, camera, messages[0], recording)
-    probe_ms = [_answer_ms(node, camera, msg, recording) for msg in messages[:PROBE_FRAMES]]
-    recording.clear()
-    rate = sustainable_rate(asked_hz, probe_ms)
-    if rate < asked_hz:
-        print(f"the node answers a frame in up to {max(probe_ms):.0f} ms here: replaying at {rate:.1f} Hz "
-              f"instead of {asked_hz:g} Hz, so that every frame is answered")
-    start = time.perf_counter()
-    for index, msg in enumerate(messages):
-        due = start + index / rate
-        while time.perf_counter() < due:
-            rclpy.spin_once(node, timeout_sec=max(0.0, min(0.01, due - time.perf_counter())))
-        recording.sent_at[to_ns(msg.header.stamp)] = time.perf_counter()
-        camera.publish(msg)
-    last = to_ns(messages[-1].header.stamp)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not recording.complete(last):
-        rclpy.spin_once(node, timeout_sec=0.05)
-    settle = time.monotonic() + 1.5  # the last diagnostics and any late masks
-    while time.monotonic() < settle:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    elapsed = time.perf_counter() - start
+    def sent(frame: RecordedFrame) -> None:
+        recording.sent_at[frame.stamp_ns] = time.perf_counter()
+
+    def send(frame: RecordedFrame) -> None:
+        sent(frame)
+        player.publish(frame)
+
+    with spinning(node):
+        # discovery, the model's warm-up and the ground lookup tables (built on the first frame with
+        # camera_info) happen here, not in the probes
+        if not until_answered(lambda: send(frames[0]), lambda: recording.complete(frames[0].stamp_ns)
+                              and frames[0].stamp_ns in recording.grid, time.sleep):
+            raise RuntimeError("perception_node did not answer within 60 s; see its log above")
+        recording.clear()
+        probe_ms = [_answer_ms(send, frame, recording) for frame in frames[:PROBE_FRAMES]]
+        recording.clear()
+        rate = sustainable_rate(asked_hz, probe_ms)
+        if rate < asked_hz:
+            print(f"the node answers a frame in up to {max(probe_ms):.0f} ms here: replaying at {rate:.1f} Hz "
+                  f"instead of {asked_hz:g} Hz, so that every frame is answered")
+        start = time.perf_counter()
+        player.play(frames=frames, rate_hz=rate, on_publish=sent)
+        last = frames[-1].stamp_ns
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not recording.complete(last):
+            time.sleep(0.05)
+        time.sleep(1.5)  # the last diagnostics and any late masks
+        elapsed = time.perf_counter() - start
     node.destroy_node()
     return Replay(asked_hz, rate, probe_ms, elapsed)
 
 
-def _answer_ms(node: Any, camera: Any, msg: Any, recording: Recording, timeout_s: float = 30.0) -> float:
-    """Publish one frame and wait for all of its answers; milliseconds from publish to the last."""
-    import rclpy
-
-    stamp = to_ns(msg.header.stamp)
-    sent = time.perf_counter()
-    recording.sent_at[stamp] = sent
-    camera.publish(msg)
+def _answer_ms(send: Callable[[Any], None], frame: Any, recording: Recording, timeout_s: float = 30.0) -> float:
+    """Send one frame and wait for all of its answers; milliseconds from publish to the last."""
+    started = time.perf_counter()
+    send(frame)
     deadline = time.monotonic() + timeout_s
-    while not recording.complete(stamp):
+    while not recording.complete(frame.stamp_ns):
         if time.monotonic() > deadline:
             raise RuntimeError(f"perception_node did not answer a probe frame within {timeout_s:g} s")
-        rclpy.spin_once(node, timeout_sec=0.01)
-    return 1e3 * (time.perf_counter() - sent)
-
-
-def _wait_for_node(node: Any, camera: Any, first: Any, recording: Recording) -> None:
-    """Send the first frame until the node answers it with its grid too: discovery, model warm-up and the
-    ground lookup tables (built once, on the first frame with camera_info) happen here, not in the probes."""
-    import rclpy
-
-    from mtl_perception.ros.node_process import until_answered
-
-    stamp = to_ns(first.header.stamp)
-
-    def send() -> None:
-        recording.sent_at[stamp] = time.perf_counter()
-        camera.publish(first)
-
-    if not until_answered(send, lambda: recording.complete(stamp) and stamp in recording.grid,
-                          lambda t: rclpy.spin_once(node, timeout_sec=t)):
-        raise RuntimeError("perception_node did not answer within 60 s; see its log above")
-    recording.clear()
+        time.sleep(0.005)
+    return 1e3 * (time.perf_counter() - started)
 
 
 def _detections(msg: Any, class_names: tuple[str, ...]) -> Any:
@@ -325,14 +305,12 @@ def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     import rclpy
-    from std_msgs.msg import Header
 
     from mtl_perception.atomic_io import atomic_write_text
     from mtl_perception.data.bdd100k import SplitPaths
     from mtl_perception.data.ground_truth import load_ground_truth
     from mtl_perception.evaluation.bags import read_image_frames
     from mtl_perception.package_paths import bundled_model, fastdds_profile_environment, real_clip
-    from mtl_perception.ros.conversions import camera_info_msg
     from mtl_perception.ros.node_process import NodeProcess
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
     from mtl_perception.runtime.contract import ModelContractError
@@ -360,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
     rclpy.init()
     try:
         print(f"replaying {bag} ({args.frames} frames, at most {args.rate:g} Hz) through perception_node")
-        replay = _replay(frames, args.rate, recording, camera_info_msg(Header(), camera.intrinsics))
+        replay = _replay(bag, args.rate, recording)
     finally:
         rclpy.try_shutdown()
         node.stop(timeout=20)

@@ -10,11 +10,11 @@ from mtl_perception.commands.common import rate_hz
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mtl_perception.evaluation.bags import IMAGE_TOPIC, STORAGES, default_storage
+
     parser.add_argument("--images", type=Path, required=True, help="folder of images (sorted by name)")
     parser.add_argument("--out", type=Path, required=True, help="bag folder to create")
-    parser.add_argument("--topic", default="/camera/image_raw", help="the image topic (compressed: TOPIC/compressed)")
-    from mtl_perception.evaluation.bags import STORAGES, default_storage
-
+    parser.add_argument("--topic", default=IMAGE_TOPIC, help="the image topic (compressed: TOPIC/compressed)")
     parser.add_argument("--storage", choices=STORAGES, default=default_storage(),
                         help="rosbag2 storage (default: %(default)s; mcap needs rosbags 0.10+, Python 3.10+)")
     parser.add_argument("--compressed", action="store_true", help="CompressedImage (jpeg) on TOPIC/compressed")

@@ -38,6 +38,7 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 GRID = "nav_msgs/msg/OccupancyGrid"
 POINTS = "sensor_msgs/msg/PointCloud2"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
+IMAGE_TOPIC = "/camera/image_raw"  # make-bag's default topic, as camera drivers name it
 FRAMES_FILE = "frames.json"  # beside the bag: image name -> stamp, to join labels later
 BAG_VERSION: Literal[8] = 8
 START_NS = 1_700_000_000 * 1_000_000_000  # a fixed start, so the same folder gives the same bag
@@ -247,6 +248,15 @@ def load_camera_info_yaml(path: Path) -> dict[str, Any]:
             "p": matrix("projection_matrix", 12, required=False)}
 
 
+def calibration_of(intrinsics: CameraIntrinsics) -> dict[str, Any]:
+    """A rectified pinhole camera (no distortion) as load_camera_info_yaml gives it: what a synthetic drive's
+    bag records beside its frames."""
+    i = intrinsics
+    return {"width": i.width, "height": i.height, "k": [i.fx, 0.0, i.cx, 0.0, i.fy, i.cy, 0.0, 0.0, 1.0],
+            "distortion_model": "plumb_bob", "d": [0.0] * 5, "r": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            "p": [i.fx, 0.0, i.cx, 0.0, 0.0, i.fy, i.cy, 0.0, 0.0, 0.0, 1.0, 0.0]}
+
+
 def _camera_info_message(store: Typestore, header: Any, calibration: dict[str, Any]) -> Any:
     k = calibration["k"]
     p = calibration["p"] or [k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0]
@@ -258,7 +268,7 @@ def _camera_info_message(store: Typestore, header: Any, calibration: dict[str, A
                           p=np.array(p, np.float64), binning_x=0, binning_y=0, roi=roi)
 
 
-def write_image_bag(images: list[Path], out: Path, topic: str = "/camera/image_raw", storage: str | None = None,
+def write_image_bag(images: list[Path], out: Path, topic: str = IMAGE_TOPIC, storage: str | None = None,
                     compressed: bool = False, rate_hz: float = 10.0, frame_id: str = "camera",
                     progress: Callable[[Iterator[Path]], Iterator[Path]] = iter,
                     camera_info: dict[str, Any] | None = None) -> dict[str, int]:

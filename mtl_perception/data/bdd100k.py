@@ -52,8 +52,8 @@ LANE_IGNORE = 254
 # bdd100k/eval/lane.py: value = category + (style << 4) + (direction << 5)): bits 0-2 category,
 # bit 3 background (a pixel is a marking only where it is clear), bit 4 style, bit 5 direction.
 # Background pixels are 255. This is the one definition: the reader, the writer, check-data and
-# the synthetic generator all use it.
-LANE_CATEGORY_BITS = 0b0000_0111
+# the synthetic generator use it (test/evaluation/test_official_toolkit.py reads it back with the toolkit's
+# own bit functions); a category is the index into LANE_CATEGORIES, held in bits 0-2.
 LANE_BACKGROUND_BIT = 0b0000_1000
 LANE_STYLE_BIT = 0b0001_0000  # 0 solid, 1 dashed
 LANE_DIRECTION_BIT = 0b0010_0000  # 0 parallel, 1 vertical (crosswalks, stop lines)

@@ -93,14 +93,6 @@ class Scene:
     ground: FrameGround  # the camera and the road, in metres
     ego: np.ndarray  # bool[H, W]: the ego vehicle's hood or dashboard (neither road nor object)
 
-    def horizon_row(self, column: float) -> float:
-        """The image row of the horizon at a column (it tilts with the camera's roll)."""
-        i, p = self.ground.intrinsics, self.ground.pose
-        # a level ray straight ahead, and one turned a little to the right, both at infinity
-        far = np.array([[1e9, 0.0, p.z], [1e9, -1e8, p.z]])
-        (u0, v0), (u1, v1) = ground_to_pixels(far, i, p)[0]
-        return float(v0 + (column - u0) * (v1 - v0) / (u1 - u0))
-
 
 @dataclass(frozen=True)
 class _Camera:

@@ -147,3 +147,21 @@ def test_drivable_figures_follow_the_toolkits_confusion_matrix() -> None:
     assert confusion.background_iou == pytest.approx(ious[1], abs=1e-12)
     assert summary["miou"] == pytest.approx(float(np.mean(ious)), abs=1e-12)
     assert summary["acc"] == pytest.approx(toolkit_seg.whole_acc(hist), abs=1e-12)
+
+
+def test_lane_values_decode_as_the_toolkit_decodes_them() -> None:
+    """Every marking value the project writes (encode_lane: each category, solid or dashed, parallel or
+    vertical) is read back by the toolkit's own bit functions as that category, style and direction."""
+    from bdd100k.label.label import lane_categories
+
+    from mtl_perception.data.bdd100k import LANE_CATEGORIES, encode_lane
+
+    assert list(LANE_CATEGORIES) == [c.name for c in lane_categories]
+    for index, category in enumerate(LANE_CATEGORIES):
+        for dashed in (False, True):
+            for vertical in (False, True):
+                value = np.array([encode_lane(category, dashed=dashed, vertical=vertical)], np.uint8)
+                funcs = toolkit_lane.sub_task_funcs
+                assert bool(toolkit_lane.get_foreground(value)[0])
+                assert bool(funcs["category"](value, index)[0]) and bool(funcs["style"](value, int(dashed))[0])
+                assert bool(funcs["direction"](value, int(vertical))[0])

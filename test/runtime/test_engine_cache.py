@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from mtl_perception.runtime.backends import BackendChoice, choose_backend, tensorrt_missing
+from mtl_perception.runtime.backends import BackendChoice, choose_backend
 from mtl_perception.runtime.calibration import calibration_batches, calibration_digest, calibration_images
 from mtl_perception.runtime.engine_cache import (
     GpuIdentity,
@@ -93,14 +94,25 @@ def test_int8_engine_name_follows_the_calibration_set(tmp_path: Path) -> None:
     assert "-cal" not in engine_file_name(model, file_digest(model), "fp16", "8.5.2", XAVIER_NX_8GB)
 
 
-def test_auto_backend_says_why_it_is_not_tensorrt() -> None:
-    missing = tensorrt_missing()
-    choice = choose_backend("auto")
-    if missing is None:  # a machine with TensorRT, pycuda and onnx
-        assert choice == BackendChoice("tensorrt", "auto: TensorRT, pycuda and onnx are installed")
-    else:
-        assert choice.name == "onnxruntime" and choice.reason == f"auto: not TensorRT, because {missing}"
-        assert "install" in missing
+def test_auto_backend_says_why_it_is_not_tensorrt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each module TensorRT needs, missing in turn (a file-less stand-in in sys.modules imports as missing,
+    as a stubs-only folder does): auto falls back to ONNX Runtime and names that module and how to install
+    it; with stand-ins for all three, auto takes TensorRT."""
+    import types
+
+    names = ("tensorrt", "pycuda.driver", "onnx")
+    for absent in names:
+        for name in names:
+            module = types.ModuleType(name)
+            if name != absent:
+                module.__file__ = str(tmp_path / f"{name}.py")  # says it is a real module: a stand-in
+            monkeypatch.setitem(sys.modules, name, module)
+        choice = choose_backend("auto")
+        package = absent.split(".")[0]
+        assert choice.name == "onnxruntime" and f"install {package}`" in choice.reason, choice
+    for name in names:
+        monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(__file__=str(tmp_path / f"{name}.py")))
+    assert choose_backend("auto").name == "tensorrt"
     assert choose_backend("onnxruntime") == BackendChoice("onnxruntime", "as set")
     with pytest.raises(ValueError, match="unknown backend 'openvino'; use one of auto, tensorrt, onnxruntime"):
         choose_backend("openvino")

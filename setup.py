@@ -107,7 +107,7 @@ setup(
     python_requires=">=3.8",  # JetPack 5; training needs 3.10 (torch)
     entry_points={
         "console_scripts": [
-            f"perception_node = {PACKAGE}.ros.node:main",
+            f"perception_node = {PACKAGE}.ros.perception_node:main",
             f"mtl-perception = {PACKAGE}.cli:main",
         ],
     },

@@ -54,7 +54,7 @@ def test_console_scripts_point_at_callables() -> None:
 
     scripts = {e.name: e for e in distribution("mtl_perception").entry_points if e.group == "console_scripts"}
     assert set(scripts) >= {"perception_node", "mtl-perception"}
-    assert scripts["perception_node"].value == "mtl_perception.ros.node:main"
+    assert scripts["perception_node"].value == "mtl_perception.ros.perception_node:main"
     assert scripts["mtl-perception"].value == "mtl_perception.cli:main"
     assert callable(scripts["mtl-perception"].load())
 

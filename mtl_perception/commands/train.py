@@ -146,7 +146,28 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, DatasetError, CheckpointError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        done = _epochs_done(args.out)
+        if not done:
+            raise  # nothing of this run was kept: the CLI says so
+        # a checkpoint is written whole after each epoch: what was done is a run that resumes exactly
+        print(f"interrupted: mtl-perception train stopped after {done} epoch(s); {args.out}/last.pt holds them: "
+              "the same command with --resume continues", file=sys.stderr)
+        return 130
     if metrics:
         print(f"final val: det map50={metrics['det']['map50']:.3f}  drivable miou={metrics['drivable']['miou']:.3f}"
               f"  lane iou={metrics['lane']['iou']:.3f}  (checkpoints in {args.out})")
     return 0
+
+
+def _epochs_done(out: Path) -> int:
+    """Epochs a run folder's history records, where it has a last.pt (0 otherwise, or if unreadable)."""
+    import csv
+
+    if not (out / "last.pt").is_file() or not (out / "history.csv").is_file():
+        return 0
+    try:
+        with (out / "history.csv").open() as handle:
+            return sum(1 for _ in csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return 0

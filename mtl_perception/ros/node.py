@@ -516,6 +516,8 @@ def main(args: list[str] | None = None) -> int:
     retain_large_buffers()  # before any frame is allocated; see runtime/allocator.py
     try:
         rclpy.init(args=args)
+    except KeyboardInterrupt:
+        return 130
     except Exception as err:  # noqa: BLE001 - rcl's argument errors (RCLError and kin): one line, not a traceback
         print(f"perception_node: cannot start: {_first_line(err)}; check the --ros-args (-p NAME:=VALUE, "
               "--params-file FILE, -r FROM:=TO)", file=sys.stderr)
@@ -559,6 +561,3 @@ def _first_line(err: BaseException) -> str:
     # rcl appends ", at FILE.c:LINE" for every frame it passed: where in C, not what to fix
     return re.sub(r",? at /\S+:\d+", "", text[0]) if text else type(err).__name__
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

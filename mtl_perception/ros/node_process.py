@@ -19,7 +19,7 @@ from sensor_msgs.msg import Image
 from mtl_perception.ros.conversions import as_uint8_array
 from mtl_perception.stamps import from_ns
 
-NODE_COMMAND = (sys.executable, "-m", "mtl_perception.ros.node")
+NODE_COMMAND = (sys.executable, "-m", "mtl_perception.ros.perception_node")
 
 
 def node_arguments(params: Mapping[str, Any], namespace: str = "", extra_args: tuple[str, ...] = ()) -> list[str]:

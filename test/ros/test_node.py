@@ -649,7 +649,7 @@ def test_bad_start_up_arguments_are_one_line(ros_args: list[str]) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "mtl_perception.ros.node", "--ros-args", *ros_args],
+    result = subprocess.run([sys.executable, "-m", "mtl_perception.ros.perception_node", "--ros-args", *ros_args],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout

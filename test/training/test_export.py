@@ -86,6 +86,6 @@ def test_model_card_json() -> None:
                              "--backbones", "mobilenetv2"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     (card,) = json.loads(result.stdout)
-    assert set(card) == {"backbone", "params", "gflops", "macs", "onnx_mb", "img_size"}
+    assert set(card) == {"backbone", "params", "gflops", "macs", "onnx_mb", "img_size", "source"}
     assert card["img_size"] == "384x640" and card["gflops"] == pytest.approx(2 * card["macs"])
     assert card["params"] < 5.4e6 and card["gflops"] < 33.8 and 0 < card["onnx_mb"] < 24

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from nav_msgs.msg import OccupancyGrid
 from node_harness import Client, latched, scene
 from rcl_interfaces.msg import SetParametersResult
@@ -252,15 +252,40 @@ def test_compressed_input_and_empty_detections(bundled_model: Path) -> None:
     assert "Traceback" not in node.output
 
 
+# the state each transition ends in when it succeeds
+_TARGET_STATE = {Transition.TRANSITION_CONFIGURE: State.PRIMARY_STATE_INACTIVE,
+                 Transition.TRANSITION_ACTIVATE: State.PRIMARY_STATE_ACTIVE,
+                 Transition.TRANSITION_DEACTIVATE: State.PRIMARY_STATE_INACTIVE,
+                 Transition.TRANSITION_CLEANUP: State.PRIMARY_STATE_UNCONFIGURED}
+
+
 def _transition(client: Client, namespace: str, transition: int) -> bool:
-    service = client.node.create_client(ChangeState, f"{namespace}/perception_node/change_state")
+    """Ask the node for a transition; True when it succeeded. A service response can be lost while the
+    client's response reader is still being matched (Fast DDS and Cyclone DDS alike: ros2/rmw_cyclonedds#187,
+    navigation2#426 retries for it), so an unanswered request is settled by asking the node's state, and sent
+    again only where the state shows it never arrived."""
+    change = client.node.create_client(ChangeState, f"{namespace}/perception_node/change_state")
+    state = client.node.create_client(GetState, f"{namespace}/perception_node/get_state")
     try:
-        assert service.wait_for_service(timeout_sec=10), "no lifecycle service"
-        future = service.call_async(ChangeState.Request(transition=Transition(id=transition)))
-        assert client.spin_until(future.done, 30), "transition timed out"
-        return bool(future.result().success)
+        assert change.wait_for_service(timeout_sec=10) and state.wait_for_service(timeout_sec=10), "no lifecycle service"
+        before = _state(client, state)
+        for _ in range(2):
+            future = change.call_async(ChangeState.Request(transition=Transition(id=transition)))
+            if client.spin_until(future.done, 15):
+                return bool(future.result().success)
+            now = _state(client, state)
+            if now != before:  # it arrived; only the answer was lost
+                return now == _TARGET_STATE[transition]
+        raise AssertionError("the transition was never answered")
     finally:
-        client.node.destroy_client(service)
+        client.node.destroy_client(change)
+        client.node.destroy_client(state)
+
+
+def _state(client: Client, service: object) -> int:
+    future = service.call_async(GetState.Request())  # type: ignore[attr-defined]
+    assert client.spin_until(future.done, 15), "get_state was not answered"
+    return int(future.result().current_state.id)
 
 
 def test_lifecycle_without_autostart(bundled_model: Path) -> None:

@@ -100,23 +100,17 @@ class BagPlayer:
         """The messages as frames, every one published once: a camera_info goes with the image of its own stamp
         (make-bag records it just after), else with the next image (a recorder logs the two at slightly
         different times), and one after the last image with the last."""
-        held: list[bytes] = []  # camera_info waiting for its image
-        held_ids: list[int] = []
-        pending: tuple[int, int, bytes, list[tuple[int, bytes]]] | None = None
+        held: list[tuple[int, bytes]] = []  # camera_info waiting for its image
+        pending: tuple[int, int, bytes, list[tuple[int, bytes]]] | None = None  # an image, and its camera_info
         for cid, stamp, raw in self._messages():
             if self._is_info[cid]:
-                if pending is not None and stamp == pending[1]:
-                    pending[3].append((cid, raw))
-                else:
-                    held.append(raw)
-                    held_ids.append(cid)
+                (pending[3] if pending is not None and stamp == pending[1] else held).append((cid, raw))
                 continue
             if pending is not None:
                 yield RecordedFrame(pending[1], (*pending[3], (pending[0], pending[2])))
-            pending = (cid, stamp, raw, list(zip(held_ids, held)))
-            held, held_ids = [], []
+            pending, held = (cid, stamp, raw, held), []
         if pending is not None:
-            yield RecordedFrame(pending[1], (*pending[3], *zip(held_ids, held), (pending[0], pending[2])))
+            yield RecordedFrame(pending[1], (*pending[3], *held, (pending[0], pending[2])))
 
     def frames(self) -> list[RecordedFrame]:
         """Every frame of the bag, held in memory (for short drives that are sent more than once)."""

@@ -162,12 +162,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _epochs_done(out: Path) -> int:
     """Epochs a run folder's history records, where it has a last.pt (0 otherwise, or if unreadable)."""
-    import csv
+    from mtl_perception.training.history import read_history
 
-    if not (out / "last.pt").is_file() or not (out / "history.csv").is_file():
+    if not (out / "last.pt").is_file():
         return 0
     try:
-        with (out / "history.csv").open() as handle:
-            return sum(1 for _ in csv.DictReader(handle))
-    except (OSError, csv.Error, UnicodeDecodeError):
+        return len(read_history(out / "history.csv"))
+    except (OSError, ValueError):
         return 0

@@ -6,6 +6,7 @@ tested without ROS. bgr8 frames are zero-copy views of the message buffer.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
@@ -46,32 +47,49 @@ def compressed_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[
     JPEG segments are walked as libjpeg walks them (jdmarker.c): through every segment before the frame
     header, however long (ICC profiles in APP2 run to hundreds of KB), skipping 0xFF fill bytes before a
     marker. Nothing is copied."""
-    source: Any = np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data
-    buf = memoryview(source).cast("B")
+    buf = _bytes_view(data)
     n = len(buf)
     if n >= 24 and bytes(buf[:8]) == b"\x89PNG\r\n\x1a\n" and bytes(buf[12:16]) == b"IHDR":
         return int.from_bytes(buf[16:20], "big"), int.from_bytes(buf[20:24], "big")
-    if n < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
-        return None
-    i = 2
-    while i + 1 < n:
-        if buf[i] != 0xFF:
-            return None
-        while i + 1 < n and buf[i + 1] == 0xFF:  # fill bytes
-            i += 1
-        if i + 1 >= n:
-            return None
-        marker = buf[i + 1]
+    for marker, i in _jpeg_segments(buf):
         if marker in _JPEG_SOF:
             return (int.from_bytes(buf[i + 7:i + 9], "big"), int.from_bytes(buf[i + 5:i + 7], "big")) \
                 if i + 9 <= n else None
+        if marker in (0xD9, 0xDA):  # end of image, or scan data, before any frame header
+            return None
+    return None
+
+
+def _bytes_view(data: bytes | bytearray | memoryview | np.ndarray) -> memoryview:
+    source: Any = np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data
+    return memoryview(source).cast("B")
+
+
+def _jpeg_segments(buf: memoryview) -> Iterator[tuple[int, int]]:
+    """(marker, offset of its 0xFF) of each marker of a JPEG up to its first scan or end of image, walked as
+    libjpeg walks them (jdmarker.c): through every segment by its length, however long, skipping 0xFF fill
+    bytes; it stops at anything else (not a JPEG, or cut inside its headers). Nothing is copied."""
+    n = len(buf)
+    if n < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+        return
+    i = 2
+    while i + 1 < n:
+        if buf[i] != 0xFF:
+            return
+        while i + 1 < n and buf[i + 1] == 0xFF:  # fill bytes
+            i += 1
+        if i + 1 >= n:
+            return
+        marker = buf[i + 1]
+        yield marker, i
+        if marker in (0xD9, 0xDA):
+            return
         if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
             i += 2
             continue
-        if marker in (0xD9, 0xDA) or i + 4 > n:  # end of image, or scan data, before any frame header
-            return None
+        if i + 4 > n:
+            return
         i += 2 + int.from_bytes(buf[i + 2:i + 4], "big")
-    return None
 
 
 def raw_to_bgr(data: bytes | bytearray | memoryview | np.ndarray, height: int, width: int, encoding: str,
@@ -124,8 +142,7 @@ def jpeg_truncated(data: bytes | bytearray | memoryview | np.ndarray) -> bool:
     """True for a JPEG whose end-of-image marker is missing: libjpeg decodes such a file with a warning on
     stderr only, filling the rows it lacks with grey, so the frame would pass for a whole one. (Corrupt scan
     data with its marker intact cannot be told without decoding: that is left to the decoder.)"""
-    source: Any = np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data
-    buf = memoryview(source).cast("B")
+    buf = _bytes_view(data)
     if len(buf) < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
         return False  # not a JPEG
     tail = bytes(buf[-16:])
@@ -149,11 +166,12 @@ def jpeg_damage(data: bytes | bytearray | memoryview | np.ndarray) -> str | None
     without decoding; this check reads markers only (about 1 ms for a 1280x720 frame)."""
     if jpeg_truncated(data):
         return "cut short: no end-of-image marker"
-    source: Any = np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data
-    arr = np.frombuffer(memoryview(source).cast("B"), np.uint8)
+    buf = _bytes_view(data)
+    arr = np.frombuffer(buf, np.uint8)
     if arr.size < 4 or arr[0] != 0xFF or arr[1] != 0xD8:
         return None
-    start = _first_scan(arr)
+    start = next((i + 2 + int.from_bytes(buf[i + 2:i + 4], "big") for marker, i in _jpeg_segments(buf)
+                  if marker == 0xDA and i + 4 <= len(buf)), None)  # just past the first start-of-scan segment
     if start is None:
         return "no scan: the file holds headers only"
     ff = np.flatnonzero(arr[start:-1] == 0xFF) + start
@@ -170,25 +188,3 @@ def jpeg_damage(data: bytes | bytearray | memoryview | np.ndarray) -> str | None
             return f"broken scan data: marker 0xFF{marker:02X} at byte {position}"
         cursor = position + 2 + (int(arr[position + 2]) << 8 | int(arr[position + 3]))
     return "cut short: no end-of-image marker"
-
-
-def _first_scan(arr: np.ndarray) -> int | None:
-    """The offset just past the first start-of-scan segment, walking the segments before it."""
-    i, n = 2, arr.size
-    while i + 3 < n:
-        if arr[i] != 0xFF:
-            return None
-        if arr[i + 1] == 0xFF:  # fill byte
-            i += 1
-            continue
-        marker = int(arr[i + 1])
-        if marker == 0xD8 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            i += 2
-            continue
-        length = int(arr[i + 2]) << 8 | int(arr[i + 3])
-        if marker == 0xDA:
-            return i + 2 + length
-        if marker == 0xD9:
-            return None
-        i += 2 + length
-    return None

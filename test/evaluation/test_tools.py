@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -291,19 +292,27 @@ def test_interrupted_eval_bag_leaves_no_result(labelled_set: Path, random_model:
     assert not out.exists() and not (tmp_path / ".out.partial").exists()
 
 
-def test_eval_bag_skips_and_counts_an_undecodable_message(random_model: Path, tmp_path: Path) -> None:
-    bag, out = tmp_path / "mixed", tmp_path / "out"
+def _image_bag(bag: Path, frames: list[tuple[int, str, np.ndarray]],
+               mangle: Callable[[int, bytes], bytes] = lambda i, raw: raw) -> None:
+    """A bag of 96x128 Image messages on /camera/image_raw, written with rosbags itself: (nanoseconds after
+    1 s, encoding, data) per message, whose serialised bytes `mangle(index, raw)` may damage."""
     store = get_typestore(Stores.ROS2_HUMBLE)
-    good = np.full((96, 128, 3), 90, np.uint8)
+    t = store.types
     with Writer(bag, version=8) as writer:
         conn = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
-        for i in range(3):
-            header = store.types["std_msgs/msg/Header"](
-                stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=i), frame_id="camera")
-            msg = store.types["sensor_msgs/msg/Image"](header=header, height=96, width=128, encoding="bgr8",
-                                                       is_bigendian=0, step=384, data=good.reshape(-1))
-            raw = store.serialize_cdr(msg, conn.msgtype)
-            writer.write(conn, 1_000_000_000 + i, b"\xff\xff\xff\xff" + raw[4:] if i == 1 else raw)
+        for i, (nanosec, encoding, data) in enumerate(frames):
+            header = t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=1, nanosec=nanosec),
+                                              frame_id="camera")
+            msg = t["sensor_msgs/msg/Image"](header=header, height=96, width=128, encoding=encoding, is_bigendian=0,
+                                             step=384, data=data)
+            writer.write(conn, 1_000_000_000 + nanosec, mangle(i, store.serialize_cdr(msg, conn.msgtype)))
+
+
+def test_eval_bag_skips_and_counts_an_undecodable_message(random_model: Path, tmp_path: Path) -> None:
+    bag, out = tmp_path / "mixed", tmp_path / "out"
+    good = np.full((96, 128, 3), 90, np.uint8).reshape(-1)
+    _image_bag(bag, [(i, "bgr8", good) for i in range(3)],
+               mangle=lambda i, raw: b"\xff\xff\xff\xff" + raw[4:] if i == 1 else raw)
     result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -348,18 +357,9 @@ def test_bench_and_model_card_take_a_model_file(bundled_model: Path, tmp_path: P
 def test_eval_bag_skips_and_counts_bad_frames(random_model: Path, tmp_path: Path) -> None:
     """As the node does: a bad frame is skipped and counted, the replay goes on; the first few are named."""
     bag, out = tmp_path / "mixed", tmp_path / "out"
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    good = np.full((96, 128, 3), 90, np.uint8)
-    with Writer(bag, version=8) as writer:
-        conn = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
-        for i, (encoding, data) in enumerate([("bgr8", good.reshape(-1)), ("yuv422", good.reshape(-1)),
-                                              ("bgr8", good.reshape(-1)[:500]), ("bgr8", good.reshape(-1))]):
-            stamp = 1_000_000_000 + i * 100_000_000
-            header = store.types["std_msgs/msg/Header"](
-                stamp=store.types["builtin_interfaces/msg/Time"](sec=1, nanosec=i * 100_000_000), frame_id="camera")
-            msg = store.types["sensor_msgs/msg/Image"](header=header, height=96, width=128, encoding=encoding,
-                                                       is_bigendian=0, step=384, data=data)
-            writer.write(conn, stamp, store.serialize_cdr(msg, conn.msgtype))
+    good = np.full((96, 128, 3), 90, np.uint8).reshape(-1)
+    _image_bag(bag, [(i * 100_000_000, encoding, data) for i, (encoding, data) in
+                     enumerate([("bgr8", good), ("yuv422", good), ("bgr8", good[:500]), ("bgr8", good)])])
     result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -9,3 +9,18 @@ def camera_info_beside(image_topic: str) -> str:
     /camera/image_raw -> /camera/camera_info."""
     parent = image_topic.rstrip("/").rsplit("/", 1)[0]
     return f"{parent}/camera_info"
+
+
+# perception_node's /diagnostics status is named "<node's fully qualified name>: perception"; a reader of
+# /diagnostics (the demo, bench-node, a test) tells it from other nodes' statuses by this suffix
+DIAGNOSTICS_SUFFIX = ": perception"
+
+
+def diagnostics_name(node_name: str) -> str:
+    """The /diagnostics status name of the perception node whose fully qualified name is node_name."""
+    return f"{node_name}{DIAGNOSTICS_SUFFIX}"
+
+
+def is_perception_diagnostics(status_name: str, node_name: str | None = None) -> bool:
+    """Whether a /diagnostics status is a perception node's (the node named node_name's, when given)."""
+    return status_name == diagnostics_name(node_name) if node_name else status_name.endswith(DIAGNOSTICS_SUFFIX)

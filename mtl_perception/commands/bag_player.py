@@ -2,11 +2,14 @@
 
 Images (raw or compressed) and camera_info go out as the bag holds them (their CDR bytes, no decoding), each
 topic with the QoS its recording says the publisher offered, at the recorded timing (scaled by `speed`) or
-at a fixed rate. rosbags reads the bag; rclpy publishes.
+at a fixed rate. rosbags reads the bag; rclpy publishes. A program that plays a short bag as a camera for a
+while (bench-node) sends its frames again under new header stamps (`restamped`), and can send them as rclpy
+message objects, as a camera driver written in Python does (`as_objects`).
 """
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from mtl_perception.evaluation.bags import (
     reader_errors,
     typestore,
 )
+from mtl_perception.stamps import from_ns
 
 MESSAGE_TYPES: dict[str, type] = {IMAGE: Image, COMPRESSED: CompressedImage, CAMERA_INFO: CameraInfo}
 DEFAULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)  # where the bag lists none
@@ -56,7 +60,35 @@ class RecordedFrame:
     """One recorded image and the camera_info recorded at its stamp: what a camera driver sends together."""
 
     stamp_ns: int  # the bag's time of the image (make-bag: its header stamp)
-    messages: tuple[tuple[int, bytes], ...]  # (connection id, CDR bytes): camera_info first, then the image
+    # (connection id, message): camera_info first, then the image; each message its CDR bytes as recorded, or
+    # the rclpy message object (BagPlayer.as_objects)
+    messages: tuple[tuple[int, Any], ...]
+
+
+# CDR lays out a message that starts with a std_msgs/Header (Image, CompressedImage, CameraInfo) as the 4-byte
+# encapsulation header (its second byte 1 for little endian), then the stamp's int32 sec and uint32 nanosec
+_STAMP_OFFSET = 4
+_STAMP_END = _STAMP_OFFSET + struct.calcsize("<iI")
+
+
+def restamp_cdr(raw: bytes, stamp_ns: int) -> bytes:
+    """The serialised message (a camera message: header first) with its header stamp replaced."""
+    order = "<" if raw[1] == 1 else ">"
+    return raw[:_STAMP_OFFSET] + struct.pack(f"{order}iI", *from_ns(stamp_ns)) + raw[_STAMP_END:]
+
+
+def restamped(frame: RecordedFrame, stamp_ns: int) -> RecordedFrame:
+    """The frame with every message's header stamp set to stamp_ns: a short bag played for longer than it lasts
+    still gives each frame a stamp of its own, as a camera does (the node's answers are told apart by it).
+    Message objects are stamped in place (publishing copies them)."""
+    messages = []
+    for cid, message in frame.messages:
+        if isinstance(message, bytes):
+            message = restamp_cdr(message, stamp_ns)
+        else:
+            message.header.stamp.sec, message.header.stamp.nanosec = from_ns(stamp_ns)
+        messages.append((cid, message))
+    return RecordedFrame(stamp_ns, tuple(messages))
 
 
 class BagPlayer:
@@ -83,6 +115,7 @@ class BagPlayer:
                 raise BagError(f"{bag} has no image or camera_info topics to play; its topics: {listed}")
             self._topics = {c.id: self.remap.get(c.topic, c.topic) for c in connections}
             self._is_info = {c.id: c.msgtype == CAMERA_INFO for c in connections}
+            self._types = {c.id: MESSAGE_TYPES[c.msgtype] for c in connections}
             self._publishers: dict[int, Any] = {
                 c.id: node.create_publisher(MESSAGE_TYPES[c.msgtype], self._topics[c.id], qos_of(c))
                 for c in connections}
@@ -116,10 +149,20 @@ class BagPlayer:
         """Every frame of the bag, held in memory (for short drives that are sent more than once)."""
         return list(self._grouped())
 
+    def as_objects(self, frames: Sequence[RecordedFrame]) -> list[RecordedFrame]:
+        """The frames with their messages deserialised into rclpy message objects: published so, rclpy converts
+        each from Python to C as it goes out, which a Python camera driver pays and a C++ one does not."""
+        from rclpy.serialization import deserialize_message
+
+        def decoded(cid: int, message: Any) -> Any:
+            return deserialize_message(message, self._types[cid]) if isinstance(message, bytes) else message
+
+        return [RecordedFrame(f.stamp_ns, tuple((cid, decoded(cid, m)) for cid, m in f.messages)) for f in frames]
+
     def publish(self, frame: RecordedFrame) -> None:
         """One frame now: its camera_info, then its image (the recorded CDR bytes: no decoding)."""
-        for cid, raw in frame.messages:
-            self._publishers[cid].publish(raw)
+        for cid, message in frame.messages:
+            self._publishers[cid].publish(message)
 
     def wait_for_subscribers(self, timeout: float) -> bool:
         """Wait up to timeout seconds for every topic to be matched; True when all are."""

@@ -1,11 +1,12 @@
 """mtl-perception bench-node: end-to-end latency of perception_node against its backend's inference time.
 
-Starts the real node in its own process, plays bgr8 camera frames into it at fixed rates
-from this process, and times each frame from publish to its Detection2DArray. The camera
-publishes frames it has already serialised, which is about what a C++ driver's publish
-costs (--publish-objects counts rclpy's Python -> C conversion of the pixels too). Node
-overhead is that latency minus the backend's own inference time, as the node measured it
-over the same frames (its /diagnostics inference_p50_ms): a busy machine slows inference,
+Starts the real node in its own process and plays a camera into it at fixed rates from this process,
+timing each frame from publish to its Detection2DArray. The camera is a bag (one bgr8 frame per size,
+written with make-bag's writer) played by play-bag's BagPlayer, looped, each frame under a stamp of its
+own. The player publishes the recorded CDR bytes, which is about what a C++ driver's publish costs
+(--publish-objects publishes rclpy message objects, so rclpy's Python -> C conversion of the pixels counts
+too, as with a Python driver). Node overhead is that latency minus the backend's own inference time, as the
+node measured it over the same frames (its /diagnostics inference_p50_ms): a busy machine slows inference,
 and that is not the node's doing. A benchmark that prints figures, never a test: they depend on the machine.
 """
 
@@ -22,7 +23,8 @@ import numpy as np
 
 from mtl_perception.commands.common import parse_hw, thread_count
 from mtl_perception.runtime.realtime import STATS_WINDOW_S, percentiles
-from mtl_perception.stamps import from_ns, to_ns
+from mtl_perception.stamps import to_ns
+from mtl_perception.topics import is_perception_diagnostics
 
 SETTLE_S = 1.5  # after the last frame: time for its answer, then the next diagnostics
 
@@ -46,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="plays of the slowest rate per frame size; the overhead is their median")
     parser.add_argument("--frames", default="720x1280,480x640", help="camera frame sizes HxW, comma-separated")
     parser.add_argument("--publish-objects", action="store_true",
-                        help="publish rclpy message objects, as a Python camera driver does: its Python -> C "
+                        help="publish the bag's frames as rclpy message objects, as a Python camera driver does: its Python -> C "
                              "conversion of the pixels then counts too (about 0.6 ms at 1280x720 here)")
     parser.add_argument("--dds-defaults", action="store_true",
                         help="leave Fast DDS at its defaults instead of the shipped config/fastdds_large_frames.xml")
@@ -63,22 +65,42 @@ def _default_model(folder: Path) -> Path:
     return path
 
 
-def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = True) -> dict:
-    """Publish `frame` at `rate` Hz for `seconds` like a camera driver: on a clock, while an
-    executor thread of its own takes the answers (no polling loop competing for the 2 cores)."""
+def _camera_bag(frame: np.ndarray, folder: Path, rate: float) -> Path:
+    """A one-frame bag of `frame` on make-bag's camera topic: what the player loops as the camera."""
+    import cv2
+
+    from mtl_perception.evaluation.bags import write_image_bag
+
+    name = f"camera_{frame.shape[1]}x{frame.shape[0]}"
+    image = folder / f"{name}.png"
+    if not cv2.imwrite(str(image), frame):
+        raise OSError(f"cannot write {image}")
+    bag = folder / name
+    if not bag.exists():
+        write_image_bag([image], bag, rate_hz=rate)
+    return bag
+
+
+def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = False) -> dict:
+    """Play the bag's frame at `rate` Hz for `seconds` like a camera driver: on a clock, each frame under a
+    new stamp, while an executor thread of its own takes the answers (no polling loop competing for the
+    2 cores)."""
     import threading
 
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from rclpy.serialization import serialize_message
-    from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from mtl_perception.ros.node_process import image_message, spinning, until_answered
+    from mtl_perception.commands.bag_player import BagPlayer, restamped
+    from mtl_perception.evaluation.bags import IMAGE_TOPIC
+    from mtl_perception.ros.node_process import spinning, until_answered
 
     node = Node(f"bench_camera_{int(rate)}")
-    publisher = node.create_publisher(Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    # the bag's topic onto the node's relative `image`; its QoS is what make-bag records, a camera's
+    player = BagPlayer(node, bag, remap={IMAGE_TOPIC: "image"})
+    frames = player.frames()
+    if as_objects:
+        frames = player.as_objects(frames)
     sent: dict[int, float] = {}
     latencies: list[float] = []
     answered = threading.Event()
@@ -95,18 +117,15 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         internal.extend((time.monotonic(), {kv.key: kv.value for kv in status.values}) for status in msg.status
-                        if status.name.endswith("perception_node: perception"))
+                        if is_perception_diagnostics(status.name))
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
-    msg = image_message(frame, 0)
 
     def publish(stamp: int) -> None:
-        msg.header.stamp.sec, msg.header.stamp.nanosec = from_ns(stamp)
-        # serialised before the clock starts: a camera driver's own cost (one copy in C++), while rclpy's
-        # Python -> C conversion of the pixels would be this harness's cost counted as the node's
-        data = serialize_message(msg) if serialized else msg
+        # stamped before the clock starts: the copy is the camera's own cost, not the node's
+        frame = restamped(frames[stamp % len(frames)], stamp)
         sent[stamp] = time.perf_counter()
-        publisher.publish(data)
+        player.publish(frame)
 
     with spinning(node):  # the answers are taken in a thread of their own: no polling loop competes for the cores
         # wait until the node is connected: a warm-up frame must come back
@@ -130,7 +149,7 @@ def _play(rate: float, seconds: float, frame: np.ndarray, serialized: bool = Tru
         in_node = internal[-1][1] if internal else {}
     node.destroy_node()
     latency = percentiles(latencies)
-    return {"frame": f"{frame.shape[1]}x{frame.shape[0]}", "rate_hz": rate, "sent": count,
+    return {"frame": size, "rate_hz": rate, "sent": count,
             "answered": len(latencies), "dropped": count - len(latencies),
             "p50_ms": latency["p50"], "p90_ms": latency["p90"], "p99_ms": latency["p99"],
             "node_latency_p50_ms": float(in_node.get("latency_p50_ms", "nan")),
@@ -163,8 +182,9 @@ def run(args: argparse.Namespace) -> int:
                            quiet=True)
         rclpy.init()
         try:
-            rows = [_play(rate, args.seconds, np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8),
-                          serialized=not args.publish_objects)
+            bags = {(h, w): _camera_bag(np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8), Path(tmp),
+                                    max(rates)) for h, w in sizes}
+            rows = [_play(rate, args.seconds, bags[h, w], f"{w}x{h}", as_objects=args.publish_objects)
                     for h, w in sizes for rate in rates
                     for _ in range(max(1, args.repeats) if rate == min(rates) else 1)]
         finally:

@@ -28,6 +28,7 @@ from mtl_perception.commands.common import at_least_one, rate_hz, thread_count
 from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
 from mtl_perception.runtime.realtime import percentiles
 from mtl_perception.stamps import to_ns
+from mtl_perception.topics import is_perception_diagnostics
 
 DEMO_SEED = 2024
 DEMO_FRAMES = 60
@@ -144,7 +145,7 @@ def _replay(bag: Path, asked_hz: float, recording: Recording) -> Replay:
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if "perception_node" in status.name:
+            if is_perception_diagnostics(status.name):
                 recording.diagnostics = {kv.key: kv.value for kv in status.values}
 
     node.create_subscription(Detection2DArray, "detections", on_detections, 50)

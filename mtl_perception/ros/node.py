@@ -68,6 +68,7 @@ from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.realtime import LatestSlot, RollingStats
 from mtl_perception.stamps import to_ns
+from mtl_perception.topics import diagnostics_name
 
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -431,7 +432,7 @@ class PerceptionNode(LifecycleNode):
         if self.perception is None or self.settings is None:
             return
         snap = self.stats.snapshot()
-        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: perception",
+        status = DiagnosticStatus(name=diagnostics_name(self.get_fully_qualified_name()),
                                   hardware_id=self.perception.backend.name)
         if self.worker is not None and not self.worker.is_alive() and not self._stop.is_set():
             status.level, status.message = DiagnosticStatus.ERROR, "the processing thread has stopped: no frame is answered; restart the node"

@@ -42,3 +42,14 @@ def test_bench_node_reports_overhead_against_in_node_inference(random_model: Pat
 def test_bench_node_refuses_plays_longer_than_the_statistics_window() -> None:
     result = _bench_node("--seconds", "9")
     assert result.returncode != 0 and "use at most 7.5" in result.stderr
+
+
+def test_bench_node_publishes_message_objects_through_the_player(random_model: Path) -> None:
+    """--publish-objects: the same bag played as rclpy message objects (a Python camera driver); answered."""
+    result = _bench_node("--model", str(random_model), "--rates", "4", "--seconds", "2", "--repeats", "1",
+                         "--frames", "120x160", "--publish-objects", "--json")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["camera_publishes"] == "message objects"
+    (play,) = report["end_to_end"]
+    assert play["frame"] == "160x120" and 0 < play["answered"] <= play["sent"]

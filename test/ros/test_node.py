@@ -30,6 +30,7 @@ from mtl_perception.ros.conversions import camera_info_msg
 from mtl_perception.ros.node_process import NodeProcess, image_message
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.stamps import to_ns
+from mtl_perception.topics import is_perception_diagnostics
 
 OUTPUTS = {"detections": Detection2DArray, "drivable_mask": Image, "lane_mask": Image, "overlay": Image}
 
@@ -183,7 +184,7 @@ def test_burst_latest_frame_wins(main_node: NodeProcess, viewer: Client) -> None
 def _diagnostic(client: Client, namespace: str, key: str) -> str | None:
     for array in reversed(client.received["/diagnostics"]):
         for status in array.status:
-            if status.name.startswith(f"{namespace}/perception_node"):
+            if is_perception_diagnostics(status.name, f"{namespace}/perception_node"):
                 return {kv.key: kv.value for kv in status.values}.get(key)
     return None
 
@@ -741,7 +742,7 @@ def test_frames_lost_before_the_node_are_estimated_and_warned_about(bundled_mode
 
         assert client.spin_until(warned, 15)
         messages = [s.message for a in client.received["/diagnostics"] for s in a.status
-                    if s.name.startswith("/cam_lossy/perception_node")]
+                    if is_perception_diagnostics(s.name, "/cam_lossy/perception_node")]
         assert any("never arrived (header stamp gaps)" in m and "fastdds_large_frames.xml" in m for m in messages)
     finally:
         client.close()

@@ -91,8 +91,8 @@ def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = 
     from rclpy.node import Node
     from vision_msgs.msg import Detection2DArray
 
-    from mtl_perception.commands.bag_player import BagPlayer, restamped
     from mtl_perception.evaluation.bags import IMAGE_TOPIC
+    from mtl_perception.ros.bag_player import BagPlayer, restamped
     from mtl_perception.ros.node_process import spinning, until_answered
 
     node = Node(f"bench_camera_{int(rate)}")

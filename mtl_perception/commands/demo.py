@@ -125,8 +125,8 @@ def _replay(bag: Path, asked_hz: float, recording: Recording) -> Replay:
     from vision_msgs.msg import Detection2DArray
     from visualization_msgs.msg import MarkerArray
 
-    from mtl_perception.commands.bag_player import BagPlayer, RecordedFrame
     from mtl_perception.evaluation.bags import IMAGE_TOPIC
+    from mtl_perception.ros.bag_player import BagPlayer, RecordedFrame
     from mtl_perception.ros.conversions import image_to_bgr
     from mtl_perception.ros.node_process import spinning, until_answered
     from mtl_perception.topics import camera_info_beside

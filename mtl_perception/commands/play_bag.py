@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import rclpy
 
-    from mtl_perception.commands.bag_player import BagPlayer
     from mtl_perception.evaluation.bags import BagError
+    from mtl_perception.ros.bag_player import BagPlayer
 
     remap = {}
     for rule in args.remap:

@@ -21,11 +21,20 @@ import cv2
 import numpy as np
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-from mtl_perception.errors import UserFacingError
-from mtl_perception.package_paths import vision_msgs_definitions
+from mtl_perception.rosbag_io import (
+    CAMERA_INFO,
+    COMPRESSED,
+    GRID,
+    IMAGE,
+    POINTS,
+    BagError,
+    OfferedQos,
+    offered_qos,
+    reader_errors,
+    typestore,
+)
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.lane_markings import RoadView, marking_points
@@ -33,30 +42,14 @@ from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.stamps import from_ns, to_ns
 from mtl_perception.topics import camera_info_beside
 
-IMAGE = "sensor_msgs/msg/Image"
-CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-GRID = "nav_msgs/msg/OccupancyGrid"
-POINTS = "sensor_msgs/msg/PointCloud2"
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
+# the rosbag2 primitives live in rosbag_io; these names stay importable from here for the tools
+__all__ = ["CAMERA_INFO", "COMPRESSED", "GRID", "IMAGE", "POINTS", "BagError", "OfferedQos", "offered_qos",
+           "reader_errors", "typestore"]
+
 IMAGE_TOPIC = "/camera/image_raw"  # make-bag's default topic, as camera drivers name it
 FRAMES_FILE = "frames.json"  # beside the bag: image name -> stamp, to join labels later
 BAG_VERSION: Literal[8] = 8
 START_NS = 1_700_000_000 * 1_000_000_000  # a fixed start, so the same folder gives the same bag
-
-
-class BagError(RuntimeError, UserFacingError):
-    """A bag that cannot be used as asked; the message says what the bag holds instead."""
-
-
-def typestore() -> Typestore:
-    """ROS 2 Humble's message types plus vision_msgs from this package's .msg definitions."""
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    folder = vision_msgs_definitions()
-    types: dict[str, Any] = {}
-    for path in sorted(folder.glob("*.msg")):
-        types.update(get_types_from_msg(path.read_text(), f"vision_msgs/msg/{path.stem}"))
-    store.register(types)
-    return store
 
 
 STORAGES = ("mcap", "sqlite3")  # rosbag2 storage formats written; mcap is the default
@@ -156,41 +149,6 @@ def offered_qos_argument(profiles: list[dict[str, Any]]) -> Any:
     import yaml
 
     return yaml.safe_dump(profiles, sort_keys=False).strip()
-
-
-@dataclass(frozen=True)
-class OfferedQos:
-    """What a recorded publisher offered, in rosbag2's terms (KEEP_LAST history is assumed)."""
-
-    reliability: str  # RELIABLE | BEST_EFFORT
-    durability: str  # VOLATILE | TRANSIENT_LOCAL
-    depth: int
-
-
-_RELIABILITY = {1: "RELIABLE", 2: "BEST_EFFORT"}
-_DURABILITY = {1: "TRANSIENT_LOCAL", 2: "VOLATILE"}
-
-
-def offered_qos(connection: Any) -> OfferedQos | None:
-    """The first QoS profile a bag records for a connection's publisher, or None where it records none. rosbags
-    gives typed profiles from 0.10 on, the YAML text before; recorders write numbers or names."""
-    offered = getattr(getattr(connection, "ext", None), "offered_qos_profiles", None)
-    if isinstance(offered, str):
-        import yaml
-
-        offered = yaml.safe_load(offered) if offered.strip() else []
-    if not offered:
-        return None
-    first = offered[0]
-
-    def name(value: Any, table: dict[int, str]) -> str:
-        value = getattr(value, "name", value)  # an Enum of rosbags' typed profiles
-        return table.get(value, "UNKNOWN") if isinstance(value, int) else str(value).upper()
-
-    if isinstance(first, dict):
-        return OfferedQos(name(first.get("reliability"), _RELIABILITY), name(first.get("durability"), _DURABILITY),
-                          int(first.get("depth", 0)))
-    return OfferedQos(name(first.reliability, _RELIABILITY), name(first.durability, _DURABILITY), int(first.depth))
 
 
 def _header(store: Typestore, stamp_ns: int, frame_id: str) -> Any:
@@ -328,26 +286,6 @@ class BagFrame:
     header: Any
     image: np.ndarray | None
     problem: str | None = None
-
-
-@contextlib.contextmanager
-def reader_errors(bag: Path) -> Iterator[None]:
-    """rosbags' and the file system's errors about a bag, as BagError: one line with the fix."""
-    try:
-        yield
-    except BagError:
-        raise
-    except FileNotFoundError as err:
-        if (bag / "metadata.yaml").exists() or not bag.is_dir():
-            raise BagError(f"bag {bag} cannot be read: {err}") from err
-        raise BagError(f"bag {bag} has no metadata.yaml; if its .mcap or .db3 file is intact, "
-                       f"`ros2 bag reindex {bag}` writes it again") from err
-    except Exception as err:
-        if type(err).__module__.startswith("rosbags"):
-            raise BagError(f"bag {bag} cannot be read ({type(err).__name__}: {err}); it is corrupt or "
-                           f"truncated: `ros2 bag reindex {bag}` if its storage file is intact, else re-record "
-                           "it") from err
-        raise
 
 
 def _image_connections(reader: AnyReader, bag: Path, topic: str | None) -> list[Any]:

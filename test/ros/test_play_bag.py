@@ -64,8 +64,8 @@ def test_frames_pair_each_image_with_its_camera_info_as_a_recorder_logs_them(tmp
     import rclpy
     from rosbags.rosbag2 import Writer
 
-    from mtl_perception.commands.bag_player import BagPlayer
     from mtl_perception.evaluation.bags import CAMERA_INFO, CAMERA_QOS, IMAGE, offered_qos_argument, typestore
+    from mtl_perception.ros.bag_player import BagPlayer
 
     store = typestore()
     t = store.types
@@ -115,8 +115,8 @@ def test_restamped_frames_read_back_with_the_new_stamp_by_rclpy_and_rosbags(litt
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CompressedImage
 
-    from mtl_perception.commands.bag_player import RecordedFrame, restamped
     from mtl_perception.evaluation.bags import CAMERA_INFO, COMPRESSED, IMAGE, typestore
+    from mtl_perception.ros.bag_player import RecordedFrame, restamped
 
     store = typestore()
     t = store.types
@@ -137,7 +137,7 @@ def test_restamped_frames_read_back_with_the_new_stamp_by_rclpy_and_rosbags(litt
     new_stamp = 1_234_000_000_987
     out = restamped(frame, new_stamp)
     assert out.stamp_ns == new_stamp
-    for (cid, raw), name in zip(out.messages, names):
+    for (_, raw), name in zip(out.messages, names):
         by_rosbags = store.deserialize_cdr(raw, name)
         assert (by_rosbags.header.stamp.sec, by_rosbags.header.stamp.nanosec) == (1234, 987)
         assert by_rosbags.header.frame_id == "cam_x"

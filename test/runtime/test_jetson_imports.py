@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mtl_perception"
 LEFT_OUT = {
     "mtl_perception.training": "torch, which needs Python 3.10",
     "mtl_perception.ros": "rclpy and the message packages: Humble's apt on the Jetson, not pip",
-    "mtl_perception.commands.bag_player": "rclpy",
+    "mtl_perception.ros.bag_player": "rclpy",
     "mtl_perception.runtime.backends.tensorrt_backend": "tensorrt and pycuda at the top: a Jetson's GPU",
 }
 

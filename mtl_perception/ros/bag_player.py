@@ -1,4 +1,5 @@
-"""A rosbag2 player for machines without `ros2 bag` (the play-bag command): a bag's camera topics published as recorded.
+"""A rosbag2 player for machines without `ros2 bag`: a bag's camera topics published as recorded. The one camera
+player of the package: play-bag, the demo, bench-node and the tests use it.
 
 Images (raw or compressed) and camera_info go out as the bag holds them (their CDR bytes, no decoding), each
 topic with the QoS its recording says the publisher offered, at the recorded timing (scaled by `speed`) or
@@ -21,7 +22,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from mtl_perception.evaluation.bags import (
+from mtl_perception.rosbag_io import (
     CAMERA_INFO,
     COMPRESSED,
     IMAGE,

@@ -40,7 +40,9 @@ class TrainConfig:
     # all tasks until here, then segmentation frozen (the paper: 60 of 200); None: min(60, epochs)
     seg_epochs: int | None = None
     lr: float = 2e-3
+    lr_floor: float = 0.01  # the cosine schedule ends at lr x lr_floor
     weight_decay: float = 5e-4
+    grad_clip_norm: float = 10.0  # gradients are clipped to this total norm (after AMP's unscaling)
     warmup_epochs: float = 1.0
     ema_decay: float = 0.999
     ema_warmup: float = 200.0  # optimiser steps over which the EMA decay ramps up
@@ -71,6 +73,9 @@ class TrainConfig:
             raise ValueError(f"--batch must be >= 1, got {self.batch}")
         if self.data_weight < 0 or any(m.weight < 0 for m in self.mix):
             raise ValueError("dataset weights must be >= 0")
+        if not 0 <= self.lr_floor <= 1 or self.grad_clip_norm <= 0:
+            raise ValueError(f"need 0 <= lr_floor <= 1 and grad_clip_norm > 0, got {self.lr_floor} and "
+                             f"{self.grad_clip_norm}")
         if self.anchors not in ("default", "kmeans"):
             raise ValueError(f"--anchors must be 'default' or 'kmeans', got {self.anchors!r}")
 
@@ -126,10 +131,18 @@ RESUME_MAY_CHANGE = frozenset({"out", "resume", "workers", "val_every", "backbon
 
 
 def recipe_changes(saved: Any, current: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """(field, saved, current) for every leaf of two to_dict() configs that differs; dotted field names."""
+    """(field, saved, current) for every leaf of two to_dict() configs that differs; dotted field names. A field
+    the saved config lacks is newer than its run, which trained with its default: only a change from the
+    default counts."""
     if isinstance(saved, dict) and isinstance(current, dict):
         out = []
         for key in sorted(set(saved) | set(current)):
+            if key not in saved and not prefix and current[key] == _DEFAULTS.get(key, object()):
+                continue
             out += recipe_changes(saved.get(key), current.get(key), f"{prefix}{key}.")
         return out
     return [] if saved == current else [(prefix.rstrip("."), saved, current)]
+
+
+# TrainConfig's top-level defaults, for fields newer than a checkpoint's saved config (recipe_changes)
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}

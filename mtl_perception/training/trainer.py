@@ -125,138 +125,180 @@ def _ema_average(decay: float, warmup_updates: float) -> Any:
     return average
 
 
-def _lr_lambda(total_steps: int, warmup_steps: int) -> Any:
+def _lr_lambda(total_steps: int, warmup_steps: int, floor: float) -> Any:
+    """Linear warm-up, then a cosine from 1 down to `floor` (fractions of the peak learning rate)."""
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return factor
 
 
+def device_for(dist: Distributed) -> torch.device:
+    """This process's GPU under torchrun (its local rank's), else the CPU."""
+    return torch.device(f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class TrainingParts:
+    """What a run trains, on what data, and with what: the Trainer takes them as given, as torchvision's
+    GeneralizedRCNN takes its backbone, rpn and heads. build_parts makes them from a TrainConfig."""
+
+    model: MultiTaskNet
+    train_set: MultiTaskDataset | MixedDataset
+    sampler: DistributedSampler | MixSampler | None  # None: the loader shuffles
+    train_loader: DataLoader
+    val_loader: DataLoader
+    criterion: MultiTaskLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    ema: AveragedModel
+    backbone_weights_used: str  # what the backbone really started from (recorded with the run)
+    init_trained_on: str | None = None  # with --init-from: what the starting network learnt
+    resume_state: dict[str, Any] | None = None  # last.pt, with --resume: restored by the Trainer
+
+
+def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) -> TrainingParts:
+    """The model, data, loss, optimiser, schedule and EMA a TrainConfig describes, on `device`."""
+    train_set = _training_set(config)
+    val_set = MultiTaskDataset(config.data, "val")
+    sampler: DistributedSampler | MixSampler | None = None
+    if isinstance(train_set, MixedDataset):
+        sampler = MixSampler([len(p) for p in train_set.datasets], [config.data_weight, *(m.weight for m in config.mix)],
+                             config.seed, dist.rank, dist.world_size)
+    elif dist.enabled:
+        sampler = DistributedSampler(train_set, seed=config.seed)
+    state = _resume_state(config)
+    class_names = train_set.classes.names
+    if state is not None:
+        model_config = model_config_from_dict(state["model_config"])
+        check_compatible(model_config, config.out / "last.pt", config.backbone, len(class_names))
+        model = build_model(model_config, backbone_weights=None)
+        weights_used = str(state.get("backbone_weights_used", "unrecorded"))
+    elif config.init_from is not None:
+        model = model_from_checkpoint(Path(config.init_from), expect_backbone=config.backbone,
+                                      expect_classes=len(class_names))
+        if tuple(model.config.class_names) != tuple(class_names):
+            raise CheckpointError(f"--init-from {config.init_from} was trained for the classes "
+                                  f"{', '.join(model.config.class_names)}; the data has {', '.join(class_names)}")
+        weights_used = f"{config.init_from} (--init-from: the whole network)"
+    else:
+        anchors = _kmeans_anchors(_sources(train_set)) if config.anchors == "kmeans" else DEFAULT_ANCHORS
+        model_config = default_config(config.backbone, class_names, anchors, config.normalization,
+                                      config.frozen_backbone_bn)
+        if config.neck_repeats is not None:
+            model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
+        model = build_model(model_config, backbone_weights=config.backbone_weights)
+        weights_used = str(model.backbone.weights_used)
+    init_trained_on = None
+    if config.init_from is not None:  # (a resumed fine-tune too)
+        init_trained_on = str(load_checkpoint(Path(config.init_from)).get("trained_on", "unrecorded data"))
+    if dist.is_main and state is None:
+        log.info("backbone starts from %s", weights_used)
+    model.to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    train_loader = DataLoader(train_set, config.batch, shuffle=sampler is None, sampler=sampler,
+                              num_workers=config.workers, collate_fn=collate, drop_last=len(train_set) > config.batch,
+                              persistent_workers=config.workers > 0)
+    steps_per_epoch = max(len(train_loader), 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(
+        config.epochs * steps_per_epoch, int(config.warmup_epochs * steps_per_epoch), config.lr_floor))
+    return TrainingParts(
+        model=model, train_set=train_set, sampler=sampler, train_loader=train_loader,
+        val_loader=DataLoader(val_set, config.batch, num_workers=config.workers, collate_fn=collate),
+        criterion=MultiTaskLoss(model.anchors, model.config.num_classes, config.loss).to(device),
+        optimizer=optimizer, scheduler=scheduler,
+        ema=AveragedModel(model, avg_fn=_ema_average(config.ema_decay, config.ema_warmup), use_buffers=True),
+        backbone_weights_used=weights_used, init_trained_on=init_trained_on, resume_state=state)
+
+
+def _training_set(config: TrainConfig) -> MultiTaskDataset | MixedDataset:
+    first = MultiTaskDataset(config.data, "train", config.augment, seed=config.seed)
+    if not config.mix:
+        return first
+    others = [MultiTaskDataset(dataclasses.replace(config.data, root=m.root), "train", config.augment,
+                               seed=config.seed) for m in config.mix]
+    return MixedDataset([first, *others])
+
+
+def _sources(train_set: MultiTaskDataset | MixedDataset) -> list[MultiTaskDataset]:
+    return train_set.datasets if isinstance(train_set, MixedDataset) else [train_set]
+
+
+def _resume_state(config: TrainConfig) -> dict[str, Any] | None:
+    if not config.resume:
+        return None
+    last = config.out / "last.pt"
+    if not last.is_file():
+        raise CheckpointError(f"--resume: no {last} to resume from; start without --resume")
+    state = load_checkpoint(last)
+    _check_recipe(config, state)
+    return state
+
+
+def _check_recipe(config: TrainConfig, state: dict[str, Any]) -> None:
+    """A resumed run is the same run: refuse a changed recipe (naming the field), allow and log the rest."""
+    saved = state.get("train_config")
+    if not isinstance(saved, dict):
+        return  # a checkpoint from before train_config was stored: nothing to compare
+    changes = recipe_changes(saved, to_dict(config))
+    refused = [c for c in changes if c[0].split(".")[0] not in RESUME_MAY_CHANGE]
+    if refused:
+        listed = "; ".join(f"{name} {old!r} -> {new!r}" for name, old, new in refused)
+        raise CheckpointError(f"--resume would change the run in {config.out}: {listed}. Resume with the run's "
+                              "own options (its config.json), or start a new run in another --out")
+    done = int(state["epoch"]) + 1
+    if config.epochs < done:
+        raise CheckpointError(f"--resume: --epochs {config.epochs}, but the run has done {done} epochs")
+    for name, old, new in changes:
+        log.info("resuming with %s %r -> %r%s", name, old, new,
+                 ": the learning-rate schedule stretches from here" if name == "epochs" else "")
+
+
 class Trainer:
-    def __init__(self, config: TrainConfig, progress: bool = True) -> None:
-        self.config = config
-        self.progress = progress
-        self.dist = init_distributed()
-        self.device = torch.device(f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu")
-        self.amp = self.device.type == "cuda"
-        _seed_everything(config.seed + self.dist.rank)
+    """Trains the given parts as the TrainConfig says: epochs, schedule, checkpoints, validation, DDP."""
+
+    def __init__(self, config: TrainConfig, parts: TrainingParts, dist: Distributed | None = None,
+                 device: torch.device | None = None, progress: bool = True) -> None:
+        self.config, self.parts, self.progress = config, parts, progress
+        self.dist = dist or Distributed()
+        self.device = device or torch.device("cpu")
+        self.amp = self.device.type == "cuda"  # mixed precision wherever there is a GPU
         self.out = config.out
         self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
-
-        self.train_set = self._training_set()
-        self.val_set = MultiTaskDataset(config.data, "val")
-        self.sampler: DistributedSampler | MixSampler | None = None
-        if isinstance(self.train_set, MixedDataset):
-            self.sampler = MixSampler([len(p) for p in self.train_set.datasets],
-                                      [config.data_weight, *(m.weight for m in config.mix)], config.seed,
-                                      self.dist.rank, self.dist.world_size)
-        elif self.dist.enabled:
-            self.sampler = DistributedSampler(self.train_set, seed=config.seed)
-        self.train_loader = DataLoader(self.train_set, config.batch, shuffle=self.sampler is None,
-                                       sampler=self.sampler, num_workers=config.workers, collate_fn=collate,
-                                       drop_last=len(self.train_set) > config.batch,
-                                       persistent_workers=config.workers > 0)
-        self.val_loader = DataLoader(self.val_set, config.batch, num_workers=config.workers, collate_fn=collate)
-
-        resume_state = self._resume_state()
-        class_names = self.train_set.classes.names
-        self.init_trained_on: str | None = None  # with --init-from: what the starting network learnt
-        if resume_state is not None:
-            model_config = model_config_from_dict(resume_state["model_config"])
-            check_compatible(model_config, self.last_path, config.backbone, len(class_names))
-            self.model = build_model(model_config, backbone_weights=None)
-        elif config.init_from is not None:
-            self.model = model_from_checkpoint(Path(config.init_from), expect_backbone=config.backbone,
-                                               expect_classes=len(class_names))
-            model_config = self.model.config
-            if tuple(model_config.class_names) != tuple(class_names):
-                raise CheckpointError(f"--init-from {config.init_from} was trained for the classes "
-                                      f"{', '.join(model_config.class_names)}; the data has {', '.join(class_names)}")
-        else:
-            anchors = _kmeans_anchors(self._parts()) if config.anchors == "kmeans" else DEFAULT_ANCHORS
-            model_config = default_config(config.backbone, class_names, anchors, config.normalization,
-                                          config.frozen_backbone_bn)
-            if config.neck_repeats is not None:
-                model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
-            self.model = build_model(model_config, backbone_weights=config.backbone_weights)
-        if config.init_from is not None:  # (a resumed fine-tune too)
-            self.init_trained_on = str(load_checkpoint(Path(config.init_from)).get("trained_on", "unrecorded data"))
-        if resume_state is not None:
-            self.backbone_weights_used = str(resume_state.get("backbone_weights_used", "unrecorded"))
-        elif config.init_from is not None:
-            self.backbone_weights_used = f"{config.init_from} (--init-from: the whole network)"
-        else:
-            self.backbone_weights_used = str(self.model.backbone.weights_used)
-        if self.dist.is_main and resume_state is None:
-            log.info("backbone starts from %s", self.backbone_weights_used)
-        self.model.to(self.device)
-        self.normalize = InputNormalizer(model_config.normalization).to(self.device)
-        self.criterion = MultiTaskLoss(self.model.anchors, model_config.num_classes, config.loss).to(self.device)
-        self.optimizer = torch.optim.AdamW(_param_groups(self.model, config.weight_decay), lr=config.lr)
-        steps_per_epoch = max(len(self.train_loader), 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_lambda(config.epochs * steps_per_epoch, int(config.warmup_epochs * steps_per_epoch)))
+        self.model, self.train_set, self.sampler = parts.model, parts.train_set, parts.sampler
+        self.train_loader, self.val_loader = parts.train_loader, parts.val_loader
+        self.normalize = InputNormalizer(self.model.config.normalization).to(self.device)
+        self.criterion, self.optimizer, self.scheduler, self.ema = \
+            parts.criterion, parts.optimizer, parts.scheduler, parts.ema
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.ema = AveragedModel(self.model, avg_fn=_ema_average(config.ema_decay, config.ema_warmup),
-                                 use_buffers=True)
+        self.backbone_weights_used = parts.backbone_weights_used
         self.start_epoch, self.best = 0, -1.0
-        self.history = read_history(self.out / "history.csv") if resume_state else []
-        if resume_state is not None:
-            self._load_state(resume_state)
+        self.history = read_history(self.out / "history.csv") if parts.resume_state else []
+        if parts.resume_state is not None:
+            self._load_state(parts.resume_state)
         self.writer = SummaryWriter(str(self.out / "tensorboard")) if self.dist.is_main else None
 
-    def _training_set(self) -> MultiTaskDataset | MixedDataset:
-        config = self.config
-        first = MultiTaskDataset(config.data, "train", config.augment, seed=config.seed)
-        if not config.mix:
-            return first
-        others = [MultiTaskDataset(dataclasses.replace(config.data, root=m.root), "train", config.augment,
-                                   seed=config.seed) for m in config.mix]
-        return MixedDataset([first, *others])
-
-    def _parts(self) -> list[MultiTaskDataset]:
-        return self.train_set.datasets if isinstance(self.train_set, MixedDataset) else [self.train_set]
+    @classmethod
+    def from_config(cls, config: TrainConfig, progress: bool = True) -> Trainer:
+        """Join torchrun's process group (if any), seed, and train the parts the config describes."""
+        dist = init_distributed()
+        _seed_everything(config.seed + dist.rank)
+        device = device_for(dist)
+        return cls(config, build_parts(config, dist, device), dist, device, progress)
 
     def _trained_on(self) -> str:
         # a description, not a path: it ends up in the ONNX metadata that ships to other machines
-        parts = self._parts()
+        parts = _sources(self.train_set)
         if len(parts) == 1:
             data = f"{self.config.data.root.name} ({len(self.train_set)} training frames)"
         else:
             weights = [self.config.data_weight, *(m.weight for m in self.config.mix)]
             data = " + ".join(f"{p.config.root.name} ({len(p)} frames, weight {w:g})"
                               for p, w in zip(parts, weights, strict=True))
-        return data if self.init_trained_on is None else \
-            f"{data}, fine-tuned from a network trained on {self.init_trained_on}"
-
-    def _resume_state(self) -> dict[str, Any] | None:
-        if not self.config.resume:
-            return None
-        if not self.last_path.is_file():
-            raise CheckpointError(f"--resume: no {self.last_path} to resume from; start without --resume")
-        state = load_checkpoint(self.last_path)
-        self._check_recipe(state)
-        return state
-
-    def _check_recipe(self, state: dict[str, Any]) -> None:
-        """A resumed run is the same run: refuse a changed recipe (naming the field), allow and log the rest."""
-        saved = state.get("train_config")
-        if not isinstance(saved, dict):
-            return  # a checkpoint from before train_config was stored: nothing to compare
-        changes = recipe_changes(saved, to_dict(self.config))
-        refused = [c for c in changes if c[0].split(".")[0] not in RESUME_MAY_CHANGE]
-        if refused:
-            listed = "; ".join(f"{name} {old!r} -> {new!r}" for name, old, new in refused)
-            raise CheckpointError(f"--resume would change the run in {self.out}: {listed}. Resume with the run's "
-                                  "own options (its config.json), or start a new run in another --out")
-        done = int(state["epoch"]) + 1
-        if self.config.epochs < done:
-            raise CheckpointError(f"--resume: --epochs {self.config.epochs}, but the run has done {done} epochs")
-        for name, old, new in changes:
-            log.info("resuming with %s %r -> %r%s", name, old, new,
-                     ": the learning-rate schedule stretches from here" if name == "epochs" else "")
+        init = self.parts.init_trained_on
+        return data if init is None else f"{data}, fine-tuned from a network trained on {init}"
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -301,7 +343,7 @@ class Trainer:
     def _wrapped(self) -> nn.Module:
         if not self.dist.enabled:
             return self.model
-        return DistributedDataParallel(self.model, device_ids=[self.device.index] if self.amp else None)
+        return DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def fit(self) -> ValMetrics | None:
         """Train; the last validation's metrics (None on ranks other than the main one)."""
@@ -367,7 +409,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
@@ -395,8 +437,8 @@ def _to_float32(outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def train(config: TrainConfig, progress: bool = True) -> ValMetrics | None:
-    """Train and return the last validation metrics (rank 0; other ranks return {})."""
-    trainer = Trainer(config, progress)
+    """Train and return the last validation metrics (rank 0; other ranks return None)."""
+    trainer = Trainer.from_config(config, progress)
     try:
         return trainer.fit()
     finally:

@@ -43,7 +43,7 @@ def test_run_outputs(two_epochs: Path) -> None:
 
 
 def test_frozen_phase_trains_detection_only(tiny_set: Path, tmp_path: Path) -> None:
-    trainer = Trainer(_config(tiny_set, tmp_path, epochs=1, seg_epochs=0), progress=False)
+    trainer = Trainer.from_config(_config(tiny_set, tmp_path, epochs=1, seg_epochs=0), progress=False)
     seg_before = {k: v.clone() for k, v in trainer.model.lane_head.state_dict().items()}
     det_before = {k: v.clone() for k, v in trainer.model.det_head.state_dict().items()}
     trainer.fit()
@@ -173,7 +173,7 @@ def test_cli_empty_and_malformed_dataset(tmp_path: Path) -> None:
 
 
 def test_neck_repeats_option(tiny_set: Path, tmp_path: Path) -> None:
-    trainer = Trainer(_config(tiny_set, tmp_path, epochs=1, seg_epochs=1, neck_repeats=1), progress=False)
+    trainer = Trainer.from_config(_config(tiny_set, tmp_path, epochs=1, seg_epochs=1, neck_repeats=1), progress=False)
     assert trainer.model.config.neck_repeats == 1 and len(trainer.model.neck.layers) == 1
 
 
@@ -216,7 +216,7 @@ def test_init_from_starts_a_new_run_from_the_checkpoints_network(tiny_set: Path,
     import json
 
     source = load_checkpoint(two_epochs / "best.pt")
-    trainer = Trainer(_config(tiny_set, tmp_path, epochs=1, init_from=str(two_epochs / "best.pt"),
+    trainer = Trainer.from_config(_config(tiny_set, tmp_path, epochs=1, init_from=str(two_epochs / "best.pt"),
                               anchors="kmeans"), progress=False)  # kmeans is not fitted: the anchors come along
     assert trainer.model.config.anchors == model_from_checkpoint(two_epochs / "best.pt").config.anchors
     for key, value in trainer.model.state_dict().items():
@@ -228,7 +228,7 @@ def test_init_from_starts_a_new_run_from_the_checkpoints_network(tiny_set: Path,
     assert recorded["init_from"] == str(two_epochs / "best.pt") and "--init-from" in recorded["backbone_weights_used"]
     assert ", fine-tuned from a network trained on " in load_checkpoint(tmp_path / "last.pt")["trained_on"]
     with pytest.raises(CheckpointError, match="trained for 10 classes"):
-        Trainer(_with_vehicle_classes(_config(tiny_set, tmp_path / "v", init_from=str(two_epochs / "best.pt"))),
+        Trainer.from_config(_with_vehicle_classes(_config(tiny_set, tmp_path / "v", init_from=str(two_epochs / "best.pt"))),
                 progress=False)
 
 
@@ -262,3 +262,28 @@ def test_broken_inputs_of_a_run_are_one_line_errors(tiny_set: Path, two_epochs: 
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
         assert message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+
+
+def test_trainer_trains_the_parts_it_is_given(tiny_set: Path, tmp_path: Path) -> None:
+    """Parts are passed in, as torchvision's GeneralizedRCNN takes its backbone and heads: an optimiser of the
+    caller's (SGD at learning rate 0) is the one that steps, so no weight moves."""
+    from mtl_perception.training.trainer import Distributed, build_parts
+
+    config = _config(tiny_set, tmp_path, epochs=1, seg_epochs=1)
+    parts = build_parts(config, Distributed(), torch.device("cpu"))
+    parts.optimizer = torch.optim.SGD(parts.model.parameters(), lr=0.0)
+    parts.scheduler = torch.optim.lr_scheduler.LambdaLR(parts.optimizer, lambda step: 1.0)
+    before = {k: v.clone() for k, v in parts.model.named_parameters()}
+    Trainer(config, parts, progress=False).fit()
+    for name, value in parts.model.named_parameters():
+        torch.testing.assert_close(value, before[name], msg=name)
+
+
+def test_learning_rate_schedule_warms_up_then_ends_at_the_configured_floor() -> None:
+    from mtl_perception.training.trainer import _lr_lambda
+
+    factor = _lr_lambda(total_steps=110, warmup_steps=10, floor=0.2)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0)  # the cosine starts at the peak
+    assert factor(60) == pytest.approx(0.2 + 0.8 * 0.5)  # half way: cos(pi / 2) = 0
+    assert factor(110) == pytest.approx(0.2) and factor(500) == pytest.approx(0.2)

@@ -704,103 +704,39 @@ def _to_view(homography: np.ndarray, u: float, v: float) -> tuple[float, float]:
 def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280,
                  randomisation: Randomisation | None = None) -> Scene:
     """Render one labelled frame. All randomness comes from rng; randomisation (default: the training
-    mix) says what may vary and how often."""
-    r = randomisation or Randomisation()
-    look = _draw_look(rng, r)
-    intrinsics, pose = sample_mounting(rng, width, height, r)
-    cam, homography = _level_view(intrinsics, pose)
-    n_lanes = int(rng.integers(1, 5))
-    junction = None
-    if rng.random() < r.junction_p:
-        start = float(rng.uniform(*JUNCTION_RANGE_M))
-        junction = (start, start + float(rng.uniform(*JUNCTION_WIDTH_M)))
-    road = _Road(
-        n_lanes=n_lanes,
-        ego_lane=int(rng.integers(0, n_lanes)),
-        curvature=float(rng.choice([0.0, rng.uniform(*r.curvature)])),
-        ego_offset=float(rng.uniform(-0.5, 0.5)),
-        far_depth=float(rng.uniform(120.0, 250.0)),
-        two_way=bool(n_lanes >= 2 and rng.random() < 0.5),
-        curb_outer=bool(rng.random() < 0.3),
-        yellow_edge=bool(rng.random() < 0.3),
-        junction=junction,
-    )
-    shape = (cam.height, cam.width)
-    img = np.zeros((*shape, 3), np.float32)
-    drivable = np.full(shape, DRIVABLE_BACKGROUND, np.uint8)
-    lane = np.full(shape, LANE_BACKGROUND, np.uint8)
-    _draw_background(img, cam, rng, look.tod, look.weather, r.textures)
-    _draw_road(img, drivable, lane, cam, road, rng, look.tod, r.textures)
-    ground = np.zeros(shape, np.uint8)
-    ground[max(int(np.ceil(cam.horizon)), 0):] = 1
-    near = cam.focal * cam.cam_height / (cam.height - cam.horizon) + 1.0
-    lamp_posts, lamps = _street_lamps(cam, road, rng, near) if rng.random() < r.street_lamps_p \
-        else (np.zeros(shape, bool), [])
-    img[lamp_posts] = (70, 72, 75)
-    drivable[lamp_posts], lane[lamp_posts] = DRIVABLE_BACKGROUND, LANE_BACKGROUND
+    mix) says what may vary and how often.
 
-    # what of the canvas the mounted camera sees; objects are cut to it, and cut ones are truncated
-    in_view = cv2.warpPerspective(np.ones((height, width), np.uint8), np.linalg.inv(homography),
-                                  (cam.width, cam.height), flags=cv2.INTER_NEAREST).astype(bool)
-    planned = _plan_objects(cam, road, rng, look.scene, r)
-    for obj in planned:
-        obj.truncated = _touches_border(obj.silhouette) or bool((obj.silhouette & ~in_view).any())
-        obj.silhouette = obj.silhouette & in_view
-    objects, ids = _resolve_visibility(planned, shape)
-    light_spots: list[tuple[float, float, str, float]] = []  # canvas u, v, kind, ground row
-    for i, obj in enumerate(objects):
-        visible = ids == i
-        if obj.pole is not None:
-            free = obj.pole & (ids < 0)
-            img[free] = (90, 90, 95)
-            # poles are unlabelled scenery: they hide road labels like any object
-            drivable[free], lane[free] = DRIVABLE_BACKGROUND, LANE_BACKGROUND
-        if obj.geometric_box is not None:
-            for u, v, kind in _paint_vehicle(img, obj, visible, obj.geometric_box, rng, look.tod):
-                iu, iv = int(u), int(v)
-                if 0 <= iu < cam.width and 0 <= iv < cam.height and ids[iv, iu] == i:
-                    light_spots.append((u, v, kind, obj.geometric_box[3]))
-        elif obj.category == "traffic light":
-            img[visible] = (30, 30, 30)
-            colour = {"red": (0, 0, 255), "yellow": (0, 200, 255), "green": (80, 255, 0)}
-            ys, xs = np.nonzero(obj.silhouette)
-            lamp = {"red": 0.2, "yellow": 0.5, "green": 0.8}[obj.attributes["trafficLightColor"]]
-            cy, cx = ys.min() + lamp * (ys.max() - ys.min()), xs.mean()
-            r_px = max(int(0.3 * (xs.max() - xs.min())), 1)
-            lamp_mask = np.zeros_like(visible, np.uint8)
-            cv2.circle(lamp_mask, (int(cx), int(cy)), r_px, 1, -1)
-            img[(lamp_mask > 0) & visible] = colour[obj.attributes["trafficLightColor"]]
-            light_spots.append((float(cx), float(cy), obj.attributes["trafficLightColor"], float(ys.max())))
-        elif obj.category == "traffic sign":
-            img[visible] = rng.choice([(40, 40, 200), (200, 120, 30), (40, 200, 240)])
-        else:
-            img[visible] = rng.uniform(20, 220, 3)
+    The frame is painted on a level canvas (background, road, street lamps, objects), then warped into the
+    mounted camera's view with its labels, cut by the ego vehicle, and finished by the sensor's effects.
+    Each painter draws from rng in turn, so the order below is part of what a seed means."""
+    randomisation = randomisation or Randomisation()
+    look = _draw_look(rng, randomisation)
+    intrinsics, pose = sample_mounting(rng, width, height, randomisation)
+    cam, homography = _level_view(intrinsics, pose)
+    road = _sample_road(rng, randomisation)
+    canvas = _Canvas.blank(cam)
+    _draw_background(canvas.image, cam, rng, look.tod, look.weather, randomisation.textures)
+    _draw_road(canvas.image, canvas.drivable, canvas.lane, cam, road, rng, look.tod, randomisation.textures)
+    ground = np.zeros(canvas.shape, np.uint8)
+    ground[max(int(np.ceil(cam.horizon)), 0):] = 1
+    lamps = _paint_street_lamps(canvas, cam, road, rng, randomisation)
+    objects, ids, light_spots = _paint_objects(canvas, cam, road, rng, look, randomisation,
+                                               _visible_canvas(homography, cam, height, width))
     light_spots += [(u, v, "street", g) for u, v, g in lamps if ids[min(max(int(v), 0), cam.height - 1),
                                                                       min(max(int(u), 0), cam.width - 1)] < 0]
 
     # into the mounted camera's view; labels by nearest neighbour so they keep their values
     size = (width, height)
-    img = _warp(img, homography, size, nearest=False)
-    drivable, lane = _warp(drivable, homography, size, nearest=True), _warp(lane, homography, size, nearest=True)
+    image = _warp(canvas.image, homography, size, nearest=False)
+    drivable = _warp(canvas.drivable, homography, size, nearest=True)
+    lane = _warp(canvas.lane, homography, size, nearest=True)
     ids = _warp(ids, homography, size, nearest=True)
     ground_view = _warp(ground, homography, size, nearest=True).astype(bool)
     # the ego vehicle is neither road nor object, and hides what is behind it as the frame's edge does
     ego = np.zeros((height, width), bool)
     if look.ego is not None:
-        ego = fx.ego_vehicle_mask(rng, height, width, look.ego, r.ego_rows)
-    ids[ego] = -1
-    kept: list[SceneObject] = []
-    for i, obj in enumerate(objects):
-        silhouette = _warp(obj.silhouette.astype(np.uint8), homography, size, nearest=True).astype(bool)
-        obj.truncated |= bool((silhouette & ego).any())
-        obj.silhouette = silhouette & ~ego
-        area = int(obj.silhouette.sum())
-        if area < 4:  # a sliver the resampling or the hood left: its few pixels stay unlabelled scenery
-            ids[ids == i] = -1
-            continue
-        obj.visible_fraction = float((ids == i).sum()) / area
-        ids[ids == i] = len(kept)
-        kept.append(obj)
+        ego = fx.ego_vehicle_mask(rng, height, width, look.ego, randomisation.ego_rows)
+    kept = _objects_in_view(objects, ids, ego, homography, size)
     covered = (ids >= 0) | ego
     drivable[covered] = DRIVABLE_BACKGROUND
     lane[covered] = LANE_BACKGROUND
@@ -809,13 +745,143 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280,
     horizon = float(ground_to_pixels(np.array([[1e9, 0.0, pose.z]]), intrinsics, pose)[0][0, 1])
     lights = _lights(light_spots, homography, look, rng, width) if look.tod != "daytime" else []
     road_view = drivable != DRIVABLE_BACKGROUND
-    image, snow_cover = _post_process(img, rng, look, road_view, ground_view & (ids < 0), ego, lights, horizon, r)
+    image, snow_cover = _post_process(image, rng, look, road_view, ground_view & (ids < 0), ego, lights, horizon,
+                                      randomisation)
     lane[snow_cover > SNOW_BURIES] = LANE_BACKGROUND  # buried: no one would label it
     attributes = {"weather": look.weather, "timeofday": look.tod, "scene": look.scene}
     truth = _road_truth(road, intrinsics, pose)
     if look.ego is not None:
         truth = replace(truth, ego_edge=_ego_edge(ego))
     return Scene(image, drivable, lane, ids, kept, attributes, truth, ego)
+
+
+@dataclass
+class _Canvas:
+    """The level canvas being painted: colours (float BGR) and the two label maps, kept in step."""
+
+    image: np.ndarray
+    drivable: np.ndarray
+    lane: np.ndarray
+
+    @classmethod
+    def blank(cls, cam: _Camera) -> _Canvas:
+        shape = (cam.height, cam.width)
+        return cls(np.zeros((*shape, 3), np.float32), np.full(shape, DRIVABLE_BACKGROUND, np.uint8),
+                   np.full(shape, LANE_BACKGROUND, np.uint8))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.drivable.shape[0], self.drivable.shape[1]
+
+    def paint_scenery(self, where: np.ndarray, colour: tuple[int, int, int]) -> None:
+        """Unlabelled scenery (poles, lamp posts): it hides the road's labels like any object."""
+        self.image[where] = colour
+        self.drivable[where], self.lane[where] = DRIVABLE_BACKGROUND, LANE_BACKGROUND
+
+
+def _sample_road(rng: np.random.Generator, randomisation: Randomisation) -> _Road:
+    """The road ahead: lanes, the ego lane, curvature, markings and perhaps a junction."""
+    n_lanes = int(rng.integers(1, 5))
+    junction = None
+    if rng.random() < randomisation.junction_p:
+        start = float(rng.uniform(*JUNCTION_RANGE_M))
+        junction = (start, start + float(rng.uniform(*JUNCTION_WIDTH_M)))
+    return _Road(
+        n_lanes=n_lanes,
+        ego_lane=int(rng.integers(0, n_lanes)),
+        curvature=float(rng.choice([0.0, rng.uniform(*randomisation.curvature)])),
+        ego_offset=float(rng.uniform(-0.5, 0.5)),
+        far_depth=float(rng.uniform(120.0, 250.0)),
+        two_way=bool(n_lanes >= 2 and rng.random() < 0.5),
+        curb_outer=bool(rng.random() < 0.3),
+        yellow_edge=bool(rng.random() < 0.3),
+        junction=junction,
+    )
+
+
+def _paint_street_lamps(canvas: _Canvas, cam: _Camera, road: _Road, rng: np.random.Generator,
+                        randomisation: Randomisation) -> list[tuple[float, float, float]]:
+    """Lamp posts beside the road (sometimes); their lamps as (u, v, ground row) on the canvas."""
+    near = cam.focal * cam.cam_height / (cam.height - cam.horizon) + 1.0
+    if rng.random() >= randomisation.street_lamps_p:
+        return []
+    posts, lamps = _street_lamps(cam, road, rng, near)
+    canvas.paint_scenery(posts, (70, 72, 75))
+    return lamps
+
+
+def _visible_canvas(homography: np.ndarray, cam: _Camera, height: int, width: int) -> np.ndarray:
+    """bool[canvas]: what of the level canvas the mounted camera sees."""
+    return cv2.warpPerspective(np.ones((height, width), np.uint8), np.linalg.inv(homography),
+                               (cam.width, cam.height), flags=cv2.INTER_NEAREST).astype(bool)
+
+
+def _paint_objects(canvas: _Canvas, cam: _Camera, road: _Road, rng: np.random.Generator, look: _Look,
+                   randomisation: Randomisation, in_view: np.ndarray
+                   ) -> tuple[list[SceneObject], np.ndarray, list[tuple[float, float, str, float]]]:
+    """Plan the objects, cut them to the camera's view (cut ones are truncated), settle who hides whom and
+    paint each. Returns the objects, the canvas's object ids (-1: none) and the light spots their lamps make
+    (canvas u, v, kind, ground row)."""
+    planned = _plan_objects(cam, road, rng, look.scene, randomisation)
+    for obj in planned:
+        obj.truncated = _touches_border(obj.silhouette) or bool((obj.silhouette & ~in_view).any())
+        obj.silhouette = obj.silhouette & in_view
+    objects, ids = _resolve_visibility(planned, canvas.shape)
+    light_spots: list[tuple[float, float, str, float]] = []
+    for i, obj in enumerate(objects):
+        visible = ids == i
+        if obj.pole is not None:
+            canvas.paint_scenery(obj.pole & (ids < 0), (90, 90, 95))
+        if obj.geometric_box is not None:
+            for u, v, kind in _paint_vehicle(canvas.image, obj, visible, obj.geometric_box, rng, look.tod):
+                iu, iv = int(u), int(v)
+                if 0 <= iu < cam.width and 0 <= iv < cam.height and ids[iv, iu] == i:
+                    light_spots.append((u, v, kind, obj.geometric_box[3]))
+        elif obj.category == "traffic light":
+            light_spots.append(_paint_traffic_light(canvas.image, obj, visible))
+        elif obj.category == "traffic sign":
+            canvas.image[visible] = rng.choice([(40, 40, 200), (200, 120, 30), (40, 200, 240)])
+        else:
+            canvas.image[visible] = rng.uniform(20, 220, 3)
+    return objects, ids, light_spots
+
+
+# a traffic light's lit lamp: its colour (BGR), and where it sits from the housing's top (0) to bottom (1)
+TRAFFIC_LIGHT_COLOURS = {"red": (0, 0, 255), "yellow": (0, 200, 255), "green": (80, 255, 0)}
+TRAFFIC_LIGHT_LAMP_ROW = {"red": 0.2, "yellow": 0.5, "green": 0.8}
+
+
+def _paint_traffic_light(image: np.ndarray, obj: SceneObject, visible: np.ndarray) -> tuple[float, float, str, float]:
+    """A dark housing with its lit lamp; the lamp as a light spot (u, v, colour, ground row)."""
+    image[visible] = (30, 30, 30)
+    state = obj.attributes["trafficLightColor"]
+    ys, xs = np.nonzero(obj.silhouette)
+    cy, cx = ys.min() + TRAFFIC_LIGHT_LAMP_ROW[state] * (ys.max() - ys.min()), xs.mean()
+    radius_px = max(int(0.3 * (xs.max() - xs.min())), 1)
+    lamp = np.zeros_like(visible, np.uint8)
+    cv2.circle(lamp, (int(cx), int(cy)), radius_px, 1, -1)
+    image[(lamp > 0) & visible] = TRAFFIC_LIGHT_COLOURS[state]
+    return float(cx), float(cy), state, float(ys.max())
+
+
+def _objects_in_view(objects: list[SceneObject], ids: np.ndarray, ego: np.ndarray, homography: np.ndarray,
+                     size: tuple[int, int]) -> list[SceneObject]:
+    """The objects in the mounted view, cut by the ego vehicle (which truncates them); slivers the resampling
+    or the hood left become unlabelled scenery. Renumbers ids (the view's object ids) in place."""
+    ids[ego] = -1
+    kept: list[SceneObject] = []
+    for i, obj in enumerate(objects):
+        silhouette = _warp(obj.silhouette.astype(np.uint8), homography, size, nearest=True).astype(bool)
+        obj.truncated |= bool((silhouette & ego).any())
+        obj.silhouette = silhouette & ~ego
+        area = int(obj.silhouette.sum())
+        if area < 4:  # a few pixels: no one would label them
+            ids[ids == i] = -1
+            continue
+        obj.visible_fraction = float((ids == i).sum()) / area
+        ids[ids == i] = len(kept)
+        kept.append(obj)
+    return kept
 
 
 def _ego_edge(ego: np.ndarray, points: int = 33) -> tuple[tuple[float, float], ...]:
@@ -829,8 +895,7 @@ def _ego_edge(ego: np.ndarray, points: int = 33) -> tuple[tuple[float, float], .
 def _lights(spots: list[tuple[float, float, str, float]], homography: np.ndarray, look: _Look,
             rng: np.random.Generator, width: int) -> list[fx.Light]:
     """The lit lamps among the canvas's light spots, in the mounted view: at dusk only some are on."""
-    colours = {"tail": (40, 40, 255), "head": (220, 240, 255), "street": (120, 200, 255),
-               "red": (0, 0, 255), "yellow": (0, 200, 255), "green": (80, 255, 0)}
+    colours = {"tail": (40, 40, 255), "head": (220, 240, 255), "street": (120, 200, 255), **TRAFFIC_LIGHT_COLOURS}
     strength = {"tail": 0.8, "head": 1.6, "street": 1.2, "red": 0.9, "yellow": 0.9, "green": 0.9}
     out = []
     for u, v, kind, ground in spots:

@@ -74,6 +74,19 @@ class Workspace:
         return current
 
 
+def _environment_of(*command_parts: str) -> dict[str, str]:
+    """The environment of the running process whose command line holds every part (from /proc)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if all(any(part in arg for arg in command) for part in command_parts):
+                entries = (proc / "environ").read_bytes().decode(errors="replace").split("\0")
+                return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+        except (OSError, ValueError):  # a process that ended meanwhile, or not a pid folder
+            continue
+    raise AssertionError(f"no running process with {command_parts} in its command line")
+
+
 def _stop(process: subprocess.Popen) -> tuple[int, str]:
     """SIGINT, as Ctrl-C in the launch terminal; the exit code and everything it printed."""
     os.killpg(process.pid, signal.SIGINT)
@@ -191,6 +204,13 @@ def test_every_node_parameter_passes_through_ros2_launch(workspace: Workspace, t
             assert workspace.bash(f"ros2 param get {node} {name}").stdout.strip().endswith(value), name
         # compressed input: the node listens on image_topic's /compressed
         assert "/camera/image_raw/compressed" in workspace.bash("ros2 topic list").stdout.split()
+        # the launched node got the package's Fast DDS profile (none was set), under the name this
+        # distribution's Fast DDS reads
+        environment = _environment_of("perception_node", "__ns:=/cam_args")
+        profile = [environment.get(v) for v in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")]
+        shipped = workspace.root / "install" / "mtl_perception" / "share" / "mtl_perception" / "config" / \
+            "fastdds_large_frames.xml"
+        assert [p for p in profile if p] == [str(shipped)], profile
     finally:
         _, output = _stop(launch)
     assert "Traceback" not in output, output[-3000:]

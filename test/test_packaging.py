@@ -5,16 +5,30 @@ from __future__ import annotations
 import ast
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _setup_py_constant(name: str) -> str:
-    tree = ast.parse((REPO / "setup.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"setup.py defines no {name}")
+def _installed_metadata() -> Any:
+    """The package's metadata as pip wrote it from setup.py (make setup installs it): what a user's pip
+    resolves, not setup.py's text."""
+    from importlib.metadata import metadata
+
+    return metadata("mtl_perception")
+
+
+def _extra(name: str, python: str | None = None) -> list[Requirement]:
+    """The installed requirements of one extra: on one Python version where given, else on any JetPack's or
+    this machine's."""
+    from importlib.metadata import requires
+
+    pythons = (python,) if python else ("3.8", "3.10", "3.11", "3.12")
+    requirements = [Requirement(text) for text in requires("mtl_perception") or []]
+    return [r for r in requirements if r.marker is not None
+            and any(r.marker.evaluate({"extra": name, "python_version": v}) for v in pythons)]
 
 
 def test_package_xml_is_format_3_ament_python() -> None:
@@ -30,14 +44,13 @@ def test_package_xml_is_format_3_ament_python() -> None:
 
 def test_versions_match() -> None:
     root = ET.parse(REPO / "package.xml").getroot()
-    assert root.findtext("version") == _setup_py_constant("VERSION")
+    assert root.findtext("version") == _installed_metadata()["Version"]
 
 
 def test_runtime_extra_never_pulls_torch() -> None:
-    extras = _setup_py_constant("EXTRAS")
     for group in ("runtime", "ros"):
-        assert not any(req.startswith(("torch", "torchvision")) for req in extras[group]), group
-    assert any(req.startswith("torch==") for req in extras["training"])
+        assert not any(r.name in ("torch", "torchvision") for r in _extra(group)), group
+    assert any(r.name == "torch" and str(r.specifier).startswith("==") for r in _extra("training"))
 
 
 def test_top_level_layout() -> None:
@@ -126,23 +139,14 @@ def _pins(requirements: Path) -> dict[str, str]:
 def test_runtime_extra_installs_what_jetpack_pythons_are_tested_with() -> None:
     """pip on JetPack 5 (3.8) and 6 (3.10) resolves the runtime extra to releases that include the ones
     `make test` runs there (.ci/jetson/*.txt): python_requires admits 3.8, and no pin is for newer Pythons."""
-    from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
 
-    assert "3.8.18" in SpecifierSet(_setup_py_python_requires())
-    runtime = [Requirement(r) for r in _setup_py_constant("EXTRAS")["runtime"]]
+    assert "3.8.18" in SpecifierSet(_installed_metadata()["Requires-Python"])
     for requirements, python in ((".ci/jetson/jetpack5-py38.txt", "3.8"), (".ci/jetson/jetpack6-py310.txt", "3.10")):
         tested = {name.lower(): version for name, version in _pins(REPO / requirements).items()}
-        applying = [r for r in runtime if r.marker is None or r.marker.evaluate({"python_version": python})]
+        applying = _extra("runtime", python)
+        assert applying, f"no runtime requirement applies on Python {python}"
         for requirement in applying:
             name = requirement.name.lower()
             assert name in tested, f"{requirements} does not test {requirement} on Python {python}"
             assert requirement.specifier.contains(tested[name]), f"{requirement} refuses {name} {tested[name]}"
-
-
-def _setup_py_python_requires() -> str:
-    tree = ast.parse((REPO / "setup.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "python_requires":
-            return ast.literal_eval(node.value)
-    raise AssertionError("setup.py sets no python_requires")

@@ -115,6 +115,9 @@ def _run(argv: list[str], command: str) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from mtl_perception.defaults import resolve_node_defaults
+
+    resolve_node_defaults(args)  # options left at perception_node's defaults take config/jetson.yaml's values
     return int(_load(args._module).run(args) or 0)
 
 

@@ -45,13 +45,13 @@ def test_yaml_defaults_are_valid() -> None:
         assert spec.descriptor().description, name
     settings = settings_from(defaults)
     assert settings.perception.model_path == REPO / "models" / "mtl_mobilenetv2_384x640.onnx"
-    # the runtime's defaults are the node's: config/jetson.yaml and runtime.presets.DEPLOYED agree
+    # the runtime's defaults are the node's: derived from config/jetson.yaml (test_defaults_once.py: no copy)
     from mtl_perception.runtime.perception import PerceptionConfig
-    from mtl_perception.runtime.presets import DEPLOYED
+    from mtl_perception.runtime.presets import deployed
 
     plain = PerceptionConfig(settings.perception.model_path)
     assert (defaults["score_threshold"], defaults["iou_threshold"], defaults["max_detections"]) == \
-        (DEPLOYED.score_threshold, DEPLOYED.iou_threshold, DEPLOYED.max_detections) == \
+        (deployed().score_threshold, deployed().iou_threshold, deployed().max_detections) == \
         (plain.score_threshold, plain.iou_threshold, plain.max_detections)
     assert (defaults["backend"], defaults["precision"], defaults["threads"]) == \
         (plain.backend.backend, plain.backend.precision, plain.backend.threads)

@@ -9,17 +9,18 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
+    from mtl_perception.defaults import NodeDefault
     from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, PRECISIONS, BackendOptions
 
-    parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS,
+    parser.add_argument("--precision", default=NodeDefault("precision"), choices=PRECISIONS,
                         help="fp16, int8 (with --calibration-dir) or fp32")
     parser.add_argument("--calibration-dir", type=Path, help="camera images for int8 calibration")
-    parser.add_argument("--calibration-algorithm", default=BackendOptions.calibration_algorithm,
+    parser.add_argument("--calibration-algorithm", default=NodeDefault("calibration_algorithm"),
                         choices=CALIBRATION_ALGORITHMS,
-                        help="int8: entropy2 (TensorRT's default) or minmax (default: %(default)s)")
+                        help="int8: entropy2 (TensorRT's default) or minmax")
     parser.add_argument("--cache-dir", type=Path, help="engine folder (default ~/.cache/mtl_perception/engines)")
     parser.add_argument("--workspace-mb", type=int, default=BackendOptions.workspace_mb,
-                        help="TensorRT builder workspace (default: %(default)s)")
+                        help="TensorRT builder workspace")
 
 
 def run(args: argparse.Namespace) -> int:

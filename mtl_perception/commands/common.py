@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtl_perception.defaults import NodeDefault
 from mtl_perception.runtime.backends.base import MAX_THREADS
 from mtl_perception.runtime.contract import check_input_size
 
@@ -29,7 +30,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser, threads: int = 0, hel
     """--backend and --threads for the commands that run a model (one definition of each)."""
     from mtl_perception.runtime.backends import BACKENDS
 
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+    parser.add_argument("--backend", default=NodeDefault("backend"), choices=BACKENDS,
                         help="auto: TensorRT where it is installed (a Jetson), else ONNX Runtime")
     parser.add_argument("--threads", type=thread_count, default=threads,
                         help=help_threads or f"ONNX Runtime CPU threads (0: its default, 1-{MAX_THREADS})")

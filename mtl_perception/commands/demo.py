@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mtl_perception.commands.common import at_least_one, rate_hz, thread_count
-from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
 from mtl_perception.runtime.realtime import percentiles
 from mtl_perception.stamps import to_ns
 from mtl_perception.topics import is_perception_diagnostics
@@ -35,7 +35,6 @@ DEMO_FRAMES = 60
 REPLAY_HZ = 10.0  # the camera rate asked for; a machine that cannot keep up gets a slower replay
 PROBE_FRAMES = 5  # frames sent one at a time to measure the node before the replay
 RATE_MARGIN = 1.3  # replay period = this x the slowest probe answer
-DISPLAY_THRESHOLD = DEPLOYED.score_threshold  # boxes drawn in the video: the node's operating point
 # the drive's one camera, as mounted on its car (the node's camera_pose); each frame is a new scene
 DEMO_MOUNT = {"focal_fraction": 0.8, "height_m": 1.5, "pitch_deg": 2.0}
 
@@ -229,7 +228,8 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     labels = LabelJoin.load(bag, drive, "val")
     split: BDD100KSplit = labels.split
     truth = load_ground_truth(split.paths)
-    evaluator = Evaluator(class_names, DISPLAY_THRESHOLD)
+    display_threshold = deployed().score_threshold  # boxes drawn in the video: the node's operating point
+    evaluator = Evaluator(class_names, display_threshold)
     ground_scores = GroundScores()
     video = None
     tiles: list[np.ndarray] = []
@@ -241,7 +241,7 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
         sample = split[labels.by_stamp[stamp]]
         evaluator.add(result, sample.labels, sample.drivable, sample.lane)
         ground_scores.add(truth[sample.labels.name], result.drivable, result.lane, sample.labels.boxes)
-        shown = detections.scores >= DISPLAY_THRESHOLD
+        shown = detections.scores >= display_threshold
         text = detection_labels(class_names, detections.class_ids[shown], detections.scores[shown])
         overlay = draw_overlay(frames_by_stamp[stamp], detections.boxes[shown], text, result.drivable, result.lane)
         if stamp in recording.grid:
@@ -279,7 +279,7 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
                    "latency": "image published -> Detection2DArray received",
                    "detections": f"node at score >= {PEER_EVALUATION.score_threshold}, NMS IoU "
                                  f"{PEER_EVALUATION.iou_threshold} (the peers' evaluation settings); "
-                                 f"video shows score >= {DISPLAY_THRESHOLD}"},
+                                 f"video shows score >= {display_threshold}"},
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary

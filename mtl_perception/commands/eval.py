@@ -14,11 +14,8 @@ from mtl_perception.commands.common import (
     at_least_one,
     probability,
 )
-from mtl_perception.runtime.presets import (
-    DEPLOYED,
-    PEER_EVALUATION,
-    includes_alternative,
-)
+from mtl_perception.defaults import NodeDefault
+from mtl_perception.runtime.presets import PEER_EVALUATION, includes_alternative
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_arguments(parser)
     parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
     add_drivable_argument(parser)
-    parser.add_argument("--operating-threshold", type=probability, default=DEPLOYED.score_threshold,
-                        help="score threshold for the deployed precision/recall (default: the node's)")
+    parser.add_argument("--operating-threshold", type=probability, default=NodeDefault("score_threshold"),
+                        help="score threshold for the deployed precision/recall (the node's score_threshold)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")
     parser.add_argument("--save-predictions", type=Path, metavar="FILE",

@@ -12,7 +12,8 @@ from mtl_perception.commands.common import add_backend_arguments, add_split_argu
 
 if TYPE_CHECKING:
     from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin
-from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+from mtl_perception.defaults import NodeDefault
+from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=STORAGES, default=default_storage(),
                         help="rosbag2 storage (default: %(default)s; mcap needs rosbags 0.10+, Python 3.10+)")
     add_backend_arguments(parser)
-    parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold,
-                        help="for the output bag (default: the node's); with --labels, the peers' evaluation "
+    parser.add_argument("--score-threshold", type=probability, default=NodeDefault("score_threshold"),
+                        help="for the output bag (the node's); with --labels, the peers' evaluation "
                              "settings are used instead")
     parser.add_argument("--ground", action="store_true",
                         help="also write drivable_grid (nav_msgs/OccupancyGrid) and lane_marking_points "
@@ -37,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "bag's camera_info and --camera-pose, or --labels of a synthetic split")
     parser.add_argument("--camera-pose", metavar="X,Y,Z,ROLL,PITCH,YAW",
                         help="the camera in --target-frame (m, rad, REP 103; the node's camera_pose)")
-    parser.add_argument("--target-frame", default="base_link", help="frame of the grid (default base_link)")
+    parser.add_argument("--target-frame", default=NodeDefault("target_frame"),
+                        help="frame of the grid (the node's target_frame)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         # every input is checked before the output bag is created: a failed start leaves nothing behind
         count_image_messages(args.bag, args.topic)
         labels = LabelJoin.load(args.bag, args.labels, args.split) if args.labels else None
-        settings = PEER_EVALUATION if labels else replace(DEPLOYED, score_threshold=args.score_threshold)
+        settings = PEER_EVALUATION if labels else replace(deployed(), score_threshold=args.score_threshold)
         perception = Perception(PerceptionConfig.with_settings(
             args.model, BackendOptions(args.backend, threads=args.threads), settings))
         ground = _ground_output(args, labels) if args.ground else None

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
     from mtl_perception.runtime.contract import ModelContractError
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
-    from mtl_perception.runtime.presets import DEPLOYED
+    from mtl_perception.runtime.presets import deployed
 
     try:
         split = BDD100KSplit(args.data, args.split, include_alternative=includes_alternative(args.drivable), limit=args.limit,
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         perception = None
         if args.model:
             perception = Perception(PerceptionConfig.with_settings(
-                args.model, BackendOptions(args.backend, threads=args.threads), DEPLOYED))
+                args.model, BackendOptions(args.backend, threads=args.threads), deployed()))
         alternative = includes_alternative(args.drivable)
         runs = {"ground_truth_masks": GroundScores(alternative)}
         if perception is not None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mtl_perception.commands.common import add_backend_arguments, at_least_one, probability
+from mtl_perception.defaults import NodeDefault
 from mtl_perception.runtime.backends.base import PRECISIONS, BackendOptions
-from mtl_perception.runtime.presets import DEPLOYED
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,13 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write each frame's drivable and lane masks as PNG (0/255) under masks/")
     parser.add_argument("--overwrite", action="store_true", help="replace the results an existing --out holds")
     add_backend_arguments(parser)
-    parser.add_argument("--precision", default=BackendOptions.precision, choices=PRECISIONS,
+    parser.add_argument("--precision", default=NodeDefault("precision"), choices=PRECISIONS,
                         help="TensorRT's precision (the node's)")
-    parser.add_argument("--score-threshold", type=probability, default=DEPLOYED.score_threshold,
+    parser.add_argument("--score-threshold", type=probability, default=NodeDefault("score_threshold"),
                         help="detections scoring less are dropped (the node's)")
-    parser.add_argument("--iou-threshold", type=probability, default=DEPLOYED.iou_threshold,
+    parser.add_argument("--iou-threshold", type=probability, default=NodeDefault("iou_threshold"),
                         help="non-maximum suppression IoU (the node's)")
-    parser.add_argument("--max-detections", type=at_least_one, default=DEPLOYED.max_detections,
+    parser.add_argument("--max-detections", type=at_least_one, default=NodeDefault("max_detections"),
                         help="most detections kept per frame (the node's)")
 
 

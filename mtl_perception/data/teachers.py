@@ -264,7 +264,7 @@ class ContractTeacher:
         from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
         config = PerceptionConfig(_require(path), BackendOptions(backend="onnxruntime", threads=threads),
-                                  score_threshold=score_threshold, max_detections=300)
+                                  score_threshold=score_threshold, max_detections=300)  # NMS IoU: the node's
         self.perception = Perception(config)
         self.name = path.stem
         self._last: tuple[np.ndarray, Any] | None = None

@@ -26,7 +26,7 @@ from mtl_perception.evaluation.toolkit_det import PredictedFrame, score_detectio
 from mtl_perception.runtime.nms import nms
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.runtime.postprocess import Detections
-from mtl_perception.runtime.presets import DEPLOYED, PEER_EVALUATION
+from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
 from mtl_perception.runtime.realtime import percentiles
 
 
@@ -51,8 +51,11 @@ class EvalSummary(TypedDict, total=False):
 class Evaluator:
     """Accumulates every metric of docs/metrics.md over a split, for the tasks the split has labels for."""
 
-    def __init__(self, model_classes: Sequence[str], operating_threshold: float = DEPLOYED.score_threshold,
+    def __init__(self, model_classes: Sequence[str], operating_threshold: float | None = None,
                  tasks: Sequence[str] = TASKS, skipped: Mapping[str, str] | None = None) -> None:
+        """operating_threshold: where precision and recall are read; None: the node's score_threshold."""
+        if operating_threshold is None:
+            operating_threshold = deployed().score_threshold
         self.model_classes = tuple(model_classes)
         self.tasks = tuple(tasks)
         self.skipped = dict(skipped or {})

@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from mtl_perception.package_paths import bundled_model, package_share
+from mtl_perception.defaults import node_defaults
+from mtl_perception.package_paths import bundled_model
 from mtl_perception.runtime.backends import BACKENDS, BackendOptions
 from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, MAX_THREADS, PRECISIONS
 from mtl_perception.runtime.ground import CameraPose, GridSpec
@@ -80,10 +80,8 @@ PARAMETERS: dict[str, ParameterSpec] = {
 
 
 def load_defaults(path: Path | None = None) -> dict[str, Any]:
-    """The ros__parameters of config/jetson.yaml."""
-    path = path or package_share() / "config" / "jetson.yaml"
-    values = yaml.safe_load(path.read_text())
-    return dict(values["/**"]["ros__parameters"])
+    """The ros__parameters of config/jetson.yaml (defaults.node_defaults: the one home of the defaults)."""
+    return node_defaults(path)
 
 
 @dataclass(frozen=True)
@@ -139,3 +137,24 @@ def updated_settings(settings: NodeSettings, changes: dict[str, Any]) -> NodeSet
     perception = replace(settings.perception, **{k: v for k, v in changes.items() if k != "publish_overlay"})
     return replace(settings, perception=perception,
                    publish_overlay=bool(changes.get("publish_overlay", settings.publish_overlay)))
+
+
+def parameter_table(defaults: dict[str, Any] | None = None) -> str:
+    """The README's parameter table (markdown), made from the declarations here and the defaults of
+    config/jetson.yaml, so neither is written a second time: `python -m mtl_perception.ros.parameters`."""
+    defaults = node_defaults() if defaults is None else defaults
+    rows = ["| parameter | default (config/jetson.yaml) | allowed | at run time | what |", "|---|---|---|---|---|"]
+    for name, spec in PARAMETERS.items():
+        value = defaults[name]
+        text = str(value).lower() if isinstance(value, bool) else str(value)  # as YAML and ros2 param write it
+        shown = f"`{text}`" if value not in ("", []) else "(empty)"
+        allowed = " \\| ".join(spec.choices) if spec.choices else \
+            f"{spec.float_range[0]:g} to {spec.float_range[1]:g}" if spec.float_range else \
+            f"{spec.int_range[0]} to {spec.int_range[1]}" if spec.int_range else ""
+        rows.append(f"| `{name}` | {shown} | {allowed} | {'settable' if spec.live else 'at configure'} | "
+                    f"{spec.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(parameter_table())

@@ -12,20 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
+from mtl_perception.defaults import from_node_defaults
 from mtl_perception.runtime.backends import Backend, BackendOptions, load_backend
 from mtl_perception.runtime.contract import ModelInfo
 from mtl_perception.runtime.letterbox import Letterbox, boxes_to_frame, letterbox_image, mask_to_frame
 from mtl_perception.runtime.postprocess import Detections, select_detections
-from mtl_perception.runtime.presets import DEPLOYED, DetectionSettings
+from mtl_perception.runtime.presets import DetectionSettings
 
 
 @dataclass(frozen=True)
 class PerceptionConfig:
+    """Unset thresholds take perception_node's (config/jetson.yaml: runtime.presets.deployed())."""
+
     model_path: Path
     backend: BackendOptions = field(default_factory=BackendOptions)
-    score_threshold: float = DEPLOYED.score_threshold
-    iou_threshold: float = DEPLOYED.iou_threshold
-    max_detections: int = DEPLOYED.max_detections
+    score_threshold: float = from_node_defaults("score_threshold")
+    iou_threshold: float = from_node_defaults("iou_threshold")
+    max_detections: int = from_node_defaults("max_detections")
 
     @classmethod
     def with_settings(cls, model_path: Path, backend: BackendOptions, settings: DetectionSettings) -> PerceptionConfig:

@@ -1,8 +1,8 @@
 """The two detection operating points the package uses, each defined once.
 
-DEPLOYED is what a robot runs (the node's defaults in config/jetson.yaml hold the same values, and a
-test keeps them equal); PEER_EVALUATION is what YOLOP and HybridNets evaluate at, used by `eval`,
-`eval-bag` with labels, training validation and the demo's metrics.
+deployed() is what a robot runs: perception_node's defaults, read from config/jetson.yaml (their one home);
+PEER_EVALUATION is what YOLOP and HybridNets evaluate at, used by `eval`, `eval-bag` with labels, training
+validation and the demo's metrics.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ class DetectionSettings:
     max_detections: int  # per frame
 
 
-DEPLOYED = DetectionSettings(score_threshold=0.3, iou_threshold=0.45, max_detections=100)
+def deployed() -> DetectionSettings:
+    """The node's thresholds as config/jetson.yaml sets them."""
+    from mtl_perception.defaults import node_defaults
+
+    values = node_defaults()
+    return DetectionSettings(float(values["score_threshold"]), float(values["iou_threshold"]),
+                             int(values["max_detections"]))
+
+
 PEER_EVALUATION = DetectionSettings(score_threshold=0.001, iou_threshold=0.6, max_detections=300)
 
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mtl_perception.defaults import from_node_defaults
 from mtl_perception.errors import UserFacingError
 from mtl_perception.runtime.contract import ModelInfo
 
@@ -24,12 +25,14 @@ class ModelLoadError(RuntimeError, UserFacingError):
 
 @dataclass(frozen=True)
 class BackendOptions:
-    backend: str = "auto"
-    precision: str = "fp16"  # TensorRT only; ONNX Runtime runs the file as exported
-    threads: int = 0  # ONNX Runtime intra-op threads; 0 lets it choose
+    """Unset fields take perception_node's defaults (config/jetson.yaml, their one home)."""
+
+    backend: str = from_node_defaults("backend")
+    precision: str = from_node_defaults("precision")  # TensorRT only; ONNX Runtime runs the file as exported
+    threads: int = from_node_defaults("threads")  # ONNX Runtime intra-op threads; 0 lets it choose
     engine_cache_dir: Path | None = None  # TensorRT engines; None: engine_cache.default_cache_dir()
     calibration_dir: Path | None = None  # images for int8 calibration
-    calibration_algorithm: str = "entropy2"  # one of CALIBRATION_ALGORITHMS
+    calibration_algorithm: str = from_node_defaults("calibration_algorithm")  # one of CALIBRATION_ALGORITHMS
     workspace_mb: int = 1024
 
     def __post_init__(self) -> None:

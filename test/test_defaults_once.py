@@ -89,4 +89,6 @@ def test_readme_parameter_table_is_the_declarations_and_the_yaml() -> None:
     start = readme.index("<!-- parameter table: python -m mtl_perception.ros.parameters -->\n")
     end = readme.index("\n<!-- end of parameter table -->")
     assert readme[readme.index("\n", start) + 1:end] == parameter_table()
-    assert parameter_table().count("\n| `") == len(_yaml_defaults())  # a row per parameter of the YAML
+    from mtl_perception.ros.parameters import PARAMETERS
+
+    assert parameter_table().count("\n| `") == len(PARAMETERS)  # a row per parameter, unset ones too

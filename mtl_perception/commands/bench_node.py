@@ -32,9 +32,9 @@ SETTLE_S = 1.5  # after the last frame: time for its answer, then the next diagn
 def max_seconds() -> float:
     """The longest play whose frames, and only those, fit the node's statistics window when its next
     /diagnostics message is read."""
-    from mtl_perception.ros.parameters import load_defaults
+    from mtl_perception.defaults import node_default
 
-    return STATS_WINDOW_S - SETTLE_S - float(load_defaults()["diagnostics_period"])
+    return STATS_WINDOW_S - SETTLE_S - float(node_default("diagnostics_period"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

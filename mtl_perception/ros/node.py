@@ -1,53 +1,55 @@
-"""perception_node: camera images in; detections, drivable and lane masks out.
+"""perception_node: camera images in; detections, drivable and lane masks out, and the ground outputs.
 
 A managed (lifecycle) node: configure reads the parameters and loads the model (or
 builds the TensorRT engine), activate subscribes and starts inferring, deactivate stops,
 cleanup lets the model go. With `autostart` (the default) it configures and activates
 itself, so `ros2 run` and the launch file just work.
 
-Thin glue around runtime.Perception. The subscription callback only stores the
-newest frame (latest wins, older pending frames are counted as dropped); a worker
-thread converts, infers and publishes, so a slow model never queues stale frames.
+Thin glue around runtime.Perception, in small parts: camera_input.CameraInput (the subscriptions and their
+QoS matching), frame_worker.FrameWorker (latest frame wins: a slow model never queues stale frames),
+ground_outputs.GroundOutputs (drivable_grid and the lane markings); this module wires them to the
+parameters, the lifecycle and /diagnostics.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import logging
 import re
 import signal
 import sys
-import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterUninitializedException,
+)
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
-from visualization_msgs.msg import MarkerArray
 
+from mtl_perception.ros.camera_input import CameraInput
 from mtl_perception.ros.conversions import (
     bgr_to_image,
     compressed_image_to_bgr,
     detections_to_msg,
     image_to_bgr,
     label_info_msg,
-    lane_markers_msg,
-    marking_points_msg,
     mask_to_image,
-    occupancy_grid_msg,
 )
+from mtl_perception.ros.frame_worker import FrameWorker
+from mtl_perception.ros.ground_outputs import GroundOutputs
 from mtl_perception.ros.parameters import (
     LIVE,
     PARAMETERS,
@@ -56,17 +58,14 @@ from mtl_perception.ros.parameters import (
     settings_from,
     updated_settings,
 )
-from mtl_perception.ros.tf_pose import TfCameraPose, tf_available
 from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
-from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError
 from mtl_perception.runtime.image_encoding import ImageFormatError, jpeg_damage
-from mtl_perception.runtime.lane_markings import RoadProjection
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.postprocess import Detections
-from mtl_perception.runtime.realtime import LatestSlot, RollingStats
+from mtl_perception.runtime.realtime import RollingStats
 from mtl_perception.stamps import to_ns
 from mtl_perception.topics import diagnostics_name
 
@@ -120,44 +119,40 @@ def unbridge_package_logging(handler: RosLogHandler) -> None:
     package.propagate = True
 
 
-def choose_reliability(offered: list[ReliabilityPolicy]) -> ReliabilityPolicy | None:
-    """rosbag2's rule: reliable only if every publisher offers it (a reliable subscriber never hears a
-    best-effort publisher); None while there is no publisher to match."""
-    if not offered:
-        return None
-    return ReliabilityPolicy.RELIABLE if all(r == ReliabilityPolicy.RELIABLE for r in offered) \
-        else ReliabilityPolicy.BEST_EFFORT
-
-
 class PerceptionNode(LifecycleNode):
+    """Its parts are made in on_configure and released in on_cleanup, as the ros2/demos lifecycle talker
+    makes its publisher: the model (runtime.Perception), the camera's subscriptions (CameraInput), the
+    frame worker (FrameWorker) and the ground outputs (GroundOutputs). While unconfigured it holds none of
+    them, and every parameter may be set."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("perception_node", **kwargs)
         self._log_bridge = bridge_package_logging(self.get_logger())  # the runtime's and TensorRT's messages
-        defaults = load_defaults()
-        for name, spec in PARAMETERS.items():
-            self.declare_parameter(name, defaults[name], spec.descriptor())
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._warn_unknown_parameters()
+        self._declare_parameters()
         self._last_logged: dict[str, float] = {}  # cause of a bad frame -> when it was last logged
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.stats = RollingStats()
-        self.slot: LatestSlot[tuple[Any, float]] = LatestSlot()
-        self.settings: NodeSettings | None = None
-        self.perception: Perception | None = None
-        self.class_names: tuple[str, ...] = ()
-        self.subscription: Any = None
-        self.reliability: ReliabilityPolicy | None = None
-        self.worker: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._diagnostics_timer: Any = None  # while configured
-        self._match_timer: Any = None  # while active, with input_reliability auto
-        self._outputs: list[Any] = []
-        self.camera_info_sub: Any = None  # while active
-        self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
-        self._road: RoadProjection | None = None
-        self._road_key: tuple | None = None
-        self._tf: TfCameraPose | None = None  # where camera_pose is unset and tf2_ros is installed
-        self._said_no_camera_info = False  # the ground outputs' wait for camera_info is logged once
+        self.parts: _Configured | None = None  # while configured
+
+    def _declare_parameters(self) -> None:
+        """Each parameter with config/jetson.yaml's default (one without a default, camera_pose, is declared
+        by its type alone: unset until given), then a warning for each override the node does not have."""
+        defaults = load_defaults()
+        for name, spec in PARAMETERS.items():
+            value = defaults[name] if spec.unset_type is None else Parameter.Type[spec.unset_type]
+            self.declare_parameter(name, value, spec.descriptor())
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._warn_unknown_parameters()
+
+    def _parameter_values(self) -> dict[str, Any]:
+        """Every parameter's value; None for one left unset."""
+        values: dict[str, Any] = {}
+        for name in PARAMETERS:
+            try:
+                values[name] = self.get_parameter(name).value
+            except ParameterUninitializedException:
+                values[name] = None
+        return values
 
     def _warn_unknown_parameters(self) -> None:
         """A -p NAME:=VALUE or params-file key that is no parameter of this node would be ignored in silence
@@ -177,61 +172,44 @@ class PerceptionNode(LifecycleNode):
     def autostart(self) -> bool:
         return bool(self.get_parameter("autostart").value)
 
+    @property
+    def settings(self) -> NodeSettings | None:
+        return self.parts.settings if self.parts is not None else None
+
     # lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            self.settings = settings_from({n: self.get_parameter(n).value for n in PARAMETERS})
-            self.perception = Perception(self.settings.perception)
+            settings = settings_from(self._parameter_values())
+            perception = Perception(settings.perception)
         except (ModelLoadError, ModelContractError, ValueError) as err:
             self.get_logger().error(f"cannot configure: {err}")
             return FAILURE
         except Exception as err:  # noqa: BLE001 - rclpy's lifecycle wrapper would swallow it without a word
             self.get_logger().error(f"cannot configure: unexpected {type(err).__name__}: {err}")
             return FAILURE
-        info = self.perception.info
-        self.class_names = info.class_names
-        self.get_logger().info(f"model {self.settings.perception.model_path} ({info.backbone}, {info.input_height}x"
-                               f"{info.input_width}, trained on {info.trained_on}) on {self.perception.backend.name}")
-        self.detections_pub = self.create_lifecycle_publisher(Detection2DArray, "detections", OUTPUT_QOS)
-        self.drivable_pub = self.create_lifecycle_publisher(Image, "drivable_mask", OUTPUT_QOS)
-        self.lane_pub = self.create_lifecycle_publisher(Image, "lane_mask", OUTPUT_QOS)
-        # always there (publish_overlay can be switched on while running); nothing is drawn while it is off
-        self.overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OUTPUT_QOS)
-        self.label_pub = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
-        self.grid_pub = self.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", OUTPUT_QOS)
-        self.markers_pub = self.create_lifecycle_publisher(MarkerArray, "lane_markings", OUTPUT_QOS)
-        self.marking_points_pub = self.create_lifecycle_publisher(PointCloud2, "lane_marking_points", OUTPUT_QOS)
-        self._outputs = [p for p in (self.detections_pub, self.drivable_pub, self.lane_pub, self.overlay_pub,
-                                     self.label_pub, self.grid_pub, self.markers_pub, self.marking_points_pub)
-                         if p is not None]
-        if self.settings.camera_pose is None and tf_available():
-            self._tf = TfCameraPose(self, self.settings.target_frame)
-            self.get_logger().info(f"camera pose from TF: {self.settings.target_frame} to the images' frame_id")
-        elif self.settings.camera_pose is None:
-            self.get_logger().info("drivable_grid and lane_markings off: set camera_pose (the camera's x, y, z, "
-                                   f"roll, pitch, yaw in {self.settings.target_frame}; tf2_ros is not installed) "
-                                   "and publish camera_info")
-        self._diagnostics_timer = self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+        info = perception.info
+        self.get_logger().info(f"model {settings.perception.model_path} ({info.backbone}, {info.input_height}x"
+                               f"{info.input_width}, trained on {info.trained_on}) on {perception.backend.name}")
+        ground = GroundOutputs(self, OUTPUT_QOS, settings.camera_pose, settings.target_frame, settings.grid,
+                               self._log_once_per_cause)
+        self.parts = _Configured(
+            settings=settings, perception=perception,
+            outputs=_ImageOutputs.create(self),
+            ground=ground,
+            camera=CameraInput(self, settings.input_transport, settings.input_reliability, self._on_image,
+                               ground.on_camera_info),
+            worker=FrameWorker(self._process, self._on_frame_error),
+            diagnostics_timer=self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        assert self.settings is not None
+        assert self.parts is not None
         result = super().on_activate(state)  # lifecycle publishers publish from here on
         if result != SUCCESS:
             return result
-        self.label_pub.publish(label_info_msg(Header(stamp=self.get_clock().now().to_msg()), self.class_names,
-                                              self.settings.perception.score_threshold))
-        self.slot = LatestSlot()
-        self._stop.clear()
-        self.worker = threading.Thread(target=self._work, name="perception", daemon=True)
-        self.worker.start()
-        self._subscribe(self._initial_reliability())
-        # intrinsics for drivable_grid; best effort matches a camera_info publisher of either reliability
-        self.camera_info_sub = self.create_subscription(
-            CameraInfo, "camera_info", self._on_camera_info,
-            QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT))
-        if self.settings.input_reliability == "auto":
-            self._match_timer = self.create_timer(0.5, self._match_publishers)
+        self._publish_label_info()
+        self.parts.worker.start()
+        self.parts.camera.start()
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -247,147 +225,46 @@ class PerceptionNode(LifecycleNode):
         self._release()
         return SUCCESS
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        try:
-            self.intrinsics = CameraIntrinsics.from_camera_info(tuple(msg.k), msg.width, msg.height)
-        except GeometryError as err:
-            self._log_once_per_cause(f"camera_info unusable: {err}", warning=True)
-
-    def _camera_pose(self, camera_frame: str) -> CameraPose | None:
-        """The camera_pose parameter, or else TF's pose of the images' frame (logged once per cause when
-        TF has none)."""
-        if self.settings is None:
-            return None
-        if self.settings.camera_pose is not None or self._tf is None:
-            return self.settings.camera_pose
-        try:
-            pose = self._tf.pose(camera_frame)
-        except LookupError as err:
-            self._log_once_per_cause(f"drivable_grid waits for TF: {err}", warning=True)
-            return None
-        # rounded so that a static transform re-read with float noise does not rebuild the lookups
-        return CameraPose(*(round(v, 5) for v in (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)))
-
-    def _road_projection(self, camera_frame: str, mask_shape: tuple[int, ...]) -> RoadProjection | None:
-        """The ground lookups for the current camera geometry, rebuilt when the geometry changes; None without
-        a pose or intrinsics (or with a geometry that sees no ground: logged once)."""
-        settings, intrinsics = self.settings, self.intrinsics
-        pose = self._camera_pose(camera_frame)
-        if intrinsics is None and pose is not None and not self._said_no_camera_info:
-            self._said_no_camera_info = True
-            self.get_logger().info("drivable_grid and lane_markings wait for camera_info: no camera intrinsics "
-                                   "yet (remap camera_info to the camera's topic, or use the launch file's "
-                                   "camera_info_topic)")
-        if settings is None or pose is None or intrinsics is None:
-            return None
-        if (intrinsics.height, intrinsics.width) != tuple(mask_shape[:2]):
-            # checked before any lookup is built: a camera_info of another camera must cost nothing
-            self._log_once_per_cause(f"drivable_grid skipped: camera_info is {intrinsics.width}x{intrinsics.height}, "
-                                     f"the frames {mask_shape[1]}x{mask_shape[0]}: remap camera_info to this camera's",
-                                     warning=True)
-            return None
-        key = (intrinsics, pose, settings.grid)
-        if self._road_key != key:
-            self._road_key = key
-            try:
-                self._road = RoadProjection(intrinsics, pose, settings.grid)
-            except GeometryError as err:
-                self._road = None
-                self.get_logger().error(f"drivable_grid and lane_markings off: {err}")
-        return self._road
-
-    def _publish_ground(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> None:
-        """drivable_grid and the lane markings for this frame where the geometry is known; a camera_info that
-        does not fit the frames is logged (once per cause) and costs the frame nothing else."""
-        road = self._road_projection(header.frame_id, drivable.shape)
-        if road is None or self.settings is None:
-            return
-        try:
-            view = road.project(drivable, lane)
-        except GeometryError as err:
-            self._log_once_per_cause(f"drivable_grid skipped: {err}", warning=True)
-            return
-        ground_header = Header(stamp=header.stamp, frame_id=self.settings.target_frame)
-        self.grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec))
-        self.markers_pub.publish(lane_markers_msg(ground_header, view.markings))
-        self.marking_points_pub.publish(marking_points_msg(ground_header, view.markings))
-
     def _stop_input(self) -> None:
-        """Unsubscribe, then let the worker finish its frame; configured state stays."""
-        if self.subscription is not None:
-            self.destroy_subscription(self.subscription)
-            self.subscription = None
-        if self.camera_info_sub is not None:
-            self.destroy_subscription(self.camera_info_sub)
-            self.camera_info_sub = None
-        if self._match_timer is not None:
-            self.destroy_timer(self._match_timer)
-            self._match_timer = None
-        self.close()
+        """Unsubscribe, then let the worker finish its frame; the configured parts stay."""
+        if self.parts is not None:
+            self.parts.camera.stop()
+            self.parts.worker.stop()
 
     def _release(self) -> None:
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
-            self._diagnostics_timer = None
-        for publisher in self._outputs:
-            self.destroy_lifecycle_publisher(publisher)
-        self._outputs = []
-        if self.perception is not None:
-            self.perception.close()  # TensorRT: the CUDA context and GPU buffers go now, not at exit
-            self.perception = None
-        if self._tf is not None:
-            self._tf.close()
-            self._tf = None
-        self._road, self._road_key = None, None  # a new configuration may bring another geometry
-        self.settings = None  # unconfigured: every parameter may be set again, and is read at configure
+        """Back to unconfigured: every part goes (TensorRT's CUDA context and GPU buffers now, not at exit)."""
+        parts, self.parts = self.parts, None
+        if parts is None:
+            return
+        self.destroy_timer(parts.diagnostics_timer)
+        parts.outputs.close(self)
+        parts.ground.close()
+        parts.perception.close()
+
+    def _publish_label_info(self) -> None:
+        assert self.parts is not None
+        self.parts.outputs.labels.publish(label_info_msg(
+            Header(stamp=self.get_clock().now().to_msg()), self.parts.perception.info.class_names,
+            self.parts.settings.perception.score_threshold))
 
     # input -----------------------------------------------------------------------------------
-    def _initial_reliability(self) -> ReliabilityPolicy:
-        assert self.settings is not None
-        fixed = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
-        return fixed.get(self.settings.input_reliability, ReliabilityPolicy.RELIABLE)
-
-    def _subscribe(self, reliability: ReliabilityPolicy) -> None:
-        assert self.settings is not None
-        if self.subscription is not None:
-            self.destroy_subscription(self.subscription)
-        qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=reliability)
-        compressed = self.settings.input_transport == "compressed"
-        msg_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
-        self.subscription = self.create_subscription(msg_type, topic, self._on_image, qos)
-        self.reliability = reliability
-        self.get_logger().info(f"subscribed to {self.subscription.topic_name} ({reliability.name.lower()})")
-
-    def _match_publishers(self) -> None:
-        if self.subscription is None:
-            return
-        offered = [info.qos_profile.reliability
-                   for info in self.get_publishers_info_by_topic(self.subscription.topic_name)]
-        wanted = choose_reliability(offered)
-        if wanted is not None and wanted != self.reliability:
-            self._subscribe(wanted)
-
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        self.stats.on_received(self.slot.put((msg, time.monotonic())), stamp_ns=to_ns(msg.header.stamp))
+        parts = self.parts
+        if parts is not None:
+            self.stats.on_received(parts.worker.put(msg), stamp_ns=to_ns(msg.header.stamp))
+
+    def _on_frame_error(self, err: BaseException) -> None:
+        """A fault in a frame's handling that _process did not catch itself: counted, logged, survived."""
+        self.stats.on_error()
+        self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
 
     # processing ------------------------------------------------------------------------------
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            item = self.slot.take(timeout=0.1)
-            if item is None:
-                continue
-            try:
-                self._process(*item)
-            except Exception as err:  # noqa: BLE001 - the worker outlives any frame, even a fault in its handling
-                self.stats.on_error()
-                with contextlib.suppress(Exception):
-                    self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
-
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
-        perception = self.perception
-        if perception is None:
+        parts = self.parts
+        if parts is None:
             return
-        max_pixels = self.settings.max_image_pixels if self.settings is not None else 0
+        perception, outputs, class_names = parts.perception, parts.outputs, parts.perception.info.class_names
+        max_pixels = parts.settings.max_image_pixels
         try:
             frame = compressed_image_to_bgr(msg, max_pixels) if isinstance(msg, CompressedImage) \
                 else image_to_bgr(msg, max_pixels)
@@ -400,43 +277,34 @@ class PerceptionNode(LifecycleNode):
             raw = perception.infer(frame)
             detections = perception.detections(raw)
             # detections go out before the masks are even resized: they are what a planner waits for
-            self.detections_pub.publish(detections_to_msg(msg.header, detections, self.class_names))
+            outputs.detections.publish(detections_to_msg(msg.header, detections, class_names))
             drivable, lane = perception.masks(raw)
-            self._publish_images(msg.header, frame, detections, drivable, lane)
-            self._publish_ground(msg.header, drivable, lane)
+            outputs.publish_images(msg.header, frame, detections, drivable, lane, class_names,
+                                   parts.settings.publish_overlay)
+            parts.ground.publish(msg.header, drivable, lane)
         except ImageFormatError as err:
             self.stats.on_bad_frame()
             self._log_once_per_cause(f"skipping bad frame: {err}", warning=True)
             return
         except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node
             if not self.context.ok():  # Ctrl-C: rclpy shut the context down under this frame; nothing failed
-                self._stop.set()
                 return
             self.stats.on_error()
             self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
             return
         self.stats.on_processed(1e3 * (time.monotonic() - received), raw.timings["inference"])
 
-    def _publish_images(self, header: Header, frame: np.ndarray, detections: Detections, drivable: np.ndarray,
-                        lane: np.ndarray) -> None:
-        self.drivable_pub.publish(mask_to_image(header, drivable))
-        self.lane_pub.publish(mask_to_image(header, lane))
-        settings = self.settings
-        if settings is not None and settings.publish_overlay and self.overlay_pub.get_subscription_count() > 0:
-            labels = detection_labels(self.class_names, detections.class_ids, detections.scores)
-            overlay = draw_overlay(frame, detections.boxes, labels, drivable, lane)
-            self.overlay_pub.publish(bgr_to_image(header, overlay))
-
     # diagnostics -----------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        if self.perception is None or self.settings is None:
+        parts = self.parts
+        if parts is None:
             return
         snap = self.stats.snapshot()
         status = DiagnosticStatus(name=diagnostics_name(self.get_fully_qualified_name()),
-                                  hardware_id=self.perception.backend.name)
-        if self.worker is not None and not self.worker.is_alive() and not self._stop.is_set():
+                                  hardware_id=parts.perception.backend.name)
+        if parts.worker.died:
             status.level, status.message = DiagnosticStatus.ERROR, "the processing thread has stopped: no frame is answered; restart the node"
-        elif self.subscription is None:
+        elif not parts.camera.subscribed:
             status.level, status.message = DiagnosticStatus.OK, "inactive: configured, not subscribed"
         elif snap["recent_loss_before_node"] > LOSS_WARNING:
             status.level = DiagnosticStatus.WARN
@@ -453,7 +321,7 @@ class PerceptionNode(LifecycleNode):
         else:
             status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {**{k: f"{v:.2f}" if isinstance(v, float) else str(v) for k, v in snap.items()},
-                  "backend": self.perception.backend.name, "model": str(self.settings.perception.model_path)}
+                  "backend": parts.perception.backend.name, "model": str(parts.settings.perception.model_path)}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
                                                      status=[status]))
@@ -484,7 +352,8 @@ class PerceptionNode(LifecycleNode):
         the next frame; an invalid value is refused with the reason. Ranges and read-only parameters are
         checked by rclpy from their descriptors before this runs."""
         changes = {p.name: p.value for p in params}
-        if self.settings is None:
+        parts = self.parts
+        if parts is None:
             return SetParametersResult(successful=True)  # unconfigured: read at the next configure
         fixed = sorted(set(changes) - LIVE)
         if fixed:
@@ -492,25 +361,59 @@ class PerceptionNode(LifecycleNode):
                 f"{', '.join(fixed)} is read-only while the node is configured: `ros2 lifecycle set "
                 f"{self.get_fully_qualified_name()} cleanup`, set it, then configure (or restart the node)"))
         try:
-            settings = updated_settings(self.settings, changes)
+            settings = updated_settings(parts.settings, changes)
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
-        self.settings = settings
-        if self.perception is not None:
-            self.perception.config = settings.perception  # read once per frame by the worker
-        if "score_threshold" in changes and self.worker is not None:  # active: the latched label_info says it too
-            self.label_pub.publish(label_info_msg(Header(stamp=self.get_clock().now().to_msg()), self.class_names,
-                                                  settings.perception.score_threshold))
+        parts.settings = settings
+        parts.perception.config = settings.perception  # read once per frame by the worker
+        if "score_threshold" in changes and parts.worker.running:  # active: the latched label_info says it too
+            self._publish_label_info()
         self.get_logger().info("set " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         return SetParametersResult(successful=True)
 
-    def close(self) -> None:
-        """Stop the worker after the frame it is on."""
-        self._stop.set()
-        self.slot.close()
-        if self.worker is not None:
-            self.worker.join(timeout=5.0)
-            self.worker = None
+
+
+@dataclass
+class _ImageOutputs:
+    """The image-plane outputs: detections, both masks, the overlay and the latched label_info."""
+
+    detections: Any
+    drivable: Any
+    lane: Any
+    overlay: Any  # always there (publish_overlay can be switched on while running); drawn only while wanted
+    labels: Any
+
+    @classmethod
+    def create(cls, node: LifecycleNode) -> _ImageOutputs:
+        publisher = node.create_lifecycle_publisher
+        return cls(publisher(Detection2DArray, "detections", OUTPUT_QOS), publisher(Image, "drivable_mask", OUTPUT_QOS),
+                   publisher(Image, "lane_mask", OUTPUT_QOS), publisher(Image, "overlay", OUTPUT_QOS),
+                   publisher(LabelInfo, "label_info", LATCHED_QOS))
+
+    def close(self, node: LifecycleNode) -> None:
+        for publisher in (self.detections, self.drivable, self.lane, self.overlay, self.labels):
+            node.destroy_lifecycle_publisher(publisher)
+
+    def publish_images(self, header: Header, frame: np.ndarray, detections: Detections, drivable: np.ndarray,
+                       lane: np.ndarray, class_names: tuple[str, ...], overlay: bool) -> None:
+        self.drivable.publish(mask_to_image(header, drivable))
+        self.lane.publish(mask_to_image(header, lane))
+        if overlay and self.overlay.get_subscription_count() > 0:
+            labels = detection_labels(class_names, detections.class_ids, detections.scores)
+            self.overlay.publish(bgr_to_image(header, draw_overlay(frame, detections.boxes, labels, drivable, lane)))
+
+
+@dataclass
+class _Configured:
+    """What the node holds between on_configure and on_cleanup."""
+
+    settings: NodeSettings
+    perception: Perception
+    outputs: _ImageOutputs
+    ground: GroundOutputs
+    camera: CameraInput
+    worker: FrameWorker
+    diagnostics_timer: Any
 
 
 def main(args: list[str] | None = None) -> int:
@@ -550,7 +453,7 @@ def main(args: list[str] | None = None) -> int:
         # SIGINT: a second one must not interrupt the cleanup below
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
-            node.close()
+            node._stop_input()  # the worker finishes its frame before the node goes
             node.destroy_node()
         rclpy.try_shutdown()
     return 0

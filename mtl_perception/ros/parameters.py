@@ -27,6 +27,9 @@ class ParameterSpec:
     float_range: tuple[float, float] | None = None
     int_range: tuple[int, int] | None = None
     live: bool = False  # settable on the running node (ros2 param set); the rest need a restart
+    # a parameter without a default (config/jetson.yaml leaves it out): declared with this type alone (the
+    # name of an rclpy Parameter.Type), unset until a params file, -p or ros2 param set gives it a value
+    unset_type: str | None = None
 
     def descriptor(self) -> ParameterDescriptor:
         text = self.description + (f" One of: {', '.join(self.choices)}." if self.choices else "")
@@ -66,7 +69,8 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz.", live=True),
     "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
     "camera_pose": ParameterSpec("The camera in target_frame: x, y, z (m), roll, pitch, yaw (rad), REP 103, "
-                                 "positive pitch looks down; z 0 means unset (no drivable_grid)."),
+                                 "positive pitch looks down. Unset: from TF where tf2_ros is installed, else no "
+                                 "drivable_grid.", unset_type="DOUBLE_ARRAY"),
     "target_frame": ParameterSpec("Frame of drivable_grid (the vehicle's, x forward, y left, z up)."),
     "grid_resolution": ParameterSpec("drivable_grid cell size in metres.", float_range=(0.01, 2.0)),
     "grid_forward": ParameterSpec("drivable_grid extent ahead of target_frame's origin, metres.",
@@ -92,7 +96,7 @@ class NodeSettings:
     publish_overlay: bool
     diagnostics_period: float
     max_image_pixels: int
-    camera_pose: CameraPose | None  # None: not set, so no drivable_grid
+    camera_pose: CameraPose | None  # None: unset (TF's, where tf2_ros is installed; else no drivable_grid)
     target_frame: str
     grid: GridSpec
 
@@ -110,21 +114,29 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
         calibration_algorithm=values["calibration_algorithm"])
     perception = PerceptionConfig(model, backend, float(values["score_threshold"]),
                                   float(values["iou_threshold"]), int(values["max_detections"]))
-    pose = [float(v) for v in values["camera_pose"]]
-    if len(pose) != 6:
-        raise ValueError(f"parameter camera_pose has {len(pose)} values; give x, y, z, roll, pitch, yaw")
-    for name, value in zip(("x", "y", "z", "roll", "pitch", "yaw"), pose):
-        if not math.isfinite(value):
-            raise ValueError(f"parameter camera_pose: {name} is {value}; every value must be a finite number")
-    if pose[2] < 0:
-        raise ValueError(f"parameter camera_pose: z = {pose[2]} puts the camera below the ground; z is its height "
-                         "above target_frame's ground plane in metres (> 0; 0 leaves the pose unset)")
+    pose = camera_pose_from(values.get("camera_pose"))
     grid = GridSpec(float(values["grid_resolution"]), 0.0, float(values["grid_forward"]),
                     float(values["grid_side"]), float(values["grid_range"]))
     return NodeSettings(perception, values["input_reliability"], values["input_transport"],
                         bool(values["publish_overlay"]), float(values["diagnostics_period"]),
-                        int(values["max_image_pixels"]), CameraPose(*pose) if pose[2] != 0 else None,
+                        int(values["max_image_pixels"]), pose,
                         str(values["target_frame"]), grid)
+
+
+def camera_pose_from(value: Any) -> CameraPose | None:
+    """The camera_pose parameter (None: unset); ValueError naming what is wrong with a given one."""
+    if value is None:
+        return None
+    pose = [float(v) for v in value]
+    if len(pose) != 6:
+        raise ValueError(f"parameter camera_pose has {len(pose)} values; give x, y, z, roll, pitch, yaw")
+    for name, number in zip(("x", "y", "z", "roll", "pitch", "yaw"), pose):
+        if not math.isfinite(number):
+            raise ValueError(f"parameter camera_pose: {name} is {number}; every value must be a finite number")
+    if pose[2] <= 0:
+        raise ValueError(f"parameter camera_pose: z = {pose[2]} puts the camera on or below the ground; z is its "
+                         "height above target_frame's ground plane in metres (> 0)")
+    return CameraPose(*pose)
 
 
 LIVE = frozenset(name for name, spec in PARAMETERS.items() if spec.live)
@@ -145,9 +157,9 @@ def parameter_table(defaults: dict[str, Any] | None = None) -> str:
     defaults = node_defaults() if defaults is None else defaults
     rows = ["| parameter | default (config/jetson.yaml) | allowed | at run time | what |", "|---|---|---|---|---|"]
     for name, spec in PARAMETERS.items():
-        value = defaults[name]
+        value = defaults.get(name)
         text = str(value).lower() if isinstance(value, bool) else str(value)  # as YAML and ros2 param write it
-        shown = f"`{text}`" if value not in ("", []) else "(empty)"
+        shown = "(unset)" if name not in defaults else f"`{text}`" if value not in ("", []) else "(empty)"
         allowed = " \\| ".join(spec.choices) if spec.choices else \
             f"{spec.float_range[0]:g} to {spec.float_range[1]:g}" if spec.float_range else \
             f"{spec.int_range[0]} to {spec.int_range[1]}" if spec.int_range else ""

@@ -354,7 +354,9 @@ def test_bad_model_fails_at_start_naming_path_and_fix(tmp_path: Path, bundled_mo
 
 
 @pytest.mark.parametrize(("pose", "reason"), [("[0.0,0.0,nan,0.0,0.05,0.0]", "z is nan"),
-                                            ("[0.0,0.0,-1.5,0.0,0.05,0.0]", "below the ground")])
+                                            ("[0.0,0.0,-1.5,0.0,0.05,0.0]", "below the ground"),
+                                            # 0 no longer means unset: unset is unset (no value at all)
+                                            ("[0.0,0.0,0.0,0.0,0.05,0.0]", "on or below the ground")])
 def test_impossible_camera_pose_fails_at_start(pose: str, reason: str) -> None:
     node = NodeProcess({"camera_pose": pose})
     code = node.proc.wait(timeout=60)

@@ -1,0 +1,122 @@
+"""What a planner uses, on the ground in target_frame: drivable_grid, lane_markings and lane_marking_points.
+
+They need the camera's intrinsics (its camera_info) and its pose in target_frame (the camera_pose
+parameter, or TF where it is unset and tf2_ros is installed). The lookup tables are built once per
+camera geometry (runtime.lane_markings.RoadProjection); a frame then costs a gather and a clustering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from nav_msgs.msg import OccupancyGrid
+from rclpy.lifecycle import LifecycleNode
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, PointCloud2
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from mtl_perception.ros.conversions import lane_markers_msg, marking_points_msg, occupancy_grid_msg
+from mtl_perception.ros.tf_pose import TfCameraPose, tf_available
+from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError, GridSpec
+from mtl_perception.runtime.lane_markings import RoadProjection
+
+# a bad frame or geometry is logged once per cause (and not again for LOG_THROTTLE_S): (message, warning)
+LogOnce = Callable[[str, bool], None]
+
+
+class GroundOutputs:
+    """Created in on_configure (its lifecycle publishers, and the TF listener where the pose comes from TF),
+    closed in on_cleanup. on_camera_info takes the latest intrinsics; publish() puts a frame's masks on the
+    ground where the geometry is known, and costs nothing where it is not."""
+
+    def __init__(self, node: LifecycleNode, qos: QoSProfile, camera_pose: CameraPose | None, target_frame: str,
+                 grid: GridSpec, log_once: LogOnce) -> None:
+        self.node, self.camera_pose, self.target_frame, self.grid, self._log_once = \
+            node, camera_pose, target_frame, grid, log_once
+        self._grid_pub = node.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", qos)
+        self._markers_pub = node.create_lifecycle_publisher(MarkerArray, "lane_markings", qos)
+        self._points_pub = node.create_lifecycle_publisher(PointCloud2, "lane_marking_points", qos)
+        self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
+        self._road: RoadProjection | None = None
+        self._road_key: tuple | None = None
+        self._said_no_camera_info = False  # the wait for camera_info is logged once
+        self._tf: TfCameraPose | None = None
+        if camera_pose is None and tf_available():
+            self._tf = TfCameraPose(node, target_frame)
+            node.get_logger().info(f"camera pose from TF: {target_frame} to the images' frame_id")
+        elif camera_pose is None:
+            node.get_logger().info("drivable_grid and lane_markings off: set camera_pose (the camera's x, y, z, "
+                                   f"roll, pitch, yaw in {target_frame}; tf2_ros is not installed) and publish "
+                                   "camera_info")
+
+    def close(self) -> None:
+        for publisher in (self._grid_pub, self._markers_pub, self._points_pub):
+            self.node.destroy_lifecycle_publisher(publisher)
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
+        self._road, self._road_key = None, None
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics = CameraIntrinsics.from_camera_info(tuple(msg.k), msg.width, msg.height)
+        except GeometryError as err:
+            self._log_once(f"camera_info unusable: {err}", True)
+
+    def publish(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> None:
+        """The frame's grid and markings, with its stamp, where the geometry is known; a camera_info that does
+        not fit the frames is logged (once per cause) and costs the frame nothing else."""
+        road = self._road_projection(header.frame_id, drivable.shape)
+        if road is None:
+            return
+        try:
+            view = road.project(drivable, lane)
+        except GeometryError as err:
+            self._log_once(f"drivable_grid skipped: {err}", True)
+            return
+        ground_header = Header(stamp=header.stamp, frame_id=self.target_frame)
+        self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec))
+        self._markers_pub.publish(lane_markers_msg(ground_header, view.markings))
+        self._points_pub.publish(marking_points_msg(ground_header, view.markings))
+
+    def _pose(self, camera_frame: str) -> CameraPose | None:
+        """The camera_pose parameter, or else TF's pose of the images' frame (logged once per cause when TF
+        has none)."""
+        if self.camera_pose is not None or self._tf is None:
+            return self.camera_pose
+        try:
+            pose = self._tf.pose(camera_frame)
+        except LookupError as err:
+            self._log_once(f"drivable_grid waits for TF: {err}", True)
+            return None
+        # rounded so that a static transform re-read with float noise does not rebuild the lookups
+        return CameraPose(*(round(v, 5) for v in (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)))
+
+    def _road_projection(self, camera_frame: str, mask_shape: tuple[int, ...]) -> RoadProjection | None:
+        """The lookups for the current geometry, rebuilt when it changes; None without a pose or intrinsics (or
+        with a geometry that sees no ground: logged once)."""
+        intrinsics = self.intrinsics
+        pose = self._pose(camera_frame)
+        if intrinsics is None and pose is not None and not self._said_no_camera_info:
+            self._said_no_camera_info = True
+            self.node.get_logger().info("drivable_grid and lane_markings wait for camera_info: no camera "
+                                        "intrinsics yet (remap camera_info to the camera's topic, or use the "
+                                        "launch file's camera_info_topic)")
+        if pose is None or intrinsics is None:
+            return None
+        if (intrinsics.height, intrinsics.width) != tuple(mask_shape[:2]):
+            # checked before any lookup is built: a camera_info of another camera must cost nothing
+            self._log_once(f"drivable_grid skipped: camera_info is {intrinsics.width}x{intrinsics.height}, the "
+                           f"frames {mask_shape[1]}x{mask_shape[0]}: remap camera_info to this camera's", True)
+            return None
+        key = (intrinsics, pose, self.grid)
+        if self._road_key != key:
+            self._road_key = key
+            try:
+                self._road = RoadProjection(intrinsics, pose, self.grid)
+            except GeometryError as err:
+                self._road = None
+                self.node.get_logger().error(f"drivable_grid and lane_markings off: {err}")
+        return self._road

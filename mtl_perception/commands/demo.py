@@ -287,14 +287,11 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
 
 def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
     """The frame with the node's drivable_grid and lane markings, seen from above, in its top right corner."""
-    from mtl_perception.runtime.ground import GridSpec
+    from mtl_perception.message_layouts import grid_from_message
     from mtl_perception.runtime.lane_markings import GroundMarking
     from mtl_perception.runtime.overlay import draw_birdseye
 
-    info = grid.info
-    spec = GridSpec(info.resolution, info.origin.position.x, info.origin.position.x + info.width * info.resolution,
-                    -info.origin.position.y)
-    occupancy = np.asarray(grid.data, np.int8).reshape(info.height, info.width)
+    occupancy, spec = grid_from_message(grid)
     lines = [] if markers is None else [m for m in markers.markers if m.points]
     markings = [GroundMarking(np.array([[p.x, p.y] for p in m.points]), (0.0, 0.0, 0.0)) for m in lines]
     inset = draw_birdseye(occupancy, spec, markings, height=overlay.shape[0] // 2)

@@ -55,7 +55,7 @@ def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> Ground
         truth = load_ground_truth(labels.split.paths)
         frames = labels.split.frames
         by_stamp = {stamp: truth[frames[index].name] for stamp, index in labels.by_stamp.items()}
-        return GroundOutput(args.target_frame, GridSpec(), by_stamp=by_stamp)
+        return GroundOutput(args.target_frame, GridSpec.from_node_defaults(), by_stamp=by_stamp)
     intrinsics = read_camera_info(args.bag)
     if intrinsics is None or args.camera_pose is None:
         missing = " and ".join(([] if intrinsics else [f"{args.bag} has no sensor_msgs/CameraInfo message"])
@@ -64,7 +64,7 @@ def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> Ground
     values = [float(v) for v in args.camera_pose.split(",")]
     if len(values) != 6:
         raise ValueError(f"--camera-pose takes 6 numbers x,y,z,roll,pitch,yaw, got {args.camera_pose!r}")
-    return GroundOutput(args.target_frame, GridSpec(), camera=(intrinsics, CameraPose(*values)))
+    return GroundOutput(args.target_frame, GridSpec.from_node_defaults(), camera=(intrinsics, CameraPose(*values)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -117,7 +117,7 @@ def _picture(path: Path, sample: Sample, ground: FrameGround, result: Perception
 
     drivable, lane = (result.drivable, result.lane) if result is not None else (sample.drivable, sample.lane)
     assert drivable is not None and lane is not None  # eval-ground requires both label kinds
-    spec = GridSpec()
+    spec = GridSpec.from_node_defaults()
     occupancy = GroundGrid(ground.intrinsics, ground.pose, spec).occupancy(drivable)
     markings = MarkingExtractor(ground.intrinsics, ground.pose, spec).markings(lane)
     view = draw_overlay(sample.image, np.zeros((0, 4)), [], drivable, lane)

@@ -23,6 +23,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Writer
 from rosbags.typesys.store import Typestore
 
+from mtl_perception import message_layouts as layouts
 from mtl_perception.rosbag_io import (
     CAMERA_INFO,
     COMPRESSED,
@@ -37,7 +38,7 @@ from mtl_perception.rosbag_io import (
 )
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
-from mtl_perception.runtime.lane_markings import RoadView, marking_points
+from mtl_perception.runtime.lane_markings import RoadView
 from mtl_perception.runtime.perception import PerceptionResult
 from mtl_perception.stamps import from_ns, to_ns
 from mtl_perception.topics import camera_info_beside
@@ -157,11 +158,27 @@ def _header(store: Typestore, stamp_ns: int, frame_id: str) -> Any:
     return header_type(stamp=time_type(sec=sec, nanosec=nanosec), frame_id=frame_id)
 
 
+class RosbagsMessages:
+    """message_layouts' factory for rosbags: the typestore's message classes, arrays as numpy."""
+
+    def __init__(self, store: Typestore) -> None:
+        self.store = store
+
+    def make(self, type_name: str, **fields: Any) -> Any:
+        return self.store.types[type_name](**fields)
+
+    def uint8s(self, values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(values, dtype=np.uint8).reshape(-1)
+
+    def int8s(self, values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
+
+    def float64s(self, values: Any) -> np.ndarray:
+        return np.asarray(values, np.float64)
+
+
 def image_message(store: Typestore, header: Any, array: np.ndarray, encoding: str) -> Any:
-    channels = array.shape[2] if array.ndim == 3 else 1
-    return store.types[IMAGE](header=header, height=array.shape[0], width=array.shape[1], encoding=encoding,
-                              is_bigendian=0, step=array.shape[1] * channels,
-                              data=np.ascontiguousarray(array).reshape(-1))
+    return layouts.image(RosbagsMessages(store), header, array, encoding)
 
 
 # What the bag says its publishers offered (rosbag2's offered_qos_profiles, its version-8 layout): a camera
@@ -216,14 +233,9 @@ def calibration_of(intrinsics: CameraIntrinsics) -> dict[str, Any]:
 
 
 def _camera_info_message(store: Typestore, header: Any, calibration: dict[str, Any]) -> Any:
-    k = calibration["k"]
-    p = calibration["p"] or [k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0]
-    t = store.types
-    roi = t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-    return t[CAMERA_INFO](header=header, height=calibration["height"], width=calibration["width"],
-                          distortion_model=calibration["distortion_model"], d=np.array(calibration["d"], np.float64),
-                          k=np.array(k, np.float64), r=np.array(calibration["r"], np.float64),
-                          p=np.array(p, np.float64), binning_x=0, binning_y=0, roi=roi)
+    c = calibration
+    return layouts.camera_info(RosbagsMessages(store), header, c["width"], c["height"], c["k"],
+                               c["distortion_model"], c["d"], c["r"], c["p"])
 
 
 def write_image_bag(images: list[Path], out: Path, topic: str = IMAGE_TOPIC, storage: str | None = None,
@@ -355,6 +367,7 @@ class ResultBagWriter:
         check_bag_out(out)
         self.out, self.partial = out, _start_staging(out)
         self.store = typestore()
+        self.messages = RosbagsMessages(self.store)
         # written under the partial name: close() renames it to out, abort() removes it
         self.writer = open_writer(self.partial, storage)
         add = self.writer.add_connection
@@ -369,55 +382,24 @@ class ResultBagWriter:
     def write_ground(self, stamp_ns: int, frame_id: str, view: RoadView, spec: GridSpec) -> None:
         """The frame's grid and marking points in frame_id (the vehicle frame), at the image's stamp."""
         assert self.grid is not None and self.points is not None, "opened without ground=True"
-        t, store = self.store.types, self.store
-        header = _header(store, stamp_ns, frame_id)
-        rows, cols = view.occupancy.shape
-        origin = t["geometry_msgs/msg/Pose"](
-            position=t["geometry_msgs/msg/Point"](x=spec.origin[0], y=spec.origin[1], z=0.0),
-            orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0))
-        info = t["nav_msgs/msg/MapMetaData"](map_load_time=header.stamp, resolution=spec.resolution, width=cols,
-                                             height=rows, origin=origin)
-        grid = t[GRID](header=header, info=info, data=np.ascontiguousarray(view.occupancy, np.int8).ravel())
-        self.writer.write(self.grid, stamp_ns, store.serialize_cdr(grid, GRID))
-        points = marking_points(view.markings)
-        field = t["sensor_msgs/msg/PointField"]
-        fields = [field(name=n, offset=4 * i, datatype=k, count=1)
-                  for i, (n, k) in enumerate((("x", 7), ("y", 7), ("z", 7), ("marking_id", 6)))]  # FLOAT32, UINT32
-        cloud = t[POINTS](header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
-                          point_step=points.itemsize, row_step=points.itemsize * len(points),
-                          data=points.view(np.uint8), is_dense=True)
-        self.writer.write(self.points, stamp_ns, store.serialize_cdr(cloud, POINTS))
+        header = _header(self.store, stamp_ns, frame_id)
+        self._write(self.grid, stamp_ns, layouts.occupancy_grid(self.messages, header, view.occupancy, spec))
+        self._write(self.points, stamp_ns, layouts.marking_cloud(self.messages, header, view.markings))
 
     def write(self, frame: BagFrame, result: PerceptionResult, class_names: tuple[str, ...],
               overlay: np.ndarray | None = None) -> None:
-        store, header, stamp = self.store, frame.header, frame.stamp_ns
-        header = _header(store, to_ns(header.stamp), header.frame_id)
-        self.writer.write(self.detections, stamp, store.serialize_cdr(
-            self._detections(header, result, class_names), self.detections.msgtype))
+        stamp = frame.stamp_ns
+        header = _header(self.store, to_ns(frame.header.stamp), frame.header.frame_id)
+        self._write(self.detections, stamp, layouts.detection_array(self.messages, header, result.detections,
+                                                                     class_names))
         for connection, mask in ((self.drivable, result.drivable), (self.lane, result.lane)):
-            self.writer.write(connection, stamp, store.serialize_cdr(image_message(store, header, mask, "mono8"),
-                                                                     IMAGE))
+            self._write(connection, stamp, layouts.image(self.messages, header, mask, "mono8"))
         if self.overlay is not None and overlay is not None:
-            self.writer.write(self.overlay, stamp, store.serialize_cdr(
-                image_message(store, header, overlay, "bgr8"), IMAGE))
+            self._write(self.overlay, stamp, layouts.image(self.messages, header, overlay, "bgr8"))
         self.count += 1
 
-    def _detections(self, header: Any, result: PerceptionResult, class_names: tuple[str, ...]) -> Any:
-        t = self.store.types
-        pose = t["geometry_msgs/msg/PoseWithCovariance"](
-            pose=t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),
-                                             orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0,
-                                                                                           w=1.0)),
-            covariance=np.zeros(36))
-        detections = []
-        for cx, cy, w, h, name, score in result.detections.as_centre_size(class_names):
-            hypothesis = t["vision_msgs/msg/ObjectHypothesisWithPose"](
-                hypothesis=t["vision_msgs/msg/ObjectHypothesis"](class_id=name, score=score), pose=pose)
-            centre = t["vision_msgs/msg/Pose2D"](position=t["vision_msgs/msg/Point2D"](x=cx, y=cy), theta=0.0)
-            bbox = t["vision_msgs/msg/BoundingBox2D"](center=centre, size_x=w, size_y=h)
-            detections.append(t["vision_msgs/msg/Detection2D"](header=header, results=[hypothesis], bbox=bbox,
-                                                               id=""))
-        return t["vision_msgs/msg/Detection2DArray"](header=header, detections=detections)
+    def _write(self, connection: Any, stamp_ns: int, message: Any) -> None:
+        self.writer.write(connection, stamp_ns, self.store.serialize_cdr(message, connection.msgtype))
 
     def close(self) -> None:
         """The bag is complete: closed and renamed to its name."""

@@ -115,7 +115,7 @@ def measure_ground(height: int, width: int, runs: int = 50) -> dict[str, float |
     drivable = np.where(scene.drivable <= 1, 255, 0).astype(np.uint8)
     lane = np.where(decode_lane_mask(scene.lane), 255, 0).astype(np.uint8)
     start = time.perf_counter()
-    road = RoadProjection(scene.ground.intrinsics, scene.ground.pose, GridSpec())
+    road = RoadProjection(scene.ground.intrinsics, scene.ground.pose, GridSpec.from_node_defaults())
     build_ms = 1e3 * (time.perf_counter() - start)
     grid_ms, markings_ms = [], []
     for _ in range(runs):
@@ -126,4 +126,4 @@ def measure_ground(height: int, width: int, runs: int = 50) -> dict[str, float |
         grid_ms.append(1e3 * (t1 - t0))
         markings_ms.append(1e3 * (time.perf_counter() - t1))
     return {"frame": f"{width}x{height}", "tables_built_once_ms": build_ms, "grid_p50_ms": float(np.median(grid_ms)),
-            "markings_p50_ms": float(np.median(markings_ms)), "grid": str(GridSpec())}
+            "markings_p50_ms": float(np.median(markings_ms)), "grid": str(GridSpec.from_node_defaults())}

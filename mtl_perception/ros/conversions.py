@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import array
+import importlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import Point
 from nav_msgs.msg import OccupancyGrid
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import ColorRGBA, Header
 
 try:
     from vision_msgs.msg import (
-        Detection2D,
         Detection2DArray,
         LabelInfo,
-        ObjectHypothesisWithPose,
         VisionClass,
     )
 except ImportError as _err:  # Humble's first vision_msgs (4.0.0) has no LabelInfo or VisionClass
@@ -24,9 +24,10 @@ except ImportError as _err:  # Humble's first vision_msgs (4.0.0) has no LabelIn
                      "sudo apt install --only-upgrade ros-$ROS_DISTRO-vision-msgs") from None
 from visualization_msgs.msg import Marker, MarkerArray
 
+from mtl_perception import message_layouts as layouts
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
-from mtl_perception.runtime.lane_markings import MARKING_POINT_DTYPE, GroundMarking, marking_points
+from mtl_perception.runtime.lane_markings import GroundMarking
 from mtl_perception.runtime.postprocess import Detections
 
 
@@ -48,31 +49,38 @@ def as_uint8_array(pixels: np.ndarray) -> array.array:
     return out
 
 
-def _image(header: Header, pixels: np.ndarray, encoding: str) -> Image:
-    msg = Image(header=header, height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=0)
-    msg.step = pixels.shape[1] * (pixels.shape[2] if pixels.ndim == 3 else 1)
-    msg.data = as_uint8_array(pixels)
-    return msg
+class RclpyMessages:
+    """message_layouts' factory for rclpy: message classes looked up by ROS type name (once each), arrays in the
+    forms rclpy's setters take without checking every element in Python."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type] = {}
+
+    def make(self, type_name: str, **fields: Any) -> Any:
+        cls = self._classes.get(type_name)
+        if cls is None:
+            package, _, name = type_name.split("/")
+            cls = self._classes[type_name] = getattr(importlib.import_module(f"{package}.msg"), name)
+        return cls(**fields)
+
+    def uint8s(self, values: np.ndarray) -> array.array:
+        return as_uint8_array(values)
+
+    def int8s(self, values: np.ndarray) -> array.array:
+        return array.array("b", np.ascontiguousarray(values, dtype=np.int8).tobytes())
+
+    def float64s(self, values: Sequence[float]) -> list[float]:
+        return [float(v) for v in values]
 
 
-def occupancy_grid_msg(header: Header, occupancy: np.ndarray, spec: GridSpec) -> OccupancyGrid:
-    """int8[rows, cols] (0 free, 100 occupied, -1 unknown) -> nav_msgs/OccupancyGrid in header.frame_id:
-    rows along y from -grid_side, columns along x from grid's x_min, row-major as OccupancyGrid wants."""
-    msg = OccupancyGrid(header=header)
-    msg.info.map_load_time = header.stamp
-    msg.info.resolution = float(spec.resolution)
-    msg.info.height, msg.info.width = occupancy.shape
-    msg.info.origin.position.x, msg.info.origin.position.y = spec.origin
-    msg.info.origin.orientation.w = 1.0
-    msg.data = array.array("b", np.ascontiguousarray(occupancy, dtype=np.int8).tobytes())
-    return msg
+def occupancy_grid_msg(header: Header, occupancy: np.ndarray, spec: GridSpec,
+                       factory: RclpyMessages | None = None) -> OccupancyGrid:
+    """message_layouts.occupancy_grid, as rclpy's nav_msgs/OccupancyGrid."""
+    return layouts.occupancy_grid(factory or RclpyMessages(), header, occupancy, spec)
 
 
 MARKING_WIDTH_M = 0.15  # how wide RViz draws a marking's line
 MARKING_COLOUR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
-# lane_marking_points: one point per sampled metre of each marking, and which marking it belongs to
-MARKING_POINT_FIELDS = (("x", PointField.FLOAT32), ("y", PointField.FLOAT32), ("z", PointField.FLOAT32),
-                        ("marking_id", PointField.UINT32))
 
 
 def lane_markers_msg(header: Header, markings: Sequence[GroundMarking]) -> MarkerArray:
@@ -90,53 +98,32 @@ def lane_markers_msg(header: Header, markings: Sequence[GroundMarking]) -> Marke
     return out
 
 
-def marking_points_msg(header: Header, markings: Sequence[GroundMarking]) -> PointCloud2:
-    """sensor_msgs/PointCloud2 of every marking's polyline points (x, y, z = 0 in header.frame_id) with
-    a uint32 marking_id field: the form a program reads markings in without RViz's types."""
-    points = marking_points(list(markings))
-    count = len(points)
-    msg = PointCloud2(header=header, height=1, width=count, is_bigendian=False, is_dense=True)
-    msg.fields = [PointField(name=name, offset=4 * i, datatype=kind, count=1)
-                  for i, (name, kind) in enumerate(MARKING_POINT_FIELDS)]  # four 4-byte fields, packed
-    msg.point_step = MARKING_POINT_DTYPE.itemsize
-    msg.row_step = msg.point_step * count
-    msg.data = as_uint8_array(points.view(np.uint8))
-    return msg
+def marking_points_msg(header: Header, markings: Sequence[GroundMarking],
+                       factory: RclpyMessages | None = None) -> PointCloud2:
+    """message_layouts.marking_cloud, as rclpy's sensor_msgs/PointCloud2."""
+    return layouts.marking_cloud(factory or RclpyMessages(), header, markings)
 
 
 def camera_info_msg(header: Header, intrinsics: CameraIntrinsics) -> CameraInfo:
     """A rectified pinhole sensor_msgs/CameraInfo (no distortion) for publishers of synthetic frames."""
     i = intrinsics
-    msg = CameraInfo(header=header, width=i.width, height=i.height, distortion_model="plumb_bob")
-    msg.d = [0.0] * 5
-    msg.k = [i.fx, 0.0, i.cx, 0.0, i.fy, i.cy, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [i.fx, 0.0, i.cx, 0.0, 0.0, i.fy, i.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return msg
+    return layouts.camera_info(RclpyMessages(), header, i.width, i.height, (i.fx, 0.0, i.cx, 0.0, i.fy, i.cy, 0.0,
+                                                                            0.0, 1.0))
 
 
-def mask_to_image(header: Header, mask: np.ndarray) -> Image:
+def mask_to_image(header: Header, mask: np.ndarray, factory: RclpyMessages | None = None) -> Image:
     """uint8[H, W] 0/255 -> mono8 Image with the input's header."""
-    return _image(header, mask, "mono8")
+    return layouts.image(factory or RclpyMessages(), header, mask, "mono8")
 
 
-def bgr_to_image(header: Header, frame: np.ndarray) -> Image:
-    return _image(header, frame, "bgr8")
+def bgr_to_image(header: Header, frame: np.ndarray, factory: RclpyMessages | None = None) -> Image:
+    return layouts.image(factory or RclpyMessages(), header, frame, "bgr8")
 
 
-def detections_to_msg(header: Header, detections: Detections, class_names: Sequence[str]) -> Detection2DArray:
-    """Detection2DArray in the Humble+ layout, boxes in camera pixels, class_id = class name."""
-    out = Detection2DArray(header=header)
-    for cx, cy, w, h, name, score in detections.as_centre_size(class_names):
-        det = Detection2D(header=header)
-        det.bbox.center.position.x, det.bbox.center.position.y = cx, cy
-        det.bbox.size_x, det.bbox.size_y = w, h
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = name
-        hypothesis.hypothesis.score = score
-        det.results.append(hypothesis)
-        out.detections.append(det)
-    return out
+def detections_to_msg(header: Header, detections: Detections, class_names: Sequence[str],
+                      factory: RclpyMessages | None = None) -> Detection2DArray:
+    """message_layouts.detection_array, as rclpy's vision_msgs/Detection2DArray."""
+    return layouts.detection_array(factory or RclpyMessages(), header, detections, class_names)
 
 
 def label_info_msg(header: Header, class_names: Sequence[str], threshold: float) -> LabelInfo:

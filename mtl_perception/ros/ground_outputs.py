@@ -17,7 +17,12 @@ from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from mtl_perception.ros.conversions import lane_markers_msg, marking_points_msg, occupancy_grid_msg
+from mtl_perception.ros.conversions import (
+    RclpyMessages,
+    lane_markers_msg,
+    marking_points_msg,
+    occupancy_grid_msg,
+)
 from mtl_perception.ros.tf_pose import TfCameraPose, tf_available
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError, GridSpec
 from mtl_perception.runtime.lane_markings import RoadProjection
@@ -38,6 +43,7 @@ class GroundOutputs:
         self._grid_pub = node.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", qos)
         self._markers_pub = node.create_lifecycle_publisher(MarkerArray, "lane_markings", qos)
         self._points_pub = node.create_lifecycle_publisher(PointCloud2, "lane_marking_points", qos)
+        self._messages = RclpyMessages()
         self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
         self._road: RoadProjection | None = None
         self._road_key: tuple | None = None
@@ -77,9 +83,9 @@ class GroundOutputs:
             self._log_once(f"drivable_grid skipped: {err}", True)
             return
         ground_header = Header(stamp=header.stamp, frame_id=self.target_frame)
-        self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec))
+        self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec, self._messages))
         self._markers_pub.publish(lane_markers_msg(ground_header, view.markings))
-        self._points_pub.publish(marking_points_msg(ground_header, view.markings))
+        self._points_pub.publish(marking_points_msg(ground_header, view.markings, self._messages))
 
     def _pose(self, camera_frame: str) -> CameraPose | None:
         """The camera_pose parameter, or else TF's pose of the images' frame (logged once per cause when TF

@@ -41,6 +41,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from mtl_perception.ros.camera_input import CameraInput
 from mtl_perception.ros.conversions import (
+    RclpyMessages,
     bgr_to_image,
     compressed_image_to_bgr,
     detections_to_msg,
@@ -277,7 +278,7 @@ class PerceptionNode(LifecycleNode):
             raw = perception.infer(frame)
             detections = perception.detections(raw)
             # detections go out before the masks are even resized: they are what a planner waits for
-            outputs.detections.publish(detections_to_msg(msg.header, detections, class_names))
+            outputs.detections.publish(detections_to_msg(msg.header, detections, class_names, outputs.messages))
             drivable, lane = perception.masks(raw)
             outputs.publish_images(msg.header, frame, detections, drivable, lane, class_names,
                                    parts.settings.publish_overlay)
@@ -382,13 +383,14 @@ class _ImageOutputs:
     lane: Any
     overlay: Any  # always there (publish_overlay can be switched on while running); drawn only while wanted
     labels: Any
+    messages: RclpyMessages  # message classes looked up once
 
     @classmethod
     def create(cls, node: LifecycleNode) -> _ImageOutputs:
         publisher = node.create_lifecycle_publisher
         return cls(publisher(Detection2DArray, "detections", OUTPUT_QOS), publisher(Image, "drivable_mask", OUTPUT_QOS),
                    publisher(Image, "lane_mask", OUTPUT_QOS), publisher(Image, "overlay", OUTPUT_QOS),
-                   publisher(LabelInfo, "label_info", LATCHED_QOS))
+                   publisher(LabelInfo, "label_info", LATCHED_QOS), RclpyMessages())
 
     def close(self, node: LifecycleNode) -> None:
         for publisher in (self.detections, self.drivable, self.lane, self.overlay, self.labels):
@@ -396,11 +398,12 @@ class _ImageOutputs:
 
     def publish_images(self, header: Header, frame: np.ndarray, detections: Detections, drivable: np.ndarray,
                        lane: np.ndarray, class_names: tuple[str, ...], overlay: bool) -> None:
-        self.drivable.publish(mask_to_image(header, drivable))
-        self.lane.publish(mask_to_image(header, lane))
+        self.drivable.publish(mask_to_image(header, drivable, self.messages))
+        self.lane.publish(mask_to_image(header, lane, self.messages))
         if overlay and self.overlay.get_subscription_count() > 0:
             labels = detection_labels(class_names, detections.class_ids, detections.scores)
-            self.overlay.publish(bgr_to_image(header, draw_overlay(frame, detections.boxes, labels, drivable, lane)))
+            overlay_image = draw_overlay(frame, detections.boxes, labels, drivable, lane)
+            self.overlay.publish(bgr_to_image(header, overlay_image, self.messages))
 
 
 @dataclass

@@ -115,8 +115,7 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
     perception = PerceptionConfig(model, backend, float(values["score_threshold"]),
                                   float(values["iou_threshold"]), int(values["max_detections"]))
     pose = camera_pose_from(values.get("camera_pose"))
-    grid = GridSpec(float(values["grid_resolution"]), 0.0, float(values["grid_forward"]),
-                    float(values["grid_side"]), float(values["grid_range"]))
+    grid = GridSpec.from_parameters(values)
     return NodeSettings(perception, values["input_reliability"], values["input_transport"],
                         bool(values["publish_overlay"]), float(values["diagnostics_period"]),
                         int(values["max_image_pixels"]), pose,

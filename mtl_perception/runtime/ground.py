@@ -12,7 +12,9 @@ Pure numpy: the node builds a GroundGrid once per camera geometry and looks the 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -149,13 +151,27 @@ def pixels_to_ground(pixels: np.ndarray, intrinsics: CameraIntrinsics, pose: Cam
 @dataclass(frozen=True)
 class GridSpec:
     """An occupancy grid in the vehicle frame: cells of `resolution` metres from x_min to x_max ahead and
-    from -y_half to y_half across; cells farther than max_range from the camera are unknown."""
+    from -y_half to y_half across; cells farther than max_range from the camera are unknown. The node's grid
+    comes from its parameters (from_parameters; the defaults of config/jetson.yaml: from_node_defaults)."""
 
-    resolution: float = 0.1
-    x_min: float = 0.0
-    x_max: float = 40.0
-    y_half: float = 10.0
-    max_range: float = 40.0
+    resolution: float
+    x_min: float
+    x_max: float
+    y_half: float
+    max_range: float
+
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, Any]) -> GridSpec:
+        """perception_node's grid from its parameters grid_resolution, grid_forward, grid_side, grid_range."""
+        return cls(float(values["grid_resolution"]), 0.0, float(values["grid_forward"]), float(values["grid_side"]),
+                   float(values["grid_range"]))
+
+    @classmethod
+    def from_node_defaults(cls) -> GridSpec:
+        """The grid a node publishes at config/jetson.yaml's defaults."""
+        from mtl_perception.defaults import node_defaults
+
+        return cls.from_parameters(node_defaults())
 
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.resolution, self.x_min, self.x_max, self.y_half, self.max_range)):

@@ -509,7 +509,7 @@ def test_drivable_grid_and_markings_from_camera_info_and_camera_pose(bundled_mod
         values = np.asarray(grid.data, np.int8).reshape(200, 400)
         assert set(np.unique(values).tolist()) <= {-1, 0, 100} and (values == -1).any()
         # free cells 10-20 m ahead lie in the true ego lane
-        centres = GridSpec().cell_centres()
+        centres = GridSpec.from_node_defaults().cell_centres()
         ahead = (centres[..., 0] > 10) & (centres[..., 0] < 20) & (values == 0)
         assert ahead.sum() > 200
         assert truth.drivable(centres[..., 0][ahead], centres[..., 1][ahead]).mean() > 0.9

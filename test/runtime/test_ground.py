@@ -79,10 +79,10 @@ def test_grid_frame_origin_and_lookup() -> None:
 
 
 @pytest.mark.parametrize(("make", "reason"), [
-    (lambda: GroundGrid(K, CameraPose(z=1.5, pitch=-0.6), GridSpec()), "sees no ground"),
+    (lambda: GroundGrid(K, CameraPose(z=1.5, pitch=-0.6), GridSpec.from_node_defaults()), "sees no ground"),
     (lambda: CameraIntrinsics(0.0, 1000.0, 640.0, 360.0, 1280, 720), "positive focal lengths"),
-    (lambda: GroundGrid(K, CameraPose(z=0.0), GridSpec()), "must be above it"),
-    (lambda: GroundGrid(K, CameraPose(z=1.5), GridSpec()).occupancy(np.zeros((480, 640), np.uint8)),
+    (lambda: GroundGrid(K, CameraPose(z=0.0), GridSpec.from_node_defaults()), "must be above it"),
+    (lambda: GroundGrid(K, CameraPose(z=1.5), GridSpec.from_node_defaults()).occupancy(np.zeros((480, 640), np.uint8)),
      "mask is 640x480, the camera geometry 1280x720"),
 ])
 def test_bad_geometry_is_refused_with_a_reason(make: object, reason: str) -> None:

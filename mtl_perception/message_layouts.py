@@ -1,0 +1,117 @@
+"""How each output message is laid out, written once for both of the package's writers.
+
+The node publishes rclpy messages (ros/conversions.py) and the bag tools write rosbags messages
+(evaluation/bags.py). Both build them with the functions here, through a MessageFactory of their kind,
+so a message's fields, units and conventions (boxes in camera pixels with centre and size, the grid's
+origin and row order, the marking points' fields) cannot differ between a live node and a recorded
+result. The reading side is here too (grid_from_message), for any reader of either kind. No ROS import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from mtl_perception.runtime.ground import GridSpec
+from mtl_perception.runtime.lane_markings import MARKING_POINT_DTYPE, GroundMarking, marking_points
+from mtl_perception.runtime.postprocess import Detections
+
+# sensor_msgs/PointField's datatype constants (test_message_layouts checks them against rclpy's and rosbags'
+# definitions of the message)
+POINT_FIELD_FLOAT32 = 7
+POINT_FIELD_UINT32 = 6
+# lane_marking_points: each sampled metre of each marking, and which marking it belongs to (packed, 4 bytes each)
+MARKING_POINT_FIELDS = (("x", POINT_FIELD_FLOAT32), ("y", POINT_FIELD_FLOAT32), ("z", POINT_FIELD_FLOAT32),
+                        ("marking_id", POINT_FIELD_UINT32))
+DETECTION_ARRAY = "vision_msgs/msg/Detection2DArray"
+IMAGE = "sensor_msgs/msg/Image"
+OCCUPANCY_GRID = "nav_msgs/msg/OccupancyGrid"
+POINT_CLOUD = "sensor_msgs/msg/PointCloud2"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+
+
+class MessageFactory(Protocol):
+    """Makes messages of one library's kind: `make` takes the ROS type name and every field (rosbags' types
+    have no defaults, so the layouts give them all), the array helpers the form that library wants."""
+
+    def make(self, type_name: str, **fields: Any) -> Any: ...
+
+    def uint8s(self, values: np.ndarray) -> Any: ...
+
+    def int8s(self, values: np.ndarray) -> Any: ...
+
+    def float64s(self, values: Sequence[float]) -> Any: ...
+
+
+def _pose(factory: MessageFactory, x: float = 0.0, y: float = 0.0) -> Any:
+    return factory.make("geometry_msgs/msg/Pose", position=factory.make("geometry_msgs/msg/Point", x=x, y=y, z=0.0),
+                        orientation=factory.make("geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=0.0, w=1.0))
+
+
+def detection_array(factory: MessageFactory, header: Any, detections: Detections,
+                    class_names: Sequence[str]) -> Any:
+    """Detection2DArray in the Humble+ layout: boxes by centre and size in camera pixels, class_id the class
+    name, one hypothesis per detection (no 3-D pose: one shared identity pose with zero covariance)."""
+    pose = factory.make("geometry_msgs/msg/PoseWithCovariance", pose=_pose(factory),
+                        covariance=factory.float64s([0.0] * 36))
+    make = factory.make
+    detections_out = []
+    for cx, cy, w, h, name, score in detections.as_centre_size(class_names):
+        hypothesis = make("vision_msgs/msg/ObjectHypothesisWithPose",
+                          hypothesis=make("vision_msgs/msg/ObjectHypothesis", class_id=name, score=score), pose=pose)
+        centre = make("vision_msgs/msg/Pose2D", position=make("vision_msgs/msg/Point2D", x=cx, y=cy), theta=0.0)
+        detections_out.append(make("vision_msgs/msg/Detection2D", header=header, results=[hypothesis],
+                                   bbox=make("vision_msgs/msg/BoundingBox2D", center=centre, size_x=w, size_y=h),
+                                   id=""))
+    return make(DETECTION_ARRAY, header=header, detections=detections_out)
+
+
+def image(factory: MessageFactory, header: Any, pixels: np.ndarray, encoding: str) -> Any:
+    """sensor_msgs/Image of uint8 pixels (H, W) or (H, W, C), little endian, rows packed."""
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    return factory.make(IMAGE, header=header, height=pixels.shape[0], width=pixels.shape[1], encoding=encoding,
+                        is_bigendian=0, step=pixels.shape[1] * channels, data=factory.uint8s(pixels))
+
+
+def occupancy_grid(factory: MessageFactory, header: Any, occupancy: np.ndarray, spec: GridSpec) -> Any:
+    """int8[rows, cols] (0 free, 100 occupied, -1 unknown) -> nav_msgs/OccupancyGrid in header.frame_id: rows
+    along y from -y_half, columns along x from x_min, row-major as OccupancyGrid wants."""
+    rows, cols = occupancy.shape
+    info = factory.make("nav_msgs/msg/MapMetaData", map_load_time=header.stamp, resolution=float(spec.resolution),
+                        width=cols, height=rows, origin=_pose(factory, *spec.origin))
+    return factory.make(OCCUPANCY_GRID, header=header, info=info, data=factory.int8s(occupancy))
+
+
+def grid_from_message(grid: Any) -> tuple[np.ndarray, GridSpec]:
+    """The inverse of occupancy_grid, for a message of either kind: (occupancy int8[rows, cols], its GridSpec;
+    max_range is not in the message and comes back as the farthest corner's distance)."""
+    info = grid.info
+    x_min, y_min = float(info.origin.position.x), float(info.origin.position.y)
+    x_max = x_min + info.width * info.resolution
+    spec = GridSpec(float(info.resolution), x_min, x_max, -y_min, float(np.hypot(max(abs(x_min), abs(x_max)), y_min)))
+    return np.asarray(grid.data, np.int8).reshape(info.height, info.width), spec
+
+
+def marking_cloud(factory: MessageFactory, header: Any, markings: Sequence[GroundMarking]) -> Any:
+    """sensor_msgs/PointCloud2 of every marking's polyline points (x, y, z = 0 in header.frame_id) with a uint32
+    marking_id field: the form a program reads markings in without RViz's types."""
+    points = marking_points(list(markings))
+    fields = [factory.make("sensor_msgs/msg/PointField", name=name, offset=4 * i, datatype=kind, count=1)
+              for i, (name, kind) in enumerate(MARKING_POINT_FIELDS)]
+    return factory.make(POINT_CLOUD, header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
+                        point_step=MARKING_POINT_DTYPE.itemsize, row_step=MARKING_POINT_DTYPE.itemsize * len(points),
+                        data=factory.uint8s(points.view(np.uint8)), is_dense=True)
+
+
+def camera_info(factory: MessageFactory, header: Any, width: int, height: int, k: Sequence[float],
+                distortion_model: str = "plumb_bob", d: Sequence[float] = (0.0,) * 5,
+                r: Sequence[float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+                p: Sequence[float] = ()) -> Any:
+    """sensor_msgs/CameraInfo; P defaults to K with no translation (a rectified, monocular camera)."""
+    p = p or (k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0)
+    roi = factory.make("sensor_msgs/msg/RegionOfInterest", x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    return factory.make(CAMERA_INFO, header=header, height=height, width=width, distortion_model=distortion_model,
+                        d=factory.float64s(d), k=factory.float64s(k), r=factory.float64s(r), p=factory.float64s(p),
+                        binning_x=0, binning_y=0, roi=roi)

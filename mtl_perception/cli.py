@@ -1,7 +1,9 @@
 """`mtl-perception`: one subcommand per tool.
 
-Each subcommand module is imported only when that subcommand runs, so that
-`mtl-perception infer` on a Jetson never imports torch, and `--help` is instant.
+Each subcommand has two modules: `commands/arguments/<name>.py`, its options, light enough to build the parser
+(`--help` included) without the command's libraries, and `commands/<name>.py`, which imports what the command
+needs at its top and is imported only when that subcommand runs: `mtl-perception infer` on a Jetson never
+imports torch, and `--help` is instant.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Sequence
 
 from mtl_perception.errors import UserFacingError
 
-# name -> (module, help). Each module defines add_arguments(parser) and run(args) -> int.
+# name -> (module, help). The module defines run(args) -> int; its arguments module (arguments_module) defines
+# add_arguments(parser).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("mtl_perception.commands.synth", "write a synthetic driving-scene set in BDD100K's layout"),
     "pseudo-label": ("mtl_perception.commands.pseudo_label",
@@ -54,8 +57,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sub_parser = sub.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter)
         sub_parser.set_defaults(_module=module_name)
         if command is None or name == command:
-            _load(module_name).add_arguments(sub_parser)
+            _load(arguments_module(module_name)).add_arguments(sub_parser)
     return parser
+
+
+def arguments_module(module_name: str) -> str:
+    """mtl_perception.commands.NAME -> mtl_perception.commands.arguments.NAME: the command's options alone."""
+    package, _, name = module_name.rpartition(".")
+    return f"{package}.arguments.{name}"
 
 
 def _load(module_name: str):

@@ -3,46 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 from pathlib import Path
 
-from mtl_perception.commands.common import thread_count
+from tqdm import tqdm
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
-    parser.add_argument("--model", type=Path, metavar="FILE",
-                        help="a checkpoint (.pt: its network, exported at each of --sizes) or an exported .onnx "
-                             "(timed at its own input size) instead of the built-in backbones")
-    parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280",
-                        help="input sizes HxW, comma-separated (Table III's)")
-    from mtl_perception.runtime.backends import BACKENDS
-
-    parser.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "auto"],
-                        help="the backend timed")
-    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads (default 2)")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per model, after 3 warm-up runs")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="time budget per model")
-    parser.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON, table and plot")
-    parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+from mtl_perception.atomic_io import atomic_write_text
+from mtl_perception.commands.common import parse_hw
+from mtl_perception.evaluation.benchmark import markdown_table, measure, plot_latency, speed_ratios
+from mtl_perception.runtime.backends import BackendOptions
+from mtl_perception.training.backbone import BACKBONES
+from mtl_perception.training.checkpoint import CheckpointError, model_from_checkpoint
+from mtl_perception.training.complexity import count_flops, model_card, onnx_card
+from mtl_perception.training.export import export_onnx
+from mtl_perception.training.model import build_untrained
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import tempfile
-
-    from tqdm import tqdm
-
-    from mtl_perception.atomic_io import atomic_write_text
-    from mtl_perception.commands.common import parse_hw
-    from mtl_perception.evaluation.benchmark import markdown_table, measure, plot_latency, speed_ratios
-    from mtl_perception.runtime.backends import BackendOptions
-    from mtl_perception.training.backbone import BACKBONES
-    from mtl_perception.training.checkpoint import CheckpointError, model_from_checkpoint
-    from mtl_perception.training.complexity import count_flops, model_card, onnx_card
-    from mtl_perception.training.export import export_onnx
-    from mtl_perception.training.model import build_untrained
-
     if args.model is not None and not args.model.is_file():
         print(f"error: --model {args.model} not found", file=sys.stderr)
         return 2

@@ -16,46 +16,33 @@ import argparse
 import itertools
 import json
 import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from vision_msgs.msg import Detection2DArray
 
-from mtl_perception.commands.common import parse_hw, thread_count
+from mtl_perception.commands.arguments.bench_node import SETTLE_S, max_seconds
+from mtl_perception.commands.common import parse_hw
+from mtl_perception.evaluation.bags import IMAGE_TOPIC, write_image_bag
+from mtl_perception.evaluation.benchmark import measure, measure_ground
+from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
+from mtl_perception.ros.bag_player import BagPlayer, restamped
+from mtl_perception.ros.node_process import NodeProcess, spinning, until_answered
+from mtl_perception.runtime.backends import BackendOptions
 from mtl_perception.runtime.realtime import STATS_WINDOW_S, percentiles
 from mtl_perception.stamps import to_ns
 from mtl_perception.topics import is_perception_diagnostics
 
-SETTLE_S = 1.5  # after the last frame: time for its answer, then the next diagnostics
-
-
-def max_seconds() -> float:
-    """The longest play whose frames, and only those, fit the node's statistics window when its next
-    /diagnostics message is read."""
-    from mtl_perception.defaults import node_default
-
-    return STATS_WINDOW_S - SETTLE_S - float(node_default("diagnostics_period"))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="ONNX model (default: a random-weights 384x640 export)")
-    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads in the node")
-    parser.add_argument("--rates", default="2,10,30", help="camera rates in Hz; the slowest gives the latency")
-    parser.add_argument("--seconds", type=float, default=7.0,
-                        help=f"how long each rate plays; at most {max_seconds():g} s, so the node's "
-                             f"{STATS_WINDOW_S:g} s statistics window holds the played frames and no others")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="plays of the slowest rate per frame size; the overhead is their median")
-    parser.add_argument("--frames", default="720x1280,480x640", help="camera frame sizes HxW, comma-separated")
-    parser.add_argument("--publish-objects", action="store_true",
-                        help="publish the bag's frames as rclpy message objects, as a Python camera driver does: its Python -> C "
-                             "conversion of the pixels then counts too (about 0.6 ms at 1280x720 here)")
-    parser.add_argument("--dds-defaults", action="store_true",
-                        help="leave Fast DDS at its defaults instead of the shipped config/fastdds_large_frames.xml")
-    parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")
-
 
 def _default_model(folder: Path) -> Path:
+    # here, not at the top: only a run without --model needs torch, which a Jetson need not have
     from mtl_perception.training.export import export_onnx
     from mtl_perception.training.model import build_untrained
 
@@ -67,9 +54,6 @@ def _default_model(folder: Path) -> Path:
 
 def _camera_bag(frame: np.ndarray, folder: Path, rate: float) -> Path:
     """A one-frame bag of `frame` on make-bag's camera topic: what the player loops as the camera."""
-    import cv2
-
-    from mtl_perception.evaluation.bags import write_image_bag
 
     name = f"camera_{frame.shape[1]}x{frame.shape[0]}"
     image = folder / f"{name}.png"
@@ -85,15 +69,6 @@ def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = 
     """Play the bag's frame at `rate` Hz for `seconds` like a camera driver: on a clock, each frame under a
     new stamp, while an executor thread of its own takes the answers (no polling loop competing for the
     2 cores)."""
-    import threading
-
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.node import Node
-    from vision_msgs.msg import Detection2DArray
-
-    from mtl_perception.evaluation.bags import IMAGE_TOPIC
-    from mtl_perception.ros.bag_player import BagPlayer, restamped
-    from mtl_perception.ros.node_process import spinning, until_answered
 
     node = Node(f"bench_camera_{int(rate)}")
     # the bag's topic onto the node's relative `image`; its QoS is what make-bag records, a camera's
@@ -157,15 +132,6 @@ def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = 
 
 
 def run(args: argparse.Namespace) -> int:
-    import tempfile
-
-    import rclpy
-
-    from mtl_perception.evaluation.benchmark import measure, measure_ground
-    from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
-    from mtl_perception.ros.node_process import NodeProcess
-    from mtl_perception.runtime.backends import BackendOptions
-
     if not 0 < args.seconds <= max_seconds():
         raise SystemExit(f"--seconds {args.seconds} is out of range: the node's {STATS_WINDOW_S:g} s statistics "
                          f"window must hold every played frame; use at most {max_seconds():g}")

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="dataset root (images/, labels/)")
-    parser.add_argument("--split", default="val", help="train or val (default val)")
-    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+from mtl_perception.data.check import check_split
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtl_perception.data.check import check_split
-
     report = check_split(args.data, args.split, progress=not args.json)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))

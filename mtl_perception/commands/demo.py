@@ -22,31 +22,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import OccupancyGrid
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import MarkerArray
 
-from mtl_perception.commands.common import at_least_one, rate_hz, thread_count
+from mtl_perception.atomic_io import atomic_write_text
+from mtl_perception.commands.arguments.demo import REPLAY_HZ
+from mtl_perception.data.bdd100k import BDD100KSplit, SplitPaths
+from mtl_perception.data.ground_truth import load_ground_truth
+from mtl_perception.data.randomisation import Randomisation
+from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
+from mtl_perception.evaluation.bag_eval import LabelJoin
+from mtl_perception.evaluation.bags import (
+    CAMERA_INFO,
+    IMAGE_TOPIC,
+    calibration_of,
+    read_image_frames,
+    write_image_bag,
+)
+from mtl_perception.evaluation.evaluator import Evaluator
+from mtl_perception.evaluation.ground_eval import GroundScores
+from mtl_perception.message_layouts import grid_from_message
+from mtl_perception.package_paths import bundled_model, fastdds_profile_environment, real_clip
+from mtl_perception.ros.bag_player import BagPlayer, RecordedFrame
+from mtl_perception.ros.conversions import image_to_bgr
+from mtl_perception.ros.node_process import NodeProcess, spinning, until_answered
+from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
+from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.lane_markings import GroundMarking
+from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_birdseye, draw_overlay
+from mtl_perception.runtime.perception import Perception, PerceptionConfig, PerceptionResult
+from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
 from mtl_perception.runtime.realtime import percentiles
 from mtl_perception.stamps import to_ns
-from mtl_perception.topics import is_perception_diagnostics
+from mtl_perception.topics import camera_info_beside, is_perception_diagnostics
 
 DEMO_SEED = 2024
-DEMO_FRAMES = 60
-REPLAY_HZ = 10.0  # the camera rate asked for; a machine that cannot keep up gets a slower replay
 PROBE_FRAMES = 5  # frames sent one at a time to measure the node before the replay
 RATE_MARGIN = 1.3  # replay period = this x the slowest probe answer
 # the drive's one camera, as mounted on its car (the node's camera_pose); each frame is a new scene
 DEMO_MOUNT = {"focal_fraction": 0.8, "height_m": 1.5, "pitch_deg": 2.0}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled MobileNetV2 model)")
-    parser.add_argument("--data", type=Path, default=Path("demo_data"), help="where the synthetic drive is kept")
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for the demo's pictures and videos")
-    parser.add_argument("--frames", type=at_least_one, default=DEMO_FRAMES, help="frames of the synthetic drive")
-    parser.add_argument("--rate", type=rate_hz, default=REPLAY_HZ,
-                        help="replay rate in Hz at most; lower where the node cannot keep up (measured first)")
-    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads in the node")
 
 
 @dataclass
@@ -75,11 +98,6 @@ class Recording:
 def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
     """The synthetic drive (val split) and its bag, the camera's camera_info beside every frame; made once,
     reused after."""
-    from mtl_perception.data.bdd100k import SplitPaths
-    from mtl_perception.data.ground_truth import load_ground_truth
-    from mtl_perception.data.randomisation import Randomisation
-    from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
-    from mtl_perception.evaluation.bags import CAMERA_INFO, calibration_of, write_image_bag
 
     drive, bag = data / "drive", data / f"drive_{frames}_rosbag2"  # no ".bag": that suffix means ROS 1
     if not (drive / "labels" / "ground" / "ground_val.json").is_file():
@@ -117,18 +135,6 @@ def _replay(bag: Path, asked_hz: float, recording: Recording) -> Replay:
     """Play the drive's bag into the node (play-bag's player: each frame's camera_info, then its image):
     first until it answers, then probe frames one at a time, then every frame at a rate it sustains,
     collecting the answers in a thread of their own."""
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from nav_msgs.msg import OccupancyGrid
-    from sensor_msgs.msg import Image
-    from vision_msgs.msg import Detection2DArray
-    from visualization_msgs.msg import MarkerArray
-
-    from mtl_perception.evaluation.bags import IMAGE_TOPIC
-    from mtl_perception.ros.bag_player import BagPlayer, RecordedFrame
-    from mtl_perception.ros.conversions import image_to_bgr
-    from mtl_perception.ros.node_process import spinning, until_answered
-    from mtl_perception.topics import camera_info_beside
 
     node = rclpy.create_node("demo_player")
 
@@ -204,8 +210,6 @@ def _answer_ms(send: Callable[[Any], None], frame: Any, recording: Recording, ti
 
 
 def _detections(msg: Any, class_names: tuple[str, ...]) -> Any:
-    from mtl_perception.runtime.postprocess import Detections
-
     return Detections.from_centre_size(
         [(d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y,
           d.results[0].hypothesis.class_id, d.results[0].hypothesis.score) for d in msg.detections], class_names)
@@ -213,16 +217,6 @@ def _detections(msg: Any, class_names: tuple[str, ...]) -> Any:
 
 def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int, np.ndarray], recording: Recording,
                    class_names: tuple[str, ...], replay: Replay, sent: int) -> dict:
-    import cv2
-
-    from mtl_perception.atomic_io import atomic_write_text
-    from mtl_perception.data.bdd100k import BDD100KSplit
-    from mtl_perception.data.ground_truth import load_ground_truth
-    from mtl_perception.evaluation.bag_eval import LabelJoin
-    from mtl_perception.evaluation.evaluator import Evaluator
-    from mtl_perception.evaluation.ground_eval import GroundScores
-    from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
-    from mtl_perception.runtime.perception import PerceptionResult
 
     out.mkdir(parents=True, exist_ok=True)
     labels = LabelJoin.load(bag, drive, "val")
@@ -287,9 +281,6 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
 
 def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
     """The frame with the node's drivable_grid and lane markings, seen from above, in its top right corner."""
-    from mtl_perception.message_layouts import grid_from_message
-    from mtl_perception.runtime.lane_markings import GroundMarking
-    from mtl_perception.runtime.overlay import draw_birdseye
 
     occupancy, spec = grid_from_message(grid)
     lines = [] if markers is None else [m for m in markers.markers if m.points]
@@ -302,17 +293,6 @@ def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    import rclpy
-
-    from mtl_perception.atomic_io import atomic_write_text
-    from mtl_perception.data.bdd100k import SplitPaths
-    from mtl_perception.data.ground_truth import load_ground_truth
-    from mtl_perception.evaluation.bags import read_image_frames
-    from mtl_perception.package_paths import bundled_model, fastdds_profile_environment, real_clip
-    from mtl_perception.ros.node_process import NodeProcess
-    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
-    from mtl_perception.runtime.contract import ModelContractError
-
     model = args.model or bundled_model()
     try:
         class_names = load_backend(model, BackendOptions("onnxruntime", threads=1)).info.class_names
@@ -364,11 +344,6 @@ def run(args: argparse.Namespace) -> int:
 def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict[str, Any]:
     """The node's pipeline (runtime/perception.py, at the node's default thresholds) on every frame of a real
     clip: out/real_overlay.mp4, and what it found."""
-    import cv2
-
-    from mtl_perception.runtime.backends import BackendOptions
-    from mtl_perception.runtime.overlay import detection_labels, draw_overlay
-    from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
     perception = Perception(PerceptionConfig(model, BackendOptions("onnxruntime", threads=threads)))
     capture = cv2.VideoCapture(str(clip))

@@ -5,51 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-from mtl_perception.commands.common import add_backend_arguments, add_split_argument, probability
 
 if TYPE_CHECKING:
     from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin
-from mtl_perception.defaults import NodeDefault
+import json
+
+from mtl_perception.data.bdd100k import DatasetError
+from mtl_perception.data.ground_truth import ground_json, load_ground_truth
+from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin, evaluate_bag
+from mtl_perception.evaluation.bags import BagError, count_image_messages, read_camera_info
+from mtl_perception.evaluation.evaluator import format_summary
+from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.ground import CameraPose, GridSpec
+from mtl_perception.runtime.perception import Perception, PerceptionConfig
 from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bag", type=Path, required=True, help="input rosbag2 (sqlite3 or mcap)")
-    parser.add_argument("--model", type=Path, required=True, help="ONNX model (the contract's)")
-    parser.add_argument("--out", type=Path, required=True, help="output bag folder to create")
-    parser.add_argument("--topic", help="image topic (default: every image topic)")
-    parser.add_argument("--labels", type=Path, help="BDD100K-layout root whose labels to score against")
-    add_split_argument(parser)
-    parser.add_argument("--overlays", action="store_true", help="also write overlay images")
-    from mtl_perception.evaluation.bags import STORAGES, default_storage
-
-    parser.add_argument("--storage", choices=STORAGES, default=default_storage(),
-                        help="rosbag2 storage (default: %(default)s; mcap needs rosbags 0.10+, Python 3.10+)")
-    add_backend_arguments(parser)
-    parser.add_argument("--score-threshold", type=probability, default=NodeDefault("score_threshold"),
-                        help="for the output bag (the node's); with --labels, the peers' evaluation "
-                             "settings are used instead")
-    parser.add_argument("--ground", action="store_true",
-                        help="also write drivable_grid (nav_msgs/OccupancyGrid) and lane_marking_points "
-                             "(sensor_msgs/PointCloud2), as the node publishes them; needs the camera: the "
-                             "bag's camera_info and --camera-pose, or --labels of a synthetic split")
-    parser.add_argument("--camera-pose", metavar="X,Y,Z,ROLL,PITCH,YAW",
-                        help="the camera in --target-frame (m, rad, REP 103; the node's camera_pose)")
-    parser.add_argument("--target-frame", default=NodeDefault("target_frame"),
-                        help="frame of the grid (the node's target_frame)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> GroundOutput:
     """The camera for --ground: a synthetic split's per-frame truth, else the bag's camera_info and
     --camera-pose; ValueError saying what is missing."""
-    from mtl_perception.data.ground_truth import ground_json, load_ground_truth
-    from mtl_perception.evaluation.bag_eval import GroundOutput
-    from mtl_perception.evaluation.bags import read_camera_info
-    from mtl_perception.runtime.ground import CameraPose, GridSpec
 
     if labels is not None and ground_json(labels.split.paths).is_file():
         truth = load_ground_truth(labels.split.paths)
@@ -68,16 +44,6 @@ def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> Ground
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from mtl_perception.data.bdd100k import DatasetError
-    from mtl_perception.evaluation.bag_eval import LabelJoin, evaluate_bag
-    from mtl_perception.evaluation.bags import BagError, count_image_messages
-    from mtl_perception.evaluation.evaluator import format_summary
-    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
-    from mtl_perception.runtime.contract import ModelContractError
-    from mtl_perception.runtime.perception import Perception, PerceptionConfig
-
     if args.out.exists():  # someone's earlier result, complete or not: never touched, never called partial
         print(f"error: {args.out} exists; rosbag2 writes a new folder: remove it or pick another --out",
               file=sys.stderr)

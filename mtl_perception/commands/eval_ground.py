@@ -9,13 +9,24 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mtl_perception.atomic_io import atomic_write_bytes
 from mtl_perception.commands.common import (
-    add_backend_arguments,
-    add_drivable_argument,
-    add_split_argument,
-    at_least_one,
+    report,
 )
-from mtl_perception.runtime.presets import includes_alternative
+from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
+from mtl_perception.data.ground_truth import load_ground_truth
+from mtl_perception.evaluation.ground_eval import DISTANCES_M, GroundScores
+from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.ground import GridSpec, GroundGrid
+from mtl_perception.runtime.lane_markings import MarkingExtractor
+from mtl_perception.runtime.overlay import draw_birdseye, draw_overlay
+from mtl_perception.runtime.perception import Perception, PerceptionConfig
+from mtl_perception.runtime.presets import deployed, includes_alternative
 
 if TYPE_CHECKING:  # the modules the command needs are imported when it runs
     from mtl_perception.data.bdd100k import Sample
@@ -23,32 +34,9 @@ if TYPE_CHECKING:  # the modules the command needs are imported when it runs
     from mtl_perception.runtime.perception import PerceptionResult
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="synthetic dataset root (mtl-perception synth)")
-    add_split_argument(parser)
-    parser.add_argument("--model", type=Path, help="ONNX model; without it only the geometry run is made")
-    add_backend_arguments(parser)
-    parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
-    add_drivable_argument(parser)
-    parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                        help="print the results as JSON instead of the table, or write them to FILE")
-    parser.add_argument("--picture", type=Path, metavar="PNG",
-                        help="also draw the first frame's camera view beside its grid and markings from above")
 
 
 def run(args: argparse.Namespace) -> int:
-
-    from tqdm import tqdm
-
-    from mtl_perception.commands.common import report
-    from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
-    from mtl_perception.data.ground_truth import load_ground_truth
-    from mtl_perception.evaluation.ground_eval import GroundScores
-    from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
-    from mtl_perception.runtime.contract import ModelContractError
-    from mtl_perception.runtime.perception import Perception, PerceptionConfig
-    from mtl_perception.runtime.presets import deployed
-
     try:
         split = BDD100KSplit(args.data, args.split, include_alternative=includes_alternative(args.drivable), limit=args.limit,
                              require=("detection", "drivable", "lane"))
@@ -87,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table(runs: dict) -> str:
-    from mtl_perception.evaluation.ground_eval import DISTANCES_M
-
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
@@ -107,13 +93,6 @@ def _table(runs: dict) -> str:
 
 def _picture(path: Path, sample: Sample, ground: FrameGround, result: PerceptionResult | None) -> None:
     """Camera view with masks beside the grid and markings from above, from the model where there is one."""
-    import cv2
-    import numpy as np
-
-    from mtl_perception.atomic_io import atomic_write_bytes
-    from mtl_perception.runtime.ground import GridSpec, GroundGrid
-    from mtl_perception.runtime.lane_markings import MarkingExtractor
-    from mtl_perception.runtime.overlay import draw_birdseye, draw_overlay
 
     drivable, lane = (result.drivable, result.lane) if result is not None else (sample.drivable, sample.lane)
     assert drivable is not None and lane is not None  # eval-ground requires both label kinds

@@ -6,29 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from mtl_perception.commands.common import parse_hw
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", type=Path, help="a training checkpoint (its EMA weights are exported)")
-    source.add_argument("--backbone",
-                        help="export random weights (for tests and benchmarks); the metadata says so")
-    parser.add_argument("--img-size", help="input size HxW, multiples of 32 (default: the size the checkpoint was "
-                                           "trained at; 384x640 for --backbone)")
-    parser.add_argument("--out", type=Path, required=True, help="FILE.onnx")
-    parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
-                        help="class set for --backbone (a checkpoint carries its own)")
+from mtl_perception.data.bdd100k import ClassSet
+from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from mtl_perception.training.export import check_parity, export_onnx
+from mtl_perception.training.model import build_untrained
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from mtl_perception.data.bdd100k import ClassSet
-    from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-    from mtl_perception.training.export import check_parity, export_onnx
-    from mtl_perception.training.model import build_untrained
-
     try:
         if args.checkpoint:
             state = load_checkpoint(args.checkpoint)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mtl_perception.commands.common import add_backend_arguments, at_least_one, probability
-from mtl_perception.defaults import NodeDefault
-from mtl_perception.runtime.backends.base import PRECISIONS, BackendOptions
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mtl_perception.atomic_io import atomic_folder, atomic_write_text, write_image
+from mtl_perception.data.bdd100k import DRIVABLE_DIRECT, decode_lane_mask
+from mtl_perception.evaluation.toolkit_det import PredictedFrame
+from mtl_perception.runtime.backends import ModelLoadError
+from mtl_perception.runtime.backends.base import BackendOptions
+from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
+from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
+from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
 if TYPE_CHECKING:
     import numpy as np
@@ -19,42 +30,12 @@ if TYPE_CHECKING:
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", type=Path, help="ONNX model (the contract's)")
-    which.add_argument("--compare", type=Path, nargs=2, metavar=("OLD", "NEW"),
-                       help="two models side by side on every frame: compare_*.jpg and compare.png (a contact "
-                            "sheet, OLD left, NEW right), and each model's detections in compare.json")
-    parser.add_argument("--teacher-detector", action="append", default=[], metavar="KIND:PATH[@SIZE]",
-                        help="with --compare: a third column, the teachers' pseudo-labels (as `pseudo-label` "
-                             "--detector takes them; repeatable)")
-    parser.add_argument("--teacher-segmenter", action="append", default=[], metavar="KIND:PATH",
-                        help="with --compare: the teachers' segmenter(s) for that column")
-    parser.add_argument("--input", type=Path, required=True, help="an image, a folder of images, or a video")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="folder for the overlays, detections.json (BDD100K/scalabel format, as score-det "
-                             "reads it) and, for a video, overlay.mp4; written whole or not at all")
-    parser.add_argument("--masks", action="store_true",
-                        help="also write each frame's drivable and lane masks as PNG (0/255) under masks/")
-    parser.add_argument("--overwrite", action="store_true", help="replace the results an existing --out holds")
-    add_backend_arguments(parser)
-    parser.add_argument("--precision", default=NodeDefault("precision"), choices=PRECISIONS,
-                        help="TensorRT's precision (the node's)")
-    parser.add_argument("--score-threshold", type=probability, default=NodeDefault("score_threshold"),
-                        help="detections scoring less are dropped (the node's)")
-    parser.add_argument("--iou-threshold", type=probability, default=NodeDefault("iou_threshold"),
-                        help="non-maximum suppression IoU (the node's)")
-    parser.add_argument("--max-detections", type=at_least_one, default=NodeDefault("max_detections"),
-                        help="most detections kept per frame (the node's)")
 
 
 def _frames(source: Path) -> Iterator[tuple[str, str, np.ndarray | None]]:
     """(frame name, overlay file stem, BGR frame or None where it cannot be decoded) for each frame of an
     image, a folder of images or a video. A frame's name is its file's name (as BDD100K names frames);
     two files with one stem (frame.jpg, frame.png) get overlays named after both (frame_jpg, frame_png)."""
-    import cv2
-
-    from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 
     if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
         yield from _video_frames(source)
@@ -77,8 +58,6 @@ def _frames(source: Path) -> Iterator[tuple[str, str, np.ndarray | None]]:
 
 
 def _video_frames(source: Path) -> Iterator[tuple[str, str, np.ndarray | None]]:
-    import cv2
-
     capture = cv2.VideoCapture(str(source))
     if not capture.isOpened():
         raise FileNotFoundError(f"video {source} cannot be opened (corrupt, or an unsupported codec)")
@@ -101,7 +80,6 @@ def _holds_results(out: Path) -> bool:
 
 def _titled(image: np.ndarray, title: str) -> np.ndarray:
     """A copy of a BGR image with a title bar at the top (model names on comparison tiles)."""
-    import cv2
 
     out = image.copy()
     scale = max(image.shape[1] / 1280, 0.5)
@@ -113,16 +91,6 @@ def _titled(image: np.ndarray, title: str) -> np.ndarray:
 
 def _compare(args: argparse.Namespace) -> int:
     """Both models on every frame; one tile per model, side by side."""
-    import json
-
-    import numpy as np
-    from tqdm import tqdm
-
-    from mtl_perception.atomic_io import atomic_write_text, write_image
-    from mtl_perception.runtime.backends import ModelLoadError
-    from mtl_perception.runtime.contract import ModelContractError
-    from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
-    from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
     try:
         models = [Perception(PerceptionConfig(path, BackendOptions(args.backend, args.precision, args.threads),
@@ -171,6 +139,7 @@ def _teachers(args: argparse.Namespace) -> Any:
     """The teachers' labeller for the third column, or None when no teacher was given."""
     if not args.teacher_detector and not args.teacher_segmenter:
         return None
+    # here, not at the top: the teachers need ensemble-boxes and onnx, which infer on a Jetson does not
     from mtl_perception.data.pseudo_label import Labeller, Thresholds
     from mtl_perception.data.teachers import load_teacher
 
@@ -180,10 +149,6 @@ def _teachers(args: argparse.Namespace) -> Any:
 
 def _teacher_tile(labeller: Any, frame: Any) -> tuple[Any, dict[str, Any]]:
     """The frame with what pseudo-label would write for it: labelled boxes (ignore regions left out) and masks."""
-    import numpy as np
-
-    from mtl_perception.data.bdd100k import DRIVABLE_DIRECT, decode_lane_mask
-    from mtl_perception.runtime.overlay import draw_overlay
 
     fused, drivable, lane = labeller.label(frame)
     keep = ~fused.ignore
@@ -199,11 +164,6 @@ def _teacher_tile(labeller: Any, frame: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtl_perception.atomic_io import atomic_folder
-    from mtl_perception.runtime.backends import ModelLoadError
-    from mtl_perception.runtime.contract import ModelContractError
-    from mtl_perception.runtime.perception import Perception, PerceptionConfig
-
     if args.compare:
         return _compare(args)
     if _holds_results(args.out) and not args.overwrite:
@@ -227,13 +187,6 @@ def run(args: argparse.Namespace) -> int:
 def _infer_into(out: Path, perception: Any, args: argparse.Namespace) -> tuple[int, int]:
     """Every frame through the model, its results written into out; (frames done, frames unreadable).
     ValueError when no frame could be read: an empty result must not pass for one."""
-    import json
-
-    from tqdm import tqdm
-
-    from mtl_perception.atomic_io import atomic_write_text, write_image
-    from mtl_perception.evaluation.toolkit_det import PredictedFrame
-    from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 
     frames: list[dict[str, Any]] = []
     unreadable = 0
@@ -271,8 +224,6 @@ class _OverlayVideo:
     """overlay.mp4 at the source video's frame rate (mp4v, as the demo writes its videos)."""
 
     def __init__(self, path: Path, source: Path) -> None:
-        import cv2
-
         capture = cv2.VideoCapture(str(source))
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 10.0
         capture.release()
@@ -280,8 +231,6 @@ class _OverlayVideo:
         self.writer: Any = None  # opened at the first frame, whose size it takes
 
     def write(self, overlay: np.ndarray) -> None:
-        import cv2
-
         if self.writer is None:
             h, w = overlay.shape[:2]
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h))

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from mtl_perception.commands.common import parse_hw
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backbones", help="comma-separated (default: every backbone the network has)")
-    parser.add_argument("--img-size", default="384x640", help="HxW (default 384x640, as Table II)")
-    parser.add_argument("--model", type=Path, metavar="FILE",
-                        help="a checkpoint (.pt: its network, counted exactly) or an exported .onnx (parameters, "
-                             "size and input; no FLOPs) instead of the built-in backbones")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+from mtl_perception.training.backbone import BACKBONES
+from mtl_perception.training.checkpoint import model_from_checkpoint
+from mtl_perception.training.complexity import PAPER_TABLE_II, model_card, onnx_card
 
 
 def format_table(cards: list[dict]) -> str:
-    from mtl_perception.training.complexity import PAPER_TABLE_II
-
     lines = ["| backbone | params (M) | GFLOPs | GMACs | ONNX (MB) | paper params / GFLOPs / MB |",
              "|---|---|---|---|---|---|"]
     for c in cards:
@@ -36,9 +29,6 @@ def format_table(cards: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtl_perception.training.backbone import BACKBONES
-    from mtl_perception.training.complexity import model_card
-
     height, width = parse_hw(args.img_size)
     if args.model is not None:
         try:
@@ -55,14 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
 def model_file_card(path: Path, height: int, width: int):  # -> ModelCard (torch is imported lazily)
     """The card of a checkpoint (its network, at height x width) or of an ONNX file (at its own input)."""
-    from mtl_perception.training.checkpoint import model_from_checkpoint
-    from mtl_perception.training.complexity import model_card, onnx_card
 
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     if path.suffix == ".onnx":
         return onnx_card(path)
-    import dataclasses
 
     model = model_from_checkpoint(path)
     return dataclasses.replace(model_card(model.config.backbone, height, width, model), source=str(path))

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from mtl_perception.commands.common import rate_hz
+import rclpy
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", type=Path, help="a rosbag2 folder (sqlite3 or mcap)")
-    parser.add_argument("--rate", type=rate_hz, help="frames per second instead of the recorded timing")
-    parser.add_argument("--speed", type=float, default=1.0, help="recorded timing scaled by this (default 1.0)")
-    parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
-                        help="publish a recorded topic on another, e.g. /camera/image_raw:=/cam_front/image")
-    parser.add_argument("--wait", type=float, default=5.0,
-                        help="seconds to wait for subscribers before the first frame (default 5)")
+from mtl_perception.evaluation.bags import BagError
+from mtl_perception.ros.bag_player import BagPlayer
 
 
 def run(args: argparse.Namespace) -> int:
-    import rclpy
-
-    from mtl_perception.evaluation.bags import BagError
-    from mtl_perception.ros.bag_player import BagPlayer
-
     remap = {}
     for rule in args.remap:
         source, sep, target = rule.partition(":=")

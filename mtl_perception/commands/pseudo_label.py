@@ -23,41 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtl_perception.commands.common import at_least_one, thread_count
+import cv2
+from tqdm import tqdm
+
+from mtl_perception.atomic_io import atomic_write_bytes, atomic_write_text
+from mtl_perception.data.pseudo_label import (
+    COCO_TO_BDD100K,
+    DRIVABLE_DEFINITION,
+    UNSEEN_BY_COCO_TEACHERS,
+    Labeller,
+    Thresholds,
+    frame_record,
+)
+from mtl_perception.data.teachers import TeacherError, load_teacher
+from mtl_perception.evaluation.bags import read_image_frames
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", type=Path, action="append", default=[],
-                        help="an image folder, a video (.mp4 .avi .mov .mkv .gif) or a rosbag2 bag; repeatable")
-    parser.add_argument("--out", type=Path, required=True, help="dataset root to write (BDD100K layout)")
-    parser.add_argument("--split", default="train", help="split to write (default: train)")
-    parser.add_argument("--detector", action="append", default=[], metavar="KIND:PATH[@SIZE]",
-                        help="a detection teacher: yolox:FILE[@SIZE] (any multiple of 32; default 640), "
-                             "nanodet:FILE, or contract:FILE (a model of this project); repeatable: fused by WBF")
-    parser.add_argument("--segmenter", action="append", default=[], metavar="KIND:PATH",
-                        help="a segmentation teacher: twinlite:FILE (TwinLiteNet or TwinLiteNetPlus) or "
-                             "contract:FILE; repeatable: probabilities averaged")
-    parser.add_argument("--flip", action="store_true", help="test-time flip: a mirrored pass of every teacher")
-    parser.add_argument("--box-keep", type=float, default=0.30, help="fused score for a box label (default 0.30)")
-    parser.add_argument("--box-ignore", type=float, default=0.10,
-                        help="fused score for an ignore region, below --box-keep (default 0.10)")
-    parser.add_argument("--wbf-iou", type=float, default=0.55, help="IoU that makes boxes one object (default 0.55)")
-    parser.add_argument("--drivable-margin", type=float, default=0.25,
-                        help="pixels whose mean drivable probability is within this of 0.5 are ignored (default 0.25)")
-    parser.add_argument("--lane-margin", type=float, default=0.25,
-                        help="the same for lane lines (default 0.25)")
-    parser.add_argument("--every", type=at_least_one, default=1,
-                        help="keep every N-th frame of a video or bag (default 1: all; neighbours are near copies)")
-    parser.add_argument("--resize", metavar="WxH",
-                        help="resize every frame to WxH first (e.g. 1280x720 for frames stored squashed)")
-    parser.add_argument("--shard", default="1/1", metavar="K/N", help="label the K-th of N shares (default 1/1)")
-    parser.add_argument("--merge", action="store_true", help="join the N shards of --split into det_SPLIT.json")
-    parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads per teacher (default 2)")
-    parser.add_argument("--overwrite", action="store_true", help="replace this split's labels if they exist")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 @dataclass(frozen=True)
@@ -125,15 +109,11 @@ def list_frames(inputs: list[Path], every: int) -> list[SourceFrame]:
 
 def _image_loader(path: Path) -> Any:
     def load() -> Any:
-        import cv2
-
         return cv2.imread(str(path), cv2.IMREAD_COLOR)
     return load
 
 
 def _video_frames(path: Path, every: int) -> list[SourceFrame]:
-    import cv2
-
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"video {path} cannot be opened (corrupt, or a codec this OpenCV lacks)")
@@ -155,8 +135,6 @@ def _video_frames(path: Path, every: int) -> list[SourceFrame]:
 
 
 def _bag_frames(path: Path, every: int) -> list[SourceFrame]:
-    from mtl_perception.evaluation.bags import read_image_frames
-
     frames = []
     for index, frame in enumerate(read_image_frames(path)):
         if index % every or frame.image is None:
@@ -178,10 +156,6 @@ def _paths(out: Path, split: str, suffix: str = "") -> dict[str, Path]:
 
 
 def _write_image(path: Path, image: Any, params: list[int] | None = None) -> None:
-    import cv2
-
-    from mtl_perception.atomic_io import atomic_write_bytes
-
     ok, encoded = cv2.imencode(path.suffix, image, params or [])
     if not ok:
         raise OSError(f"cannot encode {path}")
@@ -189,20 +163,6 @@ def _write_image(path: Path, image: Any, params: list[int] | None = None) -> Non
 
 
 def label_split(args: argparse.Namespace, shard: Shard) -> dict[str, Any]:
-    import cv2
-    from tqdm import tqdm
-
-    from mtl_perception.atomic_io import atomic_write_text
-    from mtl_perception.data.pseudo_label import (
-        COCO_TO_BDD100K,
-        DRIVABLE_DEFINITION,
-        UNSEEN_BY_COCO_TEACHERS,
-        Labeller,
-        Thresholds,
-        frame_record,
-    )
-    from mtl_perception.data.teachers import load_teacher
-
     thresholds = Thresholds(args.box_keep, args.box_ignore, args.wbf_iou, args.drivable_margin, args.lane_margin)
     if not args.detector or not args.segmenter:
         raise ValueError("give at least one --detector and one --segmenter: training needs every task's labels")
@@ -257,8 +217,6 @@ def label_split(args: argparse.Namespace, shard: Shard) -> dict[str, Any]:
 
 
 def merge_shards(out: Path, split: str, overwrite: bool) -> dict[str, Any]:
-    from mtl_perception.atomic_io import atomic_write_text
-
     folder = out / "labels" / "det_20"
     shards = sorted(folder.glob(f"det_{split}.shard-*-of-*.json"))
     if not shards:
@@ -290,8 +248,6 @@ def merge_shards(out: Path, split: str, overwrite: bool) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtl_perception.data.teachers import TeacherError
-
     try:
         shard = Shard.parse(args.shard)
         if args.merge:

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labels", type=Path, required=True, help="ground truth: det_20 JSON (or scalabel frames)")
-    parser.add_argument("--predictions", type=Path, required=True,
-                        help="detections in the same format, each label with a score (eval --save-predictions)")
-    parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                        help="print the results as JSON instead of the table, or write them to FILE")
+from mtl_perception.atomic_io import atomic_write_text
+from mtl_perception.data.bdd100k import DETECTION_CLASSES, DatasetError, load_frames
+from mtl_perception.evaluation.toolkit_det import format_scores, load_predictions, score_detections
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    from collections import Counter
-
-    from mtl_perception.atomic_io import atomic_write_text
-    from mtl_perception.data.bdd100k import DETECTION_CLASSES, DatasetError, load_frames
-    from mtl_perception.evaluation.toolkit_det import format_scores, load_predictions, score_detections
-
     try:
         predictions = load_predictions(args.predictions)
         labels = load_frames(args.labels, "labels")

@@ -6,33 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, help="dataset root to write (images/, labels/)")
-    parser.add_argument("--train", type=int, default=200, help="train frames (default 200)")
-    parser.add_argument("--val", type=int, default=50, help="val frames (default 50)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same files (default 0)")
-    parser.add_argument("--size", default="720x1280", help="frame size HxW (default 720x1280, as BDD100K)")
-    parser.add_argument("--workers", type=int, default=1, help="processes to render with (default 1)")
-    parser.add_argument("--world", choices=["randomised", "plain"], default="randomised",
-                        help="randomised: the training mix of data/randomisation.py (default); plain: the scenes "
-                             "as they were before it (to compare models on)")
-    parser.add_argument("--gallery", type=Path, metavar="OUT.png",
-                        help="also draw a contact sheet of labelled frames into OUT.png, and one frame per "
-                             "randomisation factor (each forced on) into OUT-factors.png")
-    parser.add_argument("--gallery-only", action="store_true",
-                        help="draw the gallery of the existing set at --out, generate nothing")
-    parser.add_argument("--gallery-split", default="train", help="split the gallery shows (default train)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the dataset an existing --out holds")
+from mtl_perception.commands.common import parse_hw
+from mtl_perception.data.bdd100k import DatasetError
+from mtl_perception.data.gallery import dataset_gallery, factor_gallery
+from mtl_perception.data.randomisation import Randomisation
+from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtl_perception.commands.common import parse_hw
-    from mtl_perception.data.bdd100k import DatasetError
-    from mtl_perception.data.gallery import dataset_gallery, factor_gallery
-    from mtl_perception.data.randomisation import Randomisation
-    from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
-
     if args.out is None:
         print("error: --out DIR is required", file=sys.stderr)
         return 2

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from mtl_perception.runtime.backends.base import BackendOptions
-from mtl_perception.runtime.trt_readiness import TRT_VERSIONS
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="an ONNX file")
-    parser.add_argument("--trt", nargs="+", choices=TRT_VERSIONS, default=list(TRT_VERSIONS),
-                        help="TensorRT versions to check against (default: all that JetPack ships)")
-    parser.add_argument("--workspace-mb", type=int, default=BackendOptions.workspace_mb,
-                        help="the builder workspace the build will be given (build-engine --workspace-mb; "
-                             "default: %(default)s)")
+from mtl_perception.runtime.trt_readiness import build_needs, check_file, summary
 
 
 def run(args: argparse.Namespace) -> int:
-    from mtl_perception.runtime.trt_readiness import build_needs, check_file, summary
-
     if not args.model.is_file():
         print(f"error: model file {args.model} not found", file=sys.stderr)
         return 2

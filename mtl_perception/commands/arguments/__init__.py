@@ -1,0 +1,1 @@
+"""The options of each mtl-perception subcommand, one module each (see cli.py)."""

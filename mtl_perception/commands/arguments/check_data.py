@@ -1,0 +1,14 @@
+"""The options of mtl-perception check-data: what building the parser (--help included) imports of the command,
+so it holds only what the options need; mtl_perception/commands/check_data.py, which does the work, is imported
+when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="dataset root (images/, labels/)")
+    parser.add_argument("--split", default="val", help="train or val (default val)")
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -1,0 +1,28 @@
+"""The options of mtl-perception eval-ground: what building the parser (--help included) imports of the command,
+so it holds only what the options need; mtl_perception/commands/eval_ground.py, which does the work, is imported
+when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mtl_perception.commands.common import (
+    add_backend_arguments,
+    add_drivable_argument,
+    add_split_argument,
+    at_least_one,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="synthetic dataset root (mtl-perception synth)")
+    add_split_argument(parser)
+    parser.add_argument("--model", type=Path, help="ONNX model; without it only the geometry run is made")
+    add_backend_arguments(parser)
+    parser.add_argument("--limit", type=at_least_one, help="evaluate the first N frames only")
+    add_drivable_argument(parser)
+    parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                        help="print the results as JSON instead of the table, or write them to FILE")
+    parser.add_argument("--picture", type=Path, metavar="PNG",
+                        help="also draw the first frame's camera view beside its grid and markings from above")

@@ -1,0 +1,20 @@
+"""The options of mtl-perception export: what building the parser (--help included) imports of the command,
+so it holds only what the options need; mtl_perception/commands/export.py, which does the work, is imported
+when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a training checkpoint (its EMA weights are exported)")
+    source.add_argument("--backbone",
+                        help="export random weights (for tests and benchmarks); the metadata says so")
+    parser.add_argument("--img-size", help="input size HxW, multiples of 32 (default: the size the checkpoint was "
+                                           "trained at; 384x640 for --backbone)")
+    parser.add_argument("--out", type=Path, required=True, help="FILE.onnx")
+    parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
+                        help="class set for --backbone (a checkpoint carries its own)")

@@ -37,7 +37,7 @@ def model_to_run(share: Path, backbone: str, model_path: str) -> Path:
 
 
 def parse_camera_pose(text: str) -> list[float] | None:
-    """camera_pose:=[x,y,z,roll,pitch,yaw] as six floats; empty: None (config/jetson.yaml's value stays)."""
+    """camera_pose:=[x,y,z,roll,pitch,yaw] as six floats; empty: None (params_file's value stays, or none: unset)."""
     text = text.strip()
     if not text:
         return None

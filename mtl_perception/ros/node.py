@@ -173,10 +173,6 @@ class PerceptionNode(LifecycleNode):
     def autostart(self) -> bool:
         return bool(self.get_parameter("autostart").value)
 
-    @property
-    def settings(self) -> NodeSettings | None:
-        return self.parts.settings if self.parts is not None else None
-
     # lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -214,7 +210,7 @@ class PerceptionNode(LifecycleNode):
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_input()
+        self.stop_input()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -222,12 +218,13 @@ class PerceptionNode(LifecycleNode):
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_input()
+        self.stop_input()
         self._release()
         return SUCCESS
 
-    def _stop_input(self) -> None:
-        """Unsubscribe, then let the worker finish its frame; the configured parts stay."""
+    def stop_input(self) -> None:
+        """Unsubscribe, then let the worker finish its frame; the configured parts stay (deactivate, shutdown,
+        and main() before the node is destroyed)."""
         if self.parts is not None:
             self.parts.camera.stop()
             self.parts.worker.stop()
@@ -456,7 +453,7 @@ def main(args: list[str] | None = None) -> int:
         # SIGINT: a second one must not interrupt the cleanup below
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
-            node._stop_input()  # the worker finishes its frame before the node goes
+            node.stop_input()  # the worker finishes its frame before the node goes
             node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -54,7 +54,6 @@ def _default_model(folder: Path) -> Path:
 
 def _camera_bag(frame: np.ndarray, folder: Path, rate: float) -> Path:
     """A one-frame bag of `frame` on make-bag's camera topic: what the player loops as the camera."""
-
     name = f"camera_{frame.shape[1]}x{frame.shape[0]}"
     image = folder / f"{name}.png"
     if not cv2.imwrite(str(image), frame):
@@ -69,7 +68,6 @@ def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = 
     """Play the bag's frame at `rate` Hz for `seconds` like a camera driver: on a clock, each frame under a
     new stamp, while an executor thread of its own takes the answers (no polling loop competing for the
     2 cores)."""
-
     node = Node(f"bench_camera_{int(rate)}")
     # the bag's topic onto the node's relative `image`; its QoS is what make-bag records, a camera's
     player = BagPlayer(node, bag, remap={IMAGE_TOPIC: "image"})

@@ -70,12 +70,9 @@ RATE_MARGIN = 1.3  # replay period = this x the slowest probe answer
 DEMO_MOUNT = {"focal_fraction": 0.8, "height_m": 1.5, "pitch_deg": 2.0}
 
 
-
-
 @dataclass
 class Recording:
     """What the node answered, by input stamp."""
-
     sent_at: dict[int, float] = field(default_factory=dict)
     detections: dict[int, Any] = field(default_factory=dict)
     drivable: dict[int, np.ndarray] = field(default_factory=dict)
@@ -98,7 +95,6 @@ class Recording:
 def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
     """The synthetic drive (val split) and its bag, the camera's camera_info beside every frame; made once,
     reused after."""
-
     drive, bag = data / "drive", data / f"drive_{frames}_rosbag2"  # no ".bag": that suffix means ROS 1
     if not (drive / "labels" / "ground" / "ground_val.json").is_file():
         print(f"making a {frames}-frame synthetic drive in {drive} (seed {DEMO_SEED})")
@@ -135,7 +131,6 @@ def _replay(bag: Path, asked_hz: float, recording: Recording) -> Replay:
     """Play the drive's bag into the node (play-bag's player: each frame's camera_info, then its image):
     first until it answers, then probe frames one at a time, then every frame at a rate it sustains,
     collecting the answers in a thread of their own."""
-
     node = rclpy.create_node("demo_player")
 
     def on_detections(msg: Detection2DArray) -> None:
@@ -281,7 +276,6 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
 
 def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
     """The frame with the node's drivable_grid and lane markings, seen from above, in its top right corner."""
-
     occupancy, spec = grid_from_message(grid)
     lines = [] if markers is None else [m for m in markers.markers if m.points]
     markings = [GroundMarking(np.array([[p.x, p.y] for p in m.points]), (0.0, 0.0, 0.0)) for m in lines]
@@ -344,7 +338,6 @@ def run(args: argparse.Namespace) -> int:
 def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict[str, Any]:
     """The node's pipeline (runtime/perception.py, at the node's default thresholds) on every frame of a real
     clip: out/real_overlay.mp4, and what it found."""
-
     perception = Perception(PerceptionConfig(model, BackendOptions("onnxruntime", threads=threads)))
     capture = cv2.VideoCapture(str(clip))
     if not capture.isOpened():

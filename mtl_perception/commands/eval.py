@@ -10,9 +10,7 @@ import sys
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_write_text
-from mtl_perception.commands.common import (
-    report,
-)
+from mtl_perception.commands.common import report
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.evaluation.evaluator import Evaluator, format_summary
 from mtl_perception.runtime.backends import BackendOptions, ModelLoadError

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin
-import json
 
 from mtl_perception.data.bdd100k import DatasetError
 from mtl_perception.data.ground_truth import ground_json, load_ground_truth
@@ -26,7 +22,6 @@ from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
 def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> GroundOutput:
     """The camera for --ground: a synthetic split's per-frame truth, else the bag's camera_info and
     --camera-pose; ValueError saying what is missing."""
-
     if labels is not None and ground_json(labels.split.paths).is_file():
         truth = load_ground_truth(labels.split.paths)
         frames = labels.split.frames

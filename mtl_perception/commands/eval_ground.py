@@ -14,9 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_write_bytes
-from mtl_perception.commands.common import (
-    report,
-)
+from mtl_perception.commands.common import report
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.data.ground_truth import load_ground_truth
 from mtl_perception.evaluation.ground_eval import DISTANCES_M, GroundScores
@@ -28,12 +26,10 @@ from mtl_perception.runtime.overlay import draw_birdseye, draw_overlay
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
 from mtl_perception.runtime.presets import deployed, includes_alternative
 
-if TYPE_CHECKING:  # the modules the command needs are imported when it runs
+if TYPE_CHECKING:  # for annotations only
     from mtl_perception.data.bdd100k import Sample
     from mtl_perception.data.ground_truth import FrameGround
     from mtl_perception.runtime.perception import PerceptionResult
-
-
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +89,6 @@ def _table(runs: dict) -> str:
 
 def _picture(path: Path, sample: Sample, ground: FrameGround, result: PerceptionResult | None) -> None:
     """Camera view with masks beside the grid and markings from above, from the model where there is one."""
-
     drivable, lane = (result.drivable, result.lane) if result is not None else (sample.drivable, sample.lane)
     assert drivable is not None and lane is not None  # eval-ground requires both label kinds
     spec = GridSpec.from_node_defaults()

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,19 +24,13 @@ from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
-if TYPE_CHECKING:
-    import numpy as np
-
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
-
-
 
 
 def _frames(source: Path) -> Iterator[tuple[str, str, np.ndarray | None]]:
     """(frame name, overlay file stem, BGR frame or None where it cannot be decoded) for each frame of an
     image, a folder of images or a video. A frame's name is its file's name (as BDD100K names frames);
     two files with one stem (frame.jpg, frame.png) get overlays named after both (frame_jpg, frame_png)."""
-
     if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
         yield from _video_frames(source)
         return
@@ -80,7 +74,6 @@ def _holds_results(out: Path) -> bool:
 
 def _titled(image: np.ndarray, title: str) -> np.ndarray:
     """A copy of a BGR image with a title bar at the top (model names on comparison tiles)."""
-
     out = image.copy()
     scale = max(image.shape[1] / 1280, 0.5)
     cv2.rectangle(out, (0, 0), (out.shape[1], round(40 * scale)), (0, 0, 0), -1)
@@ -91,7 +84,6 @@ def _titled(image: np.ndarray, title: str) -> np.ndarray:
 
 def _compare(args: argparse.Namespace) -> int:
     """Both models on every frame; one tile per model, side by side."""
-
     try:
         models = [Perception(PerceptionConfig(path, BackendOptions(args.backend, args.precision, args.threads),
                                               args.score_threshold, args.iou_threshold, args.max_detections))
@@ -149,7 +141,6 @@ def _teachers(args: argparse.Namespace) -> Any:
 
 def _teacher_tile(labeller: Any, frame: Any) -> tuple[Any, dict[str, Any]]:
     """The frame with what pseudo-label would write for it: labelled boxes (ignore regions left out) and masks."""
-
     fused, drivable, lane = labeller.label(frame)
     keep = ~fused.ignore
     labels = [f"{c} {s:.2f}" for c, s, k in zip(fused.categories, fused.scores.tolist(), keep.tolist()) if k]
@@ -187,7 +178,6 @@ def run(args: argparse.Namespace) -> int:
 def _infer_into(out: Path, perception: Any, args: argparse.Namespace) -> tuple[int, int]:
     """Every frame through the model, its results written into out; (frames done, frames unreadable).
     ValueError when no frame could be read: an empty result must not pass for one."""
-
     frames: list[dict[str, Any]] = []
     unreadable = 0
     video = _OverlayVideo(out / "overlay.mp4", args.input) if args.input.suffix.lower() in VIDEO_SUFFIXES else None
@@ -222,7 +212,6 @@ def _infer_into(out: Path, perception: Any, args: argparse.Namespace) -> tuple[i
 
 class _OverlayVideo:
     """overlay.mp4 at the source video's frame rate (mp4v, as the demo writes its videos)."""
-
     def __init__(self, path: Path, source: Path) -> None:
         capture = cv2.VideoCapture(str(source))
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 10.0

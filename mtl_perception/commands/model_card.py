@@ -45,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
 
 def model_file_card(path: Path, height: int, width: int):  # -> ModelCard (torch is imported lazily)
     """The card of a checkpoint (its network, at height x width) or of an ONNX file (at its own input)."""
-
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     if path.suffix == ".onnx":

@@ -42,8 +42,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")
 
 
-
-
 @dataclass(frozen=True)
 class Shard:
     index: int  # 1-based

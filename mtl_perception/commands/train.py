@@ -25,7 +25,6 @@ from mtl_perception.training.trainer import train
 def config_from_args(args: argparse.Namespace) -> Any:
     """The TrainConfig these options and the --config file describe: options given on the command line
     win, then the file's sections, then TrainConfig's defaults."""
-
     height, width = parse_hw(args.img_size)
     overrides = load_yaml_overrides(args.config) if args.config else {}
     loss = overrides.pop("loss", LossConfig())
@@ -80,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _epochs_done(out: Path) -> int:
     """Epochs a run folder's history records, where it has a last.pt (0 otherwise, or if unreadable)."""
-
     if not (out / "last.pt").is_file():
         return 0
     try:

@@ -17,7 +17,6 @@ SETTLE_S = 1.5  # after the last frame: time for its answer, then the next diagn
 def max_seconds() -> float:
     """The longest play whose frames, and only those, fit the node's statistics window when its next
     /diagnostics message is read."""
-
     return STATS_WINDOW_S - SETTLE_S - float(node_default("diagnostics_period"))
 
 

@@ -79,7 +79,6 @@ def _show_config_defaults(parser: argparse.ArgumentParser) -> None:
 
 class _ConfigDefault:
     """TrainConfig's default for one field, looked up when printed."""
-
     def __init__(self, name: str) -> None:
         self.name = name
 

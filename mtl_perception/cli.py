@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from mtl_perception.errors import UserFacingError
+from mtl_perception.interrupts import redelivered_interrupts
 
 # name -> (module, help). The module defines run(args) -> int; its arguments module (arguments_module) defines
 # add_arguments(parser).
@@ -101,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _command_in(argv)
     try:
-        return _run(argv, command)
+        with redelivered_interrupts():  # a Ctrl-C that lands in a finaliser still stops the run
+            return _run(argv, command)
     except KeyboardInterrupt:
         # each tool writes its outputs atomically or under a temporary name: what it had not finished is absent
         print(f"interrupted: mtl-perception {command or ''} stopped; its unfinished outputs were not written"

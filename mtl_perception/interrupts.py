@@ -1,0 +1,46 @@
+"""Ctrl-C that Python swallowed, delivered again.
+
+Python raises KeyboardInterrupt wherever the main thread happens to be when SIGINT arrives. If that is a
+finaliser or a weak-reference callback (the garbage collector runs them at any moment, torch's and tqdm's
+included), Python cannot raise it further: it prints "Exception ignored in ..." with a traceback and carries on,
+and a long run (a training) goes on to the end as if Ctrl-C had never been pressed.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# How long the re-delivery waits: long enough for the main thread to leave the hook and the finaliser
+# (microseconds), short against a person's wait for Ctrl-C to act.
+_REDELIVERY_DELAY_S = 0.05
+
+
+def _redeliver() -> None:
+    time.sleep(_REDELIVERY_DELAY_S)
+    _thread.interrupt_main()
+
+
+@contextmanager
+def redelivered_interrupts() -> Iterator[None]:
+    """Within the block, a KeyboardInterrupt that Python could only report as unraisable is raised again in the
+    main thread (without the traceback); every other unraisable exception is reported as before."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            # From another thread, started without waiting on it (threading.Thread.start waits, and the
+            # interrupt would land in that wait, inside this hook, and be swallowed again).
+            _thread.start_new_thread(_redeliver, ())
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous

@@ -41,14 +41,18 @@ class GpuIdentity:
 
 
 def engine_file_name(model_path: Path, model_digest: str, precision: str, trt_version: str, gpu: GpuIdentity,
-                     calibration_digest: str = "", calibration_algorithm: str = "") -> str:
+                     calibration_digest: str = "", calibration_algorithm: str = "",
+                     profile_max_batch: int | None = None) -> str:
     """e.g. mtl_mobilenetv2_384x640-3f2a9c0d1b7e6a55-fp16-trt10.3.0-orin-sm87-16sm-15389mib.engine; int8
     engines also carry the calibration set's digest and algorithm (…-int8-cal0123abcd4567ef89-minmax-…), so a
-    new calibration folder or algorithm never reuses an engine calibrated otherwise."""
+    new calibration folder or algorithm never reuses an engine calibrated otherwise; a dynamic-batch model's
+    engines their optimisation profile (…-fp16-batch1to3-…), so a node with more cameras builds its own."""
     calibration = f"-cal{calibration_digest[:16]}" if calibration_digest else ""
     if calibration and calibration_algorithm:
         calibration += f"-{_slug(calibration_algorithm)}"
-    return f"{model_path.stem}-{model_digest[:16]}-{precision}{calibration}-trt{_slug(trt_version)}-{gpu.slug()}.engine"
+    profile = f"-batch1to{profile_max_batch}" if profile_max_batch is not None else ""
+    return (f"{model_path.stem}-{model_digest[:16]}-{precision}{calibration}{profile}-trt{_slug(trt_version)}-"
+            f"{gpu.slug()}.engine")
 
 
 def default_cache_dir() -> Path:

@@ -7,6 +7,7 @@ the rosbag evaluation and the benchmarks all run this same object.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +70,7 @@ class Perception:
     def __init__(self, config: PerceptionConfig, backend: Backend | None = None) -> None:
         self.config = config
         self.backend = backend or load_backend(config.model_path, config.backend)
-        info = self.backend.info
-        self._input = np.empty((1, info.input_height, info.input_width, 3), np.uint8)
+        self._inputs: dict[int, np.ndarray] = {}  # one input buffer per batch size met, reused
 
     @property
     def info(self) -> ModelInfo:
@@ -85,15 +85,41 @@ class Perception:
 
     def infer(self, frame: np.ndarray) -> RawOutput:
         """frame uint8[H, W, 3] BGR, any size."""
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"expected a uint8 BGR frame (H, W, 3), got {frame.dtype} {frame.shape}")
+        return self.infer_batch([frame])[0]
+
+    def infer_batch(self, frames: Sequence[np.ndarray]) -> list[RawOutput]:
+        """Several frames (one per camera), each uint8[H, W, 3] BGR of any size, through the model in as few
+        runs as it allows: one, for a dynamic-batch model up to its largest batch; batch-1 files one frame at a
+        time. Each frame's "inference" timing is its run's: it waited for the whole batch."""
+        for frame in frames:
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ValueError(f"expected a uint8 BGR frame (H, W, 3), got {frame.dtype} {frame.shape}")
+        step = self.backend.static_batch or self.backend.max_batch or len(frames)
+        results: list[RawOutput] = []
+        for start in range(0, len(frames), step):
+            results += self._run(frames[start:start + step])
+        return results
+
+    def _run(self, frames: Sequence[np.ndarray]) -> list[RawOutput]:
+        images = self._input_buffer(self.backend.static_batch or len(frames))
+        letterboxes, preprocess = [], []
+        for row, frame in enumerate(frames):
+            t0 = time.perf_counter()
+            letterboxes.append(letterbox_image(frame, self.info.input_height, self.info.input_width,
+                                               self.info.pad_value, out=images[row])[1])
+            preprocess.append(1e3 * (time.perf_counter() - t0))
         t0 = time.perf_counter()
-        _, lb = letterbox_image(frame, self.info.input_height, self.info.input_width, self.info.pad_value,
-                                out=self._input[0])
-        t1 = time.perf_counter()
-        outputs = self.backend.infer(self._input)
-        t2 = time.perf_counter()
-        return RawOutput(outputs, lb, {"preprocess": 1e3 * (t1 - t0), "inference": 1e3 * (t2 - t1)})
+        outputs = self.backend.infer(images)  # a static batch's spare rows hold padding: their outputs are dropped
+        inference = 1e3 * (time.perf_counter() - t0)
+        return [RawOutput({name: value[row:row + 1] for name, value in outputs.items()}, letterbox,
+                          {"preprocess": preprocess[row], "inference": inference})
+                for row, letterbox in enumerate(letterboxes)]
+
+    def _input_buffer(self, rows: int) -> np.ndarray:
+        if rows not in self._inputs:
+            self._inputs[rows] = np.full((rows, self.info.input_height, self.info.input_width, 3),
+                                         self.info.pad_value, np.uint8)
+        return self._inputs[rows]
 
     def detections(self, raw: RawOutput) -> Detections:
         t0 = time.perf_counter()

@@ -6,6 +6,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import onnx
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 
 from mtl_perception.atomic_io import atomic_write_bytes
 from mtl_perception.runtime.contract import (
+    BATCH_DIM,
     CONTRACT_VERSION,
     INPUT_NAME,
     OUTPUT_NAMES,
@@ -38,15 +40,16 @@ class ContractModule(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Outputs in OUTPUT_NAMES order (the exporter names them so): boxes, scores, drivable, lane."""
-        outputs = self.model(self.normalize(images))
+        outputs = self.model.forward_margins(self.normalize(images))
         boxes, scores = self.model.decode(outputs)
-        return boxes, scores, _mask(outputs["drivable"]), _mask(outputs["lane"])
+        return boxes, scores, _mask(cast(Tensor, outputs["drivable"])), _mask(cast(Tensor, outputs["lane"]))
 
 
-def _mask(logits: Tensor) -> Tensor:
-    """[B, 2, H, W] logits -> uint8 [B, H, W], 1 where class 1 wins. A comparison rather than ArgMax
-    (cheaper), cast to uint8 through float: TensorRT 8.5 and 8.6 cast to UINT8 only from a float type."""
-    return (logits[:, 1] > logits[:, 0]).to(torch.float32).to(torch.uint8)
+def _mask(margin: Tensor) -> Tensor:
+    """[B, 1, H, W] margins (class 1's logit minus class 0's) -> uint8 [B, H, W], 1 where class 1 wins, as
+    the argmax of the two logits does (a tie goes to class 0). Cast to uint8 through float: TensorRT 8.5 and
+    8.6 cast to UINT8 only from a float type."""
+    return (margin[:, 0] > 0).to(torch.float32).to(torch.uint8)
 
 
 def model_info(model: MultiTaskNet, height: int, width: int, trained_on: str) -> ModelInfo:
@@ -62,9 +65,13 @@ def to_onnx_bytes(model: MultiTaskNet, height: int, width: int, info: ModelInfo)
         path = Path(tmp) / "model.onnx"
         # the TorchScript exporter: it takes this static, control-flow-free graph as is and needs
         # no onnxscript; the dynamo exporter adds nothing for it
+        # the batch is a named dynamic dimension (contract 2): one file serves one camera or several, and
+        # TensorRT builds the profile the node needs (docs/architecture.md says why not a static batch)
         torch.onnx.export(module, (dummy,), str(path), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+                          opset_version=OPSET, dynamo=False, do_constant_folding=True,
+                          dynamic_axes={name: {0: BATCH_DIM} for name in (INPUT_NAME, *OUTPUT_NAMES)})
         proto = onnx.load(str(path))
+        _fix_output_shapes(proto, [tuple(t.shape) for t in module(dummy)])
     del proto.metadata_props[:]
     for key, value in info.to_metadata().items():
         proto.metadata_props.add(key=key, value=value)
@@ -72,6 +79,16 @@ def to_onnx_bytes(model: MultiTaskNet, height: int, width: int, info: ModelInfo)
     onnx.checker.check_model(proto, full_check=True)
     require_ready(proto)  # a file the Jetson's TensorRT refuses must not leave the training machine
     return proto.SerializeToString()
+
+
+def _fix_output_shapes(proto: onnx.ModelProto, shapes: list[tuple[int, ...]]) -> None:
+    """Every output dimension but the batch as a number. With a dynamic batch the exporter traces the graph's
+    shape arithmetic and names the outputs' other dimensions symbolically, though they follow from the fixed
+    input size; the contract (and TensorRT's static check) wants them fixed."""
+    for output, shape in zip(proto.graph.output, shapes, strict=True):
+        for dim, size in zip(output.type.tensor_type.shape.dim[1:], shape[1:], strict=True):
+            dim.Clear()
+            dim.dim_value = size
 
 
 def export_onnx(model: MultiTaskNet, out: Path, height: int, width: int, trained_on: str) -> ModelInfo:

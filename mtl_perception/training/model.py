@@ -78,6 +78,20 @@ class MultiTaskNet(nn.Module):
             "lane": self.lane_head(top_down, features["c2"], size),
         }
 
+    def forward_margins(self, images: Tensor) -> dict[str, Tensor | list[Tensor]]:
+        """forward, with each segmentation head's one margin channel (SegmentationHead.margin) in place of its
+        two logits: what the exported graph computes."""
+        size = (images.shape[-2], images.shape[-1])
+        features = self.backbone(images)
+        levels, top_down = self.neck([features["c3"], features["c4"], features["c5"]])
+        heads = {"drivable": self.drivable_head, "lane": self.lane_head}
+        margins: dict[str, Tensor | list[Tensor]] = {"det": self.det_head(levels)}
+        for task, head in heads.items():
+            if not isinstance(head, SegmentationHead):
+                raise TypeError(f"forward_margins needs SegmentationHead as the {task} head, got {type(head).__name__}")
+            margins[task] = head.margin(top_down, features["c2"], size)
+        return margins
+
     def decode(self, outputs: dict) -> tuple[Tensor, Tensor]:
         """boxes Tensor[B, N, 4] (x1, y1, x2, y2, input pixels) and scores Tensor[B, N, C]."""
         return decode_detections(outputs["det"], self.anchors, STRIDES)

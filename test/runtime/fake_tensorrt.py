@@ -46,6 +46,9 @@ class World:
     build_fails: bool = False
     build_seconds: float = 0.0
     outputs: dict[str, Any] = field(default_factory=dict)  # what execute_async_v3 writes, by tensor
+    # execute_async_v3 writes each batch row of "drivable" as that row's first input byte: rows stay in order
+    echo_rows: bool = False
+    build_error: str = ""  # why the last build failed, as TensorRT's log would say
 
     def record(self, call: str) -> None:
         self.calls.append(call)
@@ -55,8 +58,13 @@ class World:
             raise RuntimeError(f"fake pycuda: {what} without a current CUDA context")
 
 
-def engine_bytes(io: dict[str, tuple[str, list[int], str]]) -> bytes:
-    return ENGINE_MAGIC + json.dumps(io).encode()
+def engine_bytes(io: dict[str, tuple[str, list[int], str]], profiles: dict[str, list[list[int]]] | None = None) -> bytes:
+    """A fake serialized engine: its tensors, and the [min, opt, max] shapes of profile 0 per dynamic input."""
+    return ENGINE_MAGIC + json.dumps({"io": io, "profiles": profiles or {}}).encode()
+
+
+def _dynamic_inputs(io: dict[str, tuple[str, list[int], str]]) -> list[str]:
+    return [name for name, (_, shape, mode) in io.items() if mode == "INPUT" and -1 in shape]
 
 
 class _Restricted:
@@ -123,6 +131,8 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             self._calibrator: Any = None
             self._monitor: Any = None
             self._pool: dict[Any, int] = {}
+            self._profiles: list[Any] = []
+            self._calibration_profile: Any = None
 
         def set_memory_pool_limit(self, pool: Any, size: int) -> None:
             self._pool[pool] = size
@@ -146,6 +156,16 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
         def set_flag(self, flag: Any) -> None:
             self._flags.add(flag.name)
 
+        def add_optimization_profile(self, profile: Any) -> int:
+            world.record("IBuilderConfig.add_optimization_profile")
+            self._profiles.append(profile)
+            return len(self._profiles) - 1
+
+        def set_calibration_profile(self, profile: Any) -> bool:
+            world.record("IBuilderConfig.set_calibration_profile")
+            self._calibration_profile = profile
+            return True
+
         @property
         def int8_calibrator(self) -> Any:
             return self._calibrator
@@ -165,6 +185,20 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
     class INetworkDefinition:
         pass
 
+    class IOptimizationProfile:
+        def __init__(self) -> None:
+            self._shapes: dict[str, list[list[int]]] = {}
+
+        def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
+            shapes = [list(min), list(opt), list(max)]
+            _, declared, _ = world.io[input]
+            for shape in shapes:  # TensorRT's checks: the declared rank, fixed dimensions as declared
+                if len(shape) != len(declared) or any(d != -1 and d != v for d, v in zip(declared, shape)):
+                    raise ValueError(f"fake TensorRT: profile shape {shape} does not fit {input} {declared}")
+            if not all(a <= b <= c for a, b, c in zip(*shapes)):
+                raise ValueError(f"fake TensorRT: profile for {input} is not min <= opt <= max: {shapes}")
+            self._shapes[input] = shapes
+
     class Builder:
         def __init__(self, logger: Any) -> None:
             world.record("Builder")
@@ -176,11 +210,23 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
         def create_builder_config(self) -> Any:
             return restricted("IBuilderConfig", IBuilderConfig)()
 
+        def create_optimization_profile(self) -> Any:
+            return restricted("IOptimizationProfile", IOptimizationProfile)()
+
         def build_serialized_network(self, network: Any, config: Any) -> Any:
             world.require_context("build_serialized_network")
             world.record("Builder.build_serialized_network")
             if config._monitor is not None:
                 config._monitor.phase_start("Building engine", None, 1)
+            dynamic = _dynamic_inputs(world.io)
+            profiles = config._profiles[0]._shapes if config._profiles else {}
+            missing = [name for name in dynamic if name not in profiles]
+            if missing:  # TensorRT: "Network has dynamic or shape inputs, but no optimization profile"
+                world.build_error = f"no optimization profile for dynamic input(s) {missing}"
+                return None
+            if dynamic and config._calibrator is not None and config._calibration_profile is None:
+                world.build_error = "int8 calibration of a dynamic network without a calibration profile"
+                return None
             if config._calibrator is not None:
                 _calibrate(config._calibrator)
             if world.build_seconds:
@@ -189,7 +235,7 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
                 time.sleep(world.build_seconds)
             if config._monitor is not None:
                 config._monitor.phase_finish("Building engine")
-            return None if world.build_fails else bytearray(engine_bytes(world.io))
+            return None if world.build_fails else bytearray(engine_bytes(world.io, profiles))
 
     def _calibrate(calibrator: Any) -> None:
         """As TensorRT does: the cache if there is one, else batches until None; an exception in get_batch
@@ -221,6 +267,15 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
         def __init__(self, engine: Any) -> None:
             self._engine = engine
             self._addresses: dict[str, int] = {}
+            self._input_shapes: dict[str, list[int]] = {}
+
+        def set_input_shape(self, name: str, shape: Any) -> bool:
+            world.record(f"IExecutionContext.set_input_shape({name}, {list(shape)})")
+            low, _, high = self._engine._profiles[name]
+            if len(shape) != len(low) or not all(a <= v <= b for a, v, b in zip(low, shape, high)):
+                return False  # TensorRT logs the error and answers False
+            self._input_shapes[name] = list(shape)
+            return True
 
         def set_tensor_address(self, name: str, address: int) -> bool:
             world.require_context("set_tensor_address")
@@ -230,16 +285,32 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
         def execute_async_v3(self, stream_handle: int) -> bool:
             world.require_context("execute_async_v3")
             world.record("IExecutionContext.execute_async_v3")
+            unset = [name for name in _dynamic_inputs(self._engine._io) if name not in self._input_shapes]
+            if unset:
+                return False  # TensorRT: input dimensions not specified
             for name, (_, _, mode) in self._engine._io.items():
                 if mode == "OUTPUT":
                     buffer = world.live_device[self._addresses[name]]
                     buffer[...] = world.outputs.get(name, 0)
+            if world.echo_rows:
+                self._echo_rows()
             return True
 
+        def _echo_rows(self) -> None:
+            _, shape, _ = self._engine._io["images"]
+            batch = self._input_shapes.get("images", shape)[0]
+            row_in = int(np.prod(shape[1:]))
+            row_out = int(np.prod(self._engine._io["drivable"][1][1:]))
+            images = world.live_device[self._addresses["images"]]
+            drivable = world.live_device[self._addresses["drivable"]]
+            for row in range(batch):
+                drivable[row * row_out:(row + 1) * row_out] = images[row * row_in]
+
     class ICudaEngine:
-        def __init__(self, io: dict[str, tuple[str, list[int], str]]) -> None:
-            self._io = io
-            self._names = list(io)
+        def __init__(self, serialized: dict[str, Any]) -> None:
+            self._io = serialized["io"]
+            self._profiles = serialized["profiles"]
+            self._names = list(self._io)
 
         @property
         def num_io_tensors(self) -> int:
@@ -256,6 +327,11 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
 
         def get_tensor_mode(self, name: str) -> Any:
             return TensorIOMode[self._io[name][2]]
+
+        def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
+            if profile_index != 0 or name not in self._profiles:
+                raise RuntimeError(f"fake TensorRT: no profile {profile_index} for {name}")
+            return [tuple(shape) for shape in self._profiles[name]]
 
         def create_execution_context(self) -> Any:
             world.record("ICudaEngine.create_execution_context")
@@ -286,11 +362,14 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
         def __init__(self) -> None:
             pass
 
+    def Dims(shape: list[int]) -> tuple[int, ...]:
+        return tuple(int(d) for d in shape)
+
     def nptype(trt_type: Any) -> Any:
         return {v: np.dtype(k).type for k, v in dtypes.items()}[trt_type.name]
 
     implemented: dict[str, Any] = {
-        "__version__": version, "nptype": nptype, "DataType": DataType, "TensorIOMode": TensorIOMode,
+        "__version__": version, "nptype": nptype, "Dims": Dims, "DataType": DataType, "TensorIOMode": TensorIOMode,
         "Builder": restricted("Builder", Builder), "Runtime": restricted("Runtime", Runtime),
         "OnnxParser": restricted("OnnxParser", OnnxParser), "ILogger": ILogger,
         "IInt8EntropyCalibrator2": _Calibrator, "IInt8MinMaxCalibrator": _Calibrator,

@@ -28,6 +28,7 @@ VERSIONS = ("8.5.3", "8.6.1", "10.3.0")
 RETURNS = {
     ("Builder", "create_network"): "INetworkDefinition",
     ("Builder", "create_builder_config"): "IBuilderConfig",
+    ("Builder", "create_optimization_profile"): "IOptimizationProfile",
     ("Runtime", "deserialize_cuda_engine"): "ICudaEngine",
     ("ICudaEngine", "create_execution_context"): "IExecutionContext",
     ("IBuilderConfig", "create_timing_cache"): "ITimingCache",

@@ -33,9 +33,17 @@ def contract_io(model: Path) -> dict[str, tuple[str, list[int], str]]:
 
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     types = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}
-    io = {t.name: (types[t.type], list(t.shape), "INPUT") for t in session.get_inputs()}
-    io.update({t.name: (types[t.type], list(t.shape), "OUTPUT") for t in session.get_outputs()})
+    def shape(tensor: Any) -> list[int]:  # TensorRT reports a dynamic dimension as -1
+        return [d if isinstance(d, int) else -1 for d in tensor.shape]
+
+    io = {t.name: (types[t.type], shape(t), "INPUT") for t in session.get_inputs()}
+    io.update({t.name: (types[t.type], shape(t), "OUTPUT") for t in session.get_outputs()})
     return io
+
+
+def profile(largest: int) -> dict[str, list[list[int]]]:
+    """The optimisation profile the backend builds for the bundled (dynamic-batch) model."""
+    return {"images": [[1, 384, 640, 3], [largest, 384, 640, 3], [largest, 384, 640, 3]]}
 
 
 class Fake:
@@ -104,7 +112,7 @@ def test_a_corrupt_engine_file_is_rebuilt(fake: Fake, bundled_model: Path, tmp_p
     with caplog.at_level(logging.WARNING):
         again = fake.start(bundled_model, fake.options(tmp_path))
     assert "does not deserialise" in caplog.text
-    assert again.engine_path.read_bytes() == engine_bytes(fake.world.io)
+    assert again.engine_path.read_bytes() == engine_bytes(fake.world.io, profile(1))
     again.close()
 
 
@@ -113,8 +121,8 @@ def test_an_engine_of_another_contract(fake: Fake, bundled_model: Path, tmp_path
     first = fake.start(bundled_model, fake.options(tmp_path))
     first.close()
     other = dict(fake.world.io)
-    other["scores"] = ("float32", [1, other["scores"][1][1], 3], "OUTPUT")  # 3 classes, the metadata says 10
-    first.engine_path.write_bytes(engine_bytes(other))
+    other["scores"] = ("float32", [-1, other["scores"][1][1], 3], "OUTPUT")  # 3 classes, the metadata says 10
+    first.engine_path.write_bytes(engine_bytes(other, profile(1)))
     with caplog.at_level(logging.WARNING):
         fake.start(bundled_model, fake.options(tmp_path)).close()  # cached: rebuilt
     assert "rebuilding engine" in caplog.text and "classes" in caplog.text
@@ -142,7 +150,7 @@ def test_a_refused_or_absent_timing_cache_never_costs_the_engine(fake: Fake, bun
     fake.world.no_timing_cache_after_build = True
     with caplog.at_level(logging.WARNING):
         backend = fake.start(bundled_model, fake.options(tmp_path))
-    assert backend.engine_path.read_bytes() == engine_bytes(fake.world.io)  # the build is kept
+    assert backend.engine_path.read_bytes() == engine_bytes(fake.world.io, profile(1))  # the build is kept
     assert "building without one" in caplog.text and "returned no timing cache" in caplog.text
     assert not list((tmp_path / "engines").glob("timing-*.cache"))
     backend.close()
@@ -202,8 +210,10 @@ def test_a_frame_of_the_wrong_shape_is_refused_before_the_gpu(fake: Fake, bundle
                                                               tmp_path: Path) -> None:
     backend = fake.start(bundled_model, fake.options(tmp_path))
     fake.world.calls.clear()
-    with pytest.raises(ValueError, match=r"does not fit the engine's uint8\[1, 384, 640, 3\]"):
+    with pytest.raises(ValueError, match=r"does not fit the engine's uint8\[1..1, 384, 640, 3\]"):
         backend.infer(np.zeros((1, 360, 640, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"uint8\[2, 384, 640, 3\] does not fit"):  # beyond the profile
+        backend.infer(np.zeros((2, 384, 640, 3), np.uint8))
     assert "IExecutionContext.execute_async_v3" not in fake.world.calls and fake.world.context_stack == []
     backend.close()
 
@@ -237,3 +247,60 @@ def test_the_fake_is_limited_to_the_versions_api(fake: Fake) -> None:
         with pytest.raises(NotImplementedError, match="not faked"):
             trt.Builder(None).build_engine(None, None)
     assert not hasattr(sys.modules["pycuda.driver"].Device(0), "make_context")  # the primary context only
+
+
+def test_a_dynamic_batch_gets_a_profile_for_1_to_n(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
+    world = fake.world
+    world.echo_rows = True
+    backend = fake.start(bundled_model, fake.options(tmp_path, max_batch=3))
+    assert "-batch1to3-" in backend.engine_path.name  # another camera count builds (and caches) its own
+    assert "IBuilderConfig.add_optimization_profile" in world.calls
+    assert (backend.static_batch, backend.max_batch) == (None, 3)
+    for batch in (3, 1, 2):  # rows keep their order; a smaller batch uses the first rows of the buffers
+        frames = np.stack([np.full((384, 640, 3), 10 * (row + 1), np.uint8) for row in range(batch)])
+        outputs = backend.infer(frames)
+        assert f"IExecutionContext.set_input_shape(images, [{batch}, 384, 640, 3])" in world.calls
+        assert outputs["drivable"].shape == (batch, 384, 640) and outputs["scores"].shape[0] == batch
+        assert [int(outputs["drivable"][row, 0, 0]) for row in range(batch)] == [10 * (r + 1) for r in range(batch)]
+    with pytest.raises(ValueError, match=r"\[1..3, 384, 640, 3\]"):
+        backend.infer(np.zeros((4, 384, 640, 3), np.uint8))
+    backend.close()
+    assert world.live_device == {} and world.live_host == set()
+    one = fake.start(bundled_model, fake.options(tmp_path, max_batch=1))
+    assert "-batch1to1-" in one.engine_path.name and one.engine_path != backend.engine_path
+    one.close()
+
+
+def test_a_dynamic_int8_build_calibrates_at_batch_1(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
+    frames = _frames(tmp_path / "frames", 3)
+    backend = fake.start(bundled_model, fake.options(tmp_path, precision="int8", calibration_dir=frames, max_batch=2))
+    assert "IBuilderConfig.set_calibration_profile" in fake.world.calls  # the fake refuses the build without it
+    backend.close()
+
+
+def test_a_batch_1_file_builds_without_a_profile(fake: Fake, tmp_path: Path, bundled_model: Path) -> None:
+    import onnx
+
+    proto = onnx.load(str(bundled_model))
+    for tensor in (*proto.graph.input, *proto.graph.output):
+        tensor.type.tensor_type.shape.dim[0].Clear()
+        tensor.type.tensor_type.shape.dim[0].dim_value = 1
+    old = tmp_path / "batch1.onnx"
+    onnx.save(proto, str(old))
+    fake.world.io = contract_io(old)
+    backend = fake.start(old, fake.options(tmp_path, max_batch=3))
+    assert "batch1to" not in backend.engine_path.name and (backend.static_batch, backend.max_batch) == (1, 1)
+    assert "IBuilderConfig.add_optimization_profile" not in fake.world.calls
+    backend.infer(np.zeros((1, 384, 640, 3), np.uint8))
+    assert not any(c.startswith("IExecutionContext.set_input_shape") for c in fake.world.calls)
+    backend.close()
+
+
+def test_the_fake_refuses_a_dynamic_build_without_a_profile(fake: Fake) -> None:
+    # what makes the profile test above mean something: TensorRT cannot build a dynamic input without one
+    trt = sys.modules["tensorrt"]
+    builder = trt.Builder(None)
+    config = builder.create_builder_config()
+    fake.world.context_stack.append(object())
+    assert builder.build_serialized_network(builder.create_network(0), config) is None
+    assert "no optimization profile" in fake.world.build_error

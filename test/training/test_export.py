@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import torch
 
 from mtl_perception.data.bdd100k import DETECTION_CLASSES
 from mtl_perception.training.export import check_parity, export_onnx
@@ -29,19 +30,50 @@ def test_contract_inputs_outputs(exported: tuple[Path, object]) -> None:
     path, _ = exported
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
-    assert (inp.name, inp.type, inp.shape) == ("images", "tensor(uint8)", [1, 256, 384, 3])
+    assert (inp.name, inp.type, inp.shape) == ("images", "tensor(uint8)", ["batch", 256, 384, 3])
     outs = {o.name: (o.type, o.shape) for o in session.get_outputs()}
     anchors = 3 * (32 * 48 + 16 * 24 + 8 * 12)
     assert outs == {
-        "boxes": ("tensor(float)", [1, anchors, 4]),
-        "scores": ("tensor(float)", [1, anchors, 10]),
-        "drivable": ("tensor(uint8)", [1, 256, 384]),
-        "lane": ("tensor(uint8)", [1, 256, 384]),
+        "boxes": ("tensor(float)", ["batch", anchors, 4]),
+        "scores": ("tensor(float)", ["batch", anchors, 10]),
+        "drivable": ("tensor(uint8)", ["batch", 256, 384]),
+        "lane": ("tensor(uint8)", ["batch", 256, 384]),
     }
     frame = np.random.default_rng(1).integers(0, 256, (1, 256, 384, 3), dtype=np.uint8)
     _, scores, drivable, lane = session.run(None, {"images": frame})
     assert set(np.unique(drivable)) <= {0, 1} and set(np.unique(lane)) <= {0, 1}
     assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_a_batch_gives_each_frame_what_it_gives_alone(exported: tuple[Path, object]) -> None:
+    path, _ = exported
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    frames = np.random.default_rng(2).integers(0, 256, (3, 256, 384, 3), dtype=np.uint8)
+    together = session.run(None, {"images": frames})
+    for row in range(3):
+        alone = session.run(None, {"images": frames[row:row + 1]})
+        for name, batch_out, single in zip(("boxes", "scores", "drivable", "lane"), together, alone, strict=True):
+            assert batch_out.shape[0] == 3
+            if single.dtype == np.uint8:  # a mask pixel may flip only where its margin is float noise
+                assert (batch_out[row] == single[0]).mean() >= 0.9999, name
+            else:
+                np.testing.assert_allclose(batch_out[row], single[0], atol=1e-4, err_msg=name)
+
+
+def test_margin_sign_is_the_argmax_of_the_two_logits() -> None:
+    # the exported masks come from one difference channel (SegmentationHead.margin): the same decision as
+    # training's two-logit argmax, up to float rounding at near-ties
+    torch.manual_seed(0)
+    model = build_model(default_config("mobilenetv2", DETECTION_CLASSES)).eval()
+    images = torch.randn(2, 3, 128, 192)
+    with torch.no_grad():
+        logits, margins = model(images), model.forward_margins(images)
+    for task in ("drivable", "lane"):
+        argmax = logits[task].argmax(1)
+        sign = (margins[task][:, 0] > 0).long()
+        assert margins[task].shape == (2, 1, 128, 192)
+        assert (argmax == sign).float().mean() >= 0.9999, task
+        np.testing.assert_allclose(margins[task][:, 0], logits[task][:, 1] - logits[task][:, 0], atol=1e-4)
 
 
 def test_metadata_and_opset(exported: tuple[Path, object]) -> None:
@@ -52,7 +84,7 @@ def test_metadata_and_opset(exported: tuple[Path, object]) -> None:
     meta = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(meta["class_names"]) == list(DETECTION_CLASSES)
     assert meta["input_size"] == "256x384" and meta["pad_value"] == "114"
-    assert meta["backbone"] == "mobilenetv2" and meta["contract_version"] == "1"
+    assert meta["backbone"] == "mobilenetv2" and meta["contract_version"] == "2"
     assert meta["trained_on"] == "random weights"
 
 

@@ -1,4 +1,4 @@
-"""The backend interface: one uint8 [1, H, W, 3] frame in, the contract's four outputs out."""
+"""The backend interface: a batch of uint8 [B, H, W, 3] frames in, the contract's four outputs out."""
 
 from __future__ import annotations
 
@@ -34,10 +34,15 @@ class BackendOptions:
     calibration_dir: Path | None = None  # images for int8 calibration
     calibration_algorithm: str = from_node_defaults("calibration_algorithm")  # one of CALIBRATION_ALGORITHMS
     workspace_mb: int = 1024
+    # TensorRT: the largest batch the engine's optimisation profile takes (a dynamic-batch model; the node's
+    # camera count). ONNX Runtime runs any batch a dynamic-batch file is given.
+    max_batch: int = 1
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.calibration_algorithm not in CALIBRATION_ALGORITHMS:
             raise ValueError(f"unknown calibration algorithm {self.calibration_algorithm!r}; use one of "
                              f"{', '.join(CALIBRATION_ALGORITHMS)}")
@@ -49,8 +54,18 @@ class Backend(Protocol):
     name: str
     info: ModelInfo
 
+    @property
+    def static_batch(self) -> int | None:
+        """The one batch size it runs, or None: any from 1 to max_batch."""
+        ...
+
+    @property
+    def max_batch(self) -> int | None:
+        """The largest batch it runs (None: no limit)."""
+        ...
+
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """images uint8[1, H, W, 3] -> {"boxes", "scores", "drivable", "lane"} as in the contract."""
+        """images uint8[B, H, W, 3] -> {"boxes", "scores", "drivable", "lane"} as in the contract, each [B, ...]."""
         ...
 
     def close(self) -> None:

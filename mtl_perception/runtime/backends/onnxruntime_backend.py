@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
-from mtl_perception.runtime.contract import INPUT_NAME, OUTPUT_NAMES, ModelInfo, check_io
+from mtl_perception.runtime.contract import (
+    BATCH_DIM,
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    ModelInfo,
+    check_io,
+    static_batch,
+)
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 log = logging.getLogger(__name__)
@@ -26,6 +33,12 @@ class OnnxRuntimeBackend:
         # rate would otherwise hold both cores of a small machine while DDS and the nodes downstream
         # wait for one. Measured here: 1.5 ms less from camera to detections, inference unchanged.
         session_options.add_session_config_entry("session.force_spinning_stop", "1")
+        if options.max_batch == 1:
+            # One frame at a time (one camera, the tools): a dynamic-batch file pinned to batch 1, which ONNX
+            # Runtime then plans as a static graph. Measured on the bundled model at 384x640 here: 48 ms
+            # dynamic, 43-45 ms pinned or exported static (docs/benchmarks.md). A file without the named
+            # dimension ignores this.
+            session_options.add_free_dimension_override_by_name(BATCH_DIM, 1)
         available = ort.get_available_providers()
         providers = [p for p in PROVIDER_PREFERENCE if p in available]
         try:
@@ -36,6 +49,10 @@ class OnnxRuntimeBackend:
         self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, str(model_path))
         check_io({i.name: (i.type, i.shape) for i in self.session.get_inputs()},
                  {o.name: (o.type, o.shape) for o in self.session.get_outputs()}, self.info, str(model_path))
+        # a static batch (contract 1's 1, a number exported so, or the pin above) runs that many frames at a
+        # time; a dynamic one any number
+        self.static_batch = static_batch(self.session.get_inputs()[0].shape)
+        self.max_batch = self.static_batch
         self.provider = self.session.get_providers()[0]
         self.name = f"onnxruntime ({self.provider})"
         log.info("loaded %s with %s", model_path, self.name)

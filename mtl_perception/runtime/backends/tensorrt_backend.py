@@ -36,6 +36,7 @@ from mtl_perception.runtime.contract import (
     ModelContractError,
     ModelInfo,
     check_io,
+    static_batch,
 )
 from mtl_perception.runtime.engine_cache import (
     GpuIdentity,
@@ -121,14 +122,19 @@ def _shape(dims: trt.Dims) -> tuple[int, ...]:
     return tuple(dims[i] for i in range(len(dims)))
 
 
-def read_onnx_info(model_path: Path) -> ModelInfo:
+def read_onnx_info(model_path: Path) -> tuple[ModelInfo, int | None]:
+    """The model's metadata, and its input's batch: a number, or None where it is dynamic."""
     try:
         import onnx
     except ImportError as err:  # JetPack does not ship it
         raise ModelLoadError("the TensorRT backend reads the model's metadata with the onnx package, which is "
                              "not installed: pip3 install onnx") from err
     model = onnx.load(str(model_path), load_external_data=False)
-    return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(model_path))
+    info = ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(model_path))
+    batch = [static_batch([d.dim_value if d.HasField("dim_value") else d.dim_param
+                           for d in tensor.type.tensor_type.shape.dim])
+             for tensor in model.graph.input if tensor.name == INPUT_NAME]
+    return info, batch[0] if batch else 1
 
 
 def _writable(folder: Path) -> Path:
@@ -216,7 +222,9 @@ def gpu_identity(device: Any) -> GpuIdentity:
 class TensorRTBackend:
     def __init__(self, model_path: Path, options: BackendOptions) -> None:
         self.options = options
-        self.info = read_onnx_info(model_path)
+        self.info, onnx_batch = read_onnx_info(model_path)
+        # a dynamic batch gets an optimisation profile for 1..max_batch; a static one runs as exported
+        self.profile_max = options.max_batch if onnx_batch is None else None
         self.logger = _TrtLogger()
         self.host: dict[str, np.ndarray] = {}
         self.device_buffers: dict[str, Any] = {}
@@ -234,13 +242,15 @@ class TensorRTBackend:
             self.engine_path = cache_dir / engine_file_name(
                 model_path, file_digest(model_path), options.precision, trt.__version__, gpu,
                 calibration_digest(self.calibration_files) if self.calibration_files else "",
-                options.calibration_algorithm if self.calibration_files else "")
+                options.calibration_algorithm if self.calibration_files else "", self.profile_max)
             self.engine = self._load_or_build(model_path, cache_dir, gpu)
             self.context = self.engine.create_execution_context()
             self.stream = cuda.Stream()
+            self.static_batch, self.max_batch = self._batch_range()
             for index in range(self.engine.num_io_tensors):
                 name = self.engine.get_tensor_name(index)
-                shape = _shape(self.engine.get_tensor_shape(name))
+                # buffers for the largest batch; a smaller one uses their first rows
+                shape = (self.max_batch, *_shape(self.engine.get_tensor_shape(name))[1:])
                 dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
                 self.host[name] = cuda.pagelocked_empty(shape, dtype)
                 self.device_buffers[name] = cuda.mem_alloc(self.host[name].nbytes)
@@ -253,6 +263,14 @@ class TensorRTBackend:
             raise
         self.cuda_context.pop()
         self.name = f"tensorrt {trt.__version__} {options.precision} ({gpu.name})"
+
+    def _batch_range(self) -> tuple[int | None, int]:
+        """(static batch or None, largest batch): a dynamic engine's from its optimisation profile 0."""
+        batch = _shape(self.engine.get_tensor_shape(INPUT_NAME))[0]
+        if batch > 0:
+            return batch, batch
+        _, _, largest = self.engine.get_tensor_profile_shape(INPUT_NAME, 0)
+        return None, int(largest[0])
 
     def _calibration_files(self) -> list[Path]:
         if self.options.precision != "int8":
@@ -386,6 +404,13 @@ class TensorRTBackend:
         monitor = _progress_monitor()
         if monitor is not None:
             config.progress_monitor = monitor
+        if self.profile_max is not None:
+            # TensorRT builds a dynamic input only within an optimisation profile; tuned for the full batch,
+            # which the node sends whenever every camera has a frame
+            profile = builder.create_optimization_profile()
+            profile.set_shape(INPUT_NAME, self._input_shape(1), self._input_shape(self.profile_max),
+                              self._input_shape(self.profile_max))
+            config.add_optimization_profile(profile)
         if self.options.precision in ("fp16", "int8"):
             config.set_flag(trt.BuilderFlag.FP16)  # int8 layers fall back to fp16, not fp32
         calibrator = None
@@ -397,6 +422,13 @@ class TensorRTBackend:
             calibrator = _calibrator(self.options.calibration_algorithm, batches, nbytes,
                                      calibration_cache_path(self.engine_path))
             config.int8_calibrator = calibrator
+            if self.profile_max is not None:
+                # with a dynamic input TensorRT calibrates at a calibration profile's shape: the calibrator's
+                # one image at a time
+                calibration_profile = builder.create_optimization_profile()
+                one = self._input_shape(1)
+                calibration_profile.set_shape(INPUT_NAME, one, one, one)
+                config.set_calibration_profile(calibration_profile)
         try:
             with contextlib.nullcontext() if monitor is not None else _elapsed_ticker(BUILD_PROGRESS_PERIOD_S):
                 serialized = builder.build_serialized_network(network, config)
@@ -409,6 +441,9 @@ class TensorRTBackend:
             raise ModelLoadError(f"TensorRT could not build an engine for {model_path}; see the log above")
         cache = config.get_timing_cache()
         return bytes(serialized), None if cache is None else bytes(cache.serialize())
+
+    def _input_shape(self, batch: int) -> trt.Dims:
+        return trt.Dims([batch, self.info.input_height, self.info.input_width, 3])
 
     def _check_calibration(self, calibrator: Any) -> None:
         """Refuse an int8 engine calibrated on too little: a get_batch that failed, or too few images."""
@@ -425,20 +460,27 @@ class TensorRTBackend:
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         assert self.cuda_context is not None, "infer after close"
-        expected = self.host[INPUT_NAME].shape
-        if images.shape != expected or images.dtype != self.host[INPUT_NAME].dtype:
+        batch = images.shape[0] if images.ndim == 4 else 0
+        frame = self.host[INPUT_NAME].shape[1:]
+        fits = 1 <= batch <= self.max_batch if self.static_batch is None else batch == self.static_batch
+        if not fits or images.shape[1:] != frame or images.dtype != self.host[INPUT_NAME].dtype:
+            batches = f"1..{self.max_batch}" if self.static_batch is None else str(self.static_batch)
             raise ValueError(f"input {images.dtype}{list(images.shape)} does not fit the engine's "
-                             f"{self.host[INPUT_NAME].dtype}{list(expected)}")
+                             f"{self.host[INPUT_NAME].dtype}[{batches}, {', '.join(map(str, frame))}]")
         self.cuda_context.push()
         try:
-            np.copyto(self.host[INPUT_NAME], images)
-            cuda.memcpy_htod_async(self.device_buffers[INPUT_NAME], self.host[INPUT_NAME], self.stream)
+            if self.static_batch is None and not self.context.set_input_shape(INPUT_NAME, images.shape):
+                raise RuntimeError(f"TensorRT refused input shape {list(images.shape)}; see the log above")
+            # the first `batch` rows of each buffer: contiguous, so one copy each way
+            host_input = self.host[INPUT_NAME][:batch]
+            np.copyto(host_input, images)
+            cuda.memcpy_htod_async(self.device_buffers[INPUT_NAME], host_input, self.stream)
             if not self.context.execute_async_v3(self.stream.handle):
                 raise RuntimeError("TensorRT execute_async_v3 failed; see the log above")
             for name in OUTPUT_NAMES:
-                cuda.memcpy_dtoh_async(self.host[name], self.device_buffers[name], self.stream)
+                cuda.memcpy_dtoh_async(self.host[name][:batch], self.device_buffers[name], self.stream)
             self.stream.synchronize()
         finally:
             self.cuda_context.pop()
-        # copies: the page-locked buffers are overwritten by the next frame
-        return {name: self.host[name].copy() for name in OUTPUT_NAMES}
+        # copies: the page-locked buffers are overwritten by the next batch
+        return {name: self.host[name][:batch].copy() for name in OUTPUT_NAMES}

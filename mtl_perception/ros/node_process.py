@@ -112,18 +112,26 @@ def spinning(node: Any) -> Iterator[None]:
 
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
+    stopping = threading.Event()
 
     def spin() -> None:
         try:
             executor.spin()
         except ExternalShutdownException:
             pass
+        except Exception:
+            # Shutting down destroys the executor's guard conditions (and Ctrl-C the context) while this
+            # thread may be between a wait and a trigger; rclpy then raises InvalidHandle or RCLError
+            # here. That is the end of spinning, not a fault; anything before the stop is one.
+            if not (stopping.is_set() or not node.context.ok()):
+                raise
 
     thread = threading.Thread(target=spin, name="spinning", daemon=True)
     thread.start()
     try:
         yield
     finally:
+        stopping.set()
         executor.shutdown(timeout_sec=2.0)
         thread.join(timeout=2.0)
 

@@ -1,6 +1,7 @@
 """ros2 launch mtl_perception jetson.launch.py [backbone:=mobilenetv2|resnet50] [model_path:=FILE.onnx]
     [image_topic:=/camera/image_raw] [camera_info_topic:=/camera/camera_info] [namespace:=cam_front]
     [params_file:=my.yaml] [use_sim_time:=true] [rviz:=true] [NODE_PARAMETER:=VALUE ...]
+    [cameras:=[front,left,right] image_topic:=/{camera}/image_raw]
 
 Starts perception_node with params_file (default config/jetson.yaml) and model_path, or the package's model
 for the chosen backbone when no model_path is given; optionally RViz with config/mtl_perception.rviz (overlay
@@ -10,6 +11,11 @@ overrides params_file; left out, params_file's value stands. An argument the lau
 refused with the list of those it does. Both processes get config/fastdds_large_frames.xml unless a Fast
 DDS profile is already set: camera-sized images then cross processes in shared memory. Give the camera
 driver the same profile (README).
+
+With named cameras (cameras:=[front,left,right]) one node serves them all, each camera's topics under its
+name; image_topic and camera_info_topic then name each camera's topics with {camera} in place of its name
+(image_topic:=/{camera}/image_raw remaps front/image to /front/image_raw, ...). Without {camera} the named
+cameras keep the node's own topics (<namespace>/front/image, <namespace>/front/camera_info).
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ def model_to_run(share: Path, backbone: str, model_path: str) -> Path:
 
 
 def parse_camera_pose(text: str) -> list[float] | None:
-    """camera_pose:=[x,y,z,roll,pitch,yaw] as six floats; empty: None (params_file's value stays, or none: unset)."""
+    """camera_pose:=[x,y,z,roll,pitch,yaw] as six floats (six per camera with named cameras, in their order;
+    the node checks the count against them); empty: None (params_file's value stays, or none: unset)."""
     text = text.strip()
     if not text:
         return None
@@ -46,9 +53,36 @@ def parse_camera_pose(text: str) -> list[float] | None:
         pose = [float(v) for v in values]
     except ValueError:
         pose = []
-    if len(pose) != 6:
-        raise ValueError(f"camera_pose {text!r}: give six numbers [x,y,z,roll,pitch,yaw] (m, rad, REP 103)")
+    if not pose or len(pose) % 6:
+        raise ValueError(f"camera_pose {text!r}: give six numbers [x,y,z,roll,pitch,yaw] (m, rad, REP 103), six "
+                         "per camera with named cameras")
     return pose
+
+
+CAMERA_PLACEHOLDER = "{camera}"
+
+
+def camera_remappings(cameras: list[str], image_topic: str, camera_info_topic: str) -> list[tuple[str, str]]:
+    """Each camera's image, image/compressed and camera_info remapped: the unnamed camera's to image_topic and
+    camera_info_topic (empty: beside image_topic); a named camera's where the topics hold {camera}, with its
+    name in its place; ValueError for a {camera} pattern without named cameras."""
+    named = [camera for camera in cameras if camera]
+    if not named:
+        if CAMERA_PLACEHOLDER in image_topic + camera_info_topic:
+            raise ValueError(f"image_topic:={image_topic} holds {CAMERA_PLACEHOLDER}, but no cameras are named: "
+                             "give cameras:=[front,...], or a plain topic")
+        return [("image", image_topic), ("image/compressed", f"{image_topic}/compressed"),
+                ("camera_info", camera_info_topic or camera_info_beside(image_topic))]
+    remaps: list[tuple[str, str]] = []
+    for camera in named:
+        if CAMERA_PLACEHOLDER in image_topic:
+            image = image_topic.replace(CAMERA_PLACEHOLDER, camera)
+            remaps += [(f"{camera}/image", image), (f"{camera}/image/compressed", f"{image}/compressed")]
+        if CAMERA_PLACEHOLDER in image_topic or CAMERA_PLACEHOLDER in camera_info_topic:
+            info = camera_info_topic.replace(CAMERA_PLACEHOLDER, camera) if camera_info_topic else \
+                camera_info_beside(image_topic.replace(CAMERA_PLACEHOLDER, camera))
+            remaps.append((f"{camera}/camera_info", info))
+    return remaps
 
 
 def config_files(share: Path) -> dict[str, Path]:
@@ -63,6 +97,8 @@ def node_parameter_value(name: str, text: str, default: object) -> object:
     """A launch argument's text as the node parameter's type (that of its params-file default)."""
     if name == "camera_pose":
         return parse_camera_pose(text)
+    if isinstance(default, list):  # cameras:=[front,left,right]
+        return [item.strip().strip("'\"") for item in text.strip().strip("[]").split(",")]
     if isinstance(default, bool):
         if text.lower() not in ("true", "false"):
             raise ValueError(f"{name}:={text}: use true or false")
@@ -126,8 +162,8 @@ def _node_actions(context):
     overrides["use_sim_time"] = argument("use_sim_time").lower() in ("true", "1")
     if rviz and "publish_overlay" not in overrides:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
-    image_topic = argument("image_topic")
-    camera_info = argument("camera_info_topic") or camera_info_beside(image_topic)
+    cameras = overrides.get("cameras", defaults.get("cameras", [""]))
+    remappings = camera_remappings(list(cameras), argument("image_topic"), argument("camera_info_topic"))
     namespace = argument("namespace")
     environment = fastdds_profile_environment(os.environ, share)
     actions = [Node(
@@ -135,8 +171,7 @@ def _node_actions(context):
         executable="perception_node",
         namespace=namespace,
         parameters=[str(params_file), overrides],
-        remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed"),
-                    ("camera_info", camera_info)],
+        remappings=remappings,
         output="screen",
         emulate_tty=True,
         additional_env=environment,
@@ -158,9 +193,11 @@ def generate_launch_description():
                               description="mobilenetv2 (fast) or resnet50 (accurate); the package's model of it "
                                           "runs unless model_path is given"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
-                              description="camera topic (sensor_msgs/Image); /compressed is used for jpeg input"),
+                              description="camera topic (sensor_msgs/Image); /compressed is used for jpeg input; "
+                                          "with named cameras, {camera} stands for each one's name"),
         DeclareLaunchArgument("camera_info_topic", default_value="",
-                              description="sensor_msgs/CameraInfo for drivable_grid; empty: beside image_topic"),
+                              description="sensor_msgs/CameraInfo for drivable_grid; empty: beside image_topic; "
+                                          "with named cameras, {camera} stands for each one's name"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="namespace for the node and its outputs, one per camera"),
         DeclareLaunchArgument("params_file", default_value="",

@@ -11,6 +11,12 @@ def camera_info_beside(image_topic: str) -> str:
     return f"{parent}/camera_info"
 
 
+def camera_topic(camera: str, topic: str) -> str:
+    """A camera's topic: under its name, or as is for the unnamed camera (relative: namespaces and remapping
+    apply)."""
+    return f"{camera}/{topic}" if camera else topic
+
+
 # perception_node's /diagnostics status is named "<node's fully qualified name>: perception"; a reader of
 # /diagnostics (the demo, bench-node, a test) tells it from other nodes' statuses by this suffix
 DIAGNOSTICS_SUFFIX = ": perception"

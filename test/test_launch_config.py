@@ -150,6 +150,25 @@ def test_camera_info_sits_beside_the_image_topic_and_the_pose_parses() -> None:
     assert launch.parse_camera_pose("[0.0, 0, 1.5,0,0.05,0]") == [0.0, 0.0, 1.5, 0.0, 0.05, 0.0]
     with pytest.raises(ValueError, match=r"six numbers \[x,y,z,roll,pitch,yaw\]"):
         launch.parse_camera_pose("[1.5, 0.05]")
+    assert len(launch.parse_camera_pose("[" + ",".join(["0", "0", "1.5", "0", "0.05", "0"] * 3) + "]")) == 18
+
+
+def test_named_cameras_are_remapped_through_the_camera_placeholder() -> None:
+    launch = _launch_module()
+    assert launch.camera_remappings([""], "/camera/image_raw", "") == [
+        ("image", "/camera/image_raw"), ("image/compressed", "/camera/image_raw/compressed"),
+        ("camera_info", "/camera/camera_info")]
+    assert launch.camera_remappings(["front", "left"], "/rig/{camera}/image_raw", "") == [
+        ("front/image", "/rig/front/image_raw"), ("front/image/compressed", "/rig/front/image_raw/compressed"),
+        ("front/camera_info", "/rig/front/camera_info"),
+        ("left/image", "/rig/left/image_raw"), ("left/image/compressed", "/rig/left/image_raw/compressed"),
+        ("left/camera_info", "/rig/left/camera_info")]
+    # camera_info elsewhere; and without {camera}, named cameras keep the node's own topics
+    assert launch.camera_remappings(["front"], "/{camera}/image", "/calib/{camera}")[-1] == \
+        ("front/camera_info", "/calib/front")
+    assert launch.camera_remappings(["front", "left"], "/camera/image_raw", "") == []
+    with pytest.raises(ValueError, match="no cameras are named"):
+        launch.camera_remappings([""], "/{camera}/image_raw", "")
 
 
 def test_launch_arguments_take_each_parameters_type() -> None:
@@ -160,6 +179,7 @@ def test_launch_arguments_take_each_parameters_type() -> None:
     assert module.node_parameter_value("autostart", "False", True) is False
     assert module.node_parameter_value("input_transport", "compressed", "raw") == "compressed"
     assert module.node_parameter_value("camera_pose", "[0,0,1.5,0,0.05,0]", []) == [0.0, 0.0, 1.5, 0.0, 0.05, 0.0]
+    assert module.node_parameter_value("cameras", "[front, left,'right']", [""]) == ["front", "left", "right"]
     with pytest.raises(ValueError, match="max_detections:=many: not a int"):
         module.node_parameter_value("max_detections", "many", 100)
     with pytest.raises(ValueError, match="use true or false"):

@@ -10,6 +10,8 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from mtl_perception.topics import camera_topic
+
 MATCH_PERIOD_S = 0.5  # how often `auto` reliability looks at the publishers again
 # camera_info: best effort hears a publisher of either reliability; the latest is all the node uses
 CAMERA_INFO_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -32,8 +34,9 @@ class CameraInput:
     QoS, is heard without a restart)."""
 
     def __init__(self, node: Node, transport: str, reliability: str, on_image: Callable[[Any], None],
-                 on_camera_info: Callable[[CameraInfo], None]) -> None:
+                 on_camera_info: Callable[[CameraInfo], None], prefix: str = "") -> None:
         self.node = node
+        self.prefix = prefix  # the camera's name: its topics go under it (parameters.camera_topic)
         self.compressed = transport == "compressed"
         self.auto = reliability == "auto"
         self._initial = _FIXED.get(reliability, ReliabilityPolicy.RELIABLE)
@@ -53,8 +56,8 @@ class CameraInput:
 
     def start(self) -> None:
         self._subscribe(self._initial)
-        self._camera_info = self.node.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
-                                                          CAMERA_INFO_QOS)
+        self._camera_info = self.node.create_subscription(
+            CameraInfo, camera_topic(self.prefix, "camera_info"), self._on_camera_info, CAMERA_INFO_QOS)
         if self.auto:
             self._match_timer = self.node.create_timer(MATCH_PERIOD_S, self._match_publishers)
 
@@ -71,7 +74,7 @@ class CameraInput:
             self.node.destroy_subscription(self._image)
         qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=reliability)
         msg_type, topic = (CompressedImage, "image/compressed") if self.compressed else (Image, "image")
-        self._image = self.node.create_subscription(msg_type, topic, self._on_image, qos)
+        self._image = self.node.create_subscription(msg_type, camera_topic(self.prefix, topic), self._on_image, qos)
         self.reliability = reliability
         self.node.get_logger().info(f"subscribed to {self._image.topic_name} ({reliability.name.lower()})")
 

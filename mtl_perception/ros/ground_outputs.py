@@ -24,11 +24,23 @@ from mtl_perception.ros.conversions import (
     occupancy_grid_msg,
 )
 from mtl_perception.ros.tf_pose import TfCameraPose, tf_available
-from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError, GridSpec
+from mtl_perception.runtime.ground import (
+    CameraIntrinsics,
+    CameraPose,
+    GeometryError,
+    GridSpec,
+    fuse_occupancy,
+)
 from mtl_perception.runtime.lane_markings import RoadProjection
+from mtl_perception.stamps import NS_PER_S, from_ns
+from mtl_perception.topics import camera_topic
 
 # a bad frame or geometry is logged once per cause (and not again for LOG_THROTTLE_S): (message, warning)
 LogOnce = Callable[[str, bool], None]
+# the surround grid fuses the cameras' grids whose stamps lie this close to the newest: a rig's cameras are
+# triggered together at 10-30 Hz, so one frame of each falls inside; an older grid would place the road where
+# the car was (0.15 s is 2 m at 50 km/h), and a camera that stopped drops out of it
+SURROUND_WINDOW_S = 0.15
 
 
 class GroundOutputs:
@@ -37,12 +49,14 @@ class GroundOutputs:
     ground where the geometry is known, and costs nothing where it is not."""
 
     def __init__(self, node: LifecycleNode, qos: QoSProfile, camera_pose: CameraPose | None, target_frame: str,
-                 grid: GridSpec, log_once: LogOnce) -> None:
+                 grid: GridSpec, log_once: LogOnce, prefix: str = "") -> None:
         self.node, self.camera_pose, self.target_frame, self.grid, self._log_once = \
             node, camera_pose, target_frame, grid, log_once
-        self._grid_pub = node.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", qos)
-        self._markers_pub = node.create_lifecycle_publisher(MarkerArray, "lane_markings", qos)
-        self._points_pub = node.create_lifecycle_publisher(PointCloud2, "lane_marking_points", qos)
+        # the camera's name (parameters.cameras): its topics go under it
+        self._grid_pub = node.create_lifecycle_publisher(OccupancyGrid, camera_topic(prefix, "drivable_grid"), qos)
+        self._markers_pub = node.create_lifecycle_publisher(MarkerArray, camera_topic(prefix, "lane_markings"), qos)
+        self._points_pub = node.create_lifecycle_publisher(PointCloud2, camera_topic(prefix, "lane_marking_points"),
+                                                           qos)
         self._messages = RclpyMessages()
         self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
         self._road: RoadProjection | None = None
@@ -71,21 +85,23 @@ class GroundOutputs:
         except GeometryError as err:
             self._log_once(f"camera_info unusable: {err}", True)
 
-    def publish(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> None:
+    def publish(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> np.ndarray | None:
         """The frame's grid and markings, with its stamp, where the geometry is known; a camera_info that does
-        not fit the frames is logged (once per cause) and costs the frame nothing else."""
+        not fit the frames is logged (once per cause) and costs the frame nothing else. Returns the grid's
+        values (for the surround grid), or None where there was none."""
         road = self._road_projection(header.frame_id, drivable.shape)
         if road is None:
-            return
+            return None
         try:
             view = road.project(drivable, lane)
         except GeometryError as err:
             self._log_once(f"drivable_grid skipped: {err}", True)
-            return
+            return None
         ground_header = Header(stamp=header.stamp, frame_id=self.target_frame)
         self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec, self._messages))
         self._markers_pub.publish(lane_markers_msg(ground_header, view.markings))
         self._points_pub.publish(marking_points_msg(ground_header, view.markings, self._messages))
+        return view.occupancy
 
     def _pose(self, camera_frame: str) -> CameraPose | None:
         """The camera_pose parameter, or else TF's pose of the images' frame (logged once per cause when TF
@@ -126,3 +142,33 @@ class GroundOutputs:
                 self._road = None
                 self.node.get_logger().error(f"drivable_grid and lane_markings off: {err}")
         return self._road
+
+
+class SurroundGrid:
+    """drivable_grid for a node with named cameras: every camera's latest grid within SURROUND_WINDOW_S of the
+    newest one, fused (runtime.ground.fuse_occupancy: unknown until a camera sees a cell, not drivable where
+    cameras disagree), stamped with the newest. Each camera's own grid stays under its name."""
+
+    def __init__(self, node: LifecycleNode, qos: QoSProfile, target_frame: str, grid: GridSpec) -> None:
+        self.node, self.target_frame, self.grid = node, target_frame, grid
+        self._pub = node.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", qos)
+        self._messages = RclpyMessages()
+        self._latest: dict[str, tuple[int, np.ndarray]] = {}  # camera -> (stamp ns, grid values)
+
+    def update(self, camera: str, stamp_ns: int, occupancy: np.ndarray) -> None:
+        self._latest[camera] = (stamp_ns, occupancy)
+
+    def publish(self) -> None:
+        """The fused grid of the grids updated since the last call (with those of the other cameras that are
+        recent enough); nothing before any camera has a grid."""
+        if not self._latest:
+            return
+        newest = max(stamp for stamp, _ in self._latest.values())
+        recent = [grid for stamp, grid in self._latest.values() if newest - stamp <= SURROUND_WINDOW_S * NS_PER_S]
+        header = Header(frame_id=self.target_frame)
+        header.stamp.sec, header.stamp.nanosec = from_ns(newest)
+        self._pub.publish(occupancy_grid_msg(header, fuse_occupancy(recent), self.grid, self._messages))
+
+    def close(self) -> None:
+        self.node.destroy_lifecycle_publisher(self._pub)
+        self._latest.clear()

@@ -49,8 +49,8 @@ from mtl_perception.ros.conversions import (
     label_info_msg,
     mask_to_image,
 )
-from mtl_perception.ros.frame_worker import FrameWorker
-from mtl_perception.ros.ground_outputs import GroundOutputs
+from mtl_perception.ros.frame_worker import Arrival, FrameWorker
+from mtl_perception.ros.ground_outputs import GroundOutputs, SurroundGrid
 from mtl_perception.ros.parameters import (
     LIVE,
     PARAMETERS,
@@ -62,18 +62,22 @@ from mtl_perception.ros.parameters import (
 from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.ground import CameraPose
 from mtl_perception.runtime.image_encoding import ImageFormatError, jpeg_damage
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
-from mtl_perception.runtime.perception import Perception
+from mtl_perception.runtime.perception import Perception, RawOutput
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.realtime import RollingStats
 from mtl_perception.stamps import to_ns
-from mtl_perception.topics import diagnostics_name
+from mtl_perception.topics import camera_topic, diagnostics_name
 
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 5.0  # per cause of a bad or failed frame
+# a camera that sent frames and then none for this long is reported stopped in /diagnostics (cameras run at
+# 10-30 Hz: two seconds is tens of missed frames, and long enough not to flag a single slow batch)
+CAMERA_STOPPED_S = 2.0
 LOSS_WARNING = 0.1  # /diagnostics warns when more of the camera's frames than this never reach the node
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
@@ -187,17 +191,28 @@ class PerceptionNode(LifecycleNode):
         info = perception.info
         self.get_logger().info(f"model {settings.perception.model_path} ({info.backbone}, {info.input_height}x"
                                f"{info.input_width}, trained on {info.trained_on}) on {perception.backend.name}")
-        ground = GroundOutputs(self, OUTPUT_QOS, settings.camera_pose, settings.target_frame, settings.grid,
-                               self._log_once_per_cause)
         self.parts = _Configured(
             settings=settings, perception=perception,
-            outputs=_ImageOutputs.create(self),
-            ground=ground,
-            camera=CameraInput(self, settings.input_transport, settings.input_reliability, self._on_image,
-                               ground.on_camera_info),
+            cameras={name: self._camera(name, pose, settings)
+                     for name, pose in zip(settings.cameras, settings.camera_poses)},
+            surround=None if settings.cameras == ("",) else
+            SurroundGrid(self, OUTPUT_QOS, settings.target_frame, settings.grid),
             worker=FrameWorker(self._process, self._on_frame_error),
             diagnostics_timer=self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
+        if settings.cameras != ("",):
+            self.get_logger().info(f"{len(settings.cameras)} cameras ({', '.join(settings.cameras)}) through one "
+                                   f"model, up to {len(settings.cameras)} frames per run")
         return super().on_configure(state)
+
+    def _camera(self, name: str, pose: CameraPose | None, settings: NodeSettings) -> _Camera:
+        """One camera's subscriptions and outputs, its topics under its name; its pose from camera_pose, or
+        where that is unset from TF (its images' frame_id)."""
+        ground = GroundOutputs(self, OUTPUT_QOS, pose, settings.target_frame, settings.grid,
+                               self._log_once_per_cause, prefix=name)
+        return _Camera(
+            name=name, outputs=_ImageOutputs.create(self, name), ground=ground,
+            input=CameraInput(self, settings.input_transport, settings.input_reliability,
+                              lambda msg: self._on_image(msg, name), ground.on_camera_info, prefix=name))
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.parts is not None
@@ -206,7 +221,8 @@ class PerceptionNode(LifecycleNode):
             return result
         self._publish_label_info()
         self.parts.worker.start()
-        self.parts.camera.start()
+        for camera in self.parts.cameras.values():
+            camera.input.start()
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -226,7 +242,8 @@ class PerceptionNode(LifecycleNode):
         """Unsubscribe, then let the worker finish its frame; the configured parts stay (deactivate, shutdown,
         and main() before the node is destroyed)."""
         if self.parts is not None:
-            self.parts.camera.stop()
+            for camera in self.parts.cameras.values():
+                camera.input.stop()
             self.parts.worker.stop()
 
     def _release(self) -> None:
@@ -235,21 +252,26 @@ class PerceptionNode(LifecycleNode):
         if parts is None:
             return
         self.destroy_timer(parts.diagnostics_timer)
-        parts.outputs.close(self)
-        parts.ground.close()
+        for camera in parts.cameras.values():
+            camera.outputs.close(self)
+            camera.ground.close()
+        if parts.surround is not None:
+            parts.surround.close()
         parts.perception.close()
 
     def _publish_label_info(self) -> None:
         assert self.parts is not None
-        self.parts.outputs.labels.publish(label_info_msg(
-            Header(stamp=self.get_clock().now().to_msg()), self.parts.perception.info.class_names,
-            self.parts.settings.perception.score_threshold))
+        for camera in self.parts.cameras.values():
+            camera.outputs.labels.publish(label_info_msg(
+                Header(stamp=self.get_clock().now().to_msg()), self.parts.perception.info.class_names,
+                self.parts.settings.perception.score_threshold))
 
     # input -----------------------------------------------------------------------------------
-    def _on_image(self, msg: Image | CompressedImage) -> None:
+    def _on_image(self, msg: Image | CompressedImage, camera: str) -> None:
         parts = self.parts
         if parts is not None:
-            self.stats.on_received(parts.worker.put(msg), stamp_ns=to_ns(msg.header.stamp))
+            self.stats.on_received(parts.worker.put(msg, camera), stamp_ns=to_ns(msg.header.stamp), source=camera)
+            parts.cameras[camera].last_received = time.monotonic()
 
     def _on_frame_error(self, err: BaseException) -> None:
         """A fault in a frame's handling that _process did not catch itself: counted, logged, survived."""
@@ -257,40 +279,77 @@ class PerceptionNode(LifecycleNode):
         self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
 
     # processing ------------------------------------------------------------------------------
-    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+    def _process(self, batch: list[Arrival]) -> None:
+        """The newest frame of each camera that has one: decoded, run through the model as one batch, then
+        each camera's outputs published under its name with its own header."""
         parts = self.parts
         if parts is None:
             return
-        perception, outputs, class_names = parts.perception, parts.outputs, parts.perception.info.class_names
-        max_pixels = parts.settings.max_image_pixels
+        decoded: list[tuple[Arrival, np.ndarray]] = []
+        for arrival in batch:
+            frame = self._decode(arrival.message, parts.settings.max_image_pixels)
+            if frame is not None:
+                decoded.append((arrival, frame))
+        if not decoded:
+            return
+        try:
+            raws = parts.perception.infer_batch([frame for _, frame in decoded])
+        except Exception as err:  # noqa: BLE001 - one failed batch must not stop the node
+            self._frame_failed(err, count=len(decoded))
+            return
+        for (arrival, frame), raw in zip(decoded, raws):
+            self._publish(parts, parts.cameras[arrival.camera], arrival, frame, raw)
+        if parts.surround is not None:
+            try:
+                parts.surround.publish()
+            except Exception as err:  # noqa: BLE001 - one failed grid must not stop the node
+                self._frame_failed(err)
+
+    def _decode(self, msg: Image | CompressedImage, max_pixels: int) -> np.ndarray | None:
+        """The frame as BGR, or None for a bad one (counted and logged once per cause)."""
         try:
             frame = compressed_image_to_bgr(msg, max_pixels) if isinstance(msg, CompressedImage) \
                 else image_to_bgr(msg, max_pixels)
-            damage = jpeg_damage(msg.data) if isinstance(msg, CompressedImage) else None
-            if damage is not None:
-                self.stats.on_damaged()
-                kind = damage.split(":")[0]  # one cause per kind, not per byte offset
-                self._log_once_per_cause(f"a damaged jpeg frame ({kind}; in transit?): answered, but its "
-                                         "damaged part is grey or smeared", warning=True)
-            raw = perception.infer(frame)
-            detections = perception.detections(raw)
-            # detections go out before the masks are even resized: they are what a planner waits for
-            outputs.detections.publish(detections_to_msg(msg.header, detections, class_names, outputs.messages))
-            drivable, lane = perception.masks(raw)
-            outputs.publish_images(msg.header, frame, detections, drivable, lane, class_names,
-                                   parts.settings.publish_overlay)
-            parts.ground.publish(msg.header, drivable, lane)
         except ImageFormatError as err:
             self.stats.on_bad_frame()
             self._log_once_per_cause(f"skipping bad frame: {err}", warning=True)
-            return
+            return None
         except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node
-            if not self.context.ok():  # Ctrl-C: rclpy shut the context down under this frame; nothing failed
-                return
-            self.stats.on_error()
-            self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
+            self._frame_failed(err)
+            return None
+        damage = jpeg_damage(msg.data) if isinstance(msg, CompressedImage) else None
+        if damage is not None:
+            self.stats.on_damaged()
+            kind = damage.split(":")[0]  # one cause per kind, not per byte offset
+            self._log_once_per_cause(f"a damaged jpeg frame ({kind}; in transit?): answered, but its "
+                                     "damaged part is grey or smeared", warning=True)
+        return frame
+
+    def _publish(self, parts: _Configured, camera: _Camera, arrival: Arrival, frame: np.ndarray,
+                 raw: RawOutput) -> None:
+        perception, outputs, class_names = parts.perception, camera.outputs, parts.perception.info.class_names
+        header = arrival.message.header
+        try:
+            detections = perception.detections(raw)
+            # detections go out before the masks are even resized: they are what a planner waits for
+            outputs.detections.publish(detections_to_msg(header, detections, class_names, outputs.messages))
+            drivable, lane = perception.masks(raw)
+            outputs.publish_images(header, frame, detections, drivable, lane, class_names,
+                                   parts.settings.publish_overlay)
+            occupancy = camera.ground.publish(header, drivable, lane)
+            if occupancy is not None and parts.surround is not None:
+                parts.surround.update(camera.name, to_ns(header.stamp), occupancy)
+        except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node
+            self._frame_failed(err)
             return
-        self.stats.on_processed(1e3 * (time.monotonic() - received), raw.timings["inference"])
+        self.stats.on_processed(1e3 * (time.monotonic() - arrival.received), raw.timings["inference"])
+
+    def _frame_failed(self, err: BaseException, count: int = 1) -> None:
+        if not self.context.ok():  # Ctrl-C: rclpy shut the context down under this frame; nothing failed
+            return
+        for _ in range(count):
+            self.stats.on_error()
+        self._log_once_per_cause(f"frame failed: {type(err).__name__}: {err}", warning=False)
 
     # diagnostics -----------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
@@ -298,12 +357,19 @@ class PerceptionNode(LifecycleNode):
         if parts is None:
             return
         snap = self.stats.snapshot()
+        now = time.monotonic()
+        stopped = [camera.name for camera in parts.cameras.values()
+                   if camera.last_received is not None and now - camera.last_received > CAMERA_STOPPED_S]
         status = DiagnosticStatus(name=diagnostics_name(self.get_fully_qualified_name()),
                                   hardware_id=parts.perception.backend.name)
         if parts.worker.died:
             status.level, status.message = DiagnosticStatus.ERROR, "the processing thread has stopped: no frame is answered; restart the node"
-        elif not parts.camera.subscribed:
+        elif not all(camera.input.subscribed for camera in parts.cameras.values()):
             status.level, status.message = DiagnosticStatus.OK, "inactive: configured, not subscribed"
+        elif stopped:
+            status.level = DiagnosticStatus.WARN
+            status.message = (f"camera {', '.join(stopped)} stopped: no frame for {CAMERA_STOPPED_S:.0f} s or more "
+                              "(the other cameras are answered)")
         elif snap["recent_loss_before_node"] > LOSS_WARNING:
             status.level = DiagnosticStatus.WARN
             status.message = (f"{100 * snap['recent_loss_before_node']:.0f}% of the camera's frames never arrived "
@@ -320,6 +386,10 @@ class PerceptionNode(LifecycleNode):
             status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {**{k: f"{v:.2f}" if isinstance(v, float) else str(v) for k, v in snap.items()},
                   "backend": parts.perception.backend.name, "model": str(parts.settings.perception.model_path)}
+        if parts.settings.cameras != ("",):
+            for camera in parts.cameras.values():
+                age = "never" if camera.last_received is None else f"{now - camera.last_received:.2f}"
+                values[f"camera {camera.name}: seconds since a frame"] = age
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
                                                      status=[status]))
@@ -370,7 +440,6 @@ class PerceptionNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
 
-
 @dataclass
 class _ImageOutputs:
     """The image-plane outputs: detections, both masks, the overlay and the latched label_info."""
@@ -383,10 +452,12 @@ class _ImageOutputs:
     messages: RclpyMessages  # message classes looked up once
 
     @classmethod
-    def create(cls, node: LifecycleNode) -> _ImageOutputs:
-        publisher = node.create_lifecycle_publisher
-        return cls(publisher(Detection2DArray, "detections", OUTPUT_QOS), publisher(Image, "drivable_mask", OUTPUT_QOS),
-                   publisher(Image, "lane_mask", OUTPUT_QOS), publisher(Image, "overlay", OUTPUT_QOS),
+    def create(cls, node: LifecycleNode, camera: str = "") -> _ImageOutputs:
+        def publisher(kind: Any, topic: str, qos: QoSProfile = OUTPUT_QOS) -> Any:
+            return node.create_lifecycle_publisher(kind, camera_topic(camera, topic), qos)
+
+        return cls(publisher(Detection2DArray, "detections"), publisher(Image, "drivable_mask"),
+                   publisher(Image, "lane_mask"), publisher(Image, "overlay"),
                    publisher(LabelInfo, "label_info", LATCHED_QOS), RclpyMessages())
 
     def close(self, node: LifecycleNode) -> None:
@@ -404,14 +475,24 @@ class _ImageOutputs:
 
 
 @dataclass
+class _Camera:
+    """One camera's part of the node: its subscriptions, its outputs, and when its last frame came."""
+
+    name: str  # "": the unnamed camera
+    input: CameraInput
+    outputs: _ImageOutputs
+    ground: GroundOutputs
+    last_received: float | None = None  # time.monotonic(); None until its first frame
+
+
+@dataclass
 class _Configured:
     """What the node holds between on_configure and on_cleanup."""
 
     settings: NodeSettings
     perception: Perception
-    outputs: _ImageOutputs
-    ground: GroundOutputs
-    camera: CameraInput
+    cameras: dict[str, _Camera]
+    surround: SurroundGrid | None  # drivable_grid fused from the named cameras' grids; None for one unnamed
     worker: FrameWorker
     diagnostics_timer: Any
 

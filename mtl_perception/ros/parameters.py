@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,13 @@ PARAMETERS: dict[str, ParameterSpec] = {
                                      TRANSPORTS),
     "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz.", live=True),
     "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
+    "cameras": ParameterSpec("Camera names; each camera's topics go under its name (front/image, "
+                             "front/detections, ...) and all run through one model as one batch. [''] is one "
+                             "unnamed camera: image, detections, ... as before."),
     "camera_pose": ParameterSpec("The camera in target_frame: x, y, z (m), roll, pitch, yaw (rad), REP 103, "
-                                 "positive pitch looks down. Unset: from TF where tf2_ros is installed, else no "
-                                 "drivable_grid.", unset_type="DOUBLE_ARRAY"),
+                                 "positive pitch looks down; six values per camera, in the order of cameras. "
+                                 "Unset: from TF where tf2_ros is installed, else no drivable_grid.",
+                                 unset_type="DOUBLE_ARRAY"),
     "target_frame": ParameterSpec("Frame of drivable_grid (the vehicle's, x forward, y left, z up)."),
     "grid_resolution": ParameterSpec("drivable_grid cell size in metres.", float_range=(0.01, 2.0)),
     "grid_forward": ParameterSpec("drivable_grid extent ahead of target_frame's origin, metres.",
@@ -96,7 +101,9 @@ class NodeSettings:
     publish_overlay: bool
     diagnostics_period: float
     max_image_pixels: int
-    camera_pose: CameraPose | None  # None: unset (TF's, where tf2_ros is installed; else no drivable_grid)
+    cameras: tuple[str, ...]  # ("",): one unnamed camera
+    # one per camera; None: camera_pose unset (TF's, where tf2_ros is installed; else no drivable_grid)
+    camera_poses: tuple[CameraPose | None, ...]
     target_frame: str
     grid: GridSpec
 
@@ -107,33 +114,59 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
         if spec.choices and values[name] not in spec.choices:
             raise ValueError(f"parameter {name}={values[name]!r}: use one of {', '.join(spec.choices)}")
     model = Path(values["model_path"]) if values["model_path"] else bundled_model()
-    backend = BackendOptions(
+    cameras = cameras_from(values["cameras"])
+    backend = BackendOptions(max_batch=len(cameras),
         backend=values["backend"], precision=values["precision"], threads=int(values["threads"]),
         engine_cache_dir=Path(values["engine_cache_dir"]) if values["engine_cache_dir"] else None,
         calibration_dir=Path(values["calibration_dir"]) if values["calibration_dir"] else None,
         calibration_algorithm=values["calibration_algorithm"])
     perception = PerceptionConfig(model, backend, float(values["score_threshold"]),
                                   float(values["iou_threshold"]), int(values["max_detections"]))
-    pose = camera_pose_from(values.get("camera_pose"))
+    poses = camera_poses_from(values.get("camera_pose"), cameras)
     grid = GridSpec.from_parameters(values)
     return NodeSettings(perception, values["input_reliability"], values["input_transport"],
                         bool(values["publish_overlay"]), float(values["diagnostics_period"]),
-                        int(values["max_image_pixels"]), pose,
+                        int(values["max_image_pixels"]), cameras, poses,
                         str(values["target_frame"]), grid)
 
 
-def camera_pose_from(value: Any) -> CameraPose | None:
-    """The camera_pose parameter (None: unset); ValueError naming what is wrong with a given one."""
+CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # one token of a ROS topic name
+
+
+def cameras_from(value: Any) -> tuple[str, ...]:
+    """The cameras parameter as names; ValueError naming what is wrong. An empty list is one unnamed camera,
+    as [''] is."""
+    names = tuple(str(v) for v in value) or ("",)
+    if names == ("",):
+        return names
+    bad = [name for name in names if not CAMERA_NAME.match(name)]
+    if bad:
+        raise ValueError(f"parameter cameras: {bad[0]!r} is no camera name; use letters, digits and underscores, "
+                         "starting with a letter (one unnamed camera is [''], alone)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"parameter cameras names a camera twice: {list(names)}")
+    return names
+
+
+def camera_poses_from(value: Any, cameras: tuple[str, ...] = ("",)) -> tuple[CameraPose | None, ...]:
+    """The camera_pose parameter as one pose per camera (None for each while it is unset); ValueError naming
+    what is wrong with a given one."""
     if value is None:
-        return None
-    pose = [float(v) for v in value]
-    if len(pose) != 6:
-        raise ValueError(f"parameter camera_pose has {len(pose)} values; give x, y, z, roll, pitch, yaw")
+        return (None,) * len(cameras)
+    numbers = [float(v) for v in value]
+    if len(numbers) != 6 * len(cameras):
+        per = "" if cameras == ("",) else f" for each of the {len(cameras)} cameras ({', '.join(cameras)}), in order"
+        raise ValueError(f"parameter camera_pose has {len(numbers)} values; give x, y, z, roll, pitch, yaw{per}")
+    return tuple(_camera_pose(camera, numbers[6 * i:6 * i + 6]) for i, camera in enumerate(cameras))
+
+
+def _camera_pose(camera: str, pose: list[float]) -> CameraPose:
+    where = f"parameter camera_pose ({camera}'s)" if camera else "parameter camera_pose"
     for name, number in zip(("x", "y", "z", "roll", "pitch", "yaw"), pose):
         if not math.isfinite(number):
-            raise ValueError(f"parameter camera_pose: {name} is {number}; every value must be a finite number")
+            raise ValueError(f"{where}: {name} is {number}; every value must be a finite number")
     if pose[2] <= 0:
-        raise ValueError(f"parameter camera_pose: z = {pose[2]} puts the camera on or below the ground; z is its "
+        raise ValueError(f"{where}: z = {pose[2]} puts the camera on or below the ground; z is its "
                          "height above target_frame's ground plane in metres (> 0)")
     return CameraPose(*pose)
 

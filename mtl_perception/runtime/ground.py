@@ -12,7 +12,7 @@ Pure numpy: the node builds a GroundGrid once per camera geometry and looks the 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,3 +231,13 @@ class GroundGrid:
                                 f"{self.intrinsics.width}x{self.intrinsics.height}")
         values = np.where(drivable.reshape(-1)[self._flat_index] > 0, GRID_FREE, GRID_OCCUPIED)
         return np.where(self.seen, values, GRID_UNKNOWN).astype(np.int8)
+
+
+def fuse_occupancy(grids: Sequence[np.ndarray]) -> np.ndarray:
+    """One grid from several cameras' grids on the same GridSpec. A cell is unknown until a camera sees it;
+    where the cameras that see it disagree, not drivable wins: a planner must not take a cell one camera saw
+    blocked because another, seeing it from farther or more obliquely, saw road. With OccupancyGrid's values
+    (-1 < 0 < 100) that rule is the cell-wise maximum."""
+    if not grids:
+        raise ValueError("fuse_occupancy needs at least one grid")
+    return np.maximum.reduce([np.asarray(g, np.int8) for g in grids])

@@ -11,6 +11,7 @@ from typing import Generic, TypedDict, TypeVar
 import numpy as np
 
 T = TypeVar("T")
+K = TypeVar("K")
 STATS_WINDOW_S = 10.0  # what /diagnostics rates and percentiles summarise
 
 
@@ -40,6 +41,39 @@ class LatestSlot(Generic[T]):
                 return None
             item, self._item = self._item, None
             return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class LatestPerKey(Generic[K, T]):
+    """One LatestSlot per key (per camera): put() replaces what is pending under its key; take_all() waits
+    until any key has an item and takes every pending one at once, in the order the keys first appeared. A
+    key whose producer is slow or silent holds nobody up: the others are taken without it."""
+
+    def __init__(self) -> None:
+        self._items: dict[K, T] = {}
+        self._order: dict[K, int] = {}
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, key: K, item: T) -> bool:
+        with self._cond:
+            replaced = key in self._items
+            self._items[key] = item
+            self._order.setdefault(key, len(self._order))
+            self._cond.notify()
+        return replaced
+
+    def take_all(self, timeout: float | None = None) -> list[tuple[K, T]]:
+        """Every pending (key, item), or [] on timeout or once closed."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout) or not self._items:
+                return []
+            items, self._items = self._items, {}
+        return sorted(items.items(), key=lambda pair: self._order[pair[0]])
 
     def close(self) -> None:
         with self._cond:
@@ -85,7 +119,7 @@ class RollingStats:
         self._events: dict[str, deque[float]] = {k: deque(maxlen=max_samples)
                                                  for k in ("dropped", "bad", "error", "damaged")}
         self._lost: deque[tuple[float, int]] = deque(maxlen=max_samples)  # (when, frames lost before the node)
-        self._gaps = StampGaps()
+        self._gaps: dict[str, StampGaps] = {}  # per source (camera): their stamps interleave
         self.lost_total = 0
         self._lock = threading.Lock()
         self.received_total = 0
@@ -95,12 +129,14 @@ class RollingStats:
         self.error_total = 0
         self.damaged_total = 0
 
-    def on_received(self, dropped_pending: bool, now: float | None = None, stamp_ns: int | None = None) -> None:
-        """A frame arrived; stamp_ns (its header's) lets the gaps tell how many were lost before the node."""
+    def on_received(self, dropped_pending: bool, now: float | None = None, stamp_ns: int | None = None,
+                    source: str = "") -> None:
+        """A frame arrived; stamp_ns (its header's) lets the gaps between `source`'s stamps tell how many of
+        its frames were lost before the node."""
         now = time.monotonic() if now is None else now
         with self._lock:
             if stamp_ns is not None:
-                lost = self._gaps.lost(stamp_ns)
+                lost = self._gaps.setdefault(source, StampGaps()).lost(stamp_ns)
                 if lost:
                     self._lost.append((now, lost))
                     self.lost_total += lost

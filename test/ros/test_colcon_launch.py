@@ -190,6 +190,40 @@ def test_ros2_launch_answers_frames_and_takes_ros2_param(workspace: Workspace) -
     assert "Traceback" not in output and "deprecated" not in output, output[-3000:]
 
 
+def test_ros2_launch_serves_named_cameras_through_one_node(workspace: Workspace) -> None:
+    """cameras:=[front,left] with image_topic:=/rig/{camera}/image_raw: one node, each camera's frames from
+    its own remapped topic, its answers under its name."""
+    launch = workspace.launch("namespace:=cam_rig", "'cameras:=[front,left]'", "'image_topic:=/rig/{camera}/image'")
+    node = "/cam_rig/perception_node"
+    client = Client("colcon_rig_viewer")
+    try:
+        assert workspace.wait_for_state(node, "active").startswith("active")
+        assert workspace.bash(f"ros2 param get {node} cameras").stdout.strip().endswith("['front', 'left']")
+        cameras = ("front", "left")
+        for camera in cameras:
+            client.listen(Detection2DArray, f"/cam_rig/{camera}/detections")
+        publishers = {c: client.node.create_publisher(Image, f"/rig/{c}/image", 1) for c in cameras}
+        frame = render_scene(np.random.default_rng(5), 240, 320).image
+        stamps = {"front": 7_000_000_000, "left": 7_000_000_001}
+
+        def send() -> None:
+            for camera in cameras:
+                publishers[camera].publish(image_message(frame, stamps[camera], frame_id=f"{camera}_camera"))
+
+        def answered() -> bool:
+            return all(any(to_ns(d.header.stamp) == stamps[c] and d.header.frame_id == f"{c}_camera"
+                           for d in client.received[f"/cam_rig/{c}/detections"]) for c in cameras)
+
+        assert client.spin_until(answered, 60, each=send), "no answer for each camera through ros2 launch"
+        topics = set(workspace.bash("ros2 topic list").stdout.split())
+        assert {"/rig/front/camera_info", "/rig/left/camera_info", "/cam_rig/drivable_grid"} <= topics
+    finally:
+        client.close()
+        _, output = _stop(launch)
+    assert output.count("subscribed to") == 2 and "2 cameras (front, left) through one model" in output, output
+    assert "Traceback" not in output, output[-3000:]
+
+
 def test_every_node_parameter_passes_through_ros2_launch(workspace: Workspace, tmp_path: Path) -> None:
     """score_threshold:=, input_transport:=, precision:= reach the node; params_file's values stand otherwise."""
     params = tmp_path / "params.yaml"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mtl_perception.ros.frame_worker import FrameWorker
+from mtl_perception.ros.frame_worker import Arrival, FrameWorker
 
 
 def _wait(condition, timeout: float = 5.0) -> bool:
@@ -23,7 +23,9 @@ def test_a_frame_that_raises_is_reported_and_the_next_is_answered() -> None:
     answered: list[int] = []
     errors: list[BaseException] = []
 
-    def process(frame: int, received: float) -> None:
+    def process(batch: list[Arrival]) -> None:
+        (arrival,) = batch
+        frame = arrival.message
         if frame % 2:
             raise ValueError(f"frame {frame} is bad")
         answered.append(frame)
@@ -46,8 +48,8 @@ def test_latest_frame_wins_while_the_worker_is_busy() -> None:
     release = threading.Event()
     seen: list[str] = []
 
-    def process(frame: str, received: float) -> None:
-        seen.append(frame)
+    def process(batch: list[Arrival]) -> None:
+        seen.extend(arrival.message for arrival in batch)
         release.wait(5)
 
     worker = FrameWorker(process, lambda err: None)
@@ -68,7 +70,7 @@ def test_latest_frame_wins_while_the_worker_is_busy() -> None:
 def test_a_thread_that_ends_unstopped_is_reported_dead() -> None:
     """What no handler catches (a BaseException such as SystemExit raised in a frame) ends the thread: died
     says so, which /diagnostics reports as ERROR, where a stopped worker is not dead."""
-    def process(frame: str, received: float) -> None:
+    def process(batch: list[Arrival]) -> None:
         raise SystemExit("a fault beyond Exception")
 
     worker = FrameWorker(process, lambda err: None)
@@ -80,3 +82,29 @@ def test_a_thread_that_ends_unstopped_is_reported_dead() -> None:
     finally:
         worker.stop()
     assert not worker.died
+
+
+def test_the_newest_frame_of_every_camera_goes_as_one_batch() -> None:
+    release = threading.Event()
+    batches: list[list[tuple[str, str]]] = []
+
+    def process(batch: list[Arrival]) -> None:
+        batches.append([(a.camera, a.message) for a in batch])
+        release.wait(5)
+
+    worker = FrameWorker(process, lambda err: None)
+    worker.start()
+    try:
+        worker.put("f0", "front")
+        assert _wait(lambda: batches == [[("front", "f0")]])  # a camera alone does not wait for the others
+        # while the model is busy: left twice (the first dropped), right once, front once
+        assert worker.put("l1", "left") is False and worker.put("l2", "left") is True
+        worker.put("r1", "right")
+        worker.put("f1", "front")
+        release.set()
+        # cameras in the order they first appeared; each camera's newest frame only
+        assert _wait(lambda: len(batches) == 2)
+        assert batches[1] == [("front", "f1"), ("left", "l2"), ("right", "r1")]
+    finally:
+        release.set()
+        worker.stop()

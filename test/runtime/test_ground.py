@@ -136,3 +136,45 @@ def test_a_grid_the_node_cannot_hold_is_refused_in_range_parameters() -> None:
     with pytest.raises(GeometryError, match="raise grid_resolution"):
         GridSpec(0.01, 0.0, 200.0, 100.0, 200.0)
     assert GridSpec(0.05, 0.0, 100.0, 20.0, 100.0).shape == (800, 2000)  # 1.6 million: fine
+
+
+def _perfect_mask(road_half_width: float, intrinsics: CameraIntrinsics, pose: CameraPose) -> np.ndarray:
+    """The drivable mask a perfect model gives for a straight road |y| < road_half_width, found by casting
+    each pixel's ray to the ground (the inverse of the grid's lookup)."""
+    v, u = np.mgrid[0:intrinsics.height, 0:intrinsics.width]
+    points, valid = pixels_to_ground(np.stack([u.ravel() + 0.5, v.ravel() + 0.5], axis=1).astype(float),
+                                     intrinsics, pose)
+    road = valid & (np.abs(points[:, 1]) < road_half_width)
+    return road.reshape(intrinsics.height, intrinsics.width).astype(np.uint8)
+
+
+def test_a_fused_rig_sees_more_and_where_it_sees_it_is_right() -> None:
+    from mtl_perception.runtime.ground import fuse_occupancy
+
+    intrinsics = CameraIntrinsics(fx=320.0, fy=320.0, cx=320.0, cy=240.0, width=640, height=480)
+    spec = GridSpec(resolution=0.25, x_min=0.0, x_max=30.0, y_half=15.0, max_range=30.0)
+    rig = [CameraPose(1.5, 0.0, 1.4, 0.0, 0.15, 0.0), CameraPose(1.3, 0.5, 1.4, 0.0, 0.15, math.radians(45)),
+           CameraPose(1.3, -0.5, 1.4, 0.0, 0.15, math.radians(-45))]
+    grids = [GroundGrid(intrinsics, pose, spec).occupancy(_perfect_mask(6.0, intrinsics, pose)) for pose in rig]
+    fused = fuse_occupancy(grids)
+    seen = [g != GRID_UNKNOWN for g in grids]
+    assert ((fused != GRID_UNKNOWN) == np.logical_or.reduce(seen)).all()  # unknown until a camera sees it
+    assert (fused != GRID_UNKNOWN).sum() > 1.3 * max(s.sum() for s in seen)  # the side cameras add ground
+    centres = spec.cell_centres()
+    truth = np.where(np.abs(centres[..., 1]) < 6.0, GRID_FREE, GRID_OCCUPIED)
+    known = fused != GRID_UNKNOWN
+    # cells cut by the road's edge may go either way (a cell is one pixel's answer); the rest are right
+    edge = np.abs(np.abs(centres[..., 1]) - 6.0) < spec.resolution
+    assert (fused[known & ~edge] == truth[known & ~edge]).all()
+
+
+def test_fusion_keeps_what_any_camera_saw_blocked() -> None:
+    from mtl_perception.runtime.ground import fuse_occupancy
+
+    u, f, o = GRID_UNKNOWN, GRID_FREE, GRID_OCCUPIED
+    front = np.array([[u, f, f, o, u]], np.int8)
+    side = np.array([[u, u, o, f, f]], np.int8)
+    assert fuse_occupancy([front, side]).tolist() == [[u, f, o, o, f]]
+    assert fuse_occupancy([front]).tolist() == front.tolist()
+    with pytest.raises(ValueError, match="at least one grid"):
+        fuse_occupancy([])

@@ -93,3 +93,38 @@ def test_rolling_stats_report_the_share_lost_before_the_node() -> None:
     snap = stats.snapshot(now=4.0)
     # 15 odd frames from 11 to 39 never came; the last one (39) has no later frame to show its gap
     assert snap["lost_before_node"] == 14 and snap["recent_loss_before_node"] == pytest.approx(14 / (14 + 25))
+
+
+def test_each_cameras_stamps_are_read_apart() -> None:
+    # three cameras at 10 Hz, offset by a third of a period: interleaved, their stamps would look like one
+    # 30 Hz camera losing nothing, or (at any other offset) a jittery one losing frames
+    from mtl_perception.runtime.realtime import RollingStats
+
+    stats = RollingStats(window=100.0)
+    for i in range(60):
+        for k, camera in enumerate(("front", "left", "right")):
+            if camera == "left" and i >= 10 and i % 2:
+                continue  # left loses every other frame after its first second
+            stats.on_received(False, now=i * 0.1, stamp_ns=i * 100_000_000 + k * 33_000_000, source=camera)
+    assert stats.snapshot(now=6.0)["lost_before_node"] == 24  # left's odd frames 11..57; 59 has no later one
+
+
+def test_latest_per_key_takes_the_newest_of_each_key_in_first_seen_order() -> None:
+    from mtl_perception.runtime.realtime import LatestPerKey
+
+    pending: LatestPerKey[str, int] = LatestPerKey()
+    assert pending.take_all(timeout=0.01) == []
+    assert not pending.put("front", 1) and not pending.put("left", 2)
+    assert pending.put("front", 3)  # replaced: the caller counts it dropped
+    assert pending.take_all(timeout=0.01) == [("front", 3), ("left", 2)]
+    pending.put("left", 4)
+    pending.put("front", 5)
+    assert pending.take_all(timeout=0.01) == [("front", 5), ("left", 4)]  # first seen, not last put
+    pending.put("left", 6)
+    assert pending.take_all(timeout=0.01) == [("left", 6)]  # a silent camera holds nobody up
+    taker = threading.Thread(target=lambda: result.append(pending.take_all()))
+    result: list[list[tuple[str, int]]] = []
+    taker.start()
+    pending.close()
+    taker.join(timeout=2)
+    assert result == [[]]

@@ -17,10 +17,16 @@ from mtl_perception.atomic_io import atomic_write_bytes
 from mtl_perception.commands.common import report
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.data.ground_truth import load_ground_truth
-from mtl_perception.evaluation.ground_eval import DISTANCES_M, GroundScores
+from mtl_perception.evaluation.ground_eval import (
+    DISTANCES_M,
+    IOU_RANGE_M,
+    SURROUND_GRID,
+    GroundScores,
+    SurroundScores,
+)
 from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
-from mtl_perception.runtime.ground import GridSpec, GroundGrid
+from mtl_perception.runtime.ground import GridSpec, GroundGrid, fuse_occupancy
 from mtl_perception.runtime.lane_markings import MarkingExtractor
 from mtl_perception.runtime.overlay import draw_birdseye, draw_overlay
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
@@ -29,10 +35,13 @@ from mtl_perception.runtime.presets import deployed, includes_alternative
 if TYPE_CHECKING:  # for annotations only
     from mtl_perception.data.bdd100k import Sample
     from mtl_perception.data.ground_truth import FrameGround
+    from mtl_perception.data.rig import RigScene
     from mtl_perception.runtime.perception import PerceptionResult
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rig:
+        return _run_rig(args)
     try:
         split = BDD100KSplit(args.data, args.split, include_alternative=includes_alternative(args.drivable), limit=args.limit,
                              require=("detection", "drivable", "lane"))
@@ -97,6 +106,76 @@ def _picture(path: Path, sample: Sample, ground: FrameGround, result: Perception
     view = draw_overlay(sample.image, np.zeros((0, 4)), [], drivable, lane)
     top = draw_birdseye(occupancy, spec, markings, height=view.shape[0])
     ok, png = cv2.imencode(".png", np.hstack([view, top]))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    atomic_write_bytes(path, png.tobytes())
+
+
+def _run_rig(args: argparse.Namespace) -> int:
+    """--rig: each scene's three views through the model as one batch (as perception_node runs its cameras),
+    each camera's grid and the fused one against the road's truth; the rig's own masks give the geometry's
+    share of the error."""
+    from mtl_perception.data.rig import DEFAULT_RIG, render_rig
+
+    alternative = includes_alternative(args.drivable)
+    runs = {"ground_truth_masks": SurroundScores(alternative)}
+    try:
+        perception = None
+        if args.model:
+            perception = Perception(PerceptionConfig.with_settings(
+                args.model, BackendOptions(args.backend, threads=args.threads, max_batch=len(DEFAULT_RIG)),
+                deployed()))
+            runs["model"] = SurroundScores(alternative)
+        for index in tqdm(range(args.rig), desc="eval-ground rig", unit="scene", disable=args.json == "-"):
+            scene = render_rig(np.random.default_rng(args.seed + index))
+            views = scene.views
+            grids = {name: GroundGrid(view.truth.intrinsics, view.truth.pose, SURROUND_GRID) for name, view in
+                     views.items()}
+            runs["ground_truth_masks"].add(scene.road, {n: grids[n].occupancy(v.drivable) for n, v in views.items()})
+            if perception is not None:
+                raws = perception.infer_batch([view.image for view in views.values()])
+                masks = {name: perception.masks(raw)[0] for name, raw in zip(views, raws)}
+                runs["model"].add(scene.road, {n: grids[n].occupancy(m) for n, m in masks.items()})
+            if index == 0 and args.picture:
+                _rig_picture(args.picture, scene, masks if perception is not None else None)
+    except (ModelLoadError, ModelContractError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary: dict = {name: scores.summary() for name, scores in runs.items()}
+    summary["data"] = f"synthetic rig ({', '.join(c.name for c in DEFAULT_RIG)}), {args.rig} scenes from seed {args.seed}"
+    summary["drivable"] = args.drivable
+    summary["how"] = (f"grid {SURROUND_GRID.resolution} m cells, x {IOU_RANGE_M[0]:g}-{IOU_RANGE_M[1]:g} m, "
+                      f"|y| <= {SURROUND_GRID.y_half:g} m; IoU over the cells a grid knows, coverage: the share "
+                      "it knows; fused: unknown until a camera sees a cell, not drivable where they disagree")
+    if args.model:
+        summary["model_path"] = str(args.model)
+    report(summary, "" if args.json == "-" else _rig_table(runs), args.json)
+    return 0
+
+
+def _rig_table(runs: dict[str, SurroundScores]) -> str:
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    names = list(next(iter(runs.values())).coverage)
+    lines = [f"{'masks':<20}" + "".join(f"{name + ' IoU / coverage':>30}" for name in names)]
+    for run_name, scores in runs.items():
+        s = scores.summary()
+        lines.append(f"{run_name:<20}" + "".join(
+            f"{cell(s[n]['iou_mean']) + ' / ' + cell(s[n]['coverage_mean']):>30}" for n in names))
+    return "\n".join(lines)
+
+
+def _rig_picture(path: Path, scene: RigScene, masks: dict[str, np.ndarray] | None) -> None:
+    """The rig's views (with the model's masks where there is a model) beside the fused grid from above."""
+    drivable = masks or {name: view.drivable for name, view in scene.views.items()}
+    views = [draw_overlay(view.image, np.zeros((0, 4)), [], drivable[name], view.lane)
+             for name, view in scene.views.items()]
+    strip = np.hstack(views)
+    grids = [GroundGrid(v.truth.intrinsics, v.truth.pose, SURROUND_GRID).occupancy(drivable[n])
+             for n, v in scene.views.items()]
+    top = draw_birdseye(fuse_occupancy(grids), SURROUND_GRID, [], height=strip.shape[0])
+    ok, png = cv2.imencode(".png", np.hstack([strip, top]))
     if not ok:
         raise OSError(f"could not encode {path}")
     atomic_write_bytes(path, png.tobytes())

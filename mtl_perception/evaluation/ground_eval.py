@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mtl_perception.data.ground_truth import FrameGround, lateral
-from mtl_perception.runtime.ground import GRID_FREE, GridSpec, GroundGrid, ground_to_pixels
+from mtl_perception.runtime.ground import (
+    GRID_FREE,
+    GRID_UNKNOWN,
+    GridSpec,
+    GroundGrid,
+    fuse_occupancy,
+    ground_to_pixels,
+)
 from mtl_perception.runtime.lane_markings import GroundMarking, MarkingExtractor
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
 
@@ -136,3 +143,47 @@ def lateral_errors(truth: FrameGround, extracted: Sequence[GroundMarking], boxes
             if gap <= MATCH_M:
                 errors.append(gap)
     return errors, int(in_view.sum())
+
+
+# the surround grid of a rig (data/rig.py): the cameras' grids fused as the node fuses them, scored over
+# IOU_RANGE_M ahead and SURROUND_SIDE_M to each side, where the side cameras add what the front one misses
+SURROUND_SIDE_M = 15.0
+SURROUND_GRID = GridSpec(resolution=0.1, x_min=0.0, x_max=IOU_RANGE_M[1], y_half=SURROUND_SIDE_M, max_range=40.0)
+FUSED = "fused"
+
+
+def surround_iou(road: FrameGround, occupancy: np.ndarray, spec: GridSpec,
+                 include_alternative: bool) -> tuple[float | None, float]:
+    """(IoU of the grid's free cells and the true road over the cells it knows, None where neither has any;
+    coverage: the share of the scored region's cells it knows), over x in IOU_RANGE_M."""
+    centres = spec.cell_centres()
+    region = (centres[..., 0] >= IOU_RANGE_M[0]) & (centres[..., 0] <= IOU_RANGE_M[1])
+    counted = region & (occupancy != GRID_UNKNOWN)
+    predicted = occupancy == GRID_FREE
+    actual = road.drivable(centres[..., 0], centres[..., 1], include_alternative)
+    union = ((predicted | actual) & counted).sum()
+    iou = float(((predicted & actual) & counted).sum() / union) if union else None
+    return iou, float(counted.sum() / region.sum())
+
+
+@dataclass
+class SurroundScores:
+    """Accumulates rig scenes: each camera's grid and the fused one, against the road's truth."""
+
+    include_alternative: bool = includes_alternative(DRIVABLE_DEFINITION)
+    iou: dict[str, list[float]] = field(default_factory=dict)
+    coverage: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, road: FrameGround, grids: dict[str, np.ndarray], spec: GridSpec = SURROUND_GRID) -> None:
+        """grids: each camera's occupancy on spec (GroundGrid.occupancy)."""
+        for name, grid in {**grids, FUSED: fuse_occupancy(list(grids.values()))}.items():
+            iou, coverage = surround_iou(road, grid, spec, self.include_alternative)
+            if iou is not None:
+                self.iou.setdefault(name, []).append(iou)
+            self.coverage.setdefault(name, []).append(coverage)
+
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        return {name: {"iou_mean": _stat(np.array(self.iou.get(name, [])), np.mean),
+                       "iou_p10": _stat(np.array(self.iou.get(name, [])), lambda a: np.percentile(a, 10)),
+                       "coverage_mean": _stat(np.array(coverage), np.mean)}
+                for name, coverage in self.coverage.items()}

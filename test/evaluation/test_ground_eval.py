@@ -86,3 +86,61 @@ def test_a_split_without_ground_truth_says_so(ground_set: Path, tmp_path: Path, 
     assert main(["eval-ground", "--data", str(copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ground_val.json not found" in err[0] and "synthetic" in err[0]
+
+
+def _pixels_of(truth: FrameGround, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The in-view pixels (u, v) of ground points (x, y)."""
+    pixels, ahead = ground_to_pixels(np.stack([x, y, np.zeros_like(x)], axis=1), truth.intrinsics, truth.pose)
+    u, v = np.floor(pixels).astype(int).T
+    inside = ahead & (u >= 0) & (u < truth.intrinsics.width) & (v >= 0) & (v < truth.intrinsics.height)
+    return u[inside], v[inside]
+
+
+def test_rig_views_paint_the_road_where_the_truth_puts_it() -> None:
+    """Each rig camera's picture and labels, checked by projecting the truth into it (ground_to_pixels, the
+    other direction from the renderer's ray casting): solid markings on lane pixels and bright paint, the road
+    1 m inside its edges drivable, the verge 2 m outside not."""
+    from mtl_perception.data.rig import render_rig
+
+    checked = {"marking": 0, "road": 0}
+    for seed in range(3):
+        scene = render_rig(np.random.default_rng([21, seed]))
+        for name, view in scene.views.items():
+            truth = view.truth
+            x = np.arange(6.0, 30.0, 0.25)
+            x = x[(x <= truth.road_far) & np.array([truth.has_markings_at(d) for d in x])]
+
+            grey = view.image.mean(axis=2)
+            for marking in truth.markings:
+                if marking.dashed or marking.category.startswith("double"):  # a double line's centre is its gap
+                    continue
+                u, v = _pixels_of(truth, x, lateral(marking.coefficients, x))
+                if len(u) >= 10:
+                    assert view.lane[v, u].mean() > 0.8, (seed, name, marking)
+                    assert grey[v, u].mean() > 125  # paint (white, or yellow at about 150), brighter than asphalt (100)
+                    checked["marking"] += 1
+            for edge, inward in ((truth.left_edge, -1.0), (truth.right_edge, 1.0)):
+                u, v = _pixels_of(truth, x, lateral(edge, x) + inward)
+                if len(u) >= 10:
+                    assert view.drivable[v, u].mean() > 0.95, (seed, name)
+                    checked["road"] += 1
+                u, v = _pixels_of(truth, x, lateral(edge, x) - 2 * inward)
+                if len(u) >= 10:
+                    assert view.drivable[v, u].mean() < 0.05, (seed, name)
+    assert checked["marking"] >= 5 and checked["road"] >= 10, checked
+
+
+def test_eval_ground_scores_the_rigs_fused_grid(bundled_model: Path, tmp_path: Path) -> None:
+    out, picture = tmp_path / "rig.json", tmp_path / "rig.png"
+    assert main(["eval-ground", "--rig", "3", "--model", str(bundled_model), "--backend", "onnxruntime",
+                 "--json", str(out), "--picture", str(picture)]) == 0
+    results = json.loads(out.read_text())
+    geometry, model = results["ground_truth_masks"], results["model"]
+    assert set(geometry) == {"front", "front_left", "front_right", "fused"}
+    # the rig's own masks: the geometry alone, exact but for the cells the road's edge cuts
+    assert geometry["fused"]["iou_mean"] >= 0.97 and geometry["fused"]["coverage_mean"] >= 0.99
+    # the side cameras see what the front one misses
+    assert geometry["fused"]["coverage_mean"] > geometry["front"]["coverage_mean"] + 0.05
+    assert model["fused"]["coverage_mean"] == geometry["fused"]["coverage_mean"]
+    assert model["fused"]["iou_mean"] > 0.5  # 0.63 over 50 scenes (docs/benchmarks.md); 3 here
+    assert picture.stat().st_size > 10_000

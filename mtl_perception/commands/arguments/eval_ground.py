@@ -16,7 +16,12 @@ from mtl_perception.commands.common import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="synthetic dataset root (mtl-perception synth)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="synthetic dataset root (mtl-perception synth)")
+    source.add_argument("--rig", type=at_least_one, metavar="SCENES",
+                        help="score the surround grid instead: SCENES roads seen by a synthetic rig (front, "
+                             "front_left and front_right at +-45 deg), each camera's grid and the fused one")
+    parser.add_argument("--seed", type=int, default=0, help="with --rig: the first scene's seed (then +1 each)")
     add_split_argument(parser)
     parser.add_argument("--model", type=Path, help="ONNX model; without it only the geometry run is made")
     add_backend_arguments(parser)

@@ -13,6 +13,7 @@ and that is not the node's doing. A benchmark that prints figures, never a test:
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -129,6 +130,89 @@ def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = 
             "node_inference_p50_ms": float(in_node.get("inference_p50_ms", "nan"))}
 
 
+def _play_rig(cameras: list[tuple[str, str]], rate: float, seconds: float, bag: Path) -> dict:
+    """Every camera (image topic, detections topic) at `rate` Hz, its frames under one stamp per tick as a
+    triggered rig's; per camera the latency publish -> its Detection2DArray, and the answers per second."""
+    node = Node(f"bench_rig_{len(cameras)}")
+    players = [BagPlayer(node, bag, remap={IMAGE_TOPIC: image}) for image, _ in cameras]
+    frames = players[0].frames()
+    sent: dict[tuple[int, int], float] = {}
+    latencies: list[list[float]] = [[] for _ in cameras]
+
+    def on_detections(index: int, msg: Detection2DArray) -> None:
+        sent_at = sent.pop((index, to_ns(msg.header.stamp)), None)
+        if sent_at is not None:
+            latencies[index].append(1e3 * (time.perf_counter() - sent_at))
+
+    for index, (_, detections) in enumerate(cameras):
+        node.create_subscription(Detection2DArray, detections, functools.partial(on_detections, index), 10)
+
+    def publish(stamp: int) -> None:
+        frame = frames[stamp % len(frames)]
+        for index, player in enumerate(players):
+            message = restamped(frame, stamp)
+            sent[index, stamp] = time.perf_counter()
+            player.publish(message)
+
+    with spinning(node):
+        warm_up_stamps = itertools.count(1)
+        until_answered(lambda: publish(next(warm_up_stamps)), lambda: all(latencies), time.sleep, timeout=60,
+                       resend_every=0.5)
+        time.sleep(1.0)  # the warm-up's last answers
+        for each in latencies:
+            each.clear()
+        sent.clear()
+        period, start, count = 1.0 / rate, time.perf_counter(), 0
+        while time.perf_counter() - start < seconds:
+            time.sleep(max(0.0, start + count * period - time.perf_counter()))
+            publish(1_000_000_000 + count)
+            count += 1
+        time.sleep(SETTLE_S)
+    node.destroy_node()
+    answered = sum(len(each) for each in latencies)
+    return {"sent_per_camera": count, "answered": answered, "answered_per_s": answered / seconds,
+            "per_camera": [{"camera": image, "answered": len(each), **{f"{k}_ms": v for k, v in
+                                                                      percentiles(each).items()}}
+                           for (image, _), each in zip(cameras, latencies)]}
+
+
+def _rss_mb(pid: int) -> float:
+    """A process's resident memory (Linux /proc; nan elsewhere): what each node's copy of the model costs."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _run_cameras(args: argparse.Namespace, model: Path, bag: Path, rate: float) -> list[dict]:
+    """For each N: one node serving N named cameras, then N nodes of one camera each, on the same machine."""
+    params = {"model_path": model, "threads": args.threads, "backend": "onnxruntime"}
+    rows = []
+    for count in [int(n) for n in args.cameras.split(",")]:
+        names = [f"cam{i}" for i in range(count)]
+        layouts = [
+            ("one node", lambda names=names: [NodeProcess({**params, "cameras": f"[{','.join(names)}]"},
+                                                          namespace="/rig", capture=False, quiet=True)],
+             [(f"/rig/{n}/image", f"/rig/{n}/detections") for n in names]),
+            ("separate nodes", lambda names=names: [NodeProcess(params, namespace=f"/sep_{n}", capture=False,
+                                                                quiet=True) for n in names],
+             [(f"/sep_{n}/image", f"/sep_{n}/detections") for n in names]),
+        ]
+        for layout, start, topics in layouts:
+            nodes = start()
+            try:
+                play = _play_rig(topics, rate, args.seconds, bag)
+                rows.append({"layout": layout, "cameras": count, "rate_hz": rate, **play,
+                             "nodes_rss_mb": sum(_rss_mb(node.proc.pid) for node in nodes)})
+            finally:
+                for node in nodes:
+                    node.stop()
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= max_seconds():
         raise SystemExit(f"--seconds {args.seconds} is out of range: the node's {STATS_WINDOW_S:g} s statistics "
@@ -139,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", "77")
     if not args.dds_defaults:
         os.environ.update(fastdds_profile_environment(os.environ))
+    if args.cameras:
+        return _report_cameras(args, sizes[0], rates[0])
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or _default_model(Path(tmp))
         alone = measure(model, "model", "-", 0.0, BackendOptions("onnxruntime", threads=args.threads), runs=30)
@@ -168,6 +254,34 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     _print_report(result, args.threads)
+    return 0
+
+
+def _report_cameras(args: argparse.Namespace, size: tuple[int, int], rate: float) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or _default_model(Path(tmp))
+        rclpy.init()
+        try:
+            bag = _camera_bag(np.random.default_rng(0).integers(0, 256, (*size, 3), np.uint8), Path(tmp), rate)
+            rows = _run_cameras(args, model, bag, rate)
+        finally:
+            rclpy.try_shutdown()
+    result = {"frame": f"{size[1]}x{size[0]}", "threads_per_node": args.threads, "seconds": args.seconds,
+              "how": "every camera at rate_hz, one stamp per tick; latency: publish -> that camera's "
+                     "Detection2DArray; answered_per_s: all cameras' answers per second of play",
+              "rows": rows}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['frame']} frames, every camera at {rate:g} Hz for {args.seconds:g} s, ONNX Runtime with "
+          f"{args.threads} threads per node")
+    print("| cameras | layout | answered / s | per-camera latency p50 ms | p90 ms | nodes' memory MB |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        p50 = " / ".join(f"{c['p50_ms']:.0f}" for c in row["per_camera"])
+        p90 = " / ".join(f"{c['p90_ms']:.0f}" for c in row["per_camera"])
+        print(f"| {row['cameras']} | {row['layout']} | {row['answered_per_s']:.1f} | {p50} | {p90} | "
+              f"{row['nodes_rss_mb']:.0f} |")
     return 0
 
 

@@ -53,3 +53,21 @@ def test_bench_node_publishes_message_objects_through_the_player(random_model: P
     assert report["camera_publishes"] == "message objects"
     (play,) = report["end_to_end"]
     assert play["frame"] == "160x120" and 0 < play["answered"] <= play["sent"]
+
+
+def test_bench_node_compares_one_node_for_several_cameras_with_a_node_each(random_model: Path) -> None:
+    result = _bench_node("--model", str(random_model), "--cameras", "1,2", "--rates", "4", "--seconds", "2",
+                         "--frames", "120x160", "--threads", "1", "--json")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    rows = report["rows"]
+    assert [(r["cameras"], r["layout"]) for r in rows] == [(1, "one node"), (1, "separate nodes"),
+                                                           (2, "one node"), (2, "separate nodes")]
+    for row in rows:
+        assert len(row["per_camera"]) == row["cameras"] and row["sent_per_camera"] >= 7
+        assert all(0 < c["answered"] <= row["sent_per_camera"] and 0 < c["p50_ms"] <= c["p90_ms"]
+                   for c in row["per_camera"])
+        assert row["answered"] == sum(c["answered"] for c in row["per_camera"])
+        assert row["nodes_rss_mb"] > 0
+    # two nodes hold two copies of the model and the runtime, one node one
+    assert rows[3]["nodes_rss_mb"] > rows[2]["nodes_rss_mb"]

@@ -35,4 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "conversion of the pixels then counts too (about 0.6 ms at 1280x720 here)")
     parser.add_argument("--dds-defaults", action="store_true",
                         help="leave Fast DDS at its defaults instead of the shipped config/fastdds_large_frames.xml")
+    parser.add_argument("--cameras", metavar="N,...",
+                        help="instead: throughput with N cameras (e.g. 1,2,3), one node serving all N (the "
+                             "cameras parameter: one batch per run) against N nodes of one camera each, every "
+                             "camera at the first of --rates, frames of the first --frames size")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")

@@ -78,6 +78,8 @@ PARAMETERS: dict[str, ParameterSpec] = {
                                  unset_type="DOUBLE_ARRAY"),
     "target_frame": ParameterSpec("Frame of drivable_grid (the vehicle's, x forward, y left, z up)."),
     "grid_resolution": ParameterSpec("drivable_grid cell size in metres.", float_range=(0.01, 2.0)),
+    "grid_backward": ParameterSpec("drivable_grid extent behind target_frame's origin, metres: a rear camera's "
+                                   "ground (0: the grid starts at the origin).", float_range=(0.0, 200.0)),
     "grid_forward": ParameterSpec("drivable_grid extent ahead of target_frame's origin, metres.",
                                   float_range=(1.0, 200.0)),
     "grid_side": ParameterSpec("drivable_grid extent to each side, metres.", float_range=(0.5, 100.0)),

@@ -162,9 +162,10 @@ class GridSpec:
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> GridSpec:
-        """perception_node's grid from its parameters grid_resolution, grid_forward, grid_side, grid_range."""
-        return cls(float(values["grid_resolution"]), 0.0, float(values["grid_forward"]), float(values["grid_side"]),
-                   float(values["grid_range"]))
+        """perception_node's grid from its parameters grid_resolution, grid_backward, grid_forward, grid_side,
+        grid_range."""
+        return cls(float(values["grid_resolution"]), 0.0 - float(values["grid_backward"]),  # 0.0 - : never -0.0
+                   float(values["grid_forward"]), float(values["grid_side"]), float(values["grid_range"]))
 
     @classmethod
     def from_node_defaults(cls) -> GridSpec:
@@ -182,7 +183,7 @@ class GridSpec:
         if rows * cols > MAX_GRID_CELLS:
             raise GeometryError(f"grid of {cols}x{rows} cells ({rows * cols / 1e6:.1f} million) is over the "
                                 f"{MAX_GRID_CELLS / 1e6:g} million a grid may hold: raise grid_resolution "
-                                f"({self.resolution:g} m) or shrink grid_forward / grid_side")
+                                f"({self.resolution:g} m) or shrink grid_forward / grid_backward / grid_side")
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -244,3 +244,62 @@ def test_the_surround_grid_of_a_rig_against_its_truth(bundled_model: Path) -> No
     # fused grid knows more cells than any one camera's
     assert iou is not None and offline_iou is not None and abs(iou - offline_iou) < 0.02 and iou > 0.4
     assert coverage > max(coverages), (coverage, coverages)
+
+
+def test_a_rear_camera_fills_the_grid_behind_the_car(bundled_model: Path) -> None:
+    """grid_backward opens the grid behind target_frame's origin: a rear camera (yaw 180 deg) fills it, the
+    front one cannot, and the fused grid holds both."""
+    from mtl_perception.data.rig import RigCamera, render_rig
+    from mtl_perception.runtime.ground import GRID_UNKNOWN, GridSpec
+
+    rig = (RigCamera("front", 0.0, 0.0, 0.0), RigCamera("rear", -3.5, 0.0, 180.0))
+    scene = render_rig(np.random.default_rng([41, 0]), rig=rig)
+    poses = [v for view in scene.views.values() for v in (view.truth.pose.x, view.truth.pose.y, view.truth.pose.z,
+                                                          view.truth.pose.roll, view.truth.pose.pitch,
+                                                          view.truth.pose.yaw)]
+    node = _start("/rig_r", bundled_model, cameras="[front,rear]", grid_backward=20.0,
+                  camera_pose="[" + ",".join(f"{v:.9f}" for v in poses) + "]")
+    client = Client("viewer_rig_r", namespace="/rig_r")
+    _listen(client, ("front", "rear"), (OccupancyGrid, "drivable_grid"))
+    client.listen(OccupancyGrid, "drivable_grid")
+    stamp = 95_000_000_000
+    try:
+        images = {c: client.node.create_publisher(Image, f"{c}/image", 1) for c in scene.views}
+        infos = {c: client.node.create_publisher(CameraInfo, f"{c}/camera_info", 1) for c in scene.views}
+        last = [0.0]
+
+        def send() -> None:
+            if time.monotonic() - last[0] > 0.5:
+                for c, view in scene.views.items():
+                    infos[c].publish(camera_info_msg(Header(frame_id=f"{c}_camera"), view.truth.intrinsics))
+                    images[c].publish(image_message(view.image, stamp, frame_id=f"{c}_camera"))
+                last[0] = time.monotonic()
+
+        def all_grids() -> bool:
+            return all(_answered(client, topic, stamp) for topic in ("front/drivable_grid", "rear/drivable_grid"))
+
+        assert client.spin_until(all_grids, 60, each=send), node.output
+        client.spin_until(lambda: False, 1.0)  # the fused grid after both
+    finally:
+        client.close()
+        node.stop()
+    assert "Traceback" not in node.output
+
+    def values(topic: str) -> tuple[np.ndarray, object]:
+        grid = next(g for g in reversed(client.received[topic]) if to_ns(g.header.stamp) == stamp)
+        return np.asarray(grid.data, np.int8).reshape(grid.info.height, grid.info.width), grid.info
+
+    fused, info = values("drivable_grid")
+    front, _ = values("front/drivable_grid")
+    rear, _ = values("rear/drivable_grid")
+    assert info.origin.position.x == -20.0  # the grid starts 20 m behind the origin
+    spec = GridSpec(0.1, -20.0, 40.0, 10.0, 40.0)
+    behind = spec.cell_centres()[..., 0] < -5.0
+    known = {name: grid != GRID_UNKNOWN for name, grid in (("front", front), ("rear", rear), ("fused", fused))}
+    assert not known["front"][behind].any() and known["rear"][behind].mean() > 0.5
+    assert (known["fused"] == (known["front"] | known["rear"])).all()
+    # behind the car the fused cells are the rear camera's, and they find the road there
+    assert (fused[behind & known["rear"]] == rear[behind & known["rear"]]).all()
+    xy = spec.cell_centres()
+    on_road = scene.road.drivable(xy[..., 0], xy[..., 1], include_alternative=True)
+    assert (fused[behind & on_road & known["rear"]] == 0).mean() > 0.5

@@ -85,6 +85,17 @@ def camera_remappings(cameras: list[str], image_topic: str, camera_info_topic: s
     return remaps
 
 
+# config/mtl_perception.rviz's displays of one camera's topics
+RVIZ_CAMERA_TOPICS = ("overlay", "drivable_mask", "lane_mask", "lane_markings")
+
+
+def rviz_remappings(cameras: list[str]) -> list[tuple[str, str]]:
+    """RViz's displays of one camera onto the first named camera's topics (the config names the unnamed
+    camera's); its grid display stays on drivable_grid, with named cameras the surround grid of them all."""
+    named = [camera for camera in cameras if camera]
+    return [(topic, f"{named[0]}/{topic}") for topic in RVIZ_CAMERA_TOPICS] if named else []
+
+
 def config_files(share: Path) -> dict[str, Path]:
     return {"params": share / "config" / "jetson.yaml", "rviz": share / "config" / "mtl_perception.rviz"}
 
@@ -178,7 +189,8 @@ def _node_actions(context):
     )]
     if rviz:  # in the node's namespace, so the display's relative topics find its outputs
         actions.append(Node(package="rviz2", executable="rviz2", namespace=namespace,
-                            arguments=["-d", str(files["rviz"])], output="log", additional_env=environment))
+                            arguments=["-d", str(files["rviz"])], remappings=rviz_remappings(list(cameras)),
+                            output="log", additional_env=environment))
     return actions
 
 

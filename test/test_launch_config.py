@@ -171,6 +171,19 @@ def test_named_cameras_are_remapped_through_the_camera_placeholder() -> None:
         launch.camera_remappings([""], "/{camera}/image_raw", "")
 
 
+def test_rviz_shows_the_first_named_cameras_images_and_the_surround_grid() -> None:
+    launch = _launch_module()
+    displayed = (REPO / "config" / "mtl_perception.rviz").read_text()
+    # the remapped names are the ones the shipped RViz config displays, and its grid is the unprefixed one
+    assert all(f"Value: {topic}\n" in displayed for topic in launch.RVIZ_CAMERA_TOPICS)
+    assert "Value: drivable_grid\n" in displayed
+    assert launch.rviz_remappings([""]) == []
+    assert launch.rviz_remappings(["front", "left"]) == [("overlay", "front/overlay"),
+                                                         ("drivable_mask", "front/drivable_mask"),
+                                                         ("lane_mask", "front/lane_mask"),
+                                                         ("lane_markings", "front/lane_markings")]
+
+
 def test_launch_arguments_take_each_parameters_type() -> None:
     module = _launch_module()
     assert module.node_parameter_value("score_threshold", "0.9", 0.3) == 0.9

@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -63,6 +64,17 @@ def _camera_bag(frame: np.ndarray, folder: Path, rate: float) -> Path:
     if not bag.exists():
         write_image_bag([image], bag, rate_hz=rate)
     return bag
+
+
+def _on_a_clock(publish: Callable[[int], None], rate: float, seconds: float) -> int:
+    """publish(stamp) at `rate` Hz for `seconds`, on a clock as a camera driver publishes (a late frame does not
+    push the next ones back); how many were published."""
+    period, start, count = 1.0 / rate, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        time.sleep(max(0.0, start + count * period - time.perf_counter()))
+        publish(1_000_000_000 + count)
+        count += 1
+    return count
 
 
 def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = False) -> dict:
@@ -110,11 +122,7 @@ def _play(rate: float, seconds: float, bag: Path, size: str, as_objects: bool = 
         time.sleep(max(0.5, STATS_WINDOW_S - seconds - SETTLE_S + 0.5))
         latencies.clear()
         sent.clear()
-        period, start, count = 1.0 / rate, time.perf_counter(), 0
-        while time.perf_counter() - start < seconds:
-            time.sleep(max(0.0, start + count * period - time.perf_counter()))
-            publish(1_000_000_000 + count)
-            count += 1
+        count = _on_a_clock(publish, rate, seconds)
         # the node's statistics once every played frame is in: its window then holds those frames only
         settled = time.monotonic() + SETTLE_S
         deadline = settled + 5.0
@@ -162,11 +170,7 @@ def _play_rig(cameras: list[tuple[str, str]], rate: float, seconds: float, bag: 
         for each in latencies:
             each.clear()
         sent.clear()
-        period, start, count = 1.0 / rate, time.perf_counter(), 0
-        while time.perf_counter() - start < seconds:
-            time.sleep(max(0.0, start + count * period - time.perf_counter()))
-            publish(1_000_000_000 + count)
-            count += 1
+        count = _on_a_clock(publish, rate, seconds)
         time.sleep(SETTLE_S)
     node.destroy_node()
     answered = sum(len(each) for each in latencies)

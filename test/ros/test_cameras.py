@@ -3,7 +3,9 @@ its name, its own headers, cameras at their own rates, and a camera that stops n
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
+from mtl_perception.data.rig import RigScene
 from mtl_perception.data.synthetic import render_scene
 from mtl_perception.ros.conversions import camera_info_msg
 from mtl_perception.ros.node_process import NodeProcess, image_message
@@ -182,6 +185,29 @@ def test_bad_cameras_or_poses_fail_at_start_naming_the_fault(params: dict[str, s
     assert code == 1 and reason in node.output and "Traceback" not in node.output, node.output
 
 
+def _camera_pose_parameter(scene: RigScene) -> str:
+    """camera_pose for the rig's cameras, six values each in the rig's order."""
+    values = [v for view in scene.views.values() for v in dataclasses.astuple(view.truth.pose)]
+    return "[" + ",".join(f"{v:.9f}" for v in values) + "]"
+
+
+def _rig_sender(client: Client, scene: RigScene, stamp: int) -> Callable[[], None]:
+    """send(): every rig camera's camera_info and frame, one stamp for all (a triggered rig), at most every
+    0.5 s while discovery and warm-up run."""
+    images = {c: client.node.create_publisher(Image, f"{c}/image", 1) for c in scene.views}
+    infos = {c: client.node.create_publisher(CameraInfo, f"{c}/camera_info", 1) for c in scene.views}
+    last = [0.0]
+
+    def send() -> None:
+        if time.monotonic() - last[0] > 0.5:
+            for c, view in scene.views.items():
+                infos[c].publish(camera_info_msg(Header(frame_id=f"{c}_camera"), view.truth.intrinsics))
+                images[c].publish(image_message(view.image, stamp, frame_id=f"{c}_camera"))
+            last[0] = time.monotonic()
+
+    return send
+
+
 def test_the_surround_grid_of_a_rig_against_its_truth(bundled_model: Path) -> None:
     """Three rig cameras (data/rig.py) with their poses and camera_info: the node's drivable_grid is the three
     grids fused, as eval-ground fuses the same model's masks offline, and it scores on the road's truth."""
@@ -194,26 +220,14 @@ def test_the_surround_grid_of_a_rig_against_its_truth(bundled_model: Path) -> No
 
     scene = render_rig(np.random.default_rng([31, 0]))
     cameras = tuple(scene.views)
-    poses = [v for view in scene.views.values() for v in (view.truth.pose.x, view.truth.pose.y, view.truth.pose.z,
-                                                          view.truth.pose.roll, view.truth.pose.pitch,
-                                                          view.truth.pose.yaw)]
     node = _start("/rig_s", bundled_model, cameras="[" + ",".join(cameras) + "]",
-                  camera_pose="[" + ",".join(f"{v:.9f}" for v in poses) + "]")
+                  camera_pose=_camera_pose_parameter(scene))
     client = Client("viewer_rig_s", namespace="/rig_s")
     _listen(client, cameras, (OccupancyGrid, "drivable_grid"))
     client.listen(OccupancyGrid, "drivable_grid")
     stamp = 90_000_000_000  # a triggered rig: one stamp for the three frames
     try:
-        images = {c: client.node.create_publisher(Image, f"{c}/image", 1) for c in cameras}
-        infos = {c: client.node.create_publisher(CameraInfo, f"{c}/camera_info", 1) for c in cameras}
-        last = [0.0]
-
-        def send() -> None:
-            if time.monotonic() - last[0] > 0.5:
-                for c, view in scene.views.items():
-                    infos[c].publish(camera_info_msg(Header(frame_id=f"{c}_camera"), view.truth.intrinsics))
-                    images[c].publish(image_message(view.image, stamp, frame_id=f"{c}_camera"))
-                last[0] = time.monotonic()
+        send = _rig_sender(client, scene, stamp)
 
         def fused_with_all() -> bool:  # a fused grid sent after every camera's grid of the frame
             return all(_answered(client, f"{c}/drivable_grid", stamp) for c in cameras) and \
@@ -254,26 +268,14 @@ def test_a_rear_camera_fills_the_grid_behind_the_car(bundled_model: Path) -> Non
 
     rig = (RigCamera("front", 0.0, 0.0, 0.0), RigCamera("rear", -3.5, 0.0, 180.0))
     scene = render_rig(np.random.default_rng([41, 0]), rig=rig)
-    poses = [v for view in scene.views.values() for v in (view.truth.pose.x, view.truth.pose.y, view.truth.pose.z,
-                                                          view.truth.pose.roll, view.truth.pose.pitch,
-                                                          view.truth.pose.yaw)]
     node = _start("/rig_r", bundled_model, cameras="[front,rear]", grid_backward=20.0,
-                  camera_pose="[" + ",".join(f"{v:.9f}" for v in poses) + "]")
+                  camera_pose=_camera_pose_parameter(scene))
     client = Client("viewer_rig_r", namespace="/rig_r")
     _listen(client, ("front", "rear"), (OccupancyGrid, "drivable_grid"))
     client.listen(OccupancyGrid, "drivable_grid")
     stamp = 95_000_000_000
     try:
-        images = {c: client.node.create_publisher(Image, f"{c}/image", 1) for c in scene.views}
-        infos = {c: client.node.create_publisher(CameraInfo, f"{c}/camera_info", 1) for c in scene.views}
-        last = [0.0]
-
-        def send() -> None:
-            if time.monotonic() - last[0] > 0.5:
-                for c, view in scene.views.items():
-                    infos[c].publish(camera_info_msg(Header(frame_id=f"{c}_camera"), view.truth.intrinsics))
-                    images[c].publish(image_message(view.image, stamp, frame_id=f"{c}_camera"))
-                last[0] = time.monotonic()
+        send = _rig_sender(client, scene, stamp)
 
         def all_grids() -> bool:
             return all(_answered(client, topic, stamp) for topic in ("front/drivable_grid", "rear/drivable_grid"))

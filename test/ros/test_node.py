@@ -605,6 +605,48 @@ def test_a_bad_frame_then_an_absurd_camera_info_leaves_the_worker_answering(bund
     assert node.output.count("camera_info is 4000x3000, the frames 640x480") == 1
 
 
+def test_a_thousand_mixed_frames_every_good_one_answered(bundled_model: Path) -> None:
+    """Issue 21's soak of faults: 1000 messages, every other one bad (the 0-byte image and the 100000x100000
+    camera_info of the sequence that once ended the worker, a truncated image, an unknown encoding, a NaN and an
+    empty camera_info), each followed by a good frame that must be answered before the next bad one goes."""
+    node = _start("/cam_k", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.05,0.0]", diagnostics_period=0.5)
+    client = _client("/cam_k")
+    try:
+        camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+        camera = client.camera()
+        assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+        frame = scene(120, 160)
+        empty = image_message(frame, 1)
+        empty.data = []
+        truncated = image_message(frame, 2)
+        truncated.data = truncated.data[:500]
+        nan_k = [float("nan"), 0.0, 80.0, 0.0, 100.0, 60.0, 0.0, 0.0, 1.0]
+        faults = [empty, CameraInfo(width=100000, height=100000, k=[500.0, 0.0, 50000.0, 0.0, 500.0, 50000.0,
+                                                                     0.0, 0.0, 1.0]),
+                  truncated, image_message(frame, 3, encoding="yuv422"), CameraInfo(width=160, height=120, k=nan_k),
+                  CameraInfo()]
+        fine_info = CameraInfo(width=160, height=120, k=[100.0, 0.0, 80.0, 0.0, 100.0, 60.0, 0.0, 0.0, 1.0])
+        unanswered = []
+        for i in range(500):
+            fault = faults[i % len(faults)]
+            (camera if isinstance(fault, Image) else camera_info).publish(fault)
+            if i % 7 == 0:
+                camera_info.publish(fine_info)  # good geometry now and then: the grid path runs too
+            stamp = 70_000_000_000 + i
+            camera.publish(image_message(frame, stamp))
+            if not client.spin_until(lambda stamp=stamp: any(to_ns(d.header.stamp) == stamp
+                                                             for d in client.received["detections"]), 10):
+                unanswered.append(i)
+                _send_until_answered(client, camera, image_message(frame, stamp + 1_000_000))  # resynchronise
+        assert unanswered == [], unanswered
+        assert node.proc.poll() is None
+        assert client.spin_until(lambda: int(_diagnostic(client, "/cam_k", "bad_frames") or 0) > 0, 10)
+    finally:
+        client.close()
+        code = node.stop()
+    assert code == 0 and "Traceback" not in node.output and "Logger severity" not in node.output, node.output[-3000:]
+
+
 def test_ground_outputs_say_once_that_they_wait_for_camera_info(bundled_model: Path) -> None:
     node = _start("/cam_w", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.05,0.0]")
     client = _client("/cam_w")

@@ -154,15 +154,18 @@ class SurroundGrid:
         self._pub = node.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", qos)
         self._messages = RclpyMessages()
         self._latest: dict[str, tuple[int, np.ndarray]] = {}  # camera -> (stamp ns, grid values)
+        self._updated = False  # a camera's grid came since the last publish
 
     def update(self, camera: str, stamp_ns: int, occupancy: np.ndarray) -> None:
         self._latest[camera] = (stamp_ns, occupancy)
+        self._updated = True
 
     def publish(self) -> None:
         """The fused grid of the grids updated since the last call (with those of the other cameras that are
-        recent enough); nothing before any camera has a grid."""
-        if not self._latest:
+        recent enough); nothing when no camera's grid came since (a batch of cameras without geometry)."""
+        if not self._updated:
             return
+        self._updated = False
         newest = max(stamp for stamp, _ in self._latest.values())
         recent = [grid for stamp, grid in self._latest.values() if newest - stamp <= SURROUND_WINDOW_S * NS_PER_S]
         header = Header(frame_id=self.target_frame)

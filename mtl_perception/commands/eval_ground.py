@@ -131,13 +131,16 @@ def _run_rig(args: argparse.Namespace) -> int:
             views = scene.views
             grids = {name: GroundGrid(view.truth.intrinsics, view.truth.pose, SURROUND_GRID) for name, view in
                      views.items()}
-            runs["ground_truth_masks"].add(scene.road, {n: grids[n].occupancy(v.drivable) for n, v in views.items()})
+            masks = {name: (view.drivable, view.lane) for name, view in views.items()}
+            occupancy = {name: grids[name].occupancy(drivable) for name, (drivable, _) in masks.items()}
+            runs["ground_truth_masks"].add(scene.road, occupancy)
             if perception is not None:
                 raws = perception.infer_batch([view.image for view in views.values()])
-                masks = {name: perception.masks(raw)[0] for name, raw in zip(views, raws)}
-                runs["model"].add(scene.road, {n: grids[n].occupancy(m) for n, m in masks.items()})
-            if index == 0 and args.picture:
-                _rig_picture(args.picture, scene, masks if perception is not None else None)
+                masks = {name: perception.masks(raw) for name, raw in zip(views, raws)}
+                occupancy = {name: grids[name].occupancy(drivable) for name, (drivable, _) in masks.items()}
+                runs["model"].add(scene.road, occupancy)
+            if index == 0 and args.picture:  # the model's masks where there is one, else the rig's
+                _rig_picture(args.picture, scene, masks, occupancy)
     except (ModelLoadError, ModelContractError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -166,15 +169,12 @@ def _rig_table(runs: dict[str, SurroundScores]) -> str:
     return "\n".join(lines)
 
 
-def _rig_picture(path: Path, scene: RigScene, masks: dict[str, np.ndarray] | None) -> None:
-    """The rig's views (with the model's masks where there is a model) beside the fused grid from above."""
-    drivable = masks or {name: view.drivable for name, view in scene.views.items()}
-    views = [draw_overlay(view.image, np.zeros((0, 4)), [], drivable[name], view.lane)
-             for name, view in scene.views.items()]
-    strip = np.hstack(views)
-    grids = [GroundGrid(v.truth.intrinsics, v.truth.pose, SURROUND_GRID).occupancy(drivable[n])
-             for n, v in scene.views.items()]
-    top = draw_birdseye(fuse_occupancy(grids), SURROUND_GRID, [], height=strip.shape[0])
+def _rig_picture(path: Path, scene: RigScene, masks: dict[str, tuple[np.ndarray, np.ndarray]],
+                 occupancy: dict[str, np.ndarray]) -> None:
+    """The rig's views with their (drivable, lane) masks beside the fused grid of their occupancy, from above."""
+    strip = np.hstack([draw_overlay(view.image, np.zeros((0, 4)), [], *masks[name])
+                       for name, view in scene.views.items()])
+    top = draw_birdseye(fuse_occupancy(list(occupancy.values())), SURROUND_GRID, [], height=strip.shape[0])
     ok, png = cv2.imencode(".png", np.hstack([strip, top]))
     if not ok:
         raise OSError(f"could not encode {path}")

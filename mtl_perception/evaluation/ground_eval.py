@@ -119,6 +119,11 @@ def drivable_iou(truth: FrameGround, lookups: _Lookups, drivable: np.ndarray, bo
     hidden = _hidden(pixels, boxes) | truth.hidden_by_ego(pixels)
     counted = grid.seen & ~hidden.reshape(grid.seen.shape)
     actual = truth.drivable(centres[..., 0], centres[..., 1], include_alternative)
+    return _iou(predicted, actual, counted)
+
+
+def _iou(predicted: np.ndarray, actual: np.ndarray, counted: np.ndarray) -> float | None:
+    """IoU of two cell sets over the counted cells; None where neither has any there."""
     union = ((predicted | actual) & counted).sum()
     return float(((predicted & actual) & counted).sum() / union) if union else None
 
@@ -159,11 +164,8 @@ def surround_iou(road: FrameGround, occupancy: np.ndarray, spec: GridSpec,
     centres = spec.cell_centres()
     region = (centres[..., 0] >= IOU_RANGE_M[0]) & (centres[..., 0] <= IOU_RANGE_M[1])
     counted = region & (occupancy != GRID_UNKNOWN)
-    predicted = occupancy == GRID_FREE
     actual = road.drivable(centres[..., 0], centres[..., 1], include_alternative)
-    union = ((predicted | actual) & counted).sum()
-    iou = float(((predicted & actual) & counted).sum() / union) if union else None
-    return iou, float(counted.sum() / region.sum())
+    return _iou(occupancy == GRID_FREE, actual, counted), float(counted.sum() / region.sum())
 
 
 @dataclass

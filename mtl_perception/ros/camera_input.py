@@ -36,7 +36,7 @@ class CameraInput:
     def __init__(self, node: Node, transport: str, reliability: str, on_image: Callable[[Any], None],
                  on_camera_info: Callable[[CameraInfo], None], prefix: str = "") -> None:
         self.node = node
-        self.prefix = prefix  # the camera's name: its topics go under it (parameters.camera_topic)
+        self.prefix = prefix  # the camera's name: its topics go under it (topics.camera_topic)
         self.compressed = transport == "compressed"
         self.auto = reliability == "auto"
         self._initial = _FIXED.get(reliability, ReliabilityPolicy.RELIABLE)

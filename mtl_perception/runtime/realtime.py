@@ -15,43 +15,11 @@ K = TypeVar("K")
 STATS_WINDOW_S = 10.0  # what /diagnostics rates and percentiles summarise
 
 
-class LatestSlot(Generic[T]):
-    """A one-item mailbox: put() replaces what is pending; take() waits for an item.
-
-    A producer that outpaces the consumer loses old items, never queues them: put()
-    returns True when it replaced a pending item, so the caller can count drops.
-    """
-
-    def __init__(self) -> None:
-        self._item: T | None = None
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def put(self, item: T) -> bool:
-        with self._cond:
-            replaced = self._item is not None
-            self._item = item
-            self._cond.notify()
-        return replaced
-
-    def take(self, timeout: float | None = None) -> T | None:
-        """The pending item, or None on timeout or once closed."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._item is not None or self._closed, timeout):
-                return None
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
 class LatestPerKey(Generic[K, T]):
-    """One LatestSlot per key (per camera): put() replaces what is pending under its key; take_all() waits
-    until any key has an item and takes every pending one at once, in the order the keys first appeared. A
-    key whose producer is slow or silent holds nobody up: the others are taken without it."""
+    """A one-item mailbox per key (per camera): put() replaces what is pending under its key, so a producer
+    that outpaces the consumer loses old items, never queues them (put() returns True when it replaced one,
+    so the caller can count drops). take_all() waits until any key has an item and takes every pending one
+    at once, in the order the keys first appeared; a key whose producer is slow or silent holds nobody up."""
 
     def __init__(self) -> None:
         self._items: dict[K, T] = {}

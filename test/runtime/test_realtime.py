@@ -7,32 +7,32 @@ import threading
 import numpy as np
 import pytest
 
-from mtl_perception.runtime.realtime import LatestSlot, RollingStats
+from mtl_perception.runtime.realtime import LatestPerKey, RollingStats
 
 pytestmark = pytest.mark.jetson_python
 
 
-def test_latest_slot_replaces_pending() -> None:
-    slot: LatestSlot[int] = LatestSlot()
-    assert slot.put(1) is False
-    assert slot.put(2) is True  # 1 was never taken: dropped
-    assert slot.take(timeout=0) == 2
-    assert slot.take(timeout=0.01) is None
+def test_latest_per_key_replaces_pending() -> None:
+    slot: LatestPerKey[str, int] = LatestPerKey()
+    assert slot.put("", 1) is False
+    assert slot.put("", 2) is True  # 1 was never taken: dropped
+    assert slot.take_all(timeout=0) == [("", 2)]
+    assert slot.take_all(timeout=0.01) == []
 
 
-def test_latest_slot_wakes_consumer_and_closes() -> None:
-    slot: LatestSlot[int] = LatestSlot()
-    got: list[int | None] = []
-    consumer = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+def test_latest_per_key_wakes_consumer_and_closes() -> None:
+    slot: LatestPerKey[str, int] = LatestPerKey()
+    got: list[list[tuple[str, int]]] = []
+    consumer = threading.Thread(target=lambda: got.append(slot.take_all(timeout=5)))
     consumer.start()
-    slot.put(7)
+    slot.put("", 7)
     consumer.join(timeout=5)
-    assert got == [7]
-    closer = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+    assert got == [[("", 7)]]
+    closer = threading.Thread(target=lambda: got.append(slot.take_all(timeout=5)))
     closer.start()
     slot.close()
     closer.join(timeout=5)
-    assert got == [7, None]
+    assert got == [[("", 7)], []]
 
 
 def test_rolling_stats() -> None:
@@ -110,8 +110,6 @@ def test_each_cameras_stamps_are_read_apart() -> None:
 
 
 def test_latest_per_key_takes_the_newest_of_each_key_in_first_seen_order() -> None:
-    from mtl_perception.runtime.realtime import LatestPerKey
-
     pending: LatestPerKey[str, int] = LatestPerKey()
     assert pending.take_all(timeout=0.01) == []
     assert not pending.put("front", 1) and not pending.put("left", 2)

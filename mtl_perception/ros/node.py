@@ -195,11 +195,11 @@ class PerceptionNode(LifecycleNode):
             settings=settings, perception=perception,
             cameras={name: self._camera(name, pose, settings)
                      for name, pose in zip(settings.cameras, settings.camera_poses)},
-            surround=None if settings.cameras == ("",) else
-            SurroundGrid(self, OUTPUT_QOS, settings.target_frame, settings.grid),
+            surround=SurroundGrid(self, OUTPUT_QOS, settings.target_frame, settings.grid)
+            if settings.named_cameras else None,
             worker=FrameWorker(self._process, self._on_frame_error),
             diagnostics_timer=self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
-        if settings.cameras != ("",):
+        if settings.named_cameras:
             self.get_logger().info(f"{len(settings.cameras)} cameras ({', '.join(settings.cameras)}) through one "
                                    f"model, up to {len(settings.cameras)} frames per run")
         return super().on_configure(state)
@@ -386,7 +386,7 @@ class PerceptionNode(LifecycleNode):
             status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {**{k: f"{v:.2f}" if isinstance(v, float) else str(v) for k, v in snap.items()},
                   "backend": parts.perception.backend.name, "model": str(parts.settings.perception.model_path)}
-        if parts.settings.cameras != ("",):
+        if parts.settings.named_cameras:
             for camera in parts.cameras.values():
                 age = "never" if camera.last_received is None else f"{now - camera.last_received:.2f}"
                 values[f"camera {camera.name}: seconds since a frame"] = age

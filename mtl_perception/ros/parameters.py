@@ -95,6 +95,10 @@ def load_defaults(path: Path | None = None) -> dict[str, Any]:
     return node_defaults(path)
 
 
+# the cameras parameter's default: one camera without a name, whose topics are image, detections, ... as is
+ONE_UNNAMED_CAMERA: tuple[str, ...] = ("",)
+
+
 @dataclass(frozen=True)
 class NodeSettings:
     perception: PerceptionConfig
@@ -103,11 +107,16 @@ class NodeSettings:
     publish_overlay: bool
     diagnostics_period: float
     max_image_pixels: int
-    cameras: tuple[str, ...]  # ("",): one unnamed camera
+    cameras: tuple[str, ...]  # ONE_UNNAMED_CAMERA, or the named cameras
     # one per camera; None: camera_pose unset (TF's, where tf2_ros is installed; else no drivable_grid)
     camera_poses: tuple[CameraPose | None, ...]
     target_frame: str
     grid: GridSpec
+
+    @property
+    def named_cameras(self) -> bool:
+        """Whether the cameras are named (each camera's topics under its name, and a surround grid)."""
+        return self.cameras != ONE_UNNAMED_CAMERA
 
 
 def settings_from(values: dict[str, Any]) -> NodeSettings:
@@ -138,8 +147,8 @@ CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # one token of a ROS topic
 def cameras_from(value: Any) -> tuple[str, ...]:
     """The cameras parameter as names; ValueError naming what is wrong. An empty list is one unnamed camera,
     as [''] is."""
-    names = tuple(str(v) for v in value) or ("",)
-    if names == ("",):
+    names = tuple(str(v) for v in value) or ONE_UNNAMED_CAMERA
+    if names == ONE_UNNAMED_CAMERA:
         return names
     bad = [name for name in names if not CAMERA_NAME.match(name)]
     if bad:
@@ -150,14 +159,14 @@ def cameras_from(value: Any) -> tuple[str, ...]:
     return names
 
 
-def camera_poses_from(value: Any, cameras: tuple[str, ...] = ("",)) -> tuple[CameraPose | None, ...]:
+def camera_poses_from(value: Any, cameras: tuple[str, ...] = ONE_UNNAMED_CAMERA) -> tuple[CameraPose | None, ...]:
     """The camera_pose parameter as one pose per camera (None for each while it is unset); ValueError naming
     what is wrong with a given one."""
     if value is None:
         return (None,) * len(cameras)
     numbers = [float(v) for v in value]
     if len(numbers) != 6 * len(cameras):
-        per = "" if cameras == ("",) else f" for each of the {len(cameras)} cameras ({', '.join(cameras)}), in order"
+        per = "" if cameras == ONE_UNNAMED_CAMERA else f" for each of the {len(cameras)} cameras ({', '.join(cameras)}), in order"
         raise ValueError(f"parameter camera_pose has {len(numbers)} values; give x, y, z, roll, pitch, yaw{per}")
     return tuple(_camera_pose(camera, numbers[6 * i:6 * i + 6]) for i, camera in enumerate(cameras))
 

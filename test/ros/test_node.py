@@ -566,6 +566,21 @@ def test_bad_camera_geometry_is_one_line_and_the_node_keeps_answering(bundled_mo
     assert "Traceback" not in node.output
 
 
+def _matched_camera(client: Client) -> tuple[object, object]:
+    """(camera_info, image) publishers, the image one matched with the node's subscription."""
+    camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+    camera = client.camera()
+    assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+    return camera_info, camera
+
+
+def _worker_killers(frame: np.ndarray, stamp: int) -> tuple[Image, CameraInfo]:
+    """Issue 21's fault sequence: a 0-byte image of frame's size and a 100000x100000 camera_info."""
+    empty = image_message(frame, stamp)
+    empty.data = []
+    return empty, CameraInfo(width=100000, height=100000, k=[500.0, 0.0, 50000.0, 0.0, 500.0, 50000.0, 0.0, 0.0, 1.0])
+
+
 def test_a_bad_frame_then_an_absurd_camera_info_leaves_the_worker_answering(bundled_model: Path) -> None:
     """The fault sequence that once ended the processing thread (issue 21): a 0-byte 640x480 bgr8 image (logged
     as a warning), then a 100000x100000 camera_info (an error on the same logging line, which rclpy refused
@@ -573,13 +588,9 @@ def test_a_bad_frame_then_an_absurd_camera_info_leaves_the_worker_answering(bund
     node = _start("/cam_w", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.05,0.0]", diagnostics_period=0.5)
     client = _client("/cam_w")
     try:
-        camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
-        camera = client.camera()
-        assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+        camera_info, camera = _matched_camera(client)
         frame = scene(480, 640)
-        empty = image_message(frame, 60_000_000_000)
-        empty.data = []
-        huge = CameraInfo(width=100000, height=100000, k=[500.0, 0.0, 50000.0, 0.0, 500.0, 50000.0, 0.0, 0.0, 1.0])
+        empty, huge = _worker_killers(frame, 60_000_000_000)
         for faults in ((empty, huge), (huge, empty)):  # and the reverse
             for msg in faults:
                 (camera if isinstance(msg, Image) else camera_info).publish(msg)
@@ -612,19 +623,13 @@ def test_a_thousand_mixed_frames_every_good_one_answered(bundled_model: Path) ->
     node = _start("/cam_k", bundled_model, camera_pose="[0.0,0.0,1.5,0.0,0.05,0.0]", diagnostics_period=0.5)
     client = _client("/cam_k")
     try:
-        camera_info = client.node.create_publisher(CameraInfo, "camera_info", 1)
-        camera = client.camera()
-        assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
+        camera_info, camera = _matched_camera(client)
         frame = scene(120, 160)
-        empty = image_message(frame, 1)
-        empty.data = []
         truncated = image_message(frame, 2)
         truncated.data = truncated.data[:500]
         nan_k = [float("nan"), 0.0, 80.0, 0.0, 100.0, 60.0, 0.0, 0.0, 1.0]
-        faults = [empty, CameraInfo(width=100000, height=100000, k=[500.0, 0.0, 50000.0, 0.0, 500.0, 50000.0,
-                                                                     0.0, 0.0, 1.0]),
-                  truncated, image_message(frame, 3, encoding="yuv422"), CameraInfo(width=160, height=120, k=nan_k),
-                  CameraInfo()]
+        faults = [*_worker_killers(frame, 1), truncated, image_message(frame, 3, encoding="yuv422"),
+                  CameraInfo(width=160, height=120, k=nan_k), CameraInfo()]
         fine_info = CameraInfo(width=160, height=120, k=[100.0, 0.0, 80.0, 0.0, 100.0, 60.0, 0.0, 0.0, 1.0])
         unanswered = []
         for i in range(500):

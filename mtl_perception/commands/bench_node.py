@@ -31,7 +31,6 @@ from rclpy.node import Node
 from vision_msgs.msg import Detection2DArray
 
 from mtl_perception.commands.arguments.bench_node import SETTLE_S, max_seconds
-from mtl_perception.commands.common import parse_hw
 from mtl_perception.evaluation.bags import IMAGE_TOPIC, write_image_bag
 from mtl_perception.evaluation.benchmark import measure, measure_ground
 from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
@@ -195,7 +194,7 @@ def _run_cameras(args: argparse.Namespace, model: Path, bag: Path, rate: float) 
     """For each N: one node serving N named cameras, then N nodes of one camera each, on the same machine."""
     params = {"model_path": model, "threads": args.threads, "backend": "onnxruntime"}
     rows = []
-    for count in [int(n) for n in args.cameras.split(",")]:
+    for count in args.cameras:
         names = [f"cam{i}" for i in range(count)]
         layouts = [
             ("one node", lambda names=names: [NodeProcess({**params, "cameras": f"[{','.join(names)}]"},
@@ -221,8 +220,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= max_seconds():
         raise SystemExit(f"--seconds {args.seconds} is out of range: the node's {STATS_WINDOW_S:g} s statistics "
                          f"window must hold every played frame; use at most {max_seconds():g}")
-    sizes = [parse_hw(text, model_input=False) for text in args.frames.split(",")]
-    rates = [float(r) for r in args.rates.split(",")]
+    sizes, rates = args.frames, args.rates
     # for this process (the camera) and the node it starts, before either creates a participant
     os.environ.setdefault("ROS_DOMAIN_ID", "77")
     if not args.dds_defaults:

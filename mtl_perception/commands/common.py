@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mtl_perception.defaults import NodeDefault
 from mtl_perception.runtime.backends.base import MAX_THREADS
 from mtl_perception.runtime.contract import check_input_size
+
+T = TypeVar("T")
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -80,6 +82,22 @@ def rate_hz(text: str) -> float:
     if not 1e-3 <= value <= 1e3:
         raise argparse.ArgumentTypeError(f"{value}: a rate must lie in [0.001, 1000] Hz")
     return value
+
+
+def camera_size(text: str) -> tuple[int, int]:
+    """A camera's frame size HxW (any positive size: the model's input rules do not apply)."""
+    try:
+        return parse_hw(text, model_input=False)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def comma_separated(item: Callable[[str], T]) -> Callable[[str], list[T]]:
+    """An argparse type for a comma-separated list, each entry read by `item` (whose error names the entry)."""
+    def parse(text: str) -> list[T]:
+        return [item(entry.strip()) for entry in text.split(",")]
+
+    return parse
 
 
 def _integer(text: str) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtl_perception.commands.common import thread_count
+from mtl_perception.commands.common import at_least_one, camera_size, comma_separated, rate_hz, thread_count
 from mtl_perception.defaults import node_default
 from mtl_perception.runtime.realtime import STATS_WINDOW_S
 
@@ -23,19 +23,19 @@ def max_seconds() -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="ONNX model (default: a random-weights 384x640 export)")
     parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads in the node")
-    parser.add_argument("--rates", default="2,10,30", help="camera rates in Hz; the slowest gives the latency")
+    parser.add_argument("--rates", type=comma_separated(rate_hz), default="2,10,30", help="camera rates in Hz; the slowest gives the latency")
     parser.add_argument("--seconds", type=float, default=7.0,
                         help=f"how long each rate plays; at most {max_seconds():g} s, so the node's "
                              f"{STATS_WINDOW_S:g} s statistics window holds the played frames and no others")
     parser.add_argument("--repeats", type=int, default=3,
                         help="plays of the slowest rate per frame size; the overhead is their median")
-    parser.add_argument("--frames", default="720x1280,480x640", help="camera frame sizes HxW, comma-separated")
+    parser.add_argument("--frames", type=comma_separated(camera_size), default="720x1280,480x640", help="camera frame sizes HxW, comma-separated")
     parser.add_argument("--publish-objects", action="store_true",
                         help="publish the bag's frames as rclpy message objects, as a Python camera driver does: its Python -> C "
                              "conversion of the pixels then counts too (about 0.6 ms at 1280x720 here)")
     parser.add_argument("--dds-defaults", action="store_true",
                         help="leave Fast DDS at its defaults instead of the shipped config/fastdds_large_frames.xml")
-    parser.add_argument("--cameras", metavar="N,...",
+    parser.add_argument("--cameras", type=comma_separated(at_least_one), metavar="N,...",
                         help="instead: throughput with N cameras (e.g. 1,2,3), one node serving all N (the "
                              "cameras parameter: one batch per run) against N nodes of one camera each, every "
                              "camera at the first of --rates, frames of the first --frames size")

@@ -246,7 +246,8 @@ def test_compressed_input_and_empty_detections(bundled_model: Path) -> None:
         camera.publish(damaged)  # once (the camera is matched: its first frame was answered), so the count is 1
         _answer(client, "detections", 9_000_000_000, timeout=30)
         assert client.spin_until(lambda: _diagnostic(client, "/cam_c", "damaged_frames") == "1", 10)
-        assert "damaged jpeg frame (broken scan data" in node.output
+        # the count and the log line are two channels (DDS, the node's pipe): wait for the line, not assume it
+        assert node.wait_for("damaged jpeg frame (broken scan data", 10), node.output
     finally:
         client.close()
         code = node.stop()
@@ -337,7 +338,8 @@ def test_lifecycle_configure_failure_keeps_node_unconfigured(tmp_path: Path) -> 
     try:
         assert node.wait_for("waiting for `ros2 lifecycle set`"), node.output
         assert not _transition(client, "/cam_f", Transition.TRANSITION_CONFIGURE)
-        assert node.wait_for("cannot configure") and str(missing) in node.output
+        assert node.wait_for("cannot configure"), (node.proc.poll(), node.output)
+        assert str(missing) in node.output
         assert node.proc.poll() is None  # still running: fix the parameter file and configure again
     finally:
         client.close()

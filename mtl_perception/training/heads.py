@@ -95,17 +95,16 @@ class SegmentationHead(nn.Module):
         logits = self.classifier(self._features(top_down, low))
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
-    def margin(self, top_down: Tensor, low: Tensor, size: tuple[int, int]) -> Tensor:
-        """Class 1's logit minus class 0's at the input size, Tensor[B, 1, H_in, W_in]; its sign is forward's
-        argmax. The 1x1 classifier and bilinear upsampling are both linear, so one difference channel
-        replaces two logit channels: half the full-resolution upsampling, which the deployed graph spends
-        most of its segmentation time on. Two classes only."""
+    def margin(self, top_down: Tensor, low: Tensor) -> Tensor:
+        """Class 1's logit minus class 0's at the head's own resolution (stride 2), Tensor[B, 1, H/2, W/2]; its
+        sign after forward's upsampling is forward's argmax. The 1x1 classifier and bilinear upsampling are
+        both linear, so one difference channel replaces two logit channels, and the caller upsamples it
+        (MultiTaskNet.forward_margins, both heads' margins at once). Two classes only."""
         if self.classifier.out_channels != 2:
             raise ValueError(f"margin needs a two-class head, this one has {self.classifier.out_channels}")
         weight, bias = self.classifier.weight, self.classifier.bias
         assert bias is not None
-        margin = F.conv2d(self._features(top_down, low), weight[1:2] - weight[0:1], bias[1:2] - bias[0:1])
-        return F.interpolate(margin, size=size, mode="bilinear", align_corners=False)
+        return F.conv2d(self._features(top_down, low), weight[1:2] - weight[0:1], bias[1:2] - bias[0:1])
 
     def _features(self, top_down: Tensor, low: Tensor) -> Tensor:
         x = F.interpolate(self.reduce(top_down), size=low.shape[-2:], mode="bilinear", align_corners=False)

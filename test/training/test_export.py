@@ -76,6 +76,31 @@ def test_margin_sign_is_the_argmax_of_the_two_logits() -> None:
         np.testing.assert_allclose(margins[task][:, 0], logits[task][:, 1] - logits[task][:, 0], atol=1e-4)
 
 
+def test_both_masks_come_from_one_resize_of_the_stacked_margins(exported: tuple[Path, object]) -> None:
+    # ONNX Runtime's NCHWc layout pads a one-channel tensor to 16 channels: a resize per mask did 16 channels'
+    # work at full resolution (MultiTaskNet.forward_margins); ONNX Runtime's own optimised graph shows it
+    import onnxruntime as ort
+
+    path, _ = exported
+    proto = onnx.load(str(path))
+    producer = {name: node for node in proto.graph.node for name in node.output}
+    resizes = set()
+    for output in ("drivable", "lane"):
+        node = producer[output]
+        while node.op_type != "Resize":
+            node = producer[node.input[0]]
+        resizes.add(node.output[0])
+        assert producer[node.input[0]].op_type == "Concat"
+    assert len(resizes) == 1
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(path.with_suffix(".optimised.onnx"))
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    optimised = onnx.load(options.optimized_model_filepath)
+    full_size = [node for node in optimised.graph.node if node.op_type in ("Resize", "Upsample")
+                 and node.output[0] == next(iter(resizes))]
+    assert [node.domain for node in full_size] == [""]  # plain NCHW, not com.microsoft.nchwc
+
+
 def test_metadata_and_opset(exported: tuple[Path, object]) -> None:
     path, _ = exported
     proto = onnx.load(str(path))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mtl_perception.compat import zip_strict
-from mtl_perception.runtime.backends import BackendOptions, load_backend
+from mtl_perception.runtime.backends import Backend, BackendOptions, load_backend
 
 # the paper's Jetson Xavier NX latencies (ms, TensorRT) at 256x384 / 384x640 / 768x1280
 PAPER_TABLE_III = {
@@ -37,18 +38,85 @@ def measure(model: Path, backbone: str, size: str, gflops: float | None, options
             warmup: int = 3, max_seconds: float = 60.0) -> Latency:
     """Time backend.infer alone on a random frame; stops early after max_seconds (at least 3 runs)."""
     backend = load_backend(model, options)
+    times = time_interleaved({"model": _contract_call(backend)}, runs, warmup, max_seconds)["model"]
+    return _latency(times, backbone, size, backend.name, gflops)
+
+
+@dataclass(frozen=True)
+class PeerComparison:
+    """Our model and a peer's, timed in turn in the same rounds."""
+
+    ours: Latency
+    peer: Latency
+
+    @property
+    def speedup(self) -> float:
+        return self.peer.median_ms / self.ours.median_ms
+
+    def line(self) -> str:
+        return (f"{self.ours.size}: {self.peer.backbone} {self.peer.median_ms:.1f} ms, ours ({self.ours.backbone}) "
+                f"{self.ours.median_ms:.1f} ms: ours {self.speedup:.2f}x faster (interleaved, {self.ours.runs} runs "
+                f"each)")
+
+    def as_dict(self) -> dict:
+        return {"ours": self.ours.as_dict(), "peer": self.peer.as_dict(), "speedup": self.speedup}
+
+
+def measure_against_peer(model: Path, backbone: str, size: str, gflops: float | None, peer: Path, peer_name: str,
+                         peer_gflops: float | None, options: BackendOptions, runs: int = 20, warmup: int = 3,
+                         max_seconds: float = 120.0) -> PeerComparison:
+    """Our model through its backend and the peer's file through ONNX Runtime with the same session options,
+    one run of each per round: what slows the machine for a while (other work, clocks) slows both alike, so
+    the ratio holds where the absolute figures drift. The peer takes its own float input, normalised on the
+    host, which is not timed; ours normalises in its graph, which is."""
+    import onnxruntime as ort
+
+    from mtl_perception.runtime.backends.onnxruntime_backend import PROVIDER_PREFERENCE, session_options_for
+
+    if options.backend != "onnxruntime":
+        raise ValueError(f"a peer runs with ONNX Runtime only: time ours with --backend onnxruntime too, not "
+                         f"{options.backend}")
+    backend = load_backend(model, options)
+    providers = [p for p in PROVIDER_PREFERENCE if p in ort.get_available_providers()]
+    session = ort.InferenceSession(str(peer), session_options_for(options), providers=providers)
+    peer_input = session.get_inputs()[0]
+    shape = [1 if not isinstance(dim, int) else dim for dim in peer_input.shape]
+    feed = {peer_input.name: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
+    times = time_interleaved({"ours": _contract_call(backend), "peer": lambda: session.run(None, feed)}, runs, warmup,
+                         max_seconds)
+    return PeerComparison(_latency(times["ours"], backbone, size, backend.name, gflops),
+                          _latency(times["peer"], peer_name, size, f"onnxruntime ({session.get_providers()[0]})",
+                                   peer_gflops))
+
+
+def _contract_call(backend: Backend) -> Callable[[], object]:
     info = backend.info
     frame = np.random.default_rng(0).integers(0, 256, (1, info.input_height, info.input_width, 3), dtype=np.uint8)
+    return lambda: backend.infer(frame)
+
+
+def time_interleaved(calls: Mapping[str, Callable[[], object]], runs: int, warmup: int,
+                 max_seconds: float) -> dict[str, list[float]]:
+    """Milliseconds per run of each call, one run of each per round; stops early after max_seconds (at least 3
+    rounds)."""
     for _ in range(warmup):
-        backend.infer(frame)
-    times: list[float] = []
+        for call in calls.values():
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
     start = time.perf_counter()
-    while len(times) < runs and (len(times) < 3 or time.perf_counter() - start < max_seconds):
-        t0 = time.perf_counter()
-        backend.infer(frame)
-        times.append(1e3 * (time.perf_counter() - t0))
+    rounds = 0
+    while rounds < runs and (rounds < 3 or time.perf_counter() - start < max_seconds):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            times[name].append(1e3 * (time.perf_counter() - t0))
+        rounds += 1
+    return times
+
+
+def _latency(times: list[float], backbone: str, size: str, backend: str, gflops: float | None) -> Latency:
     median, p90 = (float(v) for v in np.percentile(times, [50, 90]))
-    return Latency(backbone, size, backend.name, median, p90, 1e3 / median, gflops, len(times))
+    return Latency(backbone, size, backend, median, p90, 1e3 / median, gflops, len(times))
 
 
 def markdown_table(latency: list[dict]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from mtl_perception.training.export import model_info, to_onnx_bytes
@@ -33,7 +34,7 @@ class ModelCard:
         return asdict(self)
 
 
-def count_flops(model: MultiTaskNet, height: int, width: int) -> int:
+def count_flops(model: nn.Module, height: int, width: int) -> int:
     """FLOPs of one forward pass at batch 1 as torch's FlopCounterMode counts them: 2 per MAC of
     convolutions and matrix products (element-wise work is not counted, as in the paper's tools)."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280",
                         help="input sizes HxW, comma-separated (Table III's)")
 
+    parser.add_argument("--peer", metavar="NAME",
+                        help="also time a peer's network at each size, in turn with ours in the same rounds, and "
+                             "print how many times faster ours is (yolop: YOLOP's published layers, random "
+                             "weights, exported as YOLOP exports itself; ONNX Runtime only)")
     parser.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "auto"],
                         help="the backend timed")
     parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads (default 2)")

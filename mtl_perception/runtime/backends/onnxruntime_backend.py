@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,24 +22,33 @@ PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CP
 log = logging.getLogger(__name__)
 
 
+def session_options_for(options: BackendOptions) -> Any:
+    """ONNX Runtime's session options as the backend runs a model: also what `bench --peer` gives a peer's
+    file, so that both are timed alike."""
+    import onnxruntime as ort
+
+    session_options = ort.SessionOptions()
+    if options.threads > 0:
+        session_options.intra_op_num_threads = options.threads
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Pool threads spin between the operators of a run (fast) but not after it: a node at camera
+    # rate would otherwise hold both cores of a small machine while DDS and the nodes downstream
+    # wait for one. Measured here: 1.5 ms less from camera to detections, inference unchanged.
+    session_options.add_session_config_entry("session.force_spinning_stop", "1")
+    if options.max_batch == 1:
+        # One frame at a time (one camera, the tools): a dynamic-batch file pinned to batch 1, which ONNX
+        # Runtime then plans as a static graph. Measured on the bundled model at 384x640 here: 48 ms
+        # dynamic, 43-45 ms pinned or exported static (docs/benchmarks.md). A file without the named
+        # dimension ignores this.
+        session_options.add_free_dimension_override_by_name(BATCH_DIM, 1)
+    return session_options
+
+
 class OnnxRuntimeBackend:
     def __init__(self, model_path: Path, options: BackendOptions) -> None:
         import onnxruntime as ort
 
-        session_options = ort.SessionOptions()
-        if options.threads > 0:
-            session_options.intra_op_num_threads = options.threads
-        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Pool threads spin between the operators of a run (fast) but not after it: a node at camera
-        # rate would otherwise hold both cores of a small machine while DDS and the nodes downstream
-        # wait for one. Measured here: 1.5 ms less from camera to detections, inference unchanged.
-        session_options.add_session_config_entry("session.force_spinning_stop", "1")
-        if options.max_batch == 1:
-            # One frame at a time (one camera, the tools): a dynamic-batch file pinned to batch 1, which ONNX
-            # Runtime then plans as a static graph. Measured on the bundled model at 384x640 here: 48 ms
-            # dynamic, 43-45 ms pinned or exported static (docs/benchmarks.md). A file without the named
-            # dimension ignores this.
-            session_options.add_free_dimension_override_by_name(BATCH_DIM, 1)
+        session_options = session_options_for(options)
         available = ort.get_available_providers()
         providers = [p for p in PROVIDER_PREFERENCE if p in available]
         try:

@@ -23,7 +23,6 @@ PEER_INPUT_NAME = "images"
 YOLOP_ANCHORS = (((3, 9), (5, 11), (4, 20)), ((7, 18), (6, 39), (12, 31)), ((19, 50), (38, 81), (68, 157)))
 YOLOP_STRIDES = (8, 16, 32)
 YOLOP_OPSET = 12  # export_onnx.py's
-YOLOP_PAPER_PARAMS = 7.9e6  # YOLOP's paper (and HybridNets' table beside it)
 
 
 class ExportHardswish(nn.Module):
@@ -110,14 +109,13 @@ class YOLOP(nn.Module):
         super().__init__()
         self.outputs = 5 + classes
         self.register_buffer("anchors", torch.tensor(YOLOP_ANCHORS, dtype=torch.float32), persistent=False)
-        up = nn.Upsample(scale_factor=2, mode="nearest")
         self.stem = nn.Sequential(Focus(3, 32, 3), ConvBNHardswish(32, 64, 3, 2), BottleneckCSP(64, 64, 1),
                                   ConvBNHardswish(64, 128, 3, 2), BottleneckCSP(128, 128, 3))  # stride 8
         self.stage16 = nn.Sequential(ConvBNHardswish(128, 256, 3, 2), BottleneckCSP(256, 256, 3))
         self.stage32 = nn.Sequential(ConvBNHardswish(256, 512, 3, 2), SPP(512, 512),
                                      BottleneckCSP(512, 512, 1, False), ConvBNHardswish(512, 256))
         self.top_down16 = nn.Sequential(BottleneckCSP(512, 256, 1, False), ConvBNHardswish(256, 128))
-        self.up = up
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.out8 = BottleneckCSP(256, 128, 1, False)
         self.down8 = ConvBNHardswish(128, 128, 3, 2)
         self.out16 = BottleneckCSP(256, 256, 1, False)

@@ -64,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
         print("error: --peer runs the peer with ONNX Runtime: time ours with --backend onnxruntime too",
               file=sys.stderr)
         return 2
-    sizes = [s.strip() for s in args.sizes.split(",")]
     options = BackendOptions(args.backend, threads=args.threads)
     cards: list[dict] = []
     latency: list[dict] = []
@@ -91,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
             models = [(b, build_untrained(b)) for b in backbones]  # speed does not depend on the weights
         for backbone, model in models:
             cards.append(model_card(backbone, 384, 640, model).as_dict())
-            for size in tqdm(sizes, desc=f"bench {backbone}", unit="size"):
-                height, width = parse_hw(size)
+            for height, width in tqdm(args.sizes, desc=f"bench {backbone}", unit="size"):
+                size = f"{height}x{width}"
                 path = Path(tmp) / f"{backbone}_{size}.onnx"
                 export_onnx(model, path, height, width, "random weights: benchmark only")
                 gflops = count_flops(model, height, width) / 1e9

@@ -84,6 +84,14 @@ def rate_hz(text: str) -> float:
     return value
 
 
+def model_size(text: str) -> tuple[int, int]:
+    """A model's input size HxW, as the contract takes it (multiples of 32)."""
+    try:
+        return parse_hw(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def camera_size(text: str) -> tuple[int, int]:
     """A camera's frame size HxW (any positive size: the model's input rules do not apply)."""
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtl_perception.commands.common import thread_count
+from mtl_perception.commands.common import comma_separated, model_size, thread_count
 from mtl_perception.runtime.backends import BACKENDS
 
 
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, metavar="FILE",
                         help="a checkpoint (.pt: its network, exported at each of --sizes) or an exported .onnx "
                              "(timed at its own input size) instead of the built-in backbones")
-    parser.add_argument("--sizes", default="256x384,256x512,384x640,768x1280",
+    parser.add_argument("--sizes", type=comma_separated(model_size), default="256x384,256x512,384x640,768x1280",
                         help="input sizes HxW, comma-separated (Table III's)")
 
     parser.add_argument("--peer", metavar="NAME",

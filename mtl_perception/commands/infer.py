@@ -135,8 +135,9 @@ def _teachers(args: argparse.Namespace) -> Any:
     from mtl_perception.data.pseudo_label import Labeller, Thresholds
     from mtl_perception.data.teachers import load_teacher
 
-    return Labeller([load_teacher(t, args.threads or 2) for t in args.teacher_detector],
-                    [load_teacher(t, args.threads or 2) for t in args.teacher_segmenter], False, Thresholds())
+    return Labeller([load_teacher(t, args.threads or 2, "detector") for t in args.teacher_detector],
+                    [load_teacher(t, args.threads or 2, "segmenter") for t in args.teacher_segmenter], False,
+                    Thresholds())
 
 
 def _teacher_tile(labeller: Any, frame: Any) -> tuple[Any, dict[str, Any]]:

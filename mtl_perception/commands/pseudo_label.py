@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +78,21 @@ def _is_bag(path: Path) -> bool:
     return (path.is_dir() and (path / "metadata.yaml").exists()) or path.suffix in (".mcap", ".db3")
 
 
-def list_frames(inputs: list[Path], every: int) -> list[SourceFrame]:
-    """Every frame of the inputs, in order, named uniquely; nothing is decoded yet for folders."""
+@dataclass(frozen=True)
+class ShortVideo:
+    """A video that decoded fewer frames than its header announces (cut short, or damaged on the way)."""
+
+    video: str
+    announced: int
+    decoded: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"video": self.video, "announced": self.announced, "decoded": self.decoded}
+
+
+def list_frames(inputs: list[Path], every: int, short_videos: list[ShortVideo] | None = None) -> list[SourceFrame]:
+    """Every frame of the inputs, in order, named uniquely; nothing is decoded yet for folders. A video that
+    decodes fewer frames than its header announces is added to short_videos."""
     frames: list[SourceFrame] = []
     for path in inputs:
         if not path.exists():
@@ -90,7 +105,7 @@ def list_frames(inputs: list[Path], every: int) -> list[SourceFrame]:
                 raise FileNotFoundError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}), and is no bag")
             frames += [SourceFrame(f"{p.stem}.jpg", str(p), _image_loader(p)) for p in files]
         elif path.suffix.lower() in VIDEO_SUFFIXES:
-            frames += _video_frames(path, every)
+            frames += _video_frames(path, every, short_videos)
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             frames.append(SourceFrame(f"{path.stem}.jpg", str(path), _image_loader(path)))
         else:
@@ -111,10 +126,12 @@ def _image_loader(path: Path) -> Any:
     return load
 
 
-def _video_frames(path: Path, every: int) -> list[SourceFrame]:
+def _video_frames(path: Path, every: int, short_videos: list[ShortVideo] | None) -> list[SourceFrame]:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"video {path} cannot be opened (corrupt, or a codec this OpenCV lacks)")
+    # what the container's header says; 0 or less where it does not say (a GIF, a stream)
+    announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     frames, index = [], 0
     try:
         while True:
@@ -129,6 +146,8 @@ def _video_frames(path: Path, every: int) -> list[SourceFrame]:
         capture.release()
     if not frames:
         raise ValueError(f"video {path} has no frames that OpenCV can decode")
+    if short_videos is not None and index < announced:
+        short_videos.append(ShortVideo(str(path), announced, index))
     return frames
 
 
@@ -160,26 +179,70 @@ def _write_image(path: Path, image: Any, params: list[int] | None = None) -> Non
     atomic_write_bytes(path, encoded.tobytes())
 
 
+MAX_RESIZE_SIDE = 8192  # --resize beyond this is a typo, and would exhaust memory before the first frame
+
+
+def _resize(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--resize {text!r}: expected WxH, e.g. 1280x720") from None
+    if not (0 < width <= MAX_RESIZE_SIDE and 0 < height <= MAX_RESIZE_SIDE):
+        raise ValueError(f"--resize {text!r}: width and height must lie in 1..{MAX_RESIZE_SIDE}")
+    return width, height
+
+
 def label_split(args: argparse.Namespace, shard: Shard) -> dict[str, Any]:
+    """Labels the split (or the shard's share of it) into a staging folder, then swaps it in whole; an
+    interrupted or failed run leaves the previous labels as they were, and no images of its own."""
     thresholds = Thresholds(args.box_keep, args.box_ignore, args.wbf_iou, args.drivable_margin, args.lane_margin)
     if not args.detector or not args.segmenter:
         raise ValueError("give at least one --detector and one --segmenter: training needs every task's labels")
-    size = None
-    if args.resize:
-        try:
-            size = tuple(int(v) for v in args.resize.lower().split("x"))
-            assert len(size) == 2 and min(size) > 0
-        except (ValueError, AssertionError):
-            raise ValueError(f"--resize {args.resize!r}: expected WxH, e.g. 1280x720") from None
+    size = _resize(args.resize)
     if args.every < 1:
         raise ValueError(f"--every must be >= 1, got {args.every}")
     paths = _paths(args.out, args.split, shard.suffix)
     if paths["det"].exists() and not args.overwrite:
         raise FileExistsError(f"{paths['det']} exists: pass --overwrite to label split {args.split} again, "
                               "or choose another --out or --split")
-    labeller = Labeller([load_teacher(s, args.threads) for s in args.detector],
-                        [load_teacher(s, args.threads) for s in args.segmenter], args.flip, thresholds)
-    frames = [f for i, f in enumerate(list_frames(args.input, args.every)) if shard.takes(i)]
+    labeller = Labeller([load_teacher(s, args.threads, "detector") for s in args.detector],
+                        [load_teacher(s, args.threads, "segmenter") for s in args.segmenter], args.flip, thresholds)
+    short_videos: list[ShortVideo] = []
+    every_frame = list_frames(args.input, args.every, short_videos)[:args.max_frames]
+    frames = [f for i, f in enumerate(every_frame) if shard.takes(i)]
+    for short in short_videos:
+        print(f"warning: video {short.video} announces {short.announced} frames, {short.decoded} decoded (cut short "
+              "or damaged?): only those are labelled", file=sys.stderr)
+    staging = _staging_root(args.out, args.split, shard)
+    try:
+        manifest = _label_frames(args, frames, labeller, size, _paths(staging, args.split, shard.suffix))
+        manifest.update({"shard": f"{shard.index}/{shard.count}", "thresholds": thresholds.as_dict(),
+                         "short_videos": [v.as_dict() for v in short_videos],
+                         "frames_in_input": len(every_frame)})
+        if not frames:  # an empty shard (more shards than frames) is written, so that --merge can complete
+            print(f"note: shard {shard.index}/{shard.count} has no frame ({len(every_frame)} in the input)",
+                  file=sys.stderr)
+        elif not manifest["frames"]:
+            raise ValueError("no frame could be decoded: nothing was labelled")
+        _swap_in(staging, args.out, args.split, shard, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _staging_root(out: Path, split: str, shard: Shard) -> Path:
+    """A hidden dataset root inside out where one run writes its split (or shard) before it is swapped in; a
+    leftover of an interrupted run is cleared first."""
+    staging = out / f".pseudo-label-{split}{shard.suffix}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _label_frames(args: argparse.Namespace, frames: list[SourceFrame], labeller: Labeller,
+                  size: tuple[int, int] | None, paths: dict[str, Path]) -> dict[str, Any]:
     for key in ("images", "drivable", "lane"):
         paths[key].mkdir(parents=True, exist_ok=True)
     records, skipped, counts = [], [], {"labels": 0, "ignore_regions": 0}
@@ -198,20 +261,44 @@ def label_split(args: argparse.Namespace, shard: Shard) -> dict[str, Any]:
         records.append(frame_record(frame.name, fused, frame.source, labeller.detection_teachers))
         counts["ignore_regions"] += int(fused.ignore.sum())
         counts["labels"] += int((~fused.ignore).sum())
-    if not records:
-        raise ValueError("no frame could be decoded: nothing was labelled")
-    manifest = {
-        "split": args.split, "shard": f"{shard.index}/{shard.count}", "frames": len(records),
-        "skipped_unreadable": skipped, **counts,
+    atomic_write_text(paths["det"], json.dumps(records))
+    return {
+        "split": args.split, "frames": len(records), "skipped_unreadable": skipped, **counts,
         "detectors": [d.name for d in labeller.detectors], "segmenters": [s.name for s in labeller.segmenters],
-        "flip": args.flip, "thresholds": thresholds.as_dict(), "coco_to_bdd100k": COCO_TO_BDD100K,
+        "flip": args.flip, "coco_to_bdd100k": COCO_TO_BDD100K,
         "unseen_classes": UNSEEN_BY_COCO_TEACHERS, "drivable_definition": DRIVABLE_DEFINITION,
         "inputs": [str(p) for p in args.input], "every": args.every, "resize": args.resize,
+        "max_frames": args.max_frames,
     }
-    atomic_write_text(paths["manifest"], json.dumps(manifest, indent=2))
-    # the labels file last: its presence says the split is complete
-    atomic_write_text(paths["det"], json.dumps(records))
-    return manifest
+
+
+def _swap_in(staging: Path, out: Path, split: str, shard: Shard, manifest: dict[str, Any]) -> None:
+    """The staged split into out. The old labels file goes first (its presence says a split is complete, so
+    an interruption from here on leaves an incomplete split, never a mix that passes for one); then the whole
+    split's folders are replaced (a shard's files join its siblings'), the manifest, and the labels last."""
+    final, staged = _paths(out, split, shard.suffix), _paths(staging, split, shard.suffix)
+    final["det"].unlink(missing_ok=True)
+    for key in ("images", "drivable", "lane"):
+        final[key].parent.mkdir(parents=True, exist_ok=True)
+        if shard.count == 1:
+            old = final[key].with_name(f".{final[key].name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            if final[key].exists():
+                os.replace(final[key], old)
+            os.replace(staged[key], final[key])
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            final[key].mkdir(parents=True, exist_ok=True)
+            for file in staged[key].iterdir():
+                os.replace(file, final[key] / file.name)
+    atomic_write_text(final["manifest"], json.dumps(manifest, indent=2))
+    final["det"].parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged["det"], final["det"])
+
+
+# what shards of one split must agree on to be merged: one labelling of one input, split N ways
+SHARD_AGREEMENT = ("split", "inputs", "every", "resize", "max_frames", "detectors", "segmenters", "flip",
+                   "thresholds", "drivable_definition")
 
 
 def merge_shards(out: Path, split: str, overwrite: bool) -> dict[str, Any]:
@@ -235,11 +322,19 @@ def merge_shards(out: Path, split: str, overwrite: bool) -> dict[str, Any]:
     for k in range(1, n + 1):
         records += json.loads((folder / f"det_{split}.shard-{k}-of-{n}.json").read_text())
         manifests.append(json.loads((out / "labels" / f"pseudo_label_{split}.shard-{k}-of-{n}.json").read_text()))
+    for key in SHARD_AGREEMENT:
+        values = [m.get(key) for m in manifests]
+        differing = [k + 1 for k, v in enumerate(values) if v != values[0]]
+        if differing:
+            raise ValueError(f"shards {differing} of {n} were labelled with another {key} than shard 1 "
+                             f"({values[differing[0] - 1]!r} against {values[0]!r}): label them again with one "
+                             "command line, or merge only shards of one run")
     records.sort(key=lambda r: r["name"])
     merged = {**manifests[0], "shard": f"merged {n}", "frames": len(records),
               "labels": sum(m["labels"] for m in manifests),
               "ignore_regions": sum(m["ignore_regions"] for m in manifests),
-              "skipped_unreadable": [s for m in manifests for s in m["skipped_unreadable"]]}
+              "skipped_unreadable": [s for m in manifests for s in m["skipped_unreadable"]],
+              "short_videos": manifests[0].get("short_videos", [])}
     atomic_write_text(out / "labels" / f"pseudo_label_{split}.json", json.dumps(merged, indent=2))
     atomic_write_text(target, json.dumps(records))
     return merged

@@ -102,12 +102,55 @@ def _require(path: Path) -> Path:
     return path
 
 
-def with_symbolic_spatial_dims(path: Path) -> bytes:
+@dataclass(frozen=True)
+class TensorSpec:
+    """What a teacher's tensor must be: its ONNX Runtime type and, per dimension, a size or None (any)."""
+
+    type: str
+    shape: tuple[int | None, ...]
+
+    def matches(self, arg: Any) -> bool:
+        shape = tuple(arg.shape)
+        return arg.type == self.type and len(shape) == len(self.shape) and all(
+            want is None or have == want for want, have in zip_strict(self.shape, shape))
+
+
+def _check_interface(session: Any, path: Path, kind: str, inputs: tuple[TensorSpec, ...],
+                     outputs: tuple[TensorSpec, ...], expected: str) -> None:
+    """TeacherError, naming what the kind expects, unless the session's first inputs and its outputs match
+    (in any order): a file of another kind fails here in one line, not deep in its decoding."""
+    have_inputs = session.get_inputs()[:len(inputs)]
+    have_outputs = list(session.get_outputs())
+    ok = len(have_inputs) == len(inputs) and all(spec.matches(a) for spec, a in zip_strict(inputs, have_inputs))
+    ok = ok and len(have_outputs) == len(outputs)
+    for spec in outputs:  # each output spec met by a distinct output
+        match = next((o for o in have_outputs if spec.matches(o)), None)
+        if match is None:
+            ok = False
+            break
+        have_outputs.remove(match)
+
+    def described(args: Any) -> str:
+        return ", ".join(f"{a.type.replace('tensor(', '').rstrip(')')}{list(a.shape)}" for a in args)
+
+    if not ok:
+        raise TeacherError(f"{path} is not a {kind} model: expected {expected}; it has inputs "
+                           f"{described(session.get_inputs())} and outputs {described(session.get_outputs())}")
+
+
+def with_symbolic_spatial_dims(path: Path, expected: str) -> bytes:
     """The graph with its input's height and width (and every output dim but the last) made symbolic, so a
-    fully convolutional file exported at one size runs at another."""
+    fully convolutional file exported at one size runs at another; TeacherError (saying what was expected)
+    for a file that is no ONNX model or has no 4-D input."""
     import onnx
 
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except Exception as err:  # protobuf's DecodeError and kin: a text file, a cut-short download
+        raise TeacherError(f"teacher {path} is not an ONNX model ({type(err).__name__}): expected {expected}") \
+            from err
+    if not model.graph.input or len(model.graph.input[0].type.tensor_type.shape.dim) != 4:
+        raise TeacherError(f"teacher {path} does not look like the model named: expected {expected}")
     dims = model.graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_param, dims[3].dim_param = "height", "width"
     for output in model.graph.output:
@@ -136,12 +179,17 @@ def _class_agnostic(boxes: np.ndarray, class_scores: np.ndarray, score_threshold
 class YoloxTeacher:
     """YOLOX's exported ONNX (`images` [1, 3, S, S] -> `output` [1, N, 85]) at any multiple of 32."""
 
+    EXPECTED = "YOLOX's export: input float [1, 3, S, S] (BGR 0-255), one output float [1, N, 85] (80 COCO classes)"
+    MAX_SIZE = 2048  # YOLOX-Nano's best was 960 (../shared/teachers/README.md); larger only costs memory
+
     def __init__(self, path: Path, size: int = 640, score_threshold: float = 0.05, nms_iou: float = 0.45,
                  threads: int = 2) -> None:
-        if size % 32:
-            raise TeacherError(f"YOLOX size must be a multiple of 32, got {size}")
+        if size % 32 or not 32 <= size <= self.MAX_SIZE:
+            raise TeacherError(f"YOLOX size must be a multiple of 32 from 32 to {self.MAX_SIZE}, got {size}")
         self.size, self.score_threshold, self.nms_iou = size, score_threshold, nms_iou
-        self.session = _session(with_symbolic_spatial_dims(_require(path)), threads)
+        self.session = _session(with_symbolic_spatial_dims(_require(path), self.EXPECTED), threads)
+        _check_interface(self.session, path, "YOLOX", (TensorSpec("tensor(float)", (1, 3, None, None)),),
+                         (TensorSpec("tensor(float)", (1, None, 5 + len(COCO_CLASSES))),), self.EXPECTED)
         self.input = self.session.get_inputs()[0].name
         self.name = f"{path.stem}@{size}"
 
@@ -177,9 +225,15 @@ class NanoDetTeacher:
     STD = np.array([57.375, 57.12, 58.395], np.float32)
     BINS = 8
 
+    EXPECTED = ("NanoDet-m's export: input float [1, 3, S, S], and per stride 8, 16, 32 class scores float "
+                "[1, HW, 80] and box bins float [1, HW, 32]")
+
     def __init__(self, path: Path, score_threshold: float = 0.05, nms_iou: float = 0.6, threads: int = 2) -> None:
         self.score_threshold, self.nms_iou = score_threshold, nms_iou
         self.session = _session(str(_require(path)), threads)
+        heads = tuple(TensorSpec("tensor(float)", (1, None, n)) for n in (80, 32) for _ in range(3))
+        _check_interface(self.session, path, "NanoDet", (TensorSpec("tensor(float)", (1, 3, None, None)),), heads,
+                         self.EXPECTED)
         shape = self.session.get_inputs()[0].shape
         self.input = self.session.get_inputs()[0].name
         self.size = int(shape[2])
@@ -224,16 +278,21 @@ class TwinLiteTeacher:
     """TwinLiteNet (input 360x640, frame resized) or TwinLiteNetPlus (384x640, frame letterboxed with 114):
     outputs `da` and `ll`, [1, 2, H, W] logits each."""
 
+    EXPECTED = "TwinLiteNet's export: input float [1, 3, H, W] (RGB / 255), outputs da and ll float [1, 2, H, W]"
+
     def __init__(self, path: Path, threads: int = 2) -> None:
         self.session = _session(str(_require(path)), threads)
+        logits = TensorSpec("tensor(float)", (1, 2, None, None))
+        _check_interface(self.session, path, "TwinLiteNet", (TensorSpec("tensor(float)", (1, 3, None, None)),),
+                         (logits, logits), self.EXPECTED)
+        names = [o.name for o in self.session.get_outputs()]
+        if not {"da", "ll"} <= set(names):
+            raise TeacherError(f"{path} is not a TwinLiteNet model: expected {self.EXPECTED}; its outputs are {names}")
         self.input = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
         self.height, self.width = int(shape[2]), int(shape[3])
         self.letterbox = self.height != 360  # TwinLiteNet's own loader resizes; the Plus letterboxes
         self.name = f"{path.stem}"
-        names = [o.name for o in self.session.get_outputs()]
-        if not {"da", "ll"} <= set(names):
-            raise TeacherError(f"{path}: expected outputs 'da' and 'll' (TwinLiteNet), got {names}")
 
     def segment(self, frame: np.ndarray) -> TeacherMasks:
         h, w = frame.shape[:2]
@@ -260,12 +319,17 @@ class ContractTeacher:
     names, masks as 0/1 probabilities."""
 
     def __init__(self, path: Path, score_threshold: float = 0.05, threads: int = 2) -> None:
-        from mtl_perception.runtime.backends.base import BackendOptions
+        from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
+        from mtl_perception.runtime.contract import ModelContractError
         from mtl_perception.runtime.perception import Perception, PerceptionConfig
 
         config = PerceptionConfig(_require(path), BackendOptions(backend="onnxruntime", threads=threads),
                                   score_threshold=score_threshold, max_detections=300)  # NMS IoU: the node's
-        self.perception = Perception(config)
+        try:
+            self.perception = Perception(config)
+        except (ModelLoadError, ModelContractError) as err:
+            raise TeacherError(f"{path} is not a model of this project's contract (input images uint8 "
+                               f"[batch, H, W, 3]; outputs boxes, scores, drivable, lane): {err}") from err
         self.name = path.stem
         self._last: tuple[np.ndarray, Any] | None = None
 
@@ -298,16 +362,29 @@ def flipped_masks(segmenter: Segmenter, frame: np.ndarray) -> TeacherMasks:
     return TeacherMasks(*(None if m is None else np.ascontiguousarray(m[:, ::-1]) for m in (masks.drivable, masks.lane)))
 
 
-def load_teacher(spec: str, threads: int = 2) -> Any:
-    """A teacher from KIND:PATH[@SIZE]: yolox, nanodet, twinlite or contract (this project's model)."""
+# which kinds can serve as which teacher (the contract's models do both)
+KINDS_BY_ROLE: dict[str, tuple[str, ...]] = {"detector": ("yolox", "nanodet", "contract"),
+                                             "segmenter": ("twinlite", "contract")}
+
+
+def load_teacher(spec: str, threads: int = 2, role: str | None = None) -> Any:
+    """A teacher from KIND:PATH[@SIZE]: yolox, nanodet, twinlite or contract (this project's model); role
+    ('detector' or 'segmenter') refuses a kind that cannot serve it."""
     kind, sep, rest = spec.partition(":")
     if not sep:
         raise TeacherError(f"teacher {spec!r}: expected KIND:PATH[@SIZE] with KIND yolox, nanodet, twinlite or "
                            "contract, e.g. yolox:../shared/teachers/yolox_nano_coco_416.onnx@960")
+    if role is not None and kind in sum(KINDS_BY_ROLE.values(), ()) and kind not in KINDS_BY_ROLE[role]:
+        raise TeacherError(f"teacher {spec!r}: a {kind} model cannot be a {role}; a {role} is one of "
+                           f"{', '.join(KINDS_BY_ROLE[role])}")
     path_text, _, size_text = rest.partition("@")
     path = Path(path_text)
     if kind == "yolox":
-        return YoloxTeacher(path, int(size_text or 640), threads=threads)
+        try:
+            size = int(size_text or 640)
+        except ValueError:
+            raise TeacherError(f"teacher {spec!r}: @SIZE must be a whole number (a multiple of 32)") from None
+        return YoloxTeacher(path, size, threads=threads)
     if size_text:
         raise TeacherError(f"teacher {spec!r}: only yolox takes @SIZE (the others' graphs fix their input)")
     if kind == "nanodet":

@@ -12,7 +12,8 @@ from mtl_perception.commands.common import at_least_one, thread_count
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, action="append", default=[],
-                        help="an image folder, a video (.mp4 .avi .mov .mkv .gif) or a rosbag2 bag; repeatable")
+                        help="an image (.jpg .jpeg .png .bmp), an image folder, a video (.mp4 .avi .mov .mkv .gif) or "
+                             "a rosbag2 bag; repeatable")
     parser.add_argument("--out", type=Path, required=True, help="dataset root to write (BDD100K layout)")
     parser.add_argument("--split", default="train", help="split to write (default: train)")
     parser.add_argument("--detector", action="append", default=[], metavar="KIND:PATH[@SIZE]",
@@ -32,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the same for lane lines (default 0.25)")
     parser.add_argument("--every", type=at_least_one, default=1,
                         help="keep every N-th frame of a video or bag (default 1: all; neighbours are near copies)")
+    parser.add_argument("--max-frames", type=at_least_one, metavar="N",
+                        help="label at most the first N frames of the inputs (after --every; default: all)")
     parser.add_argument("--resize", metavar="WxH",
                         help="resize every frame to WxH first (e.g. 1280x720 for frames stored squashed)")
     parser.add_argument("--shard", default="1/1", metavar="K/N", help="label the K-th of N shares (default 1/1)")

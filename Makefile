@@ -147,7 +147,7 @@ model-mobilenetv2: setup $(MODEL_DATA)/labels/det_20/det_val.json $(REAL_LABELS)
 		--data-weights 3,1,1 --init-from runs/mobilenetv2_384x640/best.pt --out runs/mobilenetv2_384x640_finetune \
 		--epochs $(FINETUNE_EPOCHS) --lr 1e-3 --workers 1 $(if $(wildcard runs/mobilenetv2_384x640_finetune/last.pt),--resume)
 	$(PY) -m mtl_perception.cli export --checkpoint runs/mobilenetv2_384x640_finetune/best.pt --img-size 384x640 \
-		--out models/mtl_mobilenetv2_384x640.onnx
+		--out models/mtl_mobilenetv2_384x640.onnx --overwrite
 	$(PY) -m mtl_perception.cli eval --data $(MODEL_DATA) --split val --model models/mtl_mobilenetv2_384x640.onnx \
 		--json runs/mobilenetv2_384x640_finetune/eval_val.json
 	$(PY) -m mtl_perception.cli eval --data $(REAL_LABELS)/val --split val --model models/mtl_mobilenetv2_384x640.onnx \
@@ -158,7 +158,7 @@ model-resnet50: setup $(MODEL_DATA)/labels/det_20/det_val.json
 		--img-size 384x640 --batch 8 --epochs 13 --seg-epochs 13 --backbone-weights none --anchors kmeans --lr 4e-3 \
 		--workers 1 $(if $(wildcard runs/resnet50_384x640/last.pt),--resume)
 	$(PY) -m mtl_perception.cli export --checkpoint runs/resnet50_384x640/best.pt --img-size 384x640 \
-		--out models/mtl_resnet50_384x640.onnx
+		--out models/mtl_resnet50_384x640.onnx --overwrite
 
 clean:
 	rm -rf $(VENV) $(JETSON_VENVS) $(JAZZY_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo_out bench_out

@@ -55,6 +55,12 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
     (["bench-node", "--rates", "2,-1"], "argument --rates: -1.0: a rate must lie in [0.001, 1000] Hz"),
     (["bench-node", "--frames", "720x1280,12"], "argument --frames: size '12' is not HxW"),
     (["bench", "--sizes", "384x640,100x100"], "argument --sizes: image size 100x100 is not divisible by 32"),
+    (["bench", "--runs", "0"], "argument --runs: 0: must be 1 or more"),
+    (["bench", "--runs", "-1"], "argument --runs: -1: must be 1 or more"),
+    (["eval-ground", "--rig", "2", "--seed", "-1"], "argument --seed: -1: must be 0 or more"),
+    (["eval-ground", "--rig", "2", "--picture", "/tmp"], "argument --picture: /tmp is a folder: give a file name"),
+    (["bench-node", "--seconds", "0"], "argument --seconds: 0.0: must be more than 0 seconds"),
+    (["bench-node", "--seconds", "9"], "argument --seconds: 9: at most 7.5 s"),
 ])
 def test_nonsense_numbers_are_refused_by_the_parser(argv: list[str], message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "mtl_perception.cli", *argv], capture_output=True, text=True,

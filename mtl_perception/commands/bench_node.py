@@ -17,6 +17,7 @@ import functools
 import itertools
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -30,13 +31,15 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from vision_msgs.msg import Detection2DArray
 
-from mtl_perception.commands.arguments.bench_node import SETTLE_S, max_seconds
+from mtl_perception.commands.arguments.bench_node import SETTLE_S
 from mtl_perception.evaluation.bags import IMAGE_TOPIC, write_image_bag
 from mtl_perception.evaluation.benchmark import measure, measure_ground
 from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
 from mtl_perception.ros.bag_player import BagPlayer, restamped
 from mtl_perception.ros.node_process import NodeProcess, spinning, until_answered
-from mtl_perception.runtime.backends import BackendOptions
+from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.perception import Perception, PerceptionConfig
 from mtl_perception.runtime.realtime import STATS_WINDOW_S, percentiles
 from mtl_perception.stamps import to_ns
 from mtl_perception.topics import is_perception_diagnostics
@@ -216,10 +219,24 @@ def _run_cameras(args: argparse.Namespace, model: Path, bag: Path, rate: float) 
     return rows
 
 
+def _model_problem(model: Path) -> str | None:
+    """Why the node could not run this model (checked here, before any node starts: a node that cannot
+    configure answers nothing, and the plays would time out into rows of zeros), or None."""
+    if not model.is_file():
+        return "not found"
+    try:
+        Perception(PerceptionConfig(model, BackendOptions("onnxruntime", threads=1))).close()
+    except (ModelLoadError, ModelContractError) as err:
+        return str(err)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    if not 0 < args.seconds <= max_seconds():
-        raise SystemExit(f"--seconds {args.seconds} is out of range: the node's {STATS_WINDOW_S:g} s statistics "
-                         f"window must hold every played frame; use at most {max_seconds():g}")
+    if args.model is not None:
+        problem = _model_problem(args.model)
+        if problem:
+            print(f"error: --model {args.model}: {problem}", file=sys.stderr)
+            return 2
     sizes, rates = args.frames, args.rates
     # for this process (the camera) and the node it starts, before either creates a participant
     os.environ.setdefault("ROS_DOMAIN_ID", "77")

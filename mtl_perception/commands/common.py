@@ -68,6 +68,33 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def non_negative(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: must be 0 or more")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value}: must be more than 0 seconds")
+    return value
+
+
+def picture_file(text: str) -> Path:
+    """A picture to write: a file name, in a folder that exists (checked before any work, so a long run does
+    not fail at its end)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: give a file name, e.g. {path / 'picture.png'}")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: folder {path.parent} does not exist")
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise argparse.ArgumentTypeError(f"{text}: give a .png or .jpg file name")
+    return path
+
+
 def probability(text: str) -> float:
     """A score or IoU threshold: a finite number in [0, 1]."""
     value = _number(text)

@@ -16,6 +16,9 @@ from mtl_perception.training.model import build_untrained
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.overwrite:
+        print(f"error: {args.out} exists: pass --overwrite to replace it, or choose another --out", file=sys.stderr)
+        return 2
     try:
         if args.checkpoint:
             state = load_checkpoint(args.checkpoint)

@@ -54,9 +54,9 @@ class PeerComparison:
         return self.peer.median_ms / self.ours.median_ms
 
     def line(self) -> str:
+        verdict = f"{self.speedup:.2f}x faster" if self.speedup >= 1 else f"{1 / self.speedup:.2f}x slower"
         return (f"{self.ours.size}: {self.peer.backbone} {self.peer.median_ms:.1f} ms, ours ({self.ours.backbone}) "
-                f"{self.ours.median_ms:.1f} ms: ours {self.speedup:.2f}x faster (interleaved, {self.ours.runs} runs "
-                f"each)")
+                f"{self.ours.median_ms:.1f} ms: ours {verdict} (interleaved, {self.ours.runs} runs each)")
 
     def as_dict(self) -> dict:
         return {"ours": self.ours.as_dict(), "peer": self.peer.as_dict(), "speedup": self.speedup}

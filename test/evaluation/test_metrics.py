@@ -187,3 +187,14 @@ def test_lane_boundary_f_empty_masks_follow_the_toolkit() -> None:
     assert boundary_f_score(empty, empty, 1) == 1.0  # nothing there and nothing found
     assert boundary_f_score(empty, some, 1) == 0.0  # precision 1, recall 0
     assert boundary_f_score(some, empty, 1) == 0.0  # precision 0, recall 1
+
+
+def test_a_slower_model_is_said_to_be_slower_than_the_peer() -> None:
+    from mtl_perception.evaluation.benchmark import Latency, PeerComparison
+
+    def latency(name: str, ms: float) -> Latency:
+        return Latency(name, "256x384", "onnxruntime", ms, ms, 1e3 / ms, None, 20)
+
+    assert "ours 2.00x faster" in PeerComparison(latency("mobilenetv2", 25.0), latency("yolop", 50.0)).line()
+    slower = PeerComparison(latency("resnet50", 86.3), latency("yolop", 50.4)).line()
+    assert "ours 1.71x slower" in slower and "faster" not in slower

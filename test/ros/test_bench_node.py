@@ -71,3 +71,13 @@ def test_bench_node_compares_one_node_for_several_cameras_with_a_node_each(rando
         assert row["nodes_rss_mb"] > 0
     # two nodes hold two copies of the model and the runtime, one node one
     assert rows[3]["nodes_rss_mb"] > rows[2]["nodes_rss_mb"]
+
+
+def test_a_model_the_node_cannot_run_is_refused_before_any_node_starts(tmp_path: Path) -> None:
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model\n")
+    for model, message in ((tmp_path / "missing.onnx", "not found"), (text, "could not be loaded")):
+        for extra in ((), ("--cameras", "2")):
+            result = _bench_node("--model", str(model), *extra)
+            assert result.returncode == 2 and f"error: --model {model}: " in result.stderr, result.stderr
+            assert message in result.stderr and result.stderr.count("\n") == 1 and not result.stdout

@@ -128,6 +128,15 @@ def test_cli_export_random_weights(tmp_path: Path) -> None:
     assert "-> OK" in result.stdout
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert "random weights" in meta["trained_on"]
+    # an existing --out is kept unless --overwrite says otherwise, as every other tool does
+    written = out.read_bytes()
+    again = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "export", "--backbone", "mobilenetv2",
+                            "--img-size", "256x512", "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and "exists: pass --overwrite" in again.stderr and out.read_bytes() == written
+    replaced = subprocess.run([sys.executable, "-m", "mtl_perception.cli", "export", "--backbone", "mobilenetv2",
+                               "--img-size", "256x512", "--out", str(out), "--overwrite"], capture_output=True, text=True)
+    assert replaced.returncode == 0 and {p.key: p.value for p in onnx.load(str(out)).metadata_props}[
+        "input_size"] == "256x512"
 
 
 def test_cli_export_rejects_size_not_divisible_by_32(tmp_path: Path) -> None:

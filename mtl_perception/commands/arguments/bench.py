@@ -7,7 +7,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtl_perception.commands.common import comma_separated, model_size, thread_count
+from mtl_perception.commands.common import (
+    at_least_one,
+    comma_separated,
+    model_size,
+    positive_seconds,
+    thread_count,
+)
 from mtl_perception.runtime.backends import BACKENDS
 
 
@@ -26,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "auto"],
                         help="the backend timed")
     parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads (default 2)")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per model, after 3 warm-up runs")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="time budget per model")
+    parser.add_argument("--runs", type=at_least_one, default=20, help="timed runs per model, after 3 warm-up runs")
+    parser.add_argument("--max-seconds", type=positive_seconds, default=60.0, help="time budget per model")
     parser.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON, table and plot")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")

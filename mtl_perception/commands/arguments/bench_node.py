@@ -7,7 +7,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtl_perception.commands.common import at_least_one, camera_size, comma_separated, rate_hz, thread_count
+from mtl_perception.commands.common import (
+    at_least_one,
+    camera_size,
+    comma_separated,
+    positive_seconds,
+    rate_hz,
+    thread_count,
+)
 from mtl_perception.defaults import node_default
 from mtl_perception.runtime.realtime import STATS_WINDOW_S
 
@@ -20,11 +27,19 @@ def max_seconds() -> float:
     return STATS_WINDOW_S - SETTLE_S - float(node_default("diagnostics_period"))
 
 
+def play_seconds(text: str) -> float:
+    value = positive_seconds(text)
+    if value > max_seconds():
+        raise argparse.ArgumentTypeError(f"{value:g}: at most {max_seconds():g} s, so that the node's "
+                                         f"{STATS_WINDOW_S:g} s statistics window holds every played frame")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="ONNX model (default: a random-weights 384x640 export)")
     parser.add_argument("--threads", type=thread_count, default=2, help="ONNX Runtime threads in the node")
     parser.add_argument("--rates", type=comma_separated(rate_hz), default="2,10,30", help="camera rates in Hz; the slowest gives the latency")
-    parser.add_argument("--seconds", type=float, default=7.0,
+    parser.add_argument("--seconds", type=play_seconds, default=7.0,
                         help=f"how long each rate plays; at most {max_seconds():g} s, so the node's "
                              f"{STATS_WINDOW_S:g} s statistics window holds the played frames and no others")
     parser.add_argument("--repeats", type=int, default=3,

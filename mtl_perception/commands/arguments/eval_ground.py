@@ -12,6 +12,8 @@ from mtl_perception.commands.common import (
     add_drivable_argument,
     add_split_argument,
     at_least_one,
+    non_negative,
+    picture_file,
 )
 
 
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--rig", type=at_least_one, metavar="SCENES",
                         help="score the surround grid instead: SCENES roads seen by a synthetic rig (front, "
                              "front_left and front_right at +-45 deg), each camera's grid and the fused one")
-    parser.add_argument("--seed", type=int, default=0, help="with --rig: the first scene's seed (then +1 each)")
+    parser.add_argument("--seed", type=non_negative, default=0, help="with --rig: the first scene's seed (then +1 each)")
     add_split_argument(parser)
     parser.add_argument("--model", type=Path, help="ONNX model; without it only the geometry run is made")
     add_backend_arguments(parser)
@@ -29,5 +31,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_drivable_argument(parser)
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")
-    parser.add_argument("--picture", type=Path, metavar="PNG",
+    parser.add_argument("--picture", type=picture_file, metavar="PNG",
                         help="also draw the first frame's camera view beside its grid and markings from above")

@@ -16,5 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--img-size", help="input size HxW, multiples of 32 (default: the size the checkpoint was "
                                            "trained at; 384x640 for --backbone)")
     parser.add_argument("--out", type=Path, required=True, help="FILE.onnx")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
                         help="class set for --backbone (a checkpoint carries its own)")

@@ -123,6 +123,16 @@ def node_parameter_value(name: str, text: str, default: object) -> object:
     return text
 
 
+def exit_failure(returncode: int, shutting_down: bool) -> str | None:
+    """Why `ros2 launch` must fail when perception_node ended with returncode, or None: a node that stopped on
+    its own with an error (a parameter it refused at start, a model it could not load, a crash) fails the
+    launch; one ended by the launch's own shutdown (Ctrl-C, then SIGTERM) does not."""
+    if returncode == 0 or shutting_down:
+        return None
+    return (f"perception_node stopped with exit code {returncode}: the lines above say why; fix that and "
+            "launch again")
+
+
 def _require_rviz2() -> None:
     from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
@@ -133,10 +143,19 @@ def _require_rviz2() -> None:
                            "launch with rviz:=false (a headless Jetson) and run RViz on another machine") from None
 
 
+def _on_node_exit(event, context):
+    # an exception here is how launch's own service ends with exit code 1 ("Caught exception in launch")
+    reason = exit_failure(event.returncode, context.is_shutdown)
+    if reason is not None:
+        raise RuntimeError(reason)
+
+
 def _node_actions(context):
     import os
 
     from ament_index_python.packages import get_package_share_directory
+    from launch.actions import RegisterEventHandler
+    from launch.event_handlers import OnProcessExit
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
@@ -177,7 +196,7 @@ def _node_actions(context):
     remappings = camera_remappings(list(cameras), argument("image_topic"), argument("camera_info_topic"))
     namespace = argument("namespace")
     environment = fastdds_profile_environment(os.environ, share)
-    actions = [Node(
+    node = Node(
         package="mtl_perception",
         executable="perception_node",
         namespace=namespace,
@@ -186,7 +205,8 @@ def _node_actions(context):
         output="screen",
         emulate_tty=True,
         additional_env=environment,
-    )]
+    )
+    actions = [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_on_node_exit))]
     if rviz:  # in the node's namespace, so the display's relative topics find its outputs
         actions.append(Node(package="rviz2", executable="rviz2", namespace=namespace,
                             arguments=["-d", str(files["rviz"])], remappings=rviz_remappings(list(cameras)),

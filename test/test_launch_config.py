@@ -197,3 +197,31 @@ def test_launch_arguments_take_each_parameters_type() -> None:
         module.node_parameter_value("max_detections", "many", 100)
     with pytest.raises(ValueError, match="use true or false"):
         module.node_parameter_value("publish_overlay", "yes", False)
+
+
+@pytest.mark.parametrize("value", [None, [], [""]])
+def test_an_empty_cameras_list_is_one_unnamed_camera(value: object) -> None:
+    """Issue 34 item 1: `cameras: []` in a params file reaches the node as an unset parameter (None), and
+    configure ended in "'NoneType' object is not iterable"."""
+    from mtl_perception.ros.parameters import ONE_UNNAMED_CAMERA
+
+    settings = settings_from({**load_defaults(REPO / "config" / "jetson.yaml"), "cameras": value})
+    assert settings.cameras == ONE_UNNAMED_CAMERA and not settings.named_cameras
+
+
+@pytest.mark.parametrize(("pose", "message"), [
+    ([0, 0, 1.5, 0, -1.5, 0], "pitch = -1.5 rad is no camera on a vehicle; pitch must lie in [-0.785398, 1.5708]"),
+    ([1e300, 0, 1.5, 0, 0.1, 0], "x = 1e+300 m is no camera on a vehicle; x must lie in [-100, 100] m"),
+    ([0, 0, 80, 0, 0.1, 0], "z = 80 m is no camera on a vehicle"),
+    ([0, 0, 1.5, 2.0, 0.1, 0], "roll = 2 rad is no camera on a vehicle"),
+])
+def test_an_absurd_camera_pose_is_refused_at_start(pose: list[float], message: str) -> None:
+    """Issue 34 item 4: pitch -1.5 rad and x = 1e300 were accepted, and the grid was lost in silence."""
+    from mtl_perception.ros.parameters import camera_poses_from
+
+    with pytest.raises(ValueError, match="parameter camera_pose") as err:
+        camera_poses_from(pose)
+    assert message in str(err.value)
+    with pytest.raises(ValueError, match=r"camera_pose \(camera rear's\)"):
+        camera_poses_from([0, 0, 1.5, 0, 0.1, 0, *pose], ("front", "rear"))
+    assert camera_poses_from([0.5, -0.2, 1.4, 0.0, 0.12, 3.14])[0] is not None  # a rear camera, as mounted

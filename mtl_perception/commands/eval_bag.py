@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
             args.model, BackendOptions(args.backend, threads=args.threads), settings))
         ground = _ground_output(args, labels) if args.ground else None
         summary = evaluate_bag(args.bag, perception, args.out, args.topic, labels, args.overlays, args.storage,
-                               progress=not args.json, ground=ground)
+                               progress=not args.json, ground=ground,
+                               namespace=f"/{args.namespace.strip('/')}" if args.namespace.strip("/") else "")
     except (BagError, DatasetError, ModelLoadError, ModelContractError, ValueError, FileExistsError) as err:
         print(f"error: {err}" + ("" if args.out.exists() else f"; {args.out} was not written"), file=sys.stderr)
         return 2
@@ -62,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
     lat = summary["latency_ms"]
     if "drivable_grids" in summary:
         print(f"{summary['drivable_grids']} drivable grids with their lane markings -> {args.out}")
-    print(f"{summary['frames']} frames -> {args.out}; latency p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms, "
-          f"p99 {lat['p99']:.1f} ms")
+    print(f"{summary['frames']} frames -> {args.out} (topics {', '.join(summary['topics'])}); latency p50 "
+          f"{lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms, p99 {lat['p99']:.1f} ms")
     bad = summary["bad_frames"]
     if bad["count"]:
         shown = "; ".join(f"#{b['index']} at {b['stamp_ns']} ns: {b['problem']}" for b in bad["first"])

@@ -73,13 +73,13 @@ class GroundOutput:
 
 def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None = None,
                  labels: LabelJoin | None = None, overlays: bool = False, storage: str | None = None,
-                 progress: bool = True, ground: GroundOutput | None = None) -> dict:
+                 progress: bool = True, ground: GroundOutput | None = None, namespace: str = "") -> dict:
     """Run every image of the bag; write out; return latency (and metrics with labels).
 
     The output bag is written under a partial name and renamed when every frame is done; on an error or an
     interruption it is removed, so a result bag is always a complete one.
     """
-    writer = ResultBagWriter(out, storage=storage, overlays=overlays, ground=ground is not None)
+    writer = ResultBagWriter(out, namespace, storage=storage, overlays=overlays, ground=ground is not None)
     grids = 0
     evaluator = Evaluator(perception.info.class_names, tasks=labels.split.tasks if labels else (),
                           skipped=labels.split.missing if labels else None)
@@ -113,6 +113,7 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
         raise
     writer.close()
     summary: dict = {"frames": writer.count, "latency_ms": percentiles(latencies), "out": str(out),
+                     "topics": writer.topics,
                      "bad_frames": {"count": len(bad), "first": bad[:BAD_FRAMES_LISTED]}}
     if labels is not None:
         summary["metrics"] = evaluator.summary()

@@ -362,8 +362,10 @@ class ResultBagWriter:
     with ground=True the node's drivable_grid and lane_marking_points where the frame's camera is known.
     rosbags embeds every type's definition in the bag, so any reader can decode them."""
 
-    def __init__(self, out: Path, namespace: str = "/mtl_perception", storage: str | None = None,
+    def __init__(self, out: Path, namespace: str = "", storage: str | None = None,
                  overlays: bool = False, ground: bool = False) -> None:
+        """Topics as perception_node names them in `namespace` (its launch namespace; "" the root):
+        /detections, /drivable_mask, ..., so a replay of the result bag reads as the node's output."""
         check_bag_out(out)
         self.out, self.partial = out, _start_staging(out)
         self.store = typestore()
@@ -371,6 +373,7 @@ class ResultBagWriter:
         # written under the partial name: close() renames it to out, abort() removes it
         self.writer = open_writer(self.partial, storage)
         add = self.writer.add_connection
+        namespace = namespace.rstrip("/")
         self.detections = add(f"{namespace}/detections", "vision_msgs/msg/Detection2DArray", typestore=self.store)
         self.drivable = add(f"{namespace}/drivable_mask", IMAGE, typestore=self.store)
         self.lane = add(f"{namespace}/lane_mask", IMAGE, typestore=self.store)
@@ -378,6 +381,12 @@ class ResultBagWriter:
         self.grid = add(f"{namespace}/drivable_grid", GRID, typestore=self.store) if ground else None
         self.points = add(f"{namespace}/lane_marking_points", POINTS, typestore=self.store) if ground else None
         self.count = 0
+
+    @property
+    def topics(self) -> list[str]:
+        """The output bag's topics, in the order they were opened."""
+        return [c.topic for c in (self.detections, self.drivable, self.lane, self.overlay, self.grid, self.points)
+                if c is not None]
 
     def write_ground(self, stamp_ns: int, frame_id: str, view: RoadView, spec: GridSpec) -> None:
         """The frame's grid and marking points in frame_id (the vehicle frame), at the image's stamp."""

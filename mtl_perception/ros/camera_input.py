@@ -54,6 +54,17 @@ class CameraInput:
     def topic_name(self) -> str | None:
         return self._image.topic_name if self._image is not None else None
 
+    def other_transport_with_publishers(self) -> str | None:
+        """The image topic of the other transport (raw for compressed, compressed for raw) where it has
+        publishers and this subscription's topic has none: a node listening for the wrong one; else None."""
+        if self._image is None:
+            return None
+        topic = self._image.topic_name
+        other = topic[:-len("/compressed")] if self.compressed else f"{topic}/compressed"
+        if self.node.count_publishers(topic) == 0 and self.node.count_publishers(other) > 0:
+            return other
+        return None
+
     def start(self) -> None:
         self._subscribe(self._initial)
         self._camera_info = self.node.create_subscription(

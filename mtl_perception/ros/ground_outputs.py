@@ -50,8 +50,13 @@ class GroundOutputs:
 
     def __init__(self, node: LifecycleNode, qos: QoSProfile, camera_pose: CameraPose | None, target_frame: str,
                  grid: GridSpec, log_once: LogOnce, prefix: str = "") -> None:
-        self.node, self.camera_pose, self.target_frame, self.grid, self._log_once = \
-            node, camera_pose, target_frame, grid, log_once
+        self.node, self.camera_pose, self.target_frame, self.grid = node, camera_pose, target_frame, grid
+        # with several cameras every line says which camera it is about
+        self._log_once: LogOnce = (lambda message, warning: log_once(f"camera {prefix}: {message}", warning)) \
+            if prefix else log_once
+        # why this camera's ground outputs are off now (a geometry fault /diagnostics warns about); None while
+        # they are published, or off by configuration (no camera_pose and no TF)
+        self.off_reason: str | None = None
         # the camera's name (parameters.cameras): its topics go under it
         self._grid_pub = node.create_lifecycle_publisher(OccupancyGrid, camera_topic(prefix, "drivable_grid"), qos)
         self._markers_pub = node.create_lifecycle_publisher(MarkerArray, camera_topic(prefix, "lane_markings"), qos)
@@ -83,7 +88,9 @@ class GroundOutputs:
         try:
             self.intrinsics = CameraIntrinsics.from_camera_info(tuple(msg.k), msg.width, msg.height)
         except GeometryError as err:
-            self._log_once(f"camera_info unusable: {err}", True)
+            # the last good intrinsics would place this camera's frames wrong: none, until a usable one comes
+            self.intrinsics = None
+            self._off(f"camera_info unusable: {err}")
 
     def publish(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> np.ndarray | None:
         """The frame's grid and markings, with its stamp, where the geometry is known; a camera_info that does
@@ -95,8 +102,9 @@ class GroundOutputs:
         try:
             view = road.project(drivable, lane)
         except GeometryError as err:
-            self._log_once(f"drivable_grid skipped: {err}", True)
+            self._off(f"drivable_grid skipped: {err}")
             return None
+        self.off_reason = None
         ground_header = Header(stamp=header.stamp, frame_id=self.target_frame)
         self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec, self._messages))
         self._markers_pub.publish(lane_markers_msg(ground_header, view.markings))
@@ -130,8 +138,8 @@ class GroundOutputs:
             return None
         if (intrinsics.height, intrinsics.width) != tuple(mask_shape[:2]):
             # checked before any lookup is built: a camera_info of another camera must cost nothing
-            self._log_once(f"drivable_grid skipped: camera_info is {intrinsics.width}x{intrinsics.height}, the "
-                           f"frames {mask_shape[1]}x{mask_shape[0]}: remap camera_info to this camera's", True)
+            self._off(f"drivable_grid skipped: camera_info is {intrinsics.width}x{intrinsics.height}, the frames "
+                      f"{mask_shape[1]}x{mask_shape[0]}: remap camera_info to this camera's")
             return None
         key = (intrinsics, pose, self.grid)
         if self._road_key != key:
@@ -140,38 +148,67 @@ class GroundOutputs:
                 self._road = RoadProjection(intrinsics, pose, self.grid)
             except GeometryError as err:
                 self._road = None
-                self.node.get_logger().error(f"drivable_grid and lane_markings off: {err}")
+                self._off(f"drivable_grid and lane_markings off: {err}")
         return self._road
+
+    def _off(self, reason: str) -> None:
+        """The ground outputs are off for a fault in the geometry: logged (once per cause) and kept for
+        /diagnostics until a grid is published again."""
+        self.off_reason = reason
+        self._log_once(reason, True)
 
 
 class SurroundGrid:
-    """drivable_grid for a node with named cameras: every camera's latest grid within SURROUND_WINDOW_S of the
-    newest one, fused (runtime.ground.fuse_occupancy: unknown until a camera sees a cell, not drivable where
-    cameras disagree), stamped with the newest. Each camera's own grid stays under its name."""
+    """drivable_grid for a node with named cameras: every camera's latest grid that arrived within
+    SURROUND_WINDOW_S of the newest one, fused (runtime.ground.fuse_occupancy: unknown until a camera sees a
+    cell, not drivable where cameras disagree), stamped with the newest one's stamp. Each camera's own grid
+    stays under its name.
+
+    Grids are matched by when their frames arrived, not by their stamps: a camera whose clock is off (100 s
+    ahead, or stamping 0) would otherwise push the others out of the window, or never join it. Where one
+    camera's stamps disagree with the others' by more than their arrival explains, stamp_skews() says by how
+    much, for /diagnostics."""
 
     def __init__(self, node: LifecycleNode, qos: QoSProfile, target_frame: str, grid: GridSpec) -> None:
         self.node, self.target_frame, self.grid = node, target_frame, grid
         self._pub = node.create_lifecycle_publisher(OccupancyGrid, "drivable_grid", qos)
         self._messages = RclpyMessages()
-        self._latest: dict[str, tuple[int, np.ndarray]] = {}  # camera -> (stamp ns, grid values)
+        # camera -> (stamp ns, arrival s on the monotonic clock, grid values)
+        self._latest: dict[str, tuple[int, float, np.ndarray]] = {}
         self._updated = False  # a camera's grid came since the last publish
 
-    def update(self, camera: str, stamp_ns: int, occupancy: np.ndarray) -> None:
-        self._latest[camera] = (stamp_ns, occupancy)
+    def update(self, camera: str, stamp_ns: int, occupancy: np.ndarray, arrived: float) -> None:
+        self._latest[camera] = (stamp_ns, arrived, occupancy)
         self._updated = True
 
     def publish(self) -> None:
-        """The fused grid of the grids updated since the last call (with those of the other cameras that are
-        recent enough); nothing when no camera's grid came since (a batch of cameras without geometry)."""
+        """The fused grid of the grids updated since the last call (with those of the other cameras that
+        arrived recently enough); nothing when no camera's grid came since (a batch of cameras without
+        geometry)."""
         if not self._updated:
             return
         self._updated = False
-        newest = max(stamp for stamp, _ in self._latest.values())
-        recent = [grid for stamp, grid in self._latest.values() if newest - stamp <= SURROUND_WINDOW_S * NS_PER_S]
+        newest_stamp, newest, _ = max(self._latest.values(), key=lambda entry: entry[1])
+        recent = [grid for _, arrived, grid in self._latest.values() if newest - arrived <= SURROUND_WINDOW_S]
         header = Header(frame_id=self.target_frame)
-        header.stamp.sec, header.stamp.nanosec = from_ns(newest)
+        header.stamp.sec, header.stamp.nanosec = from_ns(newest_stamp)
         self._pub.publish(occupancy_grid_msg(header, fuse_occupancy(recent), self.grid, self._messages))
+
+    def stamp_skews(self) -> dict[str, float]:
+        """Per camera, seconds by which its latest stamp runs ahead (+) of the cameras' median, once the
+        difference in arrival is taken out; empty with fewer than two cameras' grids (with two, each is half
+        their disagreement: which one is wrong cannot be told)."""
+        return stamp_skews({camera: (stamp, arrived) for camera, (stamp, arrived, _) in self._latest.items()})
 
     def close(self) -> None:
         self.node.destroy_lifecycle_publisher(self._pub)
         self._latest.clear()
+
+
+def stamp_skews(latest: dict[str, tuple[int, float]]) -> dict[str, float]:
+    """{camera: (stamp ns, arrival s)} -> {camera: its stamp's offset from the cameras' median offset, s}."""
+    if len(latest) < 2:
+        return {}
+    offsets = {camera: stamp / NS_PER_S - arrived for camera, (stamp, arrived) in latest.items()}
+    median = float(np.median(list(offsets.values())))
+    return {camera: offset - median for camera, offset in offsets.items()}

@@ -63,6 +63,7 @@ from mtl_perception.runtime.allocator import retain_large_buffers
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import CameraPose
+from mtl_perception.runtime.health import CameraState, node_health
 from mtl_perception.runtime.image_encoding import ImageFormatError, jpeg_damage
 from mtl_perception.runtime.overlay import detection_labels, draw_overlay
 from mtl_perception.runtime.perception import Perception, RawOutput
@@ -75,10 +76,6 @@ OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 5.0  # per cause of a bad or failed frame
-# a camera that sent frames and then none for this long is reported stopped in /diagnostics (cameras run at
-# 10-30 Hz: two seconds is tens of missed frames, and long enough not to flag a single slow batch)
-CAMERA_STOPPED_S = 2.0
-LOSS_WARNING = 0.1  # /diagnostics warns when more of the camera's frames than this never reach the node
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
@@ -223,6 +220,7 @@ class PerceptionNode(LifecycleNode):
         self.parts.worker.start()
         for camera in self.parts.cameras.values():
             camera.input.start()
+            camera.subscribed_at, camera.last_received = time.monotonic(), None
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -338,7 +336,7 @@ class PerceptionNode(LifecycleNode):
                                    parts.settings.publish_overlay)
             occupancy = camera.ground.publish(header, drivable, lane)
             if occupancy is not None and parts.surround is not None:
-                parts.surround.update(camera.name, to_ns(header.stamp), occupancy)
+                parts.surround.update(camera.name, to_ns(header.stamp), occupancy, arrival.received)
         except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node
             self._frame_failed(err)
             return
@@ -358,41 +356,36 @@ class PerceptionNode(LifecycleNode):
             return
         snap = self.stats.snapshot()
         now = time.monotonic()
-        stopped = [camera.name for camera in parts.cameras.values()
-                   if camera.last_received is not None and now - camera.last_received > CAMERA_STOPPED_S]
-        status = DiagnosticStatus(name=diagnostics_name(self.get_fully_qualified_name()),
-                                  hardware_id=parts.perception.backend.name)
-        if parts.worker.died:
-            status.level, status.message = DiagnosticStatus.ERROR, "the processing thread has stopped: no frame is answered; restart the node"
-        elif not all(camera.input.subscribed for camera in parts.cameras.values()):
-            status.level, status.message = DiagnosticStatus.OK, "inactive: configured, not subscribed"
-        elif stopped:
-            status.level = DiagnosticStatus.WARN
-            status.message = (f"camera {', '.join(stopped)} stopped: no frame for {CAMERA_STOPPED_S:.0f} s or more "
-                              "(the other cameras are answered)")
-        elif snap["recent_loss_before_node"] > LOSS_WARNING:
-            status.level = DiagnosticStatus.WARN
-            status.message = (f"{100 * snap['recent_loss_before_node']:.0f}% of the camera's frames never arrived "
-                              "(header stamp gaps): give the camera driver config/fastdds_large_frames.xml, or "
-                              "publish reliable (README)")
-        elif snap["recent_errors"] or snap["recent_bad_frames"]:  # last window
-            status.level, status.message = DiagnosticStatus.WARN, "some frames could not be processed"
-        elif snap["recent_damaged_frames"]:
-            status.level = DiagnosticStatus.WARN
-            status.message = "some jpeg frames came damaged (answered; damaged_frames counts them)"
-        elif snap["recent_received"] and snap["recent_dropped"] > 0.1 * snap["recent_received"]:
-            status.level, status.message = DiagnosticStatus.WARN, "dropping frames: the model is slower than the camera"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "ok"
+        cameras = self._camera_states(parts, now)
+        health = node_health(snap, cameras, parts.worker.died,
+                             all(camera.input.subscribed for camera in parts.cameras.values()))
+        status = DiagnosticStatus(name=diagnostics_name(self.get_fully_qualified_name()), level=bytes([health.level]),
+                                  message=health.message, hardware_id=parts.perception.backend.name)
         values = {**{k: f"{v:.2f}" if isinstance(v, float) else str(v) for k, v in snap.items()},
                   "backend": parts.perception.backend.name, "model": str(parts.settings.perception.model_path)}
-        if parts.settings.named_cameras:
-            for camera in parts.cameras.values():
-                age = "never" if camera.last_received is None else f"{now - camera.last_received:.2f}"
-                values[f"camera {camera.name}: seconds since a frame"] = age
+        for camera in cameras:
+            key = f"camera {camera.name}" if camera.name else "camera"
+            values[f"{key}: topic"] = camera.topic
+            values[f"{key}: seconds since a frame"] = "never" if camera.since_frame_s is None else \
+                f"{camera.since_frame_s:.2f}"
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
                                                      status=[status]))
+
+    def _camera_states(self, parts: _Configured, now: float) -> list[CameraState]:
+        losses = self.stats.recent_loss_by_source(now)
+        skews = parts.surround.stamp_skews() if parts.surround is not None else {}
+        states = []
+        for camera in parts.cameras.values():
+            if not camera.input.subscribed or camera.subscribed_at is None:
+                continue
+            states.append(CameraState(
+                name=camera.name, topic=camera.input.topic_name or "",
+                since_frame_s=None if camera.last_received is None else now - camera.last_received,
+                since_subscribed_s=now - camera.subscribed_at, recent_loss=losses.get(camera.name, 0.0),
+                grid_off=camera.ground.off_reason, stamp_skew_s=skews.get(camera.name, 0.0),
+                other_transport=camera.input.other_transport_with_publishers()))
+        return states
 
     def destroy_node(self) -> None:
         unbridge_package_logging(self._log_bridge)
@@ -425,9 +418,13 @@ class PerceptionNode(LifecycleNode):
             return SetParametersResult(successful=True)  # unconfigured: read at the next configure
         fixed = sorted(set(changes) - LIVE)
         if fixed:
+            name = self.get_fully_qualified_name()
+            # cleanup is refused from active (its transitions there are deactivate and shutdown)
+            first = f"`ros2 lifecycle set {name} deactivate`, then `cleanup`" if parts.worker.running else \
+                f"`ros2 lifecycle set {name} cleanup`"
             return SetParametersResult(successful=False, reason=(
-                f"{', '.join(fixed)} is read-only while the node is configured: `ros2 lifecycle set "
-                f"{self.get_fully_qualified_name()} cleanup`, set it, then configure (or restart the node)"))
+                f"{', '.join(fixed)} is read-only while the node is configured: {first}, set it, then `configure` "
+                "and `activate` (or restart the node)"))
         try:
             settings = updated_settings(parts.settings, changes)
         except ValueError as err:
@@ -482,7 +479,8 @@ class _Camera:
     input: CameraInput
     outputs: _ImageOutputs
     ground: GroundOutputs
-    last_received: float | None = None  # time.monotonic(); None until its first frame
+    last_received: float | None = None  # time.monotonic(); None until its first frame since activation
+    subscribed_at: float | None = None  # time.monotonic() of the last activation
 
 
 @dataclass
@@ -513,8 +511,10 @@ def main(args: list[str] | None = None) -> int:
             node = PerceptionNode()
         except (InvalidParameterValueException, InvalidParameterTypeException) as err:
             # rclpy checks -p values against the descriptors while declaring: one line, not a traceback
+            # the node is gone: `ros2 param describe` could not reach it; the package's own table says the same
             rclpy.logging.get_logger("perception_node").fatal(
-                f"cannot start: {err}; see `ros2 param describe /perception_node <name>` for what it takes")
+                f"cannot start: {err}; each parameter's range: `ros2 launch mtl_perception jetson.launch.py "
+                "--show-args`, or the README's parameter table")
             return 1
         except Exception as err:  # noqa: BLE001 - a bad namespace or node name, remap: rcl says which
             rclpy.logging.get_logger("perception_node").fatal(f"cannot start: {_first_line(err)}")

@@ -35,8 +35,8 @@ class ParameterSpec:
     def descriptor(self) -> ParameterDescriptor:
         text = self.description + (f" One of: {', '.join(self.choices)}." if self.choices else "")
         text += (" Settable at run time; takes effect on the next frame." if self.live else
-                 " Read-only while the node is configured: set it while unconfigured (after `ros2 lifecycle "
-                 "set ... cleanup`), and the next configure applies it.")
+                 " Read-only while the node is configured: set it while unconfigured (from active, `ros2 "
+                 "lifecycle set ... deactivate`, then `... cleanup`), and the next configure applies it.")
         # not rclpy's read_only, which would hold in every state: the node refuses it while configured
         descriptor = ParameterDescriptor(description=text, read_only=False)
         if self.float_range is not None:
@@ -70,8 +70,8 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz.", live=True),
     "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
     "cameras": ParameterSpec("Camera names; each camera's topics go under its name (front/image, "
-                             "front/detections, ...) and all run through one model as one batch. [''] is one "
-                             "unnamed camera: image, detections, ... as before."),
+                             "front/detections, ...) and all run through one model as one batch. [''] (or []) is "
+                             "one unnamed camera: image, detections, ... as before."),
     "camera_pose": ParameterSpec("The camera in target_frame: x, y, z (m), roll, pitch, yaw (rad), REP 103, "
                                  "positive pitch looks down; six values per camera, in the order of cameras. "
                                  "Unset: from TF where tf2_ros is installed, else no drivable_grid.",
@@ -147,7 +147,8 @@ CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # one token of a ROS topic
 def cameras_from(value: Any) -> tuple[str, ...]:
     """The cameras parameter as names; ValueError naming what is wrong. An empty list is one unnamed camera,
     as [''] is."""
-    names = tuple(str(v) for v in value) or ONE_UNNAMED_CAMERA
+    # an empty list reaches rclpy as an unset parameter (None): YAML's [] has no element type
+    names = tuple(str(v) for v in value or ()) or ONE_UNNAMED_CAMERA
     if names == ONE_UNNAMED_CAMERA:
         return names
     bad = [name for name in names if not CAMERA_NAME.match(name)]
@@ -171,14 +172,31 @@ def camera_poses_from(value: Any, cameras: tuple[str, ...] = ONE_UNNAMED_CAMERA)
     return tuple(_camera_pose(camera, numbers[6 * i:6 * i + 6]) for i, camera in enumerate(cameras))
 
 
+# what a camera on a vehicle can be: within POSE_REACH_M of target_frame's origin, up to POSE_MAX_HEIGHT_M
+# above the ground, and looking at the ground (a camera pitched up by more than 45 deg sees no road in any
+# lens); roll up to a quarter turn (a camera mounted on its side), yaw any heading
+POSE_REACH_M = 100.0
+POSE_MAX_HEIGHT_M = 50.0
+POSE_RANGES: dict[str, tuple[float, float]] = {
+    "x": (-POSE_REACH_M, POSE_REACH_M), "y": (-POSE_REACH_M, POSE_REACH_M), "z": (0.0, POSE_MAX_HEIGHT_M),
+    "roll": (-math.pi / 2, math.pi / 2), "pitch": (-math.pi / 4, math.pi / 2), "yaw": (-2 * math.pi, 2 * math.pi),
+}
+POSE_UNITS = {"x": "m", "y": "m", "z": "m", "roll": "rad", "pitch": "rad", "yaw": "rad"}
+
+
 def _camera_pose(camera: str, pose: list[float]) -> CameraPose:
-    where = f"parameter camera_pose ({camera}'s)" if camera else "parameter camera_pose"
-    for name, number in zip(("x", "y", "z", "roll", "pitch", "yaw"), pose):
+    where = f"parameter camera_pose (camera {camera}'s)" if camera else "parameter camera_pose"
+    for name, number in zip(POSE_RANGES, pose):
         if not math.isfinite(number):
             raise ValueError(f"{where}: {name} is {number}; every value must be a finite number")
     if pose[2] <= 0:
         raise ValueError(f"{where}: z = {pose[2]} puts the camera on or below the ground; z is its "
                          "height above target_frame's ground plane in metres (> 0)")
+    for (name, (low, high)), number in zip(POSE_RANGES.items(), pose):
+        if not low <= number <= high:
+            raise ValueError(f"{where}: {name} = {number:g} {POSE_UNITS[name]} is no camera on a vehicle; {name} "
+                             f"must lie in [{low:g}, {high:g}] {POSE_UNITS[name]} (REP 103: x forward, y left, z "
+                             "up; positive pitch looks down)")
     return CameraPose(*pose)
 
 

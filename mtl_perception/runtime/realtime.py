@@ -54,10 +54,16 @@ class StampGaps:
     received: the camera's period is a low percentile of the recent gaps (the gaps between frames that did
     arrive back to back), and a gap of k periods hides k - 1 frames. What DDS drops (a best-effort camera
     whose 1280x720 frames cross as fragmented UDP) the node never sees; this is how it can still tell. A
-    loss so regular that no two frames ever arrive back to back cannot be told from a slower camera."""
+    loss so regular that no two frames ever arrive back to back cannot be told from a slower camera.
+
+    A gap of PAUSE_PERIODS periods or more, and at least PAUSE_MIN_S, is a pause, not a loss: a camera
+    restarted, a node deactivated for a while, a bag paused. DDS losing that many frames in a row, while
+    the frames around them arrive, is not how it fails."""
 
     MAX_GAPS = 500  # gaps the period is estimated from
     PERIOD_PERCENTILE = 5
+    PAUSE_PERIODS = 10
+    PAUSE_MIN_S = 1.0
 
     def __init__(self) -> None:
         self._gaps: deque[int] = deque(maxlen=self.MAX_GAPS)
@@ -73,6 +79,8 @@ class StampGaps:
         self._gaps.append(gap)
         if period is None or gap < 1.5 * period:
             return 0
+        if gap >= self.PAUSE_PERIODS * period and gap >= self.PAUSE_MIN_S * 1e9:
+            return 0
         return max(round(gap / period) - 1, 0)
 
 
@@ -86,7 +94,9 @@ class RollingStats:
         # when frames were dropped, bad or failed: the health of the last `window` seconds, not of the run
         self._events: dict[str, deque[float]] = {k: deque(maxlen=max_samples)
                                                  for k in ("dropped", "bad", "error", "damaged")}
-        self._lost: deque[tuple[float, int]] = deque(maxlen=max_samples)  # (when, frames lost before the node)
+        # (when, frames lost before the node, source) and (when, source) of each frame received
+        self._lost: deque[tuple[float, int, str]] = deque(maxlen=max_samples)
+        self._received_from: deque[tuple[float, str]] = deque(maxlen=max_samples)
         self._gaps: dict[str, StampGaps] = {}  # per source (camera): their stamps interleave
         self.lost_total = 0
         self._lock = threading.Lock()
@@ -106,9 +116,10 @@ class RollingStats:
             if stamp_ns is not None:
                 lost = self._gaps.setdefault(source, StampGaps()).lost(stamp_ns)
                 if lost:
-                    self._lost.append((now, lost))
+                    self._lost.append((now, lost, source))
                     self.lost_total += lost
             self._received.append(now)
+            self._received_from.append((now, source))
             self.received_total += 1
             self.dropped_total += int(dropped_pending)
             if dropped_pending:
@@ -145,7 +156,7 @@ class RollingStats:
             totals = (self.received_total, self.processed_total, self.dropped_total, self.bad_total,
                       self.error_total)
             recent = {k: sum(1 for t in times if now - t <= self.window) for k, times in self._events.items()}
-            recent_lost = sum(n for t, n in self._lost if now - t <= self.window)
+            recent_lost = sum(n for t, n, _ in self._lost if now - t <= self.window)
             lost_total = self.lost_total
         latency = percentiles([p[1] for p in processed])
         inference = float(np.median([p[2] for p in processed])) if processed else 0.0
@@ -158,6 +169,23 @@ class RollingStats:
                 "damaged_frames": self.damaged_total, "recent_damaged_frames": recent["damaged"],
                 "lost_before_node": lost_total, "recent_lost_before_node": recent_lost,
                 "recent_loss_before_node": recent_lost / (recent_lost + len(received)) if received else 0.0}
+
+
+    def recent_loss_by_source(self, now: float | None = None) -> dict[str, float]:
+        """Per source (camera): the share of its frames sent in the last window that never arrived. Judged per
+        camera: one camera losing a quarter of its frames beside two that lose none is a fault, which a
+        pooled ratio would dilute below the warning."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            received: dict[str, int] = {}
+            for t, source in self._received_from:
+                if now - t <= self.window:
+                    received[source] = received.get(source, 0) + 1
+            lost: dict[str, int] = {}
+            for t, n, source in self._lost:
+                if now - t <= self.window:
+                    lost[source] = lost.get(source, 0) + n
+        return {source: lost.get(source, 0) / (lost.get(source, 0) + count) for source, count in received.items()}
 
 
 class StatsSnapshot(TypedDict):

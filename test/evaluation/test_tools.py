@@ -167,8 +167,9 @@ def test_eval_bag_with_labels(labelled_set: Path, random_model: Path, tmp_path: 
     in_stamps = {f.stamp_ns for f in read_image_frames(bag)}
     with AnyReader([out], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
-        assert counts == {"/mtl_perception/detections": 6, "/mtl_perception/drivable_mask": 6,
-                          "/mtl_perception/lane_mask": 6, "/mtl_perception/overlay": 6}
+        # the node's own topic names (perception_node with no namespace), as the summary says
+        assert counts == {"/detections": 6, "/drivable_mask": 6, "/lane_mask": 6, "/overlay": 6}
+        assert summary["topics"] == ["/detections", "/drivable_mask", "/lane_mask", "/overlay"]
         for connection, stamp, raw in reader.messages():
             msg = reader.deserialize(raw, connection.msgtype)
             assert stamp in in_stamps and msg.header.frame_id == "camera"
@@ -184,12 +185,14 @@ def test_eval_bag_writes_the_ground_outputs(labelled_set: Path, random_model: Pa
     bag, out = tmp_path / "in", tmp_path / "out"
     assert _cli("make-bag", "--images", str(_images(labelled_set)), "--out", str(bag)).returncode == 0
     result = _cli("eval-bag", "--bag", str(bag), "--model", str(random_model), "--out", str(out), "--labels",
-                  str(labelled_set), "--split", "val", "--ground", "--json")
+                  str(labelled_set), "--split", "val", "--ground", "--namespace", "cam_front")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["drivable_grids"] == 6
+    assert "6 drivable grids" in result.stdout
+    assert "(topics /cam_front/detections, /cam_front/drivable_mask, /cam_front/lane_mask, /cam_front/drivable_grid, " \
+           "/cam_front/lane_marking_points)" in result.stdout
     with AnyReader([out], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
         by_topic = {c.topic: c for c in reader.connections}
-        grid, points = by_topic["/mtl_perception/drivable_grid"], by_topic["/mtl_perception/lane_marking_points"]
+        grid, points = by_topic["/cam_front/drivable_grid"], by_topic["/cam_front/lane_marking_points"]
         assert grid.msgtype == "nav_msgs/msg/OccupancyGrid" and grid.msgcount == 6
         assert "MapMetaData info" in grid.msgdef.data  # the definition travels in the bag
         assert points.msgtype == "sensor_msgs/msg/PointCloud2" and points.msgcount == 6

@@ -176,7 +176,7 @@ def test_cameras_at_their_own_rates_and_a_camera_that_stops(bundled_model: Path)
     ({"cameras": "[front,left]", "camera_pose": "[0.0,0.0,1.4,0.0,0.05,0.0]"},
      "camera_pose has 6 values; give x, y, z, roll, pitch, yaw for each of the 2 cameras (front, left), in order"),
     ({"cameras": "[front,left]", "camera_pose": "[0.0,0.0,1.4,0.0,0.05,0.0,0.0,0.0,-1.0,0.0,0.05,0.0]"},
-     "camera_pose (left's): z = -1.0 puts the camera on or below the ground"),
+     "camera_pose (camera left's): z = -1.0 puts the camera on or below the ground"),
 ])
 def test_bad_cameras_or_poses_fail_at_start_naming_the_fault(params: dict[str, str], reason: str) -> None:
     node = NodeProcess(params)

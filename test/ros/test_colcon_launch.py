@@ -265,6 +265,16 @@ def test_ros2_launch_refuses_before_anything_starts(workspace: Workspace, argume
     assert "/cam_refused/perception_node" not in workspace.bash("ros2 node list").stdout  # no orphan node
 
 
+def test_a_node_that_refuses_its_parameters_fails_the_launch(workspace: Workspace) -> None:
+    """Issue 34 item 8: the node ended at start, `ros2 launch` exited 0, and the node's line suggested
+    `ros2 param describe` on a node that was gone."""
+    launch = workspace.launch("namespace:=cam_bad_param", "score_threshold:=1.5")
+    output, _ = launch.communicate(timeout=120)
+    assert launch.returncode != 0, output[-3000:]
+    assert "score_threshold out of range" in output and "perception_node stopped with exit code 1" in output
+    assert "ros2 param describe" not in output and "--show-args" in output and "Traceback" not in output
+
+
 def test_ros2_lifecycle_brings_up_a_node_started_without_autostart(workspace: Workspace) -> None:
     launch = workspace.launch("namespace:=cam_rear", "autostart:=false")
     node = "/cam_rear/perception_node"
@@ -275,5 +285,26 @@ def test_ros2_lifecycle_brings_up_a_node_started_without_autostart(workspace: Wo
         assert "Transitioning successful" in workspace.bash(f"ros2 lifecycle set {node} activate").stdout
         assert workspace.lifecycle_state(node).startswith("active")
     finally:
-        _, output = _stop(launch)
+        code, output = _stop(launch)
     assert "Traceback" not in output, output[-3000:]
+    assert code == 0, output[-3000:]  # Ctrl-C is no failure of the node
+
+
+def test_the_readmes_colcon_recipe_runs_the_checkouts_code(tmp_path: Path) -> None:
+    """Issue 34 item 9: the README's lines (all but the launch, which the tests above run), with the workspace
+    in a temporary folder; after them, `import mtl_perception` (as .venv/bin/mtl-perception does) finds the
+    checkout, not a copy in install/."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- colcon recipe")[1].split("```bash\n")[1].split("```")[0]
+    lines = [line for line in block.splitlines() if not line.startswith("ros2 launch")]
+    assert len(lines) == 4 and any("--symlink-install" in line for line in lines)
+    script = "\n".join(["set -e", f"cd {REPO}", *lines]).replace("~/mtl_ws", str(tmp_path / "mtl_ws"))
+    script += "\npython -c 'import mtl_perception, os; print(os.path.realpath(mtl_perception.__file__))'"
+    script += "\nros2 pkg prefix mtl_perception"
+    env = {k: v for k, v in os.environ.items() if k not in ("AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH")}
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    module, prefix = result.stdout.strip().splitlines()[-2:]
+    assert module == str(REPO / "mtl_perception" / "__init__.py")
+    assert prefix == str(tmp_path / "mtl_ws" / "install" / "mtl_perception")
+    assert not (REPO / "build").exists() and not (REPO / "install").exists()

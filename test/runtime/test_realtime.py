@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from mtl_perception.runtime.health import LOSS_WARNING
 from mtl_perception.runtime.realtime import LatestPerKey, RollingStats
 
 pytestmark = pytest.mark.jetson_python
@@ -126,3 +127,38 @@ def test_latest_per_key_takes_the_newest_of_each_key_in_first_seen_order() -> No
     pending.close()
     taker.join(timeout=2)
     assert result == [[]]
+
+
+@pytest.mark.parametrize(("pause_s", "what"), [(4.0, "a camera restarted after 4 s"),
+                                               (3.0, "a node deactivated for 3 s"),
+                                               (1.2, "a publisher stopped and restarted")])
+def test_a_pause_is_not_a_loss(pause_s: float, what: str) -> None:
+    """Issue 34 item 3: these read 13 %, 53 % and 90 % of the camera's frames lost, with DDS advice."""
+    from mtl_perception.runtime.realtime import StampGaps
+
+    gaps = StampGaps()
+    stamps = [int(i * 1e8) for i in range(30)] + [int((2.9 + pause_s + i * 0.1) * 1e9) for i in range(30)]
+    assert sum(gaps.lost(s) for s in stamps) == 0, what
+
+
+def test_a_short_run_of_lost_frames_is_still_a_loss() -> None:
+    from mtl_perception.runtime.realtime import StampGaps
+
+    gaps = StampGaps()
+    # 10 Hz; after 20 frames 3 in 4 lost (9 gaps of 4 periods), then 8 in a row (0.9 s: short of a pause)
+    stamps = [i * 100_000_000 for i in range(20)] + [i * 100_000_000 for i in range(20, 60, 4)] + \
+        [6_500_000_000 + i * 100_000_000 for i in range(5)]
+    assert sum(gaps.lost(s) for s in stamps) == 9 * 3 + 8
+
+
+def test_the_loss_is_read_per_camera() -> None:
+    stats = RollingStats(window=100.0)
+    for i in range(40):
+        for camera in ("front", "left", "right"):
+            if camera != "left" or i < 10 or i % 4:  # left loses one frame in four after its first second
+                stats.on_received(False, now=i * 0.1, stamp_ns=i * 100_000_000, source=camera)
+    losses = stats.recent_loss_by_source(now=4.0)
+    assert losses["front"] == losses["right"] == 0.0
+    # left: 7 of its 40 frames lost (12, 16, ..., 36), 33 received
+    assert losses["left"] == pytest.approx(7 / 40) and losses["left"] > LOSS_WARNING
+    assert stats.snapshot(now=4.0)["recent_loss_before_node"] < 0.1  # pooled, it would hide below the warning

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, help="BDD100K-layout root whose labels to score against")
     add_split_argument(parser)
     parser.add_argument("--overlays", action="store_true", help="also write overlay images")
+    parser.add_argument("--namespace", default="", metavar="NS",
+                        help="write the outputs under NS, as a node launched with namespace:=NS publishes them "
+                             "(default: /detections, /drivable_mask, /lane_mask, ...)")
 
     parser.add_argument("--storage", choices=STORAGES, default=default_storage(),
                         help="rosbag2 storage (default: %(default)s; mcap needs rosbags 0.10+, Python 3.10+)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +56,55 @@ def backbone_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-class BackboneWeightsWarning(UserWarning):
-    """The backbone starts from random weights."""
+class BackboneWeightsError(ValueError):
+    """Starting weights that were asked for and cannot be had: training from random weights instead would
+    run for hours towards a far worse model while looking like the run that was asked for."""
+
+
+@dataclass(frozen=True)
+class WeightsConvention:
+    """What a starting-weights file expects: its input normalisation (training/model.py's NORMALIZATIONS) and
+    whether its BatchNorm must stay frozen (weights whose BN folds hold in eval mode only)."""
+
+    normalization: str
+    frozen_bn: bool
+    source: str  # where the convention is documented
+
+
+# Plain state_dicts whose convention is documented beside them, by sha256: they carry no word of it themselves
+KNOWN_WEIGHTS: dict[str, WeightsConvention] = {
+    "cba9af610335bac5ea487c8e9d43d74102f83b4a01cb6b434e1f413a7972298c": WeightsConvention(
+        "unit", True, "../shared/weights/README.md (mobilenet_v2_imagenet_from_coral_tflite.pth)"),
+    "b10bac977a16ba1f4b360ab9a222b684bfd3db1cd5a49acdbe26d38639d085c2": WeightsConvention(
+        "unit", False, "../shared/weights/README.md (mobilenet_v2_imagenet_from_coral_tflite_bn_calibrated.pth)"),
+}
+# A weights file may carry its convention: {"state_dict": {...}, "normalization": "unit", "frozen_bn": true}
+CARRIED_KEYS = ("state_dict", "normalization", "frozen_bn")
+
+
+def weights_convention(path: Path) -> WeightsConvention | None:
+    """The convention a weights file carries, or the one documented for it (KNOWN_WEIGHTS), or None."""
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest in KNOWN_WEIGHTS:
+        return KNOWN_WEIGHTS[digest]
+    state = _read_weights(path)
+    if isinstance(state, dict) and "normalization" in state and "state_dict" in state:
+        return WeightsConvention(str(state["normalization"]), bool(state.get("frozen_bn", False)), str(path))
+    return None
+
+
+def convention_mismatches(convention: WeightsConvention, normalization: str, frozen_bn: bool) -> list[str]:
+    """What a run's settings get wrong about its starting weights' convention, one line each (empty: none)."""
+    problems = []
+    if convention.normalization != normalization:
+        problems.append(f"the starting weights expect --normalization {convention.normalization}, the run uses "
+                        f"{normalization} (see {convention.source})")
+    if convention.frozen_bn and not frozen_bn:
+        problems.append("the starting weights' BatchNorm holds in eval mode only: pass --frozen-backbone-bn "
+                        f"(see {convention.source})")
+    return problems
 
 
 class FeaturePyramidBackbone(nn.Module):
@@ -81,10 +127,10 @@ class FeaturePyramidBackbone(nn.Module):
 def build_backbone(name: str, weights: str | None = "none", *, frozen_bn: bool = False) -> FeaturePyramidBackbone:
     """A backbone by name; weights is 'imagenet', 'none' or a path to a torchvision state_dict.
 
-    When 'imagenet' was asked for and cannot be had (offline, a broken download), the backbone is randomly
-    initialised and a BackboneWeightsWarning says so: expect much slower convergence. 'none' was a choice,
-    so nothing is said; None means the caller loads trained weights next (a checkpoint). The result's
-    `weights_used` says in words what the trunk started from.
+    When 'imagenet' was asked for and cannot be had (offline, a broken download), BackboneWeightsError says
+    so and what to pass instead: a run from random weights is a different run, and only when asked for
+    ('none'). None means the caller loads trained weights next (a checkpoint). The result's `weights_used`
+    says in words what the trunk started from.
     """
     spec = backbone_spec(name)
     trunk: nn.Module
@@ -92,10 +138,11 @@ def build_backbone(name: str, weights: str | None = "none", *, frozen_bn: bool =
         try:
             trunk, used = spec.trunk(True), "imagenet (torchvision's weights)"
         except (OSError, RuntimeError) as err:  # no network, or a broken download
-            warnings.warn(f"ImageNet weights for {name} could not be fetched ({err}); training from random "
-                          "weights. Pass --backbone-weights PATH with a downloaded torchvision state_dict.",
-                          BackboneWeightsWarning, stacklevel=2)
-            trunk, used = spec.trunk(False), f"none: imagenet was asked for but could not be fetched ({err})"
+            raise BackboneWeightsError(
+                f"ImageNet weights for {name} could not be fetched ({err}): pass --backbone-weights PATH (a "
+                "torchvision state_dict, e.g. ../shared/weights/mobilenet_v2_imagenet_from_coral_tflite.pth with "
+                "--normalization unit --frozen-backbone-bn), or --backbone-weights none to train from random "
+                "weights") from None
     else:
         trunk = spec.trunk(False)
         used = "none (random initialisation)" if weights == "none" else "a checkpoint's"
@@ -121,14 +168,20 @@ def freeze_batch_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def _load_trunk_weights(trunk: nn.Module, path: Path, name: str, prefix: str) -> None:
+def _read_weights(path: Path) -> object:
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights {path} not found; use --backbone-weights imagenet|none|PATH")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch.load's unpickling errors share no type
         raise ValueError(f"--backbone-weights {path} cannot be read as a torch state_dict ({type(err).__name__}); "
                          "pass a file written by torch.save(model.state_dict()), imagenet or none") from None
+
+
+def _load_trunk_weights(trunk: nn.Module, path: Path, name: str, prefix: str) -> None:
+    state = _read_weights(path)
+    if isinstance(state, dict) and set(state) <= set(CARRIED_KEYS) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a file that carries its convention beside the weights
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"--backbone-weights {path} holds a {type(state).__name__}, not a state_dict (names to "
                          "tensors): pass a file written by torch.save(model.state_dict())")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -11,7 +10,7 @@ from torch import Tensor, nn
 
 from mtl_perception.data.bdd100k import DETECTION_CLASSES
 from mtl_perception.training.anchors import DEFAULT_ANCHORS, STRIDES
-from mtl_perception.training.backbone import BackboneWeightsWarning, backbone_spec, build_backbone
+from mtl_perception.training.backbone import backbone_spec, build_backbone
 from mtl_perception.training.heads import DetectionHead, SegmentationHead, decode_detections
 from mtl_perception.training.neck import BiFPN
 
@@ -116,10 +115,8 @@ def default_config(backbone: str, class_names: tuple[str, ...], anchors: Anchors
 
 def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLASSES) -> MultiTaskNet:
     """A randomly initialised network in eval mode, for size, speed and contract checks, where weights do not
-    matter: the random-weights warning is expected here and silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BackboneWeightsWarning)
-        return build_model(default_config(backbone, class_names)).eval()
+    matter."""
+    return build_model(default_config(backbone, class_names)).eval()
 
 
 def build_model(config: ModelConfig, *, backbone_weights: str | None = "none") -> MultiTaskNet:

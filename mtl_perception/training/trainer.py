@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from mtl_perception.atomic_io import atomic_write_text
 from mtl_perception.runtime.letterbox import compute_letterbox
 from mtl_perception.training.anchors import DEFAULT_ANCHORS, anchor_fitness, fit_anchors
+from mtl_perception.training.backbone import convention_mismatches, weights_convention
 from mtl_perception.training.checkpoint import (
     CheckpointError,
     check_compatible,
@@ -183,6 +185,11 @@ def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) ->
             raise CheckpointError(f"--init-from {config.init_from} was trained for the classes "
                                   f"{', '.join(model.config.class_names)}; the data has {', '.join(class_names)}")
         weights_used = f"{config.init_from} (--init-from: the whole network)"
+        if dist.is_main:
+            taken = model.config
+            log.info("from --init-from: backbone %s, neck_repeats %d, normalization %s, frozen backbone BatchNorm %s "
+                     "(the checkpoint's; --neck-repeats, --normalization, --frozen-backbone-bn and --anchors do not "
+                     "apply)", taken.backbone, taken.neck_repeats, taken.normalization, taken.frozen_backbone_bn)
     else:
         anchors = _kmeans_anchors(_sources(train_set)) if config.anchors == "kmeans" else DEFAULT_ANCHORS
         model_config = default_config(config.backbone, class_names, anchors, config.normalization,
@@ -191,6 +198,13 @@ def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) ->
             model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
         model = build_model(model_config, backbone_weights=config.backbone_weights)
         weights_used = str(model.backbone.weights_used)
+        if dist.is_main and config.backbone_weights not in ("imagenet", "none"):
+            convention = weights_convention(Path(config.backbone_weights))
+            for problem in convention_mismatches(convention, config.normalization, config.frozen_backbone_bn) \
+                    if convention is not None else []:
+                log.warning("%s", problem)
+    if dist.is_main:
+        _warn_dropped_categories(train_set)
     init_trained_on = None
     if config.init_from is not None:  # (a resumed fine-tune too)
         init_trained_on = str(load_checkpoint(Path(config.init_from)).get("trained_on", "unrecorded data"))
@@ -211,6 +225,20 @@ def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) ->
         optimizer=optimizer, scheduler=scheduler,
         ema=AveragedModel(model, avg_fn=_ema_average(config.ema_decay, config.ema_warmup), use_buffers=True),
         backbone_weights_used=weights_used, init_trained_on=init_trained_on, resume_state=state)
+
+
+def _warn_dropped_categories(train_set: MultiTaskDataset | MixedDataset) -> None:
+    """Boxes whose category is no det_20 class (a typo, another data set's name, null) take no part in the
+    loss: said once, with the counts, rather than left for check-data to find."""
+    parts = train_set.datasets if isinstance(train_set, MixedDataset) else [train_set]
+    for part in parts:
+        assert isinstance(part, MultiTaskDataset)
+        dropped = Counter("null" if c is None else str(c) for frame in part.split.frames for c in frame.unknown)
+        if dropped:
+            listed = ", ".join(f"{name!r} x{count}" for name, count in dropped.most_common(5))
+            log.warning("%s: %d box label(s) of categories that are no BDD100K detection class are left out of "
+                        "training: %s%s (check-data lists them)", part.split.paths.det_json, sum(dropped.values()),
+                        listed, ", ..." if len(dropped) > 5 else "")
 
 
 def _training_set(config: TrainConfig) -> MultiTaskDataset | MixedDataset:
@@ -351,7 +379,12 @@ class Trainer:
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             # what the backbone really started from beside what was asked: an offline 'imagenet' is random
-            recorded = {**to_dict(config), "backbone_weights_used": self.backbone_weights_used}
+            # and what the network really is: with --init-from, the checkpoint's, whatever the options said
+            model = self.model.config
+            recorded = {**to_dict(config), "backbone_weights_used": self.backbone_weights_used,
+                        "backbone": model.backbone, "neck_repeats": model.neck_repeats,
+                        "normalization": model.normalization, "frozen_backbone_bn": model.frozen_backbone_bn,
+                        "model_config": model_config_to_dict(model)}
             atomic_write_text(self.out / "config.json", json.dumps(recorded, indent=2))
         segmentation = self.start_epoch < config.segmentation_epochs
         if not segmentation:

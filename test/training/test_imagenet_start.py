@@ -113,3 +113,38 @@ def test_an_ignore_box_is_neither_object_nor_background() -> None:
     assert torch.count_nonzero(inside) == 0  # cells centred in the region: no push towards "no object"
     assert torch.count_nonzero(outside) == outside.numel()  # the rest is background as before
     assert box.item() == 0 and cls.item() == 0  # no anchor was assigned to it
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason="../shared/weights is not beside this clone")
+def test_the_shared_weights_used_without_their_convention_are_warned_about(tiny_set: Path, tmp_path: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 34 item 21: the shared weights with torchvision's mean/std and trainable BatchNorm gave no word;
+    their convention is known by their hash (../shared/weights/README.md), or carried by the file."""
+    from mtl_perception.training.backbone import weights_convention
+    from mtl_perception.training.config import TrainConfig
+    from mtl_perception.training.dataset import DataConfig
+    from mtl_perception.training.trainer import Trainer
+
+    convention = weights_convention(WEIGHTS)
+    assert convention is not None and (convention.normalization, convention.frozen_bn) == ("unit", True)
+
+    def start(weights: Path, **options: object) -> list[str]:
+        caplog.clear()
+        config = TrainConfig(DataConfig(tiny_set, height=128, width=192), tmp_path / f"run{len(list(tmp_path.iterdir()))}",
+                             backbone_weights=str(weights), batch=4, epochs=1, workers=0, **options)
+        with caplog.at_level("WARNING", logger="mtl_perception.training.trainer"):
+            Trainer.from_config(config, progress=False)
+        return [r.getMessage() for r in caplog.records if "starting weights" in r.getMessage()]
+
+    warned = start(WEIGHTS)
+    assert len(warned) == 2 and "expect --normalization unit, the run uses imagenet" in warned[0]
+    assert "--frozen-backbone-bn" in warned[1]
+    assert start(WEIGHTS, normalization="unit", frozen_backbone_bn=True) == []
+    # a file that carries its convention beside the weights
+    carried = tmp_path / "carried.pth"
+    torch.save({"state_dict": torch.load(WEIGHTS, weights_only=True), "normalization": "unit", "frozen_bn": False},
+               carried)
+    assert weights_convention(carried) is not None
+    assert [w for w in start(carried) if "normalization" in w] and not [w for w in start(carried) if "frozen" in w]
+    backbone = build_backbone("mobilenetv2", str(carried))
+    assert backbone.weights_used == "state_dict carried.pth"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,7 @@ from torchvision import models
 
 from mtl_perception.data.bdd100k import DETECTION_CLASSES
 from mtl_perception.training.anchors import anchor_fitness, fit_anchors
-from mtl_perception.training.backbone import BackboneWeightsWarning, build_backbone
+from mtl_perception.training.backbone import BackboneWeightsError, build_backbone
 from mtl_perception.training.complexity import PAPER_TABLE_II, count_flops
 from mtl_perception.training.heads import decode_detections
 from mtl_perception.training.model import InputNormalizer, build_model, default_config
@@ -42,21 +41,17 @@ def test_backbone_strides() -> None:
         "c2": (16, 24), "c3": (8, 12), "c4": (4, 6), "c5": (2, 3)}
 
 
-def test_random_weights_asked_for_are_not_warned_about() -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        backbone = build_backbone("mobilenetv2", "none")
-    assert not any(issubclass(w.category, BackboneWeightsWarning) for w in caught)
+def test_random_weights_asked_for_are_random() -> None:
+    backbone = build_backbone("mobilenetv2", "none")
     assert backbone.weights_used == "none (random initialisation)"
 
 
-def test_imagenet_that_cannot_be_fetched_warns_and_says_what_was_used(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_imagenet_that_cannot_be_fetched_is_refused_with_what_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 34 item 21: offline, 'imagenet' warned and trained from random weights with exit 0."""
     monkeypatch.setattr(models, "mobilenet_v2", _offline_first(models.mobilenet_v2))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        backbone = build_backbone("mobilenetv2", "imagenet")
-    assert any(issubclass(w.category, BackboneWeightsWarning) for w in caught)
-    assert backbone.weights_used.startswith("none: imagenet was asked for but could not be fetched (no network")
+    with pytest.raises(BackboneWeightsError, match=r"could not be fetched \(no network\): pass --backbone-weights "
+                                                   r"PATH .* or --backbone-weights none"):
+        build_backbone("mobilenetv2", "imagenet")
 
 
 def _offline_first(real: Any) -> Any:

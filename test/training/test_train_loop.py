@@ -287,3 +287,41 @@ def test_learning_rate_schedule_warms_up_then_ends_at_the_configured_floor() -> 
     assert factor(10) == pytest.approx(1.0)  # the cosine starts at the peak
     assert factor(60) == pytest.approx(0.2 + 0.8 * 0.5)  # half way: cos(pi / 2) = 0
     assert factor(110) == pytest.approx(0.2) and factor(500) == pytest.approx(0.2)
+
+
+def test_init_from_records_the_checkpoints_network_not_the_options(tiny_set: Path, two_epochs: Path,
+                                                                   tmp_path: Path) -> None:
+    """Issue 34 item 21: --init-from with other --neck-repeats and --normalization ran the checkpoint's network
+    and recorded the asked-for values in config.json."""
+    import json
+
+    source = model_from_checkpoint(two_epochs / "best.pt").config
+    asked = _config(tiny_set, tmp_path, epochs=1, init_from=str(two_epochs / "best.pt"),
+                    neck_repeats=source.neck_repeats + 1, normalization="unit", frozen_backbone_bn=True)
+    trainer = Trainer.from_config(asked, progress=False)
+    trainer.fit()
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert (recorded["neck_repeats"], recorded["normalization"], recorded["frozen_backbone_bn"]) == \
+        (source.neck_repeats, source.normalization, source.frozen_backbone_bn) == \
+        (trainer.model.config.neck_repeats, trainer.model.config.normalization, trainer.model.config.frozen_backbone_bn)
+    assert recorded["model_config"]["neck_repeats"] == source.neck_repeats
+
+
+def test_labels_of_unknown_categories_are_said_at_the_start(tiny_set: Path, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 34 item 21: boxes of unknown or null categories were dropped in silence (only check-data said so)."""
+    import json
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_set, data)
+    det = data / "labels" / "det_20" / "det_train.json"
+    frames = json.loads(det.read_text())
+    box = {"x1": 1.0, "y1": 1.0, "x2": 20.0, "y2": 20.0}
+    frames[0]["labels"] += [{"category": "vehicle", "box2d": box}, {"category": None, "box2d": box},
+                            {"category": "vehicle", "box2d": box}]
+    det.write_text(json.dumps(frames))
+    with caplog.at_level("WARNING", logger="mtl_perception.training.trainer"):
+        Trainer.from_config(_config(data, tmp_path / "run", epochs=1), progress=False)
+    [line] = [r.getMessage() for r in caplog.records if "left out of training" in r.getMessage()]
+    assert "3 box label(s) of categories that are no BDD100K detection class" in line
+    assert "'vehicle' x2, 'null' x1" in line and "check-data" in line

@@ -134,7 +134,7 @@ $(REAL_LABELS)/.ready: | $(DEPS)
 		--input $(REAL)/udacity/lanelines $(foreach i,1 2 3 4 5 6,--input $(REAL)/udacity/vehicle-detection/test$(i).jpg) \
 		--input $(REAL)/yolop-gifs/input1.gif --input $(REAL)/yolop-gifs/input2.gif
 	$(PSEUDO_LABEL) --out $(REAL_LABELS)/val --split val --input $(REAL_LABELS)/val_bdd \
-		--input $(REAL)/udacity/vehicle-detection/test_video.mp4
+		--input $(REAL)/udacity/vehicle-detection/test_video.mp4 --box-ignore 0.30 --drivable-margin 0 --lane-margin 0
 	touch $@
 
 model-mobilenetv2: setup $(MODEL_DATA)/labels/det_20/det_val.json $(REAL_LABELS)/.ready

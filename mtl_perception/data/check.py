@@ -66,6 +66,16 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, ...], kind: str, name: str, 
     return True
 
 
+def splits_in(root: Path) -> list[str]:
+    """The splits a BDD100K-layout root holds (an image folder or a detection labels file), sorted."""
+    images = root / "images" / "100k"
+    found = {p.name for p in images.iterdir() if p.is_dir()} if images.is_dir() else set()
+    labels = root / "labels" / "det_20"
+    if labels.is_dir():
+        found |= {p.stem[len("det_"):] for p in labels.glob("det_*.json") if ".shard-" not in p.name}
+    return sorted(found)
+
+
 def check_split(root: Path, split: str, progress: bool = True) -> CheckReport:
     """Per-image counts at the original resolution and a list of problems found."""
     paths = SplitPaths(root, split)
@@ -97,7 +107,9 @@ def check_split(root: Path, split: str, progress: bool = True) -> CheckReport:
         if len(fb) and ((fb[:, 2] <= fb[:, 0]) | (fb[:, 3] <= fb[:, 1]) | (fb[:, 0] < -1) | (fb[:, 1] < -1)
                         | (fb[:, 2] > w + 1) | (fb[:, 3] > h + 1)).any() and not bad:
             report.problems.append(f"{frame.name}: boxes outside the {w}x{h} image or empty")
-        counts = {"boxes": len(b), "drivable_px": 0, "lane_px": 0}
+        # objects and ignore regions apart, as pseudo-label counts them ("13 boxes, 31 ignore regions")
+        ignore = int(frame.ignore.sum())
+        counts = {"boxes": len(b) - ignore, "ignore_regions": ignore, "drivable_px": 0, "lane_px": 0}
         mask_name = paths.mask_name(frame.name)
         drivable = _read(paths.drivable / mask_name, cv2.IMREAD_UNCHANGED, "drivable mask", report.problems)
         if drivable is not None and _check_mask(drivable, (h, w), "drivable", frame.name, report.problems):

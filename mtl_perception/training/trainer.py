@@ -30,6 +30,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_write_text
+from mtl_perception.data.bdd100k import DatasetError, SplitPaths
 from mtl_perception.runtime.letterbox import compute_letterbox
 from mtl_perception.training.anchors import DEFAULT_ANCHORS, anchor_fitness, fit_anchors
 from mtl_perception.training.backbone import convention_mismatches, weights_convention
@@ -164,7 +165,7 @@ class TrainingParts:
 def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) -> TrainingParts:
     """The model, data, loss, optimiser, schedule and EMA a TrainConfig describes, on `device`."""
     train_set = _training_set(config)
-    val_set = MultiTaskDataset(config.data, "val")
+    val_set = _validation_set(config)
     sampler: DistributedSampler | MixSampler | None = None
     if isinstance(train_set, MixedDataset):
         sampler = MixSampler([len(p) for p in train_set.datasets], [config.data_weight, *(m.weight for m in config.mix)],
@@ -239,6 +240,17 @@ def _warn_dropped_categories(train_set: MultiTaskDataset | MixedDataset) -> None
             log.warning("%s: %d box label(s) of categories that are no BDD100K detection class are left out of "
                         "training: %s%s (check-data lists them)", part.split.paths.det_json, sum(dropped.values()),
                         listed, ", ..." if len(dropped) > 5 else "")
+
+
+def _validation_set(config: TrainConfig) -> MultiTaskDataset:
+    """The first --data's val split: every epoch is validated on it, and best.pt chosen by it."""
+    val = SplitPaths(config.data.root, "val")
+    if not val.images.is_dir() and not val.det_json.exists():
+        raise DatasetError(f"{config.data.root} has no val split ({val.images} and {val.det_json} do not exist): "
+                           "training validates every epoch on the first --data's val split. Label frames the run "
+                           "does not train on into it (`mtl-perception pseudo-label --split val --input OTHER_CLIP "
+                           f"--out {config.data.root}`), or give a --data that has one first")
+    return MultiTaskDataset(config.data, "val")
 
 
 def _training_set(config: TrainConfig) -> MultiTaskDataset | MixedDataset:

@@ -56,7 +56,9 @@ def test_clean_set_passes_with_counts(clean_set: Path) -> None:
     labels = json.loads((clean_set / "labels/det_20/det_val.json").read_text())
     for frame in labels:
         counts = report["per_image"][frame["name"]]
-        assert counts["boxes"] == len(frame["labels"])
+        crowd = sum(bool((label.get("attributes") or {}).get("crowd")) for label in frame["labels"])
+        assert counts["boxes"] + counts["ignore_regions"] == len(frame["labels"])
+        assert counts["ignore_regions"] == crowd
         drivable = cv2.imread(str(clean_set / "labels/drivable/masks/val" / frame["name"].replace(".jpg", ".png")),
                               cv2.IMREAD_UNCHANGED)
         assert counts["drivable_px"] == int((drivable == 0).sum()) > 0  # at the original resolution

@@ -10,5 +10,5 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset root (images/, labels/)")
-    parser.add_argument("--split", default="val", help="train or val (default val)")
+    parser.add_argument("--split", help="the split to check, e.g. train or val (default: every split the root holds)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")

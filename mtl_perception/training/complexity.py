@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from mtl_perception.training.export import model_info, to_onnx_bytes
-from mtl_perception.training.model import MultiTaskNet, build_untrained
+from mtl_perception.training.model import PARAMETERS_KEY, MultiTaskNet, build_untrained, parameter_count
 
 # the paper's Table II at 384x640, the budget each backbone must stay under
 PAPER_TABLE_II = {
@@ -47,8 +47,8 @@ def model_card(backbone: str, height: int = 384, width: int = 640, model: MultiT
         model = build_untrained(backbone)  # weights do not change size or cost
     flops = count_flops(model, height, width)
     onnx_bytes = to_onnx_bytes(model, height, width, model_info(model, height, width, "random weights"))
-    return ModelCard(backbone, sum(p.numel() for p in model.parameters()), flops / 1e9, flops / 2e9,
-                     len(onnx_bytes) / 1e6, f"{height}x{width}")
+    return ModelCard(backbone, parameter_count(model), flops / 1e9, flops / 2e9, len(onnx_bytes) / 1e6,
+                     f"{height}x{width}")
 
 
 def onnx_card(path: Path) -> ModelCard:
@@ -59,8 +59,12 @@ def onnx_card(path: Path) -> ModelCard:
     from mtl_perception.runtime.contract import ModelInfo
 
     model = onnx.load(str(path), load_external_data=False)
-    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    info = ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(path))
-    # initializers hold BatchNorm statistics too: a few more numbers than the network's parameters
+    metadata = {p.key: p.value for p in model.metadata_props}
+    info = ModelInfo.from_metadata(metadata, str(path))
+    if PARAMETERS_KEY in metadata:
+        params, source = int(metadata[PARAMETERS_KEY]), str(path)
+    else:  # a file exported before the count was recorded: its initializers, BatchNorm folded in
+        params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+        source = f"{path} (params: its initializers, BatchNorm folded; the network counts a little more)"
     return ModelCard(info.backbone, params, None, None, path.stat().st_size / 1e6,
-                     f"{info.input_height}x{info.input_width}", str(path))
+                     f"{info.input_height}x{info.input_width}", source)

@@ -24,7 +24,7 @@ from mtl_perception.runtime.contract import (
 )
 from mtl_perception.runtime.letterbox import DEFAULT_PAD_VALUE
 from mtl_perception.runtime.trt_readiness import require_ready
-from mtl_perception.training.model import InputNormalizer, MultiTaskNet
+from mtl_perception.training.model import PARAMETERS_KEY, InputNormalizer, MultiTaskNet, parameter_count
 
 OPSET = 17
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def to_onnx_bytes(model: MultiTaskNet, height: int, width: int, info: ModelInfo)
         proto = onnx.load(str(path))
         _fix_output_shapes(proto, [tuple(t.shape) for t in module(dummy)])
     del proto.metadata_props[:]
-    for key, value in info.to_metadata().items():
+    for key, value in {**info.to_metadata(), PARAMETERS_KEY: str(parameter_count(model))}.items():
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "mtl_perception"
     onnx.checker.check_model(proto, full_check=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from mtl_perception.data.bdd100k import DETECTION_CLASSES
 from mtl_perception.training.anchors import DEFAULT_ANCHORS, STRIDES
@@ -117,6 +118,19 @@ def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLAS
     """A randomly initialised network in eval mode, for size, speed and contract checks, where weights do not
     matter."""
     return build_model(default_config(backbone, class_names)).eval()
+
+
+def parameter_count(model: nn.Module) -> int:
+    """The network's parameters, one count whatever form it takes: its learnable tensors, with each
+    BatchNorm's affine weight and bias counted as parameters also where the BatchNorm is frozen (torchvision's
+    FrozenBatchNorm2d holds them as buffers), and no running statistics. An exported file holds the same
+    network with BatchNorm folded into the convolutions, so its initializers count fewer: export records this
+    count in the file's metadata (PARAMETERS_KEY)."""
+    frozen = sum(m.weight.numel() + m.bias.numel() for m in model.modules() if isinstance(m, FrozenBatchNorm2d))
+    return sum(p.numel() for p in model.parameters()) + frozen
+
+
+PARAMETERS_KEY = "parameters"  # ONNX metadata: parameter_count of the network the file was exported from
 
 
 def build_model(config: ModelConfig, *, backbone_weights: str | None = "none") -> MultiTaskNet:

@@ -155,3 +155,25 @@ def test_model_card_json() -> None:
     assert set(card) == {"backbone", "params", "gflops", "macs", "onnx_mb", "img_size", "source"}
     assert card["img_size"] == "384x640" and card["gflops"] == pytest.approx(2 * card["macs"])
     assert card["params"] < 5.4e6 and card["gflops"] < 33.8 and 0 < card["onnx_mb"] < 24
+
+
+def test_one_network_has_one_parameter_count(tmp_path: Path) -> None:
+    """Issue 34 item 23: model-card gave 1.88 M (a checkpoint with frozen BatchNorm, whose affine torch holds
+    as buffers), 1.90 M (the ONNX file's initializers, BatchNorm folded) and 1.91 M (the built-in network)."""
+    import torchvision
+
+    from mtl_perception.data.bdd100k import DETECTION_CLASSES
+    from mtl_perception.training.complexity import model_card, onnx_card
+    from mtl_perception.training.model import build_model, build_untrained, default_config, parameter_count
+
+    plain = build_untrained("mobilenetv2")
+    frozen = build_model(default_config("mobilenetv2", DETECTION_CLASSES, frozen_backbone_bn=True)).eval()
+    assert sum(p.numel() for p in frozen.parameters()) < parameter_count(frozen)  # the 1.88 M of before
+    # anchored outside: the backbone counts what torchvision's own trunk counts, BatchNorm affine included
+    trunk = torchvision.models.mobilenet_v2().features[:18]
+    assert parameter_count(frozen.backbone) == parameter_count(plain.backbone) == \
+        sum(p.numel() for p in trunk.parameters())
+    out = tmp_path / "frozen.onnx"
+    export_onnx(frozen, out, 256, 384, "test")
+    assert onnx_card(out).params == model_card("mobilenetv2", 256, 384, frozen).params == \
+        model_card("mobilenetv2", 256, 384).params == parameter_count(plain)

@@ -68,6 +68,14 @@ def detection_array(factory: MessageFactory, header: Any, detections: Detections
     return make(DETECTION_ARRAY, header=header, detections=detections_out)
 
 
+def detections_from_message(msg: Any, class_names: Sequence[str]) -> Detections:
+    """A vision_msgs/Detection2DArray (rclpy's or rosbags') back into Detections: the inverse of
+    detection_array, for the readers of the node's output (the demo, tests)."""
+    return Detections.from_centre_size(
+        [(d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y,
+          d.results[0].hypothesis.class_id, d.results[0].hypothesis.score) for d in msg.detections], class_names)
+
+
 def image(factory: MessageFactory, header: Any, pixels: np.ndarray, encoding: str) -> Any:
     """sensor_msgs/Image of uint8 pixels (H, W) or (H, W, C), little endian, rows packed."""
     channels = pixels.shape[2] if pixels.ndim == 3 else 1

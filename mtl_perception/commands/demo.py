@@ -47,16 +47,18 @@ from mtl_perception.evaluation.bags import (
 )
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.evaluation.ground_eval import GroundScores
-from mtl_perception.message_layouts import grid_from_message
+from mtl_perception.message_layouts import detections_from_message, grid_from_message
 from mtl_perception.package_paths import bundled_model, fastdds_profile_environment, real_clip
 from mtl_perception.ros.bag_player import BagPlayer, RecordedFrame
 from mtl_perception.ros.conversions import image_to_bgr
 from mtl_perception.ros.node_process import NodeProcess, spinning, until_answered
 from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
 from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.lane_markings import GroundMarking
-from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_birdseye, draw_overlay
+from mtl_perception.runtime.overlay import contact_sheet, draw_birdseye, draw_result
 from mtl_perception.runtime.perception import Perception, PerceptionConfig, PerceptionResult
+from mtl_perception.runtime.pipeline import FramePipeline
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
 from mtl_perception.runtime.realtime import percentiles
@@ -204,12 +206,6 @@ def _answer_ms(send: Callable[[Any], None], frame: Any, recording: Recording, ti
     return 1e3 * (time.perf_counter() - started)
 
 
-def _detections(msg: Any, class_names: tuple[str, ...]) -> Any:
-    return Detections.from_centre_size(
-        [(d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y,
-          d.results[0].hypothesis.class_id, d.results[0].hypothesis.score) for d in msg.detections], class_names)
-
-
 def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int, np.ndarray], recording: Recording,
                    class_names: tuple[str, ...], replay: Replay, sent: int) -> dict:
 
@@ -224,15 +220,16 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     tiles: list[np.ndarray] = []
     answered = [s for s in sorted(recording.detections) if recording.complete(s)]
     for index, stamp in enumerate(answered):
-        detections = _detections(recording.detections[stamp], class_names)
+        detections = detections_from_message(recording.detections[stamp], class_names)
         result = PerceptionResult(detections, recording.drivable[stamp], recording.lane[stamp],
                                   {"total": recording.latency_ms[stamp]})
         sample = split[labels.by_stamp[stamp]]
         evaluator.add(result, sample.labels, sample.drivable, sample.lane)
         ground_scores.add(truth[sample.labels.name], result.drivable, result.lane, sample.labels.boxes)
         shown = detections.scores >= display_threshold
-        text = detection_labels(class_names, detections.class_ids[shown], detections.scores[shown])
-        overlay = draw_overlay(frames_by_stamp[stamp], detections.boxes[shown], text, result.drivable, result.lane)
+        overlay = draw_result(frames_by_stamp[stamp], Detections(detections.boxes[shown], detections.scores[shown],
+                                                                  detections.class_ids[shown]),
+                              class_names, result.drivable, result.lane)
         if stamp in recording.grid:
             overlay = _with_birdseye(overlay, recording.grid[stamp], recording.markers.get(stamp))
         if video is None:
@@ -336,9 +333,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict[str, Any]:
-    """The node's pipeline (runtime/perception.py, at the node's default thresholds) on every frame of a real
+    """The node's pipeline (runtime/pipeline.py, at the node's default thresholds) on every frame of a real
     clip: out/real_overlay.mp4, and what it found."""
     perception = Perception(PerceptionConfig(model, BackendOptions("onnxruntime", threads=threads)))
+    pipeline = FramePipeline(perception, GridSpec.from_node_defaults())
     capture = cv2.VideoCapture(str(clip))
     if not capture.isOpened():
         raise FileNotFoundError(f"the demo's real clip {clip} cannot be opened")
@@ -349,10 +347,9 @@ def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict
         ok, frame = capture.read()
         if not ok:
             break
-        result = perception.process(frame)
+        result = pipeline.process(frame).outputs
         det = result.detections
-        overlays.append(draw_overlay(frame, det.boxes, detection_labels(perception.info.class_names, det.class_ids,
-                                                                        det.scores), result.drivable, result.lane))
+        overlays.append(draw_result(frame, det, pipeline.class_names, result.drivable, result.lane))
         vehicles += int(np.isin(det.class_ids, vehicle_ids).sum())
         drivable.append(float((result.drivable > 0).mean()))
         latency.append(result.timings["total"])

@@ -21,8 +21,10 @@ from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.backends.base import BackendOptions
 from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 from mtl_perception.runtime.contract import ModelContractError
-from mtl_perception.runtime.overlay import contact_sheet, detection_labels, draw_overlay
+from mtl_perception.runtime.ground import GridSpec
+from mtl_perception.runtime.overlay import contact_sheet, draw_overlay, draw_result
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
+from mtl_perception.runtime.pipeline import FramePipeline
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
@@ -85,9 +87,7 @@ def _titled(image: np.ndarray, title: str) -> np.ndarray:
 def _compare(args: argparse.Namespace) -> int:
     """Both models on every frame; one tile per model, side by side."""
     try:
-        models = [Perception(PerceptionConfig(path, BackendOptions(args.backend, args.precision, args.threads),
-                                              args.score_threshold, args.iou_threshold, args.max_detections))
-                  for path in args.compare]
+        models = [_pipeline(path, args) for path in args.compare]
         labeller = _teachers(args)
         args.out.mkdir(parents=True, exist_ok=True)
         tiles: list[np.ndarray] = []
@@ -97,14 +97,13 @@ def _compare(args: argparse.Namespace) -> int:
                 print(f"warning: skipping unreadable image {name}", file=sys.stderr)
                 continue
             pair, results[name] = [], {}
-            for role, path, perception in zip(("old", "new"), args.compare, models):
-                result = perception.process(frame)
+            for role, path, pipeline in zip(("old", "new"), args.compare, models):
+                result = pipeline.process(frame).outputs
                 det = result.detections
-                labels = detection_labels(perception.info.class_names, det.class_ids, det.scores)
-                drawn = draw_overlay(frame, det.boxes, labels, result.drivable, result.lane)
+                drawn = draw_result(frame, det, pipeline.class_names, result.drivable, result.lane)
                 pair.append(_titled(drawn, f"{role}: {path.name}"))
                 results[name][role] = {"model": str(path), "boxes": det.boxes.round(2).tolist(),
-                                       "classes": [perception.class_name(c) for c in det.class_ids.tolist()],
+                                       "classes": [pipeline.class_names[c] for c in det.class_ids.tolist()],
                                        "scores": det.scores.round(4).tolist(),
                                        "drivable_fraction": round(float((result.drivable > 0).mean()), 4),
                                        "lane_fraction": round(float((result.lane > 0).mean()), 4)}
@@ -163,11 +162,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        perception = Perception(PerceptionConfig(
-            args.model, BackendOptions(args.backend, args.precision, args.threads),
-            args.score_threshold, args.iou_threshold, args.max_detections))
+        pipeline = _pipeline(args.model, args)
         with atomic_folder(args.out) as staging:
-            count, unreadable = _infer_into(staging, perception, args)
+            count, unreadable = _infer_into(staging, pipeline, args)
     except (FileNotFoundError, ModelLoadError, ModelContractError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -176,7 +173,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _infer_into(out: Path, perception: Any, args: argparse.Namespace) -> tuple[int, int]:
+def _pipeline(model: Path, args: argparse.Namespace) -> FramePipeline:
+    """The frame pipeline the node runs, with this command's model and thresholds."""
+    perception = Perception(PerceptionConfig(model, BackendOptions(args.backend, args.precision, args.threads),
+                                             args.score_threshold, args.iou_threshold, args.max_detections))
+    return FramePipeline(perception, GridSpec.from_node_defaults())
+
+
+def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) -> tuple[int, int]:
     """Every frame through the model, its results written into out; (frames done, frames unreadable).
     ValueError when no frame could be read: an empty result must not pass for one."""
     frames: list[dict[str, Any]] = []
@@ -190,10 +194,9 @@ def _infer_into(out: Path, perception: Any, args: argparse.Namespace) -> tuple[i
                   file=sys.stderr)
             unreadable += 1
             continue
-        result = perception.process(frame)
+        result = pipeline.process(frame).outputs
         det = result.detections
-        labels = detection_labels(perception.info.class_names, det.class_ids, det.scores)
-        overlay = draw_overlay(frame, det.boxes, labels, result.drivable, result.lane)
+        overlay = draw_result(frame, det, pipeline.class_names, result.drivable, result.lane)
         write_image(out / f"{stem}.jpg", overlay)
         if video is not None:
             video.write(overlay)
@@ -201,7 +204,7 @@ def _infer_into(out: Path, perception: Any, args: argparse.Namespace) -> tuple[i
             write_image(out / "masks" / f"{stem}_drivable.png", (result.drivable > 0).astype("uint8") * 255)
             write_image(out / "masks" / f"{stem}_lane.png", (result.lane > 0).astype("uint8") * 255)
         predicted = PredictedFrame(name, det.boxes, det.scores,
-                                   tuple(perception.class_name(c) for c in det.class_ids.tolist()))
+                                   tuple(pipeline.class_names[c] for c in det.class_ids.tolist()))
         frames.append({**predicted.to_scalabel(), "attributes": {"latency_ms": round(result.timings["total"], 2)}})
     if video is not None:
         video.close()

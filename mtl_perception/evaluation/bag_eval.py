@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
@@ -14,9 +13,9 @@ from mtl_perception.data.ground_truth import FrameGround
 from mtl_perception.evaluation.bags import FRAMES_FILE, BagError, ResultBagWriter, read_image_frames
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
-from mtl_perception.runtime.lane_markings import RoadProjection, RoadView
-from mtl_perception.runtime.overlay import detection_labels, draw_overlay
+from mtl_perception.runtime.overlay import draw_result
 from mtl_perception.runtime.perception import Perception
+from mtl_perception.runtime.pipeline import CameraGeometry, FramePipeline
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
 from mtl_perception.runtime.realtime import percentiles
 
@@ -51,24 +50,17 @@ class LabelJoin:
 class GroundOutput:
     """What eval-bag needs to write drivable_grid and lane_marking_points: the camera of each frame, either
     one for the whole bag (its camera_info and a camera pose) or per frame (a synthetic split's ground
-    truth, by stamp), and the grid."""
+    truth, by stamp), and the grid. The frame pipeline puts the masks on the ground, as in the node."""
 
     frame_id: str
     spec: GridSpec
     camera: tuple[CameraIntrinsics, CameraPose] | None = None
     by_stamp: dict[int, FrameGround] = field(default_factory=dict)
-    _cache: dict[tuple, RoadProjection] = field(default_factory=dict)
 
-    def view(self, stamp_ns: int, drivable: np.ndarray, lane: np.ndarray) -> RoadView | None:
+    def geometry(self, stamp_ns: int) -> CameraGeometry | None:
         truth = self.by_stamp.get(stamp_ns)
         camera = (truth.intrinsics, truth.pose) if truth is not None else self.camera
-        if camera is None:
-            return None
-        key = (*camera, self.spec)
-        if key not in self._cache:
-            self._cache.clear()  # one geometry at a time: a bag's camera rarely changes
-            self._cache[key] = RoadProjection(camera[0], camera[1], self.spec)
-        return self._cache[key].project(drivable, lane)
+        return None if camera is None else CameraGeometry(*camera)
 
 
 def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None = None,
@@ -80,6 +72,7 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
     interruption it is removed, so a result bag is always a complete one.
     """
     writer = ResultBagWriter(out, namespace, storage=storage, overlays=overlays, ground=ground is not None)
+    pipeline = FramePipeline(perception, ground.spec if ground is not None else GridSpec.from_node_defaults())
     grids = 0
     evaluator = Evaluator(perception.info.class_names, tasks=labels.split.tasks if labels else (),
                           skipped=labels.split.missing if labels else None)
@@ -93,17 +86,16 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                 bad.append({"index": index, "stamp_ns": frame.stamp_ns, "topic": frame.topic,
                             "problem": frame.problem})
                 continue
-            result = perception.process(frame.image)
+            frame_result = pipeline.process(frame.image, frame.stamp_ns,
+                                            ground.geometry(frame.stamp_ns) if ground is not None else None)
+            result = frame_result.outputs
             latencies.append(result.timings["total"])
             overlay = None
             if overlays:
-                det = result.detections
-                labels_text = detection_labels(names, det.class_ids, det.scores)
-                overlay = draw_overlay(frame.image, det.boxes, labels_text, result.drivable, result.lane)
+                overlay = draw_result(frame.image, result.detections, names, result.drivable, result.lane)
             writer.write(frame, result, names, overlay)
-            view = ground.view(frame.stamp_ns, result.drivable, result.lane) if ground is not None else None
-            if ground is not None and view is not None:
-                writer.write_ground(frame.stamp_ns, ground.frame_id, view, ground.spec)
+            if ground is not None and frame_result.ground is not None:
+                writer.write_ground(frame.stamp_ns, ground.frame_id, frame_result.ground, ground.spec)
                 grids += 1
             if labels is not None and frame.stamp_ns in labels.by_stamp:
                 sample = labels.split[labels.by_stamp[frame.stamp_ns]]

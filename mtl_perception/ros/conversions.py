@@ -28,6 +28,7 @@ from mtl_perception import message_layouts as layouts
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.lane_markings import GroundMarking
+from mtl_perception.runtime.pipeline import EncodedImage
 from mtl_perception.runtime.postprocess import Detections
 
 
@@ -39,6 +40,13 @@ def image_to_bgr(msg: Image, max_pixels: int = 0) -> np.ndarray:
 
 def compressed_image_to_bgr(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
     return compressed_to_bgr(msg.data, msg.format, max_pixels)
+
+
+def encoded_image(msg: Image | CompressedImage) -> EncodedImage:
+    """The message's image as the frame pipeline takes it, not yet decoded (a view of msg.data)."""
+    if isinstance(msg, CompressedImage):
+        return EncodedImage(msg.data, msg.format, compressed=True)
+    return EncodedImage(msg.data, msg.encoding, msg.height, msg.width, msg.step)
 
 
 def as_uint8_array(pixels: np.ndarray) -> array.array:

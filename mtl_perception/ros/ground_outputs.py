@@ -1,8 +1,8 @@
 """What a planner uses, on the ground in target_frame: drivable_grid, lane_markings and lane_marking_points.
 
 They need the camera's intrinsics (its camera_info) and its pose in target_frame (the camera_pose
-parameter, or TF where it is unset and tf2_ros is installed). The lookup tables are built once per
-camera geometry (runtime.lane_markings.RoadProjection); a frame then costs a gather and a clustering.
+parameter, or TF where it is unset and tf2_ros is installed): GroundOutputs gathers both for the frame
+pipeline (runtime/pipeline.py), which puts the masks on the ground, and publishes what it made.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mtl_perception.runtime.ground import (
     GridSpec,
     fuse_occupancy,
 )
-from mtl_perception.runtime.lane_markings import RoadProjection
+from mtl_perception.runtime.pipeline import CameraGeometry, FrameResult
 from mtl_perception.stamps import NS_PER_S, from_ns
 from mtl_perception.topics import camera_topic
 
@@ -45,8 +45,8 @@ SURROUND_WINDOW_S = 0.15
 
 class GroundOutputs:
     """Created in on_configure (its lifecycle publishers, and the TF listener where the pose comes from TF),
-    closed in on_cleanup. on_camera_info takes the latest intrinsics; publish() puts a frame's masks on the
-    ground where the geometry is known, and costs nothing where it is not."""
+    closed in on_cleanup. on_camera_info takes the latest intrinsics; geometry() gives the pipeline the
+    camera's geometry for a frame, and publish() what the pipeline put on the ground."""
 
     def __init__(self, node: LifecycleNode, qos: QoSProfile, camera_pose: CameraPose | None, target_frame: str,
                  grid: GridSpec, log_once: LogOnce, prefix: str = "") -> None:
@@ -64,8 +64,6 @@ class GroundOutputs:
                                                            qos)
         self._messages = RclpyMessages()
         self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
-        self._road: RoadProjection | None = None
-        self._road_key: tuple | None = None
         self._said_no_camera_info = False  # the wait for camera_info is logged once
         self._tf: TfCameraPose | None = None
         if camera_pose is None and tf_available():
@@ -82,7 +80,6 @@ class GroundOutputs:
         if self._tf is not None:
             self._tf.close()
             self._tf = None
-        self._road, self._road_key = None, None
 
     def on_camera_info(self, msg: CameraInfo) -> None:
         try:
@@ -92,24 +89,36 @@ class GroundOutputs:
             self.intrinsics = None
             self._off(f"camera_info unusable: {err}")
 
-    def publish(self, header: Header, drivable: np.ndarray, lane: np.ndarray) -> np.ndarray | None:
-        """The frame's grid and markings, with its stamp, where the geometry is known; a camera_info that does
-        not fit the frames is logged (once per cause) and costs the frame nothing else. Returns the grid's
-        values (for the surround grid), or None where there was none."""
-        road = self._road_projection(header.frame_id, drivable.shape)
-        if road is None:
+    def geometry(self, camera_frame: str) -> CameraGeometry | None:
+        """The camera's geometry for a frame of camera_frame (its images' frame_id), or None while the pose
+        or the intrinsics are unknown (the wait for camera_info is logged once)."""
+        pose = self._pose(camera_frame)
+        if self.intrinsics is None and pose is not None and not self._said_no_camera_info:
+            self._said_no_camera_info = True
+            self.node.get_logger().info("drivable_grid and lane_markings wait for camera_info: no camera "
+                                        "intrinsics yet (remap camera_info to the camera's topic, or use the "
+                                        "launch file's camera_info_topic)")
+        if pose is None or self.intrinsics is None:
             return None
-        try:
-            view = road.project(drivable, lane)
-        except GeometryError as err:
-            self._off(f"drivable_grid skipped: {err}")
-            return None
+        return CameraGeometry(self.intrinsics, pose)
+
+    def publish(self, header: Header, result: FrameResult) -> None:
+        """The frame's grid and markings, with its stamp, where the pipeline placed them; a geometry fault is
+        logged (once per cause) and kept for /diagnostics."""
+        if result.ground_off is not None:
+            self._off(result.ground_off)
+        view = result.ground
+        if view is None:
+            return
         self.off_reason = None
         ground_header = Header(stamp=header.stamp, frame_id=self.target_frame)
-        self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, road.spec, self._messages))
+        self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, self.grid, self._messages))
         self._markers_pub.publish(lane_markers_msg(ground_header, view.markings))
         self._points_pub.publish(marking_points_msg(ground_header, view.markings, self._messages))
-        return view.occupancy
+
+    def _off(self, reason: str) -> None:
+        self.off_reason = reason
+        self._log_once(reason, True)
 
     def _pose(self, camera_frame: str) -> CameraPose | None:
         """The camera_pose parameter, or else TF's pose of the images' frame (logged once per cause when TF
@@ -123,39 +132,6 @@ class GroundOutputs:
             return None
         # rounded so that a static transform re-read with float noise does not rebuild the lookups
         return CameraPose(*(round(v, 5) for v in (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)))
-
-    def _road_projection(self, camera_frame: str, mask_shape: tuple[int, ...]) -> RoadProjection | None:
-        """The lookups for the current geometry, rebuilt when it changes; None without a pose or intrinsics (or
-        with a geometry that sees no ground: logged once)."""
-        intrinsics = self.intrinsics
-        pose = self._pose(camera_frame)
-        if intrinsics is None and pose is not None and not self._said_no_camera_info:
-            self._said_no_camera_info = True
-            self.node.get_logger().info("drivable_grid and lane_markings wait for camera_info: no camera "
-                                        "intrinsics yet (remap camera_info to the camera's topic, or use the "
-                                        "launch file's camera_info_topic)")
-        if pose is None or intrinsics is None:
-            return None
-        if (intrinsics.height, intrinsics.width) != tuple(mask_shape[:2]):
-            # checked before any lookup is built: a camera_info of another camera must cost nothing
-            self._off(f"drivable_grid skipped: camera_info is {intrinsics.width}x{intrinsics.height}, the frames "
-                      f"{mask_shape[1]}x{mask_shape[0]}: remap camera_info to this camera's")
-            return None
-        key = (intrinsics, pose, self.grid)
-        if self._road_key != key:
-            self._road_key = key
-            try:
-                self._road = RoadProjection(intrinsics, pose, self.grid)
-            except GeometryError as err:
-                self._road = None
-                self._off(f"drivable_grid and lane_markings off: {err}")
-        return self._road
-
-    def _off(self, reason: str) -> None:
-        """The ground outputs are off for a fault in the geometry: logged (once per cause) and kept for
-        /diagnostics until a grid is published again."""
-        self.off_reason = reason
-        self._log_once(reason, True)
 
 
 class SurroundGrid:

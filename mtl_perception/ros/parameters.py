@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, replace
@@ -88,6 +89,45 @@ PARAMETERS: dict[str, ParameterSpec] = {
     "autostart": ParameterSpec("Configure and activate at start (lifecycle); false: wait for "
                                "`ros2 lifecycle set`."),
 }
+
+
+def parameter_values(node: Any) -> dict[str, Any]:
+    """Every parameter's value on the node; None for one left unset."""
+    from rclpy.exceptions import ParameterUninitializedException
+
+    values: dict[str, Any] = {}
+    for name in PARAMETERS:
+        try:
+            values[name] = node.get_parameter(name).value
+        except ParameterUninitializedException:
+            values[name] = None
+    return values
+
+
+def read_only_refusal(names: list[str], node_name: str, active: bool) -> str:
+    """Why start-time parameters cannot be set on a configured node, and how to set them."""
+    # cleanup is refused from active (its transitions there are deactivate and shutdown)
+    first = f"`ros2 lifecycle set {node_name} deactivate`, then `cleanup`" if active else \
+        f"`ros2 lifecycle set {node_name} cleanup`"
+    return (f"{', '.join(names)} is read-only while the node is configured: {first}, set it, then `configure` and "
+            "`activate` (or restart the node)")
+
+
+def unknown_parameter_warnings(node: Any) -> list[str]:
+    """A line for each -p NAME:=VALUE or params-file key given for this node that it does not declare, with
+    the nearest declared name: rclpy keeps such overrides aside, and they would be ignored in silence."""
+    # rclpy (Humble to Kilted) keeps the overrides given for this node here; there is no public accessor
+    overrides = getattr(node, "_parameter_overrides", {}) or {}
+    declared = set(node.list_parameters([], 0).names)  # ours and rclpy's own (use_sim_time, ...)
+    lines = []
+    for name in sorted(set(overrides) - declared):
+        if name.startswith("qos_overrides."):
+            continue  # read by rclpy itself when a publisher or subscription is created
+        near = difflib.get_close_matches(name, sorted(declared), n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        lines.append(f"parameter {name} is not one of perception_node's and is ignored: {hint}`ros2 param list` on "
+                     "the running node lists them")
+    return lines
 
 
 def load_defaults(path: Path | None = None) -> dict[str, Any]:

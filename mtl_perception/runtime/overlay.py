@@ -10,6 +10,7 @@ import numpy as np
 
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.lane_markings import GroundMarking
+from mtl_perception.runtime.postprocess import Detections
 
 DRIVABLE_COLOUR = np.array([80, 200, 60], np.float32)  # BGR green
 LANE_COLOUR = np.array([40, 40, 255], np.float32)  # BGR red
@@ -41,6 +42,13 @@ def draw_overlay(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
         cv2.putText(out, label, (p1[0], max(p1[1] - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.5 * scale, BOX_COLOUR, max(round(scale), 1), cv2.LINE_AA)
     return out
+
+
+def draw_result(image: np.ndarray, detections: Detections, class_names: Sequence[str],
+                drivable: np.ndarray | None = None, lane: np.ndarray | None = None) -> np.ndarray:
+    """The overlay every tool and the node draw: the masks blended in, each box with "class score"."""
+    labels = detection_labels(class_names, detections.class_ids, detections.scores)
+    return draw_overlay(image, detections.boxes, labels, drivable, lane)
 
 
 GRID_COLOURS = {-1: (45, 45, 45), 0: (60, 160, 70), 100: (70, 70, 150)}  # BGR: unknown, drivable, not

@@ -3,11 +3,11 @@
     [params_file:=my.yaml] [use_sim_time:=true] [rviz:=true] [NODE_PARAMETER:=VALUE ...]
     [cameras:=[front,left,right] image_topic:=/{camera}/image_raw]
 
-Starts perception_node with params_file (default config/jetson.yaml) and model_path, or the package's model
-for the chosen backbone when no model_path is given; optionally RViz with config/mtl_perception.rviz (overlay
-and both masks). Every parameter of the node is also a launch argument (precision:=int8,
-score_threshold:=0.9, input_transport:=compressed, camera_pose:=[x,y,z,roll,pitch,yaw], ...): given, it
-overrides params_file; left out, params_file's value stands. An argument the launch file does not know is
+Starts perception_node with params_file (default config/jetson.yaml), and model_path:= or the package's model
+of backbone:= when one is given; optionally RViz with config/mtl_perception.rviz (overlay and both masks).
+Every parameter of the node is also a launch argument (precision:=int8, score_threshold:=0.9,
+input_transport:=compressed, camera_pose:=[x,y,z,roll,pitch,yaw], ...): given, it overrides params_file;
+left out, params_file's value stands (its cameras and model_path included). An argument the launch file does not know is
 refused with the list of those it does. Both processes get config/fastdds_large_frames.xml unless a Fast
 DDS profile is already set: camera-sized images then cross processes in shared memory. Give the camera
 driver the same profile (README).
@@ -27,14 +27,17 @@ from mtl_perception.runtime.backends.base import PRECISIONS
 from mtl_perception.topics import camera_info_beside
 
 
-def model_to_run(share: Path, backbone: str, model_path: str) -> Path:
-    """model_path when given (the backbone then only names it), else the package's model of the backbone;
-    FileNotFoundError naming the file and the fix when it is missing."""
+def model_to_run(share: Path, backbone: str, model_path: str) -> Path | None:
+    """model_path when given (the backbone then only names it), else the package's model of the backbone when
+    one is given, else None: the params file's model_path stands, or the node's default (the package's
+    MobileNetV2 model). FileNotFoundError naming the file and the fix when it is missing."""
     if model_path:
         model = Path(model_path).expanduser()
         if not model.is_file():
             raise FileNotFoundError(f"model_path {model} does not exist; pass an existing .onnx file")
         return model
+    if not backbone:
+        return None
     model = bundled_model(backbone, share)
     if not model.is_file():
         raise FileNotFoundError(f"{model} is not installed; build it with `make model-{backbone}` in the source "
@@ -94,6 +97,25 @@ def rviz_remappings(cameras: list[str]) -> list[tuple[str, str]]:
     camera's); its grid display stays on drivable_grid, with named cameras the surround grid of them all."""
     named = [camera for camera in cameras if camera]
     return [(topic, f"{named[0]}/{topic}") for topic in RVIZ_CAMERA_TOPICS] if named else []
+
+
+def params_file_values(path: Path, namespace: str, node_name: str = "perception_node") -> dict[str, object]:
+    """The parameters a params file gives this node, as rcl reads it: the wildcard sections (`/**`, `**`)
+    first, then those naming the node (`perception_node`, `/NS/perception_node`, `NS/perception_node`)."""
+    import yaml
+
+    content = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(content, dict):
+        raise ValueError(f"params_file {path} is not a YAML mapping of node names to ros__parameters")
+    ns = namespace.strip("/")
+    full = f"/{ns}/{node_name}" if ns else f"/{node_name}"
+    names = ("/**", "**", node_name, f"/{node_name}" if ns else "", full, full.lstrip("/"))
+    values: dict[str, object] = {}
+    for name in names:
+        section = content.get(name) if name else None
+        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
+            values.update(section["ros__parameters"])
+    return values
 
 
 def config_files(share: Path) -> dict[str, Path]:
@@ -188,13 +210,19 @@ def _node_actions(context):
                 overrides[name] = value
     if "precision" in overrides and overrides["precision"] not in PRECISIONS:
         raise ValueError(f"precision {overrides['precision']!r}: use one of {', '.join(PRECISIONS)}")
-    overrides["model_path"] = str(model_to_run(share, argument("backbone"), argument("model_path")))
+    # the model: model_path:= or backbone:= when given; else the params file's model_path stands (or the node's
+    # default, the package's MobileNetV2 model)
+    model = model_to_run(share, argument("backbone"), argument("model_path"))
+    if model is not None:
+        overrides["model_path"] = str(model)
     overrides["use_sim_time"] = argument("use_sim_time").lower() in ("true", "1")
     if rviz and "publish_overlay" not in overrides:
         overrides["publish_overlay"] = True  # RViz has no 2D detection display: the overlay shows the boxes
-    cameras = overrides.get("cameras", defaults.get("cameras", [""]))
-    remappings = camera_remappings(list(cameras), argument("image_topic"), argument("camera_info_topic"))
     namespace = argument("namespace")
+    # the cameras the node will have: the command line's, else the user's params file's, else the package's
+    given = params_file_values(params_file, namespace)
+    cameras = overrides.get("cameras", given.get("cameras", defaults.get("cameras", [""]))) or [""]
+    remappings = camera_remappings([str(c) for c in cameras], argument("image_topic"), argument("camera_info_topic"))
     environment = fastdds_profile_environment(os.environ, share)
     node = Node(
         package="mtl_perception",
@@ -221,9 +249,10 @@ def generate_launch_description():
     from mtl_perception.ros.parameters import PARAMETERS
 
     own = [
-        DeclareLaunchArgument("backbone", default_value="mobilenetv2", choices=list(BUNDLED_BACKBONES),
-                              description="mobilenetv2 (fast) or resnet50 (accurate); the package's model of it "
-                                          "runs unless model_path is given"),
+        DeclareLaunchArgument("backbone", default_value="", choices=["", *BUNDLED_BACKBONES],
+                              description="mobilenetv2 (fast) or resnet50 (accurate): the package's model of it "
+                                          "runs unless model_path is given; empty: params_file's model_path, or "
+                                          "the package's mobilenetv2 model"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
                               description="camera topic (sensor_msgs/Image); /compressed is used for jpeg input; "
                                           "with named cameras, {camera} stands for each one's name"),

@@ -140,6 +140,21 @@ def test_launch_model_path_wins_over_the_backbones_file(tmp_path: Path) -> None:
         module.model_to_run(REPO, "mobilenetv2", str(tmp_path / "nope.onnx"))
     with pytest.raises(FileNotFoundError, match="make model-resnet50"):
         module.model_to_run(REPO, "resnet50", "")
+    # neither given: nothing is passed, so a params file's model_path stands (issue 31 item 5)
+    assert module.model_to_run(REPO, "", "") is None
+
+
+def test_a_params_files_values_are_read_as_rcl_reads_them(tmp_path: Path) -> None:
+    """The launch file reads cameras from the user's params file (it read the package's): the wildcard
+    sections, then the node's own by name, with or without its namespace."""
+    module = _launch_module()
+    params = tmp_path / "mine.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    cameras: [a]\n    score_threshold: 0.2\n"
+                      "/rig/perception_node:\n  ros__parameters:\n    cameras: [front, left]\n"
+                      "other_node:\n  ros__parameters:\n    cameras: [nope]\n")
+    assert module.params_file_values(params, "rig") == {"cameras": ["front", "left"], "score_threshold": 0.2}
+    assert module.params_file_values(params, "") == {"cameras": ["a"], "score_threshold": 0.2}
+    assert module.params_file_values(REPO / "config" / "jetson.yaml", "")["cameras"] == [""]
 
 
 def test_camera_info_sits_beside_the_image_topic_and_the_pose_parses() -> None:

@@ -250,6 +250,29 @@ def test_every_node_parameter_passes_through_ros2_launch(workspace: Workspace, t
     assert "Traceback" not in output, output[-3000:]
 
 
+def test_a_params_files_values_take_effect_through_ros2_launch(workspace: Workspace, tmp_path: Path) -> None:
+    """Issue 31 item 5: the launch file read cameras from the package's YAML, not the user's params_file (so
+    {camera} in a topic was refused), and always passed model_path, which overrode the params file's."""
+    model = tmp_path / "my_model.onnx"
+    shutil.copy(REPO / "models" / "mtl_mobilenetv2_384x640.onnx", model)
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n"
+                      f"    cameras: [front, left]\n    model_path: {model}\n    score_threshold: 0.7\n")
+    launch = workspace.launch("namespace:=cam_pf", f"params_file:={params}", "'image_topic:=/pf/{camera}/image'")
+    node = "/cam_pf/perception_node"
+    try:
+        assert workspace.wait_for_state(node, "active").startswith("active")
+        got = {name: workspace.bash(f"ros2 param get {node} {name}").stdout.strip()
+               for name in ("cameras", "model_path", "score_threshold")}
+        assert "front" in got["cameras"] and "left" in got["cameras"], got
+        assert got["model_path"].endswith(str(model)) and got["score_threshold"].endswith("0.7"), got
+        topics = set(workspace.bash("ros2 topic list").stdout.split())
+        assert {"/pf/front/image", "/pf/left/image"} <= topics  # {camera} filled from the params file's cameras
+    finally:
+        _, output = _stop(launch)
+    assert "Traceback" not in output, output[-3000:]
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
     (("rviz:=true",), "rviz2 is not installed: sudo apt install ros-$ROS_DISTRO-rviz2, or launch with rviz:=false"),
     (("scroe_threshold:=0.9",), "unknown launch argument(s) scroe_threshold; valid: "),

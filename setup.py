@@ -79,6 +79,10 @@ EXTRAS = {
         "pytest==9.2.0",
         "mypy==2.4.1",
         "ruff==0.17.6",
+        # config/perception_node.schema.json validates the params files (test/test_parameter_schema.py)
+        "jsonschema==4.26.0",
+        # the import rules as contracts (.importlinter)
+        "import-linter==2.17",
     ],
 }
 TENSORRT_STUBS = "tensorrt-stubs==10.13.0.35.1"
@@ -91,7 +95,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")
+         + glob("config/*.json")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
         (f"share/{PACKAGE}/demo/real_clip", glob("demo/real_clip/*")),
         # vision_msgs definitions, so evaluation can write self-describing bags without ROS installed

@@ -1,10 +1,11 @@
-"""The one home of the defaults perception_node shares with the tools: config/jetson.yaml.
+"""The one home of the defaults perception_node shares with the tools: config/perception_node.schema.json.
 
-Autoware's way: no default is written in code. The node declares its parameters with the YAML's values,
-the launch file passes the YAML, and the runtime and the tools take from it what they share with the node
-(the deployed detection thresholds, the backend, the precision, ...). Their `--help` names the value,
-read only when printed (NodeDefault), so building a parser reads no file. test/test_defaults_once.py
-fails when one of the YAML's values is written again as a literal in the code.
+Autoware's way: no default is written in code. The node declares its parameters with the schema's defaults,
+config/jetson.yaml (the params file the launch file passes, and the template for one's own) holds the same
+values and is validated against the schema, and the runtime and the tools take from it what they share with
+the node (the deployed detection thresholds, the backend, the precision, ...). Their `--help` names the
+value, read only when printed (NodeDefault), so building a parser reads no file. test/test_defaults_once.py
+fails when one of the defaults is written again as a literal in the code.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ def node_defaults_file() -> Path:
 
 
 def node_defaults(path: Path | None = None) -> dict[str, Any]:
-    """perception_node's parameter defaults: the ros__parameters of config/jetson.yaml (or of `path`)."""
+    """perception_node's parameter defaults, from its schema; with `path`, the ros__parameters of that params
+    file's wildcard section instead."""
+    if path is None:
+        from mtl_perception.parameter_schema import schema_defaults
+
+        return schema_defaults()
     import yaml
 
-    values = yaml.safe_load((path or node_defaults_file()).read_text())
+    values = yaml.safe_load(path.read_text())
     return dict(values["/**"]["ros__parameters"])
 
 

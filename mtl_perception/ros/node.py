@@ -12,6 +12,7 @@ node_diagnostics (/diagnostics). A frame enters the pipeline once and its result
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -64,7 +65,7 @@ class PerceptionNode(LifecycleNode):
             self.declare_parameter(name, defaults[name] if spec.unset_type is None else Parameter.Type[spec.unset_type],
                                    spec.descriptor())
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        for warning in unknown_parameter_warnings(self):
+        for warning in unknown_parameter_warnings(self, sys.argv):
             self.get_logger().warning(warning)
         self._log_once_per_cause = OncePerCause(self.get_logger(), self.context.ok)  # bad and failed frames
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)

@@ -1,4 +1,5 @@
-"""The node's parameters: descriptions and ranges here, defaults in config/jetson.yaml (the one place)."""
+"""The node's parameters as config/perception_node.schema.json declares them (parameter_schema.py), turned
+into rclpy descriptors and validated settings."""
 
 from __future__ import annotations
 
@@ -13,13 +14,10 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from mtl_perception.defaults import node_defaults
 from mtl_perception.package_paths import bundled_model
-from mtl_perception.runtime.backends import BACKENDS, BackendOptions
-from mtl_perception.runtime.backends.base import CALIBRATION_ALGORITHMS, MAX_THREADS, PRECISIONS
+from mtl_perception.parameter_schema import SETTABLE, given_parameters, parameter_properties
+from mtl_perception.runtime.backends import BackendOptions
 from mtl_perception.runtime.ground import CameraPose, GridSpec
 from mtl_perception.runtime.perception import PerceptionConfig
-
-RELIABILITIES = ("auto", "reliable", "best_effort")
-TRANSPORTS = ("raw", "compressed")
 
 
 @dataclass(frozen=True)
@@ -48,47 +46,24 @@ class ParameterSpec:
         return descriptor
 
 
-PARAMETERS: dict[str, ParameterSpec] = {
-    "model_path": ParameterSpec(f"ONNX model; empty: the package's models/{bundled_model(share=Path()).name}."),
-    "backend": ParameterSpec("Inference runtime; auto takes TensorRT when installed.", BACKENDS),
-    "precision": ParameterSpec("TensorRT engine precision (ignored by ONNX Runtime).", PRECISIONS),
-    "engine_cache_dir": ParameterSpec("Folder for TensorRT engines; empty: ~/.cache/mtl_perception/engines."),
-    "calibration_dir": ParameterSpec("Folder of camera images for int8 calibration."),
-    "calibration_algorithm": ParameterSpec("INT8 calibration: TensorRT's entropy calibrator 2, or min-max "
-                                           "(Autoware's choice for YOLOX-style heads).",
-                                           choices=CALIBRATION_ALGORITHMS),
-    "threads": ParameterSpec("ONNX Runtime CPU threads; 0: its default.", int_range=(0, MAX_THREADS)),
-    "score_threshold": ParameterSpec("Minimum detection score.", float_range=(0.0, 1.0), live=True),
-    "iou_threshold": ParameterSpec("NMS IoU above which the weaker box of a class is dropped.",
-                                   float_range=(0.0, 1.0), live=True),
-    "max_detections": ParameterSpec("Detections kept per frame at most.", int_range=(1, 1000), live=True),
-    "max_image_pixels": ParameterSpec("Frames with more pixels are skipped, checked from the header before "
-                                      "decoding; 0: no limit.", int_range=(0, 1 << 30)),
-    "input_reliability": ParameterSpec("Camera QoS reliability; auto matches the publisher, as rosbag2 does.",
-                                       RELIABILITIES),
-    "input_transport": ParameterSpec("raw: subscribe to image; compressed: image/compressed (jpeg/png).",
-                                     TRANSPORTS),
-    "publish_overlay": ParameterSpec("Publish overlay (boxes and masks drawn on the frame) for RViz.", live=True),
-    "diagnostics_period": ParameterSpec("Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
-    "cameras": ParameterSpec("Camera names; each camera's topics go under its name (front/image, "
-                             "front/detections, ...) and all run through one model as one batch. [''] (or []) is "
-                             "one unnamed camera: image, detections, ... as before."),
-    "camera_pose": ParameterSpec("The camera in target_frame: x, y, z (m), roll, pitch, yaw (rad), REP 103, "
-                                 "positive pitch looks down; six values per camera, in the order of cameras. "
-                                 "Unset: from TF where tf2_ros is installed, else no drivable_grid.",
-                                 unset_type="DOUBLE_ARRAY"),
-    "target_frame": ParameterSpec("Frame of drivable_grid (the vehicle's, x forward, y left, z up)."),
-    "grid_resolution": ParameterSpec("drivable_grid cell size in metres.", float_range=(0.01, 2.0)),
-    "grid_backward": ParameterSpec("drivable_grid extent behind target_frame's origin, metres: a rear camera's "
-                                   "ground (0: the grid starts at the origin).", float_range=(0.0, 200.0)),
-    "grid_forward": ParameterSpec("drivable_grid extent ahead of target_frame's origin, metres.",
-                                  float_range=(1.0, 200.0)),
-    "grid_side": ParameterSpec("drivable_grid extent to each side, metres.", float_range=(0.5, 100.0)),
-    "grid_range": ParameterSpec("Cells farther than this from the camera are unknown (-1), metres.",
-                                float_range=(1.0, 200.0)),
-    "autostart": ParameterSpec("Configure and activate at start (lifecycle); false: wait for "
-                               "`ros2 lifecycle set`."),
-}
+# a parameter without a default is declared with its type alone (rclpy's Parameter.Type name)
+UNSET_TYPES = {("array", "number"): "DOUBLE_ARRAY", ("array", "string"): "STRING_ARRAY", ("string", None): "STRING"}
+
+
+def parameter_spec(prop: dict[str, Any]) -> ParameterSpec:
+    """A parameter's declaration as config/perception_node.schema.json writes it."""
+    kind = prop["type"]
+    bounds = (prop["minimum"], prop["maximum"]) if "minimum" in prop else None
+    return ParameterSpec(
+        prop["description"], tuple(prop.get("enum", ())),
+        float_range=(float(bounds[0]), float(bounds[1])) if bounds and kind == "number" else None,
+        int_range=(int(bounds[0]), int(bounds[1])) if bounds and kind == "integer" else None,
+        live=bool(prop.get(SETTABLE, False)),
+        unset_type=None if "default" in prop else UNSET_TYPES[(kind, prop.get("items", {}).get("type"))])
+
+
+# every parameter, from the one file that declares them
+PARAMETERS: dict[str, ParameterSpec] = {name: parameter_spec(prop) for name, prop in parameter_properties().items()}
 
 
 def parameter_values(node: Any) -> dict[str, Any]:
@@ -113,14 +88,14 @@ def read_only_refusal(names: list[str], node_name: str, active: bool) -> str:
             "`activate` (or restart the node)")
 
 
-def unknown_parameter_warnings(node: Any) -> list[str]:
-    """A line for each -p NAME:=VALUE or params-file key given for this node that it does not declare, with
-    the nearest declared name: rclpy keeps such overrides aside, and they would be ignored in silence."""
-    # rclpy (Humble to Kilted) keeps the overrides given for this node here; there is no public accessor
-    overrides = getattr(node, "_parameter_overrides", {}) or {}
+def unknown_parameter_warnings(node: Any, argv: list[str]) -> list[str]:
+    """A line for each -p NAME:=VALUE or params-file key of the command line (argv) given for this node that it
+    does not declare, with the nearest declared name: rclpy keeps such overrides aside, and they would be
+    ignored in silence. Read from the command line itself, as rcl reads it: rclpy has no public accessor."""
+    given = given_parameters(argv, node.get_namespace(), node.get_name())
     declared = set(node.list_parameters([], 0).names)  # ours and rclpy's own (use_sim_time, ...)
     lines = []
-    for name in sorted(set(overrides) - declared):
+    for name in sorted(given - declared):
         if name.startswith("qos_overrides."):
             continue  # read by rclpy itself when a publisher or subscription is created
         near = difflib.get_close_matches(name, sorted(declared), n=1)
@@ -253,10 +228,10 @@ def updated_settings(settings: NodeSettings, changes: dict[str, Any]) -> NodeSet
 
 
 def parameter_table(defaults: dict[str, Any] | None = None) -> str:
-    """The README's parameter table (markdown), made from the declarations here and the defaults of
-    config/jetson.yaml, so neither is written a second time: `python -m mtl_perception.ros.parameters`."""
+    """The README's parameter table (markdown), made from config/perception_node.schema.json, so nothing of it
+    is written a second time: `python -m mtl_perception.ros.parameters`."""
     defaults = node_defaults() if defaults is None else defaults
-    rows = ["| parameter | default (config/jetson.yaml) | allowed | at run time | what |", "|---|---|---|---|---|"]
+    rows = ["| parameter | default | allowed | at run time | what |", "|---|---|---|---|---|"]
     for name, spec in PARAMETERS.items():
         value = defaults.get(name)
         text = str(value).lower() if isinstance(value, bool) else str(value)  # as YAML and ros2 param write it

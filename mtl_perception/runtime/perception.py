@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mtl_perception.defaults import from_node_defaults
+from mtl_perception.parameter_schema import load_schema, value_range
 from mtl_perception.runtime.backends import Backend, BackendOptions, load_backend
 from mtl_perception.runtime.contract import ModelInfo
 from mtl_perception.runtime.letterbox import Letterbox, boxes_to_frame, letterbox_image, mask_to_frame
@@ -36,11 +37,12 @@ class PerceptionConfig:
         return cls(model_path, backend, settings.score_threshold, settings.iou_threshold, settings.max_detections)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.iou_threshold <= 1.0:
-            raise ValueError(f"thresholds must lie in [0, 1], got score {self.score_threshold}, "
-                             f"iou {self.iou_threshold}")
-        if self.max_detections < 1:
-            raise ValueError(f"max_detections must be >= 1, got {self.max_detections}")
+        # the node's ranges (config/perception_node.schema.json): every caller is held to the same ones
+        schema = load_schema()
+        for name in ("score_threshold", "iou_threshold", "max_detections"):
+            low, high = value_range(name, schema)
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"{name} must lie in [{low}, {high}], got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

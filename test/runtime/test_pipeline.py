@@ -13,7 +13,13 @@ import pytest
 from mtl_perception.runtime.backends import BackendOptions
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
-from mtl_perception.runtime.pipeline import CameraFrame, CameraGeometry, EncodedImage, FramePipeline, FrameResult
+from mtl_perception.runtime.pipeline import (
+    CameraFrame,
+    CameraGeometry,
+    EncodedImage,
+    FramePipeline,
+    FrameResult,
+)
 
 pytestmark = pytest.mark.jetson_python
 

@@ -1,7 +1,7 @@
 """How each output message is laid out, written once for both of the package's writers.
 
 The node publishes rclpy messages (ros/conversions.py) and the bag tools write rosbags messages
-(evaluation/bags.py). Both build them with the functions here, through a MessageFactory of their kind,
+(bags.py). Both build them with the functions here, through a MessageFactory of their kind,
 so a message's fields, units and conventions (boxes in camera pixels with centre and size, the grid's
 origin and row order, the marking points' fields) cannot differ between a live node and a recorded
 result. The reading side is here too (grid_from_message), for any reader of either kind. No ROS import.
@@ -30,6 +30,7 @@ IMAGE = "sensor_msgs/msg/Image"
 OCCUPANCY_GRID = "nav_msgs/msg/OccupancyGrid"
 POINT_CLOUD = "sensor_msgs/msg/PointCloud2"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 
 
 class MessageFactory(Protocol):

@@ -1,6 +1,6 @@
 """rosbag2 files as both sides of the package read them, without ROS: the message type names, a typestore that
 knows vision_msgs, the QoS a recording says its publishers offered, and rosbags' errors as one-line BagErrors.
-The bag tools (evaluation/bags.py) and the bag player (ros/bag_player.py) both build on it."""
+The bag tools (bags.py) and the bag player (ros/bag_player.py) both build on it."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from typing import Any
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from mtl_perception import message_layouts as layouts
 from mtl_perception.errors import UserFacingError
 from mtl_perception.package_paths import vision_msgs_definitions
 
-IMAGE = "sensor_msgs/msg/Image"
-CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-GRID = "nav_msgs/msg/OccupancyGrid"
-POINTS = "sensor_msgs/msg/PointCloud2"
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
+# the message type names the bag tools use, from their one home (message_layouts)
+CAMERA_INFO, IMAGE, COMPRESSED, GRID, POINTS = (layouts.CAMERA_INFO, layouts.IMAGE, layouts.COMPRESSED_IMAGE,
+                                                layouts.OCCUPANCY_GRID, layouts.POINT_CLOUD)
 
 
 class BagError(RuntimeError, UserFacingError):

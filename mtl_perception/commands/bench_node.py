@@ -31,8 +31,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from vision_msgs.msg import Detection2DArray
 
+from mtl_perception.bags import IMAGE_TOPIC, write_image_bag
 from mtl_perception.commands.arguments.bench_node import SETTLE_S
-from mtl_perception.evaluation.bags import IMAGE_TOPIC, write_image_bag
 from mtl_perception.evaluation.benchmark import measure, measure_ground
 from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
 from mtl_perception.ros.bag_player import BagPlayer, restamped

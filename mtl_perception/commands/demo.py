@@ -32,19 +32,19 @@ from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import MarkerArray
 
 from mtl_perception.atomic_io import atomic_write_text
-from mtl_perception.commands.arguments.demo import REPLAY_HZ
-from mtl_perception.data.bdd100k import BDD100KSplit, SplitPaths
-from mtl_perception.data.ground_truth import load_ground_truth
-from mtl_perception.data.randomisation import Randomisation
-from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
-from mtl_perception.evaluation.bag_eval import LabelJoin
-from mtl_perception.evaluation.bags import (
+from mtl_perception.bags import (
     CAMERA_INFO,
     IMAGE_TOPIC,
     calibration_of,
     read_image_frames,
     write_image_bag,
 )
+from mtl_perception.commands.arguments.demo import REPLAY_HZ
+from mtl_perception.data.bdd100k import BDD100KSplit, SplitPaths
+from mtl_perception.data.ground_truth import load_ground_truth
+from mtl_perception.data.randomisation import Randomisation
+from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
+from mtl_perception.evaluation.bag_eval import LabelJoin
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.evaluation.ground_eval import GroundScores
 from mtl_perception.message_layouts import detections_from_message, grid_from_message

@@ -7,10 +7,10 @@ import json
 import sys
 from dataclasses import replace
 
+from mtl_perception.bags import BagError, count_image_messages, read_camera_info
 from mtl_perception.data.bdd100k import DatasetError
 from mtl_perception.data.ground_truth import ground_json, load_ground_truth
 from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin, evaluate_bag
-from mtl_perception.evaluation.bags import BagError, count_image_messages, read_camera_info
 from mtl_perception.evaluation.evaluator import format_summary
 from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError

@@ -7,7 +7,7 @@ import sys
 
 from tqdm import tqdm
 
-from mtl_perception.evaluation.bags import FRAMES_FILE, load_camera_info_yaml, write_image_bag
+from mtl_perception.bags import FRAMES_FILE, load_camera_info_yaml, write_image_bag
 from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 
 

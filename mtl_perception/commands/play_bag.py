@@ -7,7 +7,7 @@ import sys
 
 import rclpy
 
-from mtl_perception.evaluation.bags import BagError
+from mtl_perception.bags import BagError
 from mtl_perception.ros.bag_player import BagPlayer
 
 

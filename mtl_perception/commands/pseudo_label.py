@@ -29,6 +29,7 @@ import cv2
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_write_bytes, atomic_write_text
+from mtl_perception.bags import read_image_frames
 from mtl_perception.data.pseudo_label import (
     COCO_TO_BDD100K,
     DRIVABLE_DEFINITION,
@@ -38,7 +39,6 @@ from mtl_perception.data.pseudo_label import (
     frame_record,
 )
 from mtl_perception.data.teachers import TeacherError, load_teacher
-from mtl_perception.evaluation.bags import read_image_frames
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from mtl_perception.bags import FRAMES_FILE, BagError, ResultBagWriter, read_image_frames
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.data.ground_truth import FrameGround
-from mtl_perception.evaluation.bags import FRAMES_FILE, BagError, ResultBagWriter, read_image_frames
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
 from mtl_perception.runtime.overlay import draw_result

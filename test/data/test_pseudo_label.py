@@ -146,7 +146,7 @@ def test_shards_merge_into_what_one_job_writes(frames: Path, tmp_path: Path) -> 
 
 @needs_teachers
 def test_a_video_and_a_bag(tmp_path: Path, frames: Path) -> None:
-    from mtl_perception.evaluation.bags import write_image_bag
+    from mtl_perception.bags import write_image_bag
 
     video = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (1280, 720))

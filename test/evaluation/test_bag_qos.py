@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 
-from mtl_perception.evaluation.bags import OfferedQos, offered_qos, typestore
+from mtl_perception.bags import OfferedQos, offered_qos, typestore
 
 pytestmark = pytest.mark.jetson_python
 

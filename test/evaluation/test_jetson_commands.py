@@ -46,7 +46,7 @@ def test_eval_and_its_saved_predictions_score_alike(bundled_model: Path, small_s
 
 
 def test_make_bag_then_eval_bag(bundled_model: Path, small_set: Path, tmp_path: Path) -> None:
-    from mtl_perception.evaluation.bags import read_image_frames
+    from mtl_perception.bags import read_image_frames
 
     bag, out = tmp_path / "drive", tmp_path / "result"
     made = _cli("make-bag", "--images", str(small_set / "images" / "100k" / "val"), "--out", str(bag))

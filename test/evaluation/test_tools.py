@@ -17,7 +17,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
-from mtl_perception.evaluation.bags import FRAMES_FILE, read_image_frames
+from mtl_perception.bags import FRAMES_FILE, read_image_frames
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -420,7 +420,7 @@ def test_make_bag_records_camera_info_and_the_offered_qos(labelled_set: Path, tm
     and the bag says what QoS its publishers offered, as `ros2 bag record` writes it."""
     import cv2
 
-    from mtl_perception.evaluation.bags import read_camera_info
+    from mtl_perception.bags import read_camera_info
 
     first = next(iter(sorted(_images(labelled_set).glob("*.jpg"))))
     h, w = cv2.imread(str(first)).shape[:2]

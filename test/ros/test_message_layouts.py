@@ -12,7 +12,7 @@ from sensor_msgs.msg import PointField
 from std_msgs.msg import Header
 
 from mtl_perception import message_layouts as layouts
-from mtl_perception.evaluation.bags import RosbagsMessages, typestore
+from mtl_perception.bags import RosbagsMessages, typestore
 from mtl_perception.ros.conversions import RclpyMessages
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.lane_markings import GroundMarking

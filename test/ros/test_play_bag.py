@@ -15,7 +15,7 @@ from node_harness import Client
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from mtl_perception.evaluation.bags import write_image_bag
+from mtl_perception.bags import write_image_bag
 from mtl_perception.stamps import to_ns
 
 
@@ -64,7 +64,7 @@ def test_frames_pair_each_image_with_its_camera_info_as_a_recorder_logs_them(tmp
     import rclpy
     from rosbags.rosbag2 import Writer
 
-    from mtl_perception.evaluation.bags import CAMERA_INFO, CAMERA_QOS, IMAGE, offered_qos_argument, typestore
+    from mtl_perception.bags import CAMERA_INFO, CAMERA_QOS, IMAGE, offered_qos_argument, typestore
     from mtl_perception.ros.bag_player import BagPlayer
 
     store = typestore()
@@ -115,7 +115,7 @@ def test_restamped_frames_read_back_with_the_new_stamp_by_rclpy_and_rosbags(litt
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CompressedImage
 
-    from mtl_perception.evaluation.bags import CAMERA_INFO, COMPRESSED, IMAGE, typestore
+    from mtl_perception.bags import CAMERA_INFO, COMPRESSED, IMAGE, typestore
     from mtl_perception.ros.bag_player import RecordedFrame, restamped
 
     store = typestore()

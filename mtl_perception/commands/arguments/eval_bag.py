@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mtl_perception.bags import STORAGES, default_storage
 from mtl_perception.commands.common import add_backend_arguments, add_split_argument, probability
 from mtl_perception.defaults import NodeDefault
-from mtl_perception.evaluation.bags import STORAGES, default_storage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

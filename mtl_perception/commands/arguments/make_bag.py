@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mtl_perception.bags import IMAGE_TOPIC, STORAGES, default_storage
 from mtl_perception.commands.common import rate_hz
-from mtl_perception.evaluation.bags import IMAGE_TOPIC, STORAGES, default_storage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

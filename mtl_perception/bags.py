@@ -177,10 +177,6 @@ class RosbagsMessages:
         return np.asarray(values, np.float64)
 
 
-def image_message(store: Typestore, header: Any, array: np.ndarray, encoding: str) -> Any:
-    return layouts.image(RosbagsMessages(store), header, array, encoding)
-
-
 # What the bag says its publishers offered (rosbag2's offered_qos_profiles, its version-8 layout): a camera
 # driver's reliable, volatile, keep-last publisher with no deadline; ros2 bag play and perception_node's `auto`
 # match it. history 1 KEEP_LAST, reliability 1 RELIABLE, durability 2 VOLATILE, liveliness 1 AUTOMATIC.
@@ -270,7 +266,7 @@ def write_image_bag(images: list[Path], out: Path, topic: str = IMAGE_TOPIC, sto
                     if camera_info and image.shape[:2] != (camera_info["height"], camera_info["width"]):
                         raise ValueError(f"{path.name} is {image.shape[1]}x{image.shape[0]}, the camera_info "
                                          f"{camera_info['width']}x{camera_info['height']}: is it this camera's?")
-                    msg = image_message(store, header, image, "bgr8")
+                    msg = layouts.image(RosbagsMessages(store), header, image, "bgr8")
                 writer.write(connection, stamp, store.serialize_cdr(msg, connection.msgtype))
                 if info is not None and camera_info is not None:
                     writer.write(info, stamp, store.serialize_cdr(_camera_info_message(store, header, camera_info),
@@ -374,7 +370,7 @@ class ResultBagWriter:
         self.writer = open_writer(self.partial, storage)
         add = self.writer.add_connection
         namespace = namespace.rstrip("/")
-        self.detections = add(f"{namespace}/detections", "vision_msgs/msg/Detection2DArray", typestore=self.store)
+        self.detections = add(f"{namespace}/detections", layouts.DETECTION_ARRAY, typestore=self.store)
         self.drivable = add(f"{namespace}/drivable_mask", IMAGE, typestore=self.store)
         self.lane = add(f"{namespace}/lane_mask", IMAGE, typestore=self.store)
         self.overlay = add(f"{namespace}/overlay", IMAGE, typestore=self.store) if overlays else None

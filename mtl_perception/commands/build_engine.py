@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
+from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, build_tensorrt_engine
 from mtl_perception.runtime.contract import ModelContractError
 
 
@@ -16,9 +16,9 @@ def run(args: argparse.Namespace) -> int:
                              calibration_dir=args.calibration_dir,
                              calibration_algorithm=args.calibration_algorithm, workspace_mb=args.workspace_mb)
     try:
-        backend = load_backend(args.model, options)
+        engine = build_tensorrt_engine(args.model, options)
     except (ModelLoadError, ModelContractError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"engine ready: {getattr(backend, 'engine_path', '?')} ({backend.name})")
+    print(f"engine ready: {engine}")
     return 0

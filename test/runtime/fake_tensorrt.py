@@ -30,11 +30,21 @@ ENGINE_MAGIC = b"FAKE-ENGINE\n"
 
 
 @dataclass
+class Call:
+    """One call the code under test made on the fake: "Class.method" (or "Class.attribute=" for a set, or
+    "Class" for a construction), with its arguments."""
+
+    name: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
 class World:
     """What the fake's TensorRT and GPU do, set by a test, and what the backend did to them."""
 
     io: dict[str, tuple[str, list[int], str]]  # tensor -> (numpy dtype, shape, "INPUT"/"OUTPUT") of built engines
-    calls: list[str] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)  # every call on the fake's TensorRT objects, in order
     context_stack: list[Any] = field(default_factory=list)
     contexts_made: int = 0
     contexts_detached: int = 0
@@ -50,8 +60,16 @@ class World:
     echo_rows: bool = False
     build_error: str = ""  # why the last build failed, as TensorRT's log would say
 
-    def record(self, call: str) -> None:
-        self.calls.append(call)
+    def record(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(Call(name, args, kwargs))
+
+    def names(self, prefix: str = "") -> list[str]:
+        """The calls' names in order (those starting with prefix)."""
+        return [call.name for call in self.calls if call.name.startswith(prefix)]
+
+    def args(self, name: str) -> list[tuple]:
+        """Every call of that name's arguments (keyword arguments after the positional ones, by name)."""
+        return [(*call.args, *call.kwargs.items()) for call in self.calls if call.name == name]
 
     def require_context(self, what: str) -> None:
         if not self.context_stack:
@@ -68,10 +86,12 @@ def _dynamic_inputs(io: dict[str, tuple[str, list[int], str]]) -> list[str]:
 
 
 class _Restricted:
-    """Attribute access limited to the version's table for this class (public names only)."""
+    """Attribute access limited to the version's table for this class (public names only); every public method
+    call and attribute set is recorded in the world (World.calls), with its arguments."""
 
     _api: str = ""
     _allowed: frozenset[str] = frozenset()
+    _world: World
 
     def __getattribute__(self, name: str) -> Any:
         if not name.startswith("_"):
@@ -80,15 +100,25 @@ class _Restricted:
             if name not in allowed:
                 raise AttributeError(f"fake TensorRT: {cls._api} has no attribute {name!r} in this version")
             try:
-                return object.__getattribute__(self, name)
+                value = object.__getattribute__(self, name)
             except AttributeError:
                 raise NotImplementedError(f"fake TensorRT: {cls._api}.{name} exists in this version but is "
                                           "not faked: extend test/runtime/fake_tensorrt.py") from None
+            if callable(value) and not isinstance(value, type):
+                world = object.__getattribute__(self, "_world")
+
+                def recorded(*args: Any, **kwargs: Any) -> Any:
+                    world.record(f"{cls._api}.{name}", *args, **kwargs)
+                    return value(*args, **kwargs)
+                return recorded
+            return value
         return object.__getattribute__(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("_") and name not in type(self)._allowed:
-            raise AttributeError(f"fake TensorRT: {type(self)._api} has no attribute {name!r} in this version")
+        if not name.startswith("_"):
+            if name not in type(self)._allowed:
+                raise AttributeError(f"fake TensorRT: {type(self)._api} has no attribute {name!r} in this version")
+            type(self)._world.record(f"{type(self)._api}.{name}=", value)
         object.__setattr__(self, name, value)
 
 
@@ -104,7 +134,12 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
         return frozenset(names)
 
     def restricted(api: str, impl: type) -> type:
-        return type(api, (impl, _Restricted), {"_api": api, "_allowed": allowed(api)})
+        def construct(self: Any, *args: Any, **kwargs: Any) -> None:
+            world.record(api, *args, **kwargs)
+            impl.__init__(self, *args, **kwargs)
+
+        return type(api, (impl, _Restricted), {"_api": api, "_allowed": allowed(api), "_world": world,
+                                                "__init__": construct})
 
     def enum_of(api: str) -> type:
         return enum.IntEnum(api.rsplit(".", 1)[-1], {name: i for i, name in enumerate(table["classes"][api]["members"])
@@ -121,7 +156,6 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             self._data = data
 
         def serialize(self) -> bytes:
-            world.record("ITimingCache.serialize")
             return b"TIMING " + version.encode()
 
     class IBuilderConfig:
@@ -138,11 +172,9 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             self._pool[pool] = size
 
         def create_timing_cache(self, data: bytes) -> Any:
-            world.record("IBuilderConfig.create_timing_cache")
             return restricted("ITimingCache", ITimingCache)(bytes(data))
 
         def set_timing_cache(self, cache: Any, ignore_mismatch: bool) -> bool:
-            world.record(f"IBuilderConfig.set_timing_cache(ignore_mismatch={ignore_mismatch})")
             if world.refuse_timing_cache:
                 return False
             if cache._data == world.timing_cache_from_other_device and not ignore_mismatch:
@@ -157,12 +189,10 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             self._flags.add(flag.name)
 
         def add_optimization_profile(self, profile: Any) -> int:
-            world.record("IBuilderConfig.add_optimization_profile")
             self._profiles.append(profile)
             return len(self._profiles) - 1
 
         def set_calibration_profile(self, profile: Any) -> bool:
-            world.record("IBuilderConfig.set_calibration_profile")
             self._calibration_profile = profile
             return True
 
@@ -201,10 +231,9 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
 
     class Builder:
         def __init__(self, logger: Any) -> None:
-            world.record("Builder")
+            pass
 
         def create_network(self, flags: int) -> Any:
-            world.record(f"Builder.create_network({flags})")
             return restricted("INetworkDefinition", INetworkDefinition)()
 
         def create_builder_config(self) -> Any:
@@ -215,7 +244,6 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
 
         def build_serialized_network(self, network: Any, config: Any) -> Any:
             world.require_context("build_serialized_network")
-            world.record("Builder.build_serialized_network")
             if config._monitor is not None:
                 config._monitor.phase_start("Building engine", None, 1)
             dynamic = _dynamic_inputs(world.io)
@@ -257,7 +285,6 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             self.num_errors = 0
 
         def parse(self, data: bytes, path: str) -> bool:
-            world.record("OnnxParser.parse")
             return data[:4] != b"BAD!"
 
         def get_error(self, index: int) -> str:
@@ -270,7 +297,6 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             self._input_shapes: dict[str, list[int]] = {}
 
         def set_input_shape(self, name: str, shape: Any) -> bool:
-            world.record(f"IExecutionContext.set_input_shape({name}, {list(shape)})")
             low, _, high = self._engine._profiles[name]
             if len(shape) != len(low) or not all(a <= v <= b for a, v, b in zip(low, shape, high)):
                 return False  # TensorRT logs the error and answers False
@@ -284,7 +310,6 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
 
         def execute_async_v3(self, stream_handle: int) -> bool:
             world.require_context("execute_async_v3")
-            world.record("IExecutionContext.execute_async_v3")
             unset = [name for name in _dynamic_inputs(self._engine._io) if name not in self._input_shapes]
             if unset:
                 return False  # TensorRT: input dimensions not specified
@@ -334,7 +359,6 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             return [tuple(shape) for shape in self._profiles[name]]
 
         def create_execution_context(self) -> Any:
-            world.record("ICudaEngine.create_execution_context")
             return restricted("IExecutionContext", IExecutionContext)(self)
 
     class Runtime:
@@ -342,7 +366,6 @@ def make_tensorrt(version: str, world: World) -> types.ModuleType:
             pass
 
         def deserialize_cuda_engine(self, data: bytes) -> Any:
-            world.record("Runtime.deserialize_cuda_engine")
             data = bytes(data)
             if not data.startswith(ENGINE_MAGIC):
                 return None  # what TensorRT gives for a corrupt file (and logs an error)

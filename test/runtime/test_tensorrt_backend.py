@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_tensorrt import World, engine_bytes, make_pycuda, make_tensorrt
+from fake_tensorrt import Call, World, engine_bytes, make_pycuda, make_tensorrt
 
 from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
@@ -25,6 +25,7 @@ from mtl_perception.runtime.contract import ModelContractError
 pytest.importorskip("onnx", reason="the backend reads the model's metadata with onnx")
 
 VERSIONS = ("8.5.3", "8.6.1", "10.3.0")
+MODULES = ("mtl_perception.runtime.backends.tensorrt_backend", "mtl_perception.runtime.backends.engine_builder")
 
 
 def contract_io(model: Path) -> dict[str, tuple[str, list[int], str]]:
@@ -47,10 +48,11 @@ def profile(largest: int) -> dict[str, list[list[int]]]:
 
 
 class Fake:
-    """One version's fake installed as `tensorrt` and `pycuda.driver`, and the backend imported against it."""
+    """One version's fake installed as `tensorrt` and `pycuda.driver`, and the backend and the engine builder
+    imported against it."""
 
-    def __init__(self, version: str, world: World, backend: Any) -> None:
-        self.version, self.world, self.module = version, world, backend
+    def __init__(self, version: str, world: World, backend: Any, builder: Any) -> None:
+        self.version, self.world, self.module, self.builder = version, world, backend, builder
 
     def options(self, tmp_path: Path, **changes: Any) -> BackendOptions:
         return BackendOptions("tensorrt", engine_cache_dir=tmp_path / "engines", **changes)
@@ -68,20 +70,18 @@ def fake(request: pytest.FixtureRequest, bundled_model: Path, monkeypatch: pytes
     monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(request.param, world))
     monkeypatch.setitem(sys.modules, "pycuda", pycuda)
     monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
-    monkeypatch.delitem(sys.modules, "mtl_perception.runtime.backends.tensorrt_backend", raising=False)
-    backend = importlib.import_module("mtl_perception.runtime.backends.tensorrt_backend")
-    yield Fake(request.param, world, backend)
-    sys.modules.pop("mtl_perception.runtime.backends.tensorrt_backend", None)  # no fake-bound module left
+    for name in MODULES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    backend, builder = (importlib.import_module(name) for name in MODULES)
+    yield Fake(request.param, world, backend, builder)
+    for name in MODULES:
+        sys.modules.pop(name, None)  # no fake-bound module left
 
 
 def test_first_start_builds_caches_runs_and_frees_everything(fake: Fake, bundled_model: Path,
                                                                tmp_path: Path) -> None:
     world = fake.world
     backend = fake.start(bundled_model, fake.options(tmp_path))
-    explicit_batch = [c for c in world.calls if c.startswith("Builder.create_network")]
-    assert explicit_batch == (["Builder.create_network(0)"] if fake.version.startswith("10") else
-                              [f"Builder.create_network({1 << int(sys.modules['tensorrt'].NetworkDefinitionCreationFlag.EXPLICIT_BATCH)})"])
-    assert "IBuilderConfig.set_timing_cache(ignore_mismatch=True)" in world.calls
     assert backend.engine_path.is_file() and "sm87-16sm-15389mib" in backend.engine_path.name
     assert list((tmp_path / "engines").glob("timing-*.cache"))
     assert world.context_stack == [] and world.contexts_made == 1  # the primary context, pushed and popped
@@ -100,7 +100,7 @@ def test_a_cached_engine_is_loaded_without_a_build(fake: Fake, bundled_model: Pa
     fake.start(bundled_model, fake.options(tmp_path)).close()
     fake.world.calls.clear()
     backend = fake.start(bundled_model, fake.options(tmp_path))
-    assert "Builder" not in fake.world.calls and "Runtime.deserialize_cuda_engine" in fake.world.calls
+    assert "Builder" not in fake.world.names() and "Runtime.deserialize_cuda_engine" in fake.world.names()
     backend.close()
 
 
@@ -174,7 +174,7 @@ def test_int8_calibration_that_breaks_off_is_refused(fake: Fake, bundled_model: 
         yield np.zeros((1, 384, 640, 3), np.uint8)
         raise OSError("camera frames on a network share went away")
 
-    monkeypatch.setattr(fake.module, "calibration_batches", one_then_broken)
+    monkeypatch.setattr(fake.builder, "calibration_batches", one_then_broken)
     options = fake.options(tmp_path, precision="int8", calibration_dir=frames)
     with caplog.at_level(logging.ERROR), pytest.raises(ModelLoadError, match="saw 1 of the 4 images") as raised:
         fake.start(bundled_model, options)
@@ -214,14 +214,14 @@ def test_a_frame_of_the_wrong_shape_is_refused_before_the_gpu(fake: Fake, bundle
         backend.infer(np.zeros((1, 360, 640, 3), np.uint8))
     with pytest.raises(ValueError, match=r"uint8\[2, 384, 640, 3\] does not fit"):  # beyond the profile
         backend.infer(np.zeros((2, 384, 640, 3), np.uint8))
-    assert "IExecutionContext.execute_async_v3" not in fake.world.calls and fake.world.context_stack == []
+    assert "IExecutionContext.execute_async_v3" not in fake.world.names() and fake.world.context_stack == []
     backend.close()
 
 
 def test_build_progress_where_tensorrt_gives_none(fake: Fake, bundled_model: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(fake.module, "BUILD_PROGRESS_PERIOD_S", 0.05)
+    monkeypatch.setattr(fake.builder, "BUILD_PROGRESS_PERIOD_S", 0.05)
     fake.world.build_seconds = 0.3
     with caplog.at_level(logging.INFO):
         fake.start(bundled_model, fake.options(tmp_path)).close()
@@ -254,12 +254,12 @@ def test_a_dynamic_batch_gets_a_profile_for_1_to_n(fake: Fake, bundled_model: Pa
     world.echo_rows = True
     backend = fake.start(bundled_model, fake.options(tmp_path, max_batch=3))
     assert "-batch1to3-" in backend.engine_path.name  # another camera count builds (and caches) its own
-    assert "IBuilderConfig.add_optimization_profile" in world.calls
+    assert "IBuilderConfig.add_optimization_profile" in world.names()
     assert (backend.static_batch, backend.max_batch) == (None, 3)
     for batch in (3, 1, 2):  # rows keep their order; a smaller batch uses the first rows of the buffers
         frames = np.stack([np.full((384, 640, 3), 10 * (row + 1), np.uint8) for row in range(batch)])
         outputs = backend.infer(frames)
-        assert f"IExecutionContext.set_input_shape(images, [{batch}, 384, 640, 3])" in world.calls
+        assert world.args("IExecutionContext.set_input_shape")[-1] == ("images", (batch, 384, 640, 3))
         assert outputs["drivable"].shape == (batch, 384, 640) and outputs["scores"].shape[0] == batch
         assert [int(outputs["drivable"][row, 0, 0]) for row in range(batch)] == [10 * (r + 1) for r in range(batch)]
     with pytest.raises(ValueError, match=r"\[1..3, 384, 640, 3\]"):
@@ -274,7 +274,7 @@ def test_a_dynamic_batch_gets_a_profile_for_1_to_n(fake: Fake, bundled_model: Pa
 def test_a_dynamic_int8_build_calibrates_at_batch_1(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
     frames = _frames(tmp_path / "frames", 3)
     backend = fake.start(bundled_model, fake.options(tmp_path, precision="int8", calibration_dir=frames, max_batch=2))
-    assert "IBuilderConfig.set_calibration_profile" in fake.world.calls  # the fake refuses the build without it
+    assert "IBuilderConfig.set_calibration_profile" in fake.world.names()  # the fake refuses the build without it
     backend.close()
 
 
@@ -290,9 +290,9 @@ def test_a_batch_1_file_builds_without_a_profile(fake: Fake, tmp_path: Path, bun
     fake.world.io = contract_io(old)
     backend = fake.start(old, fake.options(tmp_path, max_batch=3))
     assert "batch1to" not in backend.engine_path.name and (backend.static_batch, backend.max_batch) == (1, 1)
-    assert "IBuilderConfig.add_optimization_profile" not in fake.world.calls
+    assert "IBuilderConfig.add_optimization_profile" not in fake.world.names()
     backend.infer(np.zeros((1, 384, 640, 3), np.uint8))
-    assert not any(c.startswith("IExecutionContext.set_input_shape") for c in fake.world.calls)
+    assert not fake.world.names("IExecutionContext.set_input_shape")
     backend.close()
 
 
@@ -304,3 +304,75 @@ def test_the_fake_refuses_a_dynamic_build_without_a_profile(fake: Fake) -> None:
     fake.world.context_stack.append(object())
     assert builder.build_serialized_network(builder.create_network(0), config) is None
     assert "no optimization profile" in fake.world.build_error
+
+
+# The calls that make an engine, in NVIDIA's samples' order (build_engine.py: parse, configure, profile,
+# precision, build; then the runtime deserialises). What each version adds: 10 sets its progress monitor.
+BUILD_CALLS = ("Builder.create_network", "OnnxParser.parse", "Builder.create_builder_config",
+               "IBuilderConfig.set_memory_pool_limit", "IBuilderConfig.create_timing_cache",
+               "IBuilderConfig.set_timing_cache", "IBuilderConfig.progress_monitor=",
+               "Builder.create_optimization_profile", "IOptimizationProfile.set_shape",
+               "IBuilderConfig.add_optimization_profile", "IBuilderConfig.set_flag", "IBuilderConfig.int8_calibrator=",
+               "IBuilderConfig.set_calibration_profile", "Builder.build_serialized_network",
+               "IBuilderConfig.get_timing_cache", "ITimingCache.serialize", "Runtime.deserialize_cuda_engine")
+
+
+def _build_calls(world: World) -> list[Call]:
+    return [call for call in world.calls if call.name in BUILD_CALLS]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32", "int8"])
+def test_the_build_makes_each_versions_calls_in_order_with_their_arguments(fake: Fake, bundled_model: Path,
+                                                                           tmp_path: Path, precision: str) -> None:
+    """Behaviour, not source text (issue 31 item 6): through the fake of each version's API table, the calls
+    that build an engine, their order and their arguments. A call outside a version's table fails here."""
+    trt = sys.modules["tensorrt"]
+    frames = _frames(tmp_path / "frames", 3)
+    extra = {"calibration_dir": frames} if precision == "int8" else {}
+    fake.start(bundled_model, fake.options(tmp_path, precision=precision, max_batch=2, workspace_mb=512,
+                                           **extra)).close()
+    calls = _build_calls(fake.world)
+    ten = fake.version.startswith("10")
+    expected = ["Builder.create_network", "OnnxParser.parse", "Builder.create_builder_config",
+                "IBuilderConfig.set_memory_pool_limit", "IBuilderConfig.create_timing_cache",
+                "IBuilderConfig.set_timing_cache", *(["IBuilderConfig.progress_monitor="] if ten else []),
+                "Builder.create_optimization_profile", "IOptimizationProfile.set_shape",
+                "IBuilderConfig.add_optimization_profile"]
+    if precision in ("fp16", "int8"):
+        expected.append("IBuilderConfig.set_flag")
+    if precision == "int8":
+        expected += ["IBuilderConfig.set_flag", "IBuilderConfig.int8_calibrator=", "Builder.create_optimization_profile",
+                     "IOptimizationProfile.set_shape", "IBuilderConfig.set_calibration_profile"]
+    expected += ["Builder.build_serialized_network", "IBuilderConfig.get_timing_cache", "ITimingCache.serialize",
+                 "Runtime.deserialize_cuda_engine"]
+    assert [call.name for call in calls] == expected
+    by_name = {call.name: call for call in reversed(calls)}  # the first call of each name
+    # explicit batch: a flag TensorRT 8.x must be asked for, 10's only kind (the flag deprecated there)
+    flags = 0 if ten else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    assert by_name["Builder.create_network"].args == (flags,)
+    assert by_name["IBuilderConfig.set_memory_pool_limit"].args == (trt.MemoryPoolType.WORKSPACE, 512 << 20)
+    assert by_name["IBuilderConfig.set_timing_cache"].kwargs == {"ignore_mismatch": True}
+    assert by_name["IOptimizationProfile.set_shape"].args == ("images", (1, 384, 640, 3), (2, 384, 640, 3),
+                                                              (2, 384, 640, 3))
+    set_flags = [call.args[0] for call in calls if call.name == "IBuilderConfig.set_flag"]
+    assert set_flags == {"fp16": [trt.BuilderFlag.FP16], "fp32": [],
+                         "int8": [trt.BuilderFlag.FP16, trt.BuilderFlag.INT8]}[precision]
+    if precision == "int8":  # the calibration profile: one image at a time
+        shapes = [call.args for call in calls if call.name == "IOptimizationProfile.set_shape"]
+        assert shapes[1] == ("images", (1, 384, 640, 3), (1, 384, 640, 3), (1, 384, 640, 3))
+
+
+def test_build_engine_builds_ahead_of_time_and_then_finds_it(fake: Fake, bundled_model: Path, tmp_path: Path) -> None:
+    """`mtl-perception build-engine`'s path: the builder alone (no execution context, no buffers), the primary
+    context current only for the build; a second call loads the cached engine and builds nothing."""
+    options = fake.options(tmp_path)
+    path = fake.builder.build_engine(bundled_model, options)
+    assert path.is_file() and path.read_bytes() == engine_bytes(fake.world.io, profile(1))
+    assert "ICudaEngine.create_execution_context" not in fake.world.names()
+    assert fake.world.context_stack == [] and fake.world.contexts_detached == fake.world.contexts_made == 1
+    fake.world.calls.clear()
+    assert fake.builder.build_engine(bundled_model, options) == path
+    assert not fake.world.names("Builder") and fake.world.names("Runtime.deserialize_cuda_engine")
+    backend = fake.start(bundled_model, options)  # the node then finds it, as built
+    assert backend.engine_path == path and not fake.world.names("Builder")
+    backend.close()

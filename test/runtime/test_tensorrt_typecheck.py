@@ -14,8 +14,9 @@ def _mypy(*paths: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=REPO)
 
 
-def test_backend_type_checks_against_tensorrt_10() -> None:
-    result = _mypy("mtl_perception/runtime/backends/tensorrt_backend.py")
+def test_backend_and_builder_type_check_against_tensorrt_10() -> None:
+    result = _mypy("mtl_perception/runtime/backends/tensorrt_backend.py",
+                   "mtl_perception/runtime/backends/engine_builder.py")
     assert result.returncode == 0, result.stdout
 
 

@@ -11,8 +11,8 @@ from mtl_perception.runtime.contract import ModelContractError
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
 
-__all__ = ["BACKENDS", "Backend", "BackendChoice", "BackendOptions", "ModelLoadError", "choose_backend",
-           "load_backend", "tensorrt_missing"]
+__all__ = ["BACKENDS", "Backend", "BackendChoice", "BackendOptions", "ModelLoadError", "build_tensorrt_engine",
+           "choose_backend", "load_backend", "tensorrt_missing"]
 log = logging.getLogger(__name__)
 
 # What each Python module of the TensorRT path is, and how a Jetson user installs it.
@@ -90,3 +90,22 @@ def _load_tensorrt(model_path: Path, options: BackendOptions) -> Backend:
         raise ModelLoadError(f"TensorRT could not load {model_path}: {type(err).__name__}: {err}; check that this "
                              "process sees the GPU (in a container: --runtime nvidia) and that TensorRT and CUDA "
                              "are JetPack's own") from err
+
+
+def build_tensorrt_engine(model_path: Path, options: BackendOptions) -> Path:
+    """`mtl-perception build-engine`: the engine for this model and options, built ahead of time unless a
+    valid one is cached (runtime/backends/engine_builder.py); its path. The same one-line errors as loading."""
+    missing = tensorrt_missing()
+    if missing is not None:
+        raise ModelLoadError(f"building a TensorRT engine needs TensorRT: {missing}")
+    if not model_path.is_file():
+        raise ModelLoadError(f"model file {model_path} not found; export one with `mtl-perception export`")
+    from mtl_perception.runtime.backends.engine_builder import build_engine
+
+    try:
+        return build_engine(model_path, options)
+    except (ModelLoadError, ModelContractError):
+        raise
+    except Exception as err:  # CUDA and TensorRT raise their own types; each needs a clear line
+        raise ModelLoadError(f"TensorRT could not build an engine for {model_path}: {type(err).__name__}: {err}; "
+                             "check that this process sees the GPU (in a container: --runtime nvidia)") from err

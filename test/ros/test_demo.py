@@ -28,8 +28,9 @@ def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:
     assert summary["frames"] == 6 and summary["dropped"] == 0, summary
     replay = summary["replay"]
     assert replay["asked_hz"] == 50 and len(replay["probe_ms"]) == 5
-    # the summary's probe_ms are rounded to 0.1 ms: the rate they give again is within 0.5 % of the one used
-    assert replay["rate_hz"] == pytest.approx(sustainable_rate(50, replay["probe_ms"]), rel=0.005)
+    # the replay ran no faster than asked, nor faster than the slowest probe answer allows (probe_ms are rounded
+    # to 0.1 ms: 0.5 % of slack), and the figures say so
+    assert 0 < replay["rate_hz"] <= 50 and replay["rate_hz"] <= 1000 / max(replay["probe_ms"]) * 1.005
     assert set(summary["latency_ms"]) == {"p50", "p90", "p99"} and summary["latency_ms"]["p50"] > 0
     assert {"map50"} <= set(summary["metrics"]["det"]) and {"miou"} <= set(summary["metrics"]["drivable"])
     assert {"iou"} <= set(summary["metrics"]["lane"]) and summary["fps"] > 0

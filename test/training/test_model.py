@@ -123,8 +123,10 @@ def test_one_backbone_registry() -> None:
 
     assert tuple(BACKBONES) == BUNDLED_BACKBONES
     for name, spec in BACKBONES.items():
-        config = default_config(name, ("car",))
-        assert (config.neck_channels, config.neck_repeats) == (spec.neck_channels, spec.neck_repeats)
-        assert sorted(spec.levels.values()) == ["c2", "c3", "c4", "c5"] and len(spec.channels) == 4
+        # the entry's channels and strides are what torchvision's trunk really puts out at c2..c5
+        features = build_backbone(name)(torch.zeros(1, 3, 64, 96))
+        assert [(f.shape[1], 64 // f.shape[2]) for f in features.values()] == list(zip(spec.channels, (4, 8, 16, 32), strict=True))
+        model = build_model(default_config(name, ("car",)))  # and the network built on it runs
+        assert set(model(torch.zeros(1, 3, 64, 96))) == {"det", "drivable", "lane"}
     with pytest.raises(ValueError, match="unknown backbone 'vgg'; use one of mobilenetv2, resnet50"):
         backbone_spec("vgg")

@@ -43,15 +43,18 @@ def test_each_degradation_is_a_switch(switch: str) -> None:
 
 def test_random_warp_keeps_boxes_on_their_pixels() -> None:
     cfg = AugmentConfig(hsv_h=0, hsv_s=0, hsv_v=0)
+    checked = 0
     for seed in range(10):
         out = augment(_sample(), np.random.default_rng(seed), cfg)
         if len(out.boxes) == 0:
-            continue
+            continue  # the warp pushed the box out of the frame: nothing to compare on this seed
         ys, xs = np.nonzero(out.drivable)
         x1, y1, x2, y2 = out.boxes[0]
         # the box around the warped corners encloses the warped mask, within a pixel of rounding
         assert xs.min() >= x1 - 1 and xs.max() + 1 <= x2 + 1 and ys.min() >= y1 - 1 and ys.max() + 1 <= y2 + 1
         assert out.classes.tolist() == [2]
+        checked += 1
+    assert checked >= 5, f"only {checked} of 10 seeds kept the box: the check compared almost nothing"
 
 
 def test_warp_drops_boxes_pushed_out_of_the_frame() -> None:

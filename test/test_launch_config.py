@@ -49,16 +49,16 @@ def test_yaml_defaults_are_valid() -> None:
         assert spec.descriptor().description, name
     settings = settings_from(defaults)
     assert settings.perception.model_path == REPO / "models" / "mtl_mobilenetv2_384x640.onnx"
-    # the runtime's defaults are the node's: derived from config/jetson.yaml (test_defaults_once.py: no copy)
-    from mtl_perception.runtime.perception import PerceptionConfig
-    from mtl_perception.runtime.presets import deployed
+    # the tools' presets are the node's: read from its schema (test_defaults_once.py: no copy in the code)
+    from mtl_perception.runtime.presets import deployed, deployed_backend
 
-    plain = PerceptionConfig(settings.perception.model_path)
     assert (defaults["score_threshold"], defaults["iou_threshold"], defaults["max_detections"]) == \
         (deployed().score_threshold, deployed().iou_threshold, deployed().max_detections) == \
-        (plain.score_threshold, plain.iou_threshold, plain.max_detections)
+        (settings.perception.score_threshold, settings.perception.iou_threshold, settings.perception.max_detections)
+    plain = deployed_backend()
     assert (defaults["backend"], defaults["precision"], defaults["threads"]) == \
-        (plain.backend.backend, plain.backend.precision, plain.backend.threads)
+        (plain.backend, plain.precision, plain.threads)
+    assert deployed_backend(threads=3).threads == 3 and deployed_backend(threads=3).precision == plain.precision
 
 
 def test_launch_file_loads_without_launch_installed() -> None:

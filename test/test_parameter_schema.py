@@ -63,11 +63,13 @@ def test_the_runtime_accepts_what_the_schema_declares() -> None:
     assert tuple(props["backend"]["enum"]) == BACKENDS and tuple(props["precision"]["enum"]) == PRECISIONS
     assert tuple(props["calibration_algorithm"]["enum"]) == CALIBRATION_ALGORITHMS
     assert value_range("threads", SCHEMA) == (0, MAX_THREADS)
+    from mtl_perception.runtime.presets import deployed_backend
+
     low, high = value_range("max_detections", SCHEMA)
-    PerceptionConfig(Path("m.onnx"), max_detections=high)
+    PerceptionConfig(Path("m.onnx"), deployed_backend(), 0.3, 0.45, high)
     for wrong in (low - 1, high + 1):
         with pytest.raises(ValueError, match="max_detections"):
-            PerceptionConfig(Path("m.onnx"), max_detections=wrong)
+            PerceptionConfig(Path("m.onnx"), deployed_backend(), 0.3, 0.45, wrong)
 
 
 def test_descriptors_and_launch_arguments_come_from_the_schema() -> None:

@@ -21,6 +21,7 @@ from mtl_perception.evaluation.benchmark import (
     speed_ratios,
 )
 from mtl_perception.runtime.backends import BackendOptions
+from mtl_perception.runtime.presets import deployed_backend
 from mtl_perception.training.backbone import BACKBONES
 from mtl_perception.training.checkpoint import CheckpointError, model_from_checkpoint
 from mtl_perception.training.complexity import count_flops, model_card, onnx_card
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: --peer runs the peer with ONNX Runtime: time ours with --backend onnxruntime too",
               file=sys.stderr)
         return 2
-    options = BackendOptions(args.backend, threads=args.threads)
+    options = deployed_backend(backend=args.backend, threads=args.threads)
     cards: list[dict] = []
     latency: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,9 +37,10 @@ from mtl_perception.evaluation.benchmark import measure, measure_ground
 from mtl_perception.package_paths import FASTDDS_PROFILE_VARIABLES, fastdds_profile_environment
 from mtl_perception.ros.bag_player import BagPlayer, restamped
 from mtl_perception.ros.node_process import NodeProcess, spinning, until_answered
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
+from mtl_perception.runtime.presets import deployed, deployed_backend
 from mtl_perception.runtime.realtime import STATS_WINDOW_S, percentiles
 from mtl_perception.stamps import to_ns
 from mtl_perception.topics import is_perception_diagnostics
@@ -225,7 +226,8 @@ def _model_problem(model: Path) -> str | None:
     if not model.is_file():
         return "not found"
     try:
-        Perception(PerceptionConfig(model, BackendOptions("onnxruntime", threads=1))).close()
+        Perception(PerceptionConfig.with_settings(model, deployed_backend(backend="onnxruntime", threads=1),
+                                                  deployed())).close()
     except (ModelLoadError, ModelContractError) as err:
         return str(err)
     return None
@@ -246,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
         return _report_cameras(args, sizes[0], rates[0])
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or _default_model(Path(tmp))
-        alone = measure(model, "model", "-", 0.0, BackendOptions("onnxruntime", threads=args.threads), runs=30)
+        alone = measure(model, "model", "-", 0.0, deployed_backend(backend="onnxruntime", threads=args.threads),
+                        runs=30)
         node = NodeProcess({"model_path": model, "threads": args.threads, "backend": "onnxruntime"}, capture=False,
                            quiet=True)
         rclpy.init()

@@ -6,13 +6,14 @@ import argparse
 import logging
 import sys
 
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, build_tensorrt_engine
+from mtl_perception.runtime.backends import ModelLoadError, build_tensorrt_engine
 from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.presets import deployed_backend
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    options = BackendOptions("tensorrt", args.precision, engine_cache_dir=args.cache_dir,
+    options = deployed_backend(backend="tensorrt", precision=args.precision, engine_cache_dir=args.cache_dir,
                              calibration_dir=args.calibration_dir,
                              calibration_algorithm=args.calibration_algorithm, workspace_mb=args.workspace_mb)
     try:

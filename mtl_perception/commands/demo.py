@@ -52,7 +52,7 @@ from mtl_perception.package_paths import bundled_model, fastdds_profile_environm
 from mtl_perception.ros.bag_player import BagPlayer, RecordedFrame
 from mtl_perception.ros.conversions import image_to_bgr
 from mtl_perception.ros.node_process import NodeProcess, spinning, until_answered
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
+from mtl_perception.runtime.backends import ModelLoadError, load_backend
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.lane_markings import GroundMarking
@@ -60,7 +60,7 @@ from mtl_perception.runtime.overlay import contact_sheet, draw_birdseye, draw_re
 from mtl_perception.runtime.perception import Perception, PerceptionConfig, PerceptionResult
 from mtl_perception.runtime.pipeline import FramePipeline
 from mtl_perception.runtime.postprocess import Detections
-from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
+from mtl_perception.runtime.presets import PEER_EVALUATION, deployed, deployed_backend
 from mtl_perception.runtime.realtime import percentiles
 from mtl_perception.stamps import to_ns
 from mtl_perception.topics import camera_info_beside, is_perception_diagnostics
@@ -286,7 +286,7 @@ def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     model = args.model or bundled_model()
     try:
-        class_names = load_backend(model, BackendOptions("onnxruntime", threads=1)).info.class_names
+        class_names = load_backend(model, deployed_backend(backend="onnxruntime", threads=1)).info.class_names
     except (ModelLoadError, ModelContractError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -335,7 +335,8 @@ def run(args: argparse.Namespace) -> int:
 def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict[str, Any]:
     """The node's pipeline (runtime/pipeline.py, at the node's default thresholds) on every frame of a real
     clip: out/real_overlay.mp4, and what it found."""
-    perception = Perception(PerceptionConfig(model, BackendOptions("onnxruntime", threads=threads)))
+    perception = Perception(PerceptionConfig.with_settings(model, deployed_backend(backend="onnxruntime",
+                                                                                   threads=threads), deployed()))
     pipeline = FramePipeline(perception, GridSpec.from_node_defaults())
     capture = cv2.VideoCapture(str(clip))
     if not capture.isOpened():

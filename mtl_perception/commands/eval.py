@@ -13,10 +13,10 @@ from mtl_perception.atomic_io import atomic_write_text
 from mtl_perception.commands.common import report
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.evaluation.evaluator import Evaluator, format_summary
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
-from mtl_perception.runtime.presets import PEER_EVALUATION, includes_alternative
+from mtl_perception.runtime.presets import PEER_EVALUATION, deployed_backend, includes_alternative
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         split = BDD100KSplit(args.data, args.split, include_alternative=includes_alternative(args.drivable), limit=args.limit,
                              require=())
         perception = Perception(PerceptionConfig.with_settings(
-            args.model, BackendOptions(args.backend, threads=args.threads), PEER_EVALUATION))
+            args.model, deployed_backend(backend=args.backend, threads=args.threads), PEER_EVALUATION))
         evaluator = Evaluator(perception.info.class_names, args.operating_threshold, split.tasks, split.missing)
         for sample in tqdm(split, desc=f"eval {args.split}", unit="frame", disable=args.json == "-"):
             evaluator.add(perception.process(sample.image), sample.labels, sample.drivable, sample.lane)

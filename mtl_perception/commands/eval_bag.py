@@ -12,11 +12,11 @@ from mtl_perception.data.bdd100k import DatasetError
 from mtl_perception.data.ground_truth import ground_json, load_ground_truth
 from mtl_perception.evaluation.bag_eval import GroundOutput, LabelJoin, evaluate_bag
 from mtl_perception.evaluation.evaluator import format_summary
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import CameraPose, GridSpec
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
-from mtl_perception.runtime.presets import PEER_EVALUATION, deployed
+from mtl_perception.runtime.presets import PEER_EVALUATION, deployed, deployed_backend
 
 
 def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> GroundOutput:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         labels = LabelJoin.load(args.bag, args.labels, args.split) if args.labels else None
         settings = PEER_EVALUATION if labels else replace(deployed(), score_threshold=args.score_threshold)
         perception = Perception(PerceptionConfig.with_settings(
-            args.model, BackendOptions(args.backend, threads=args.threads), settings))
+            args.model, deployed_backend(backend=args.backend, threads=args.threads), settings))
         ground = _ground_output(args, labels) if args.ground else None
         summary = evaluate_bag(args.bag, perception, args.out, args.topic, labels, args.overlays, args.storage,
                                progress=not args.json, ground=ground,

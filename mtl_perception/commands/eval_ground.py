@@ -24,13 +24,13 @@ from mtl_perception.evaluation.ground_eval import (
     GroundScores,
     SurroundScores,
 )
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError
+from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import GridSpec, GroundGrid, fuse_occupancy
 from mtl_perception.runtime.lane_markings import MarkingExtractor
 from mtl_perception.runtime.overlay import draw_birdseye, draw_overlay
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
-from mtl_perception.runtime.presets import deployed, includes_alternative
+from mtl_perception.runtime.presets import deployed, deployed_backend, includes_alternative
 
 if TYPE_CHECKING:  # for annotations only
     from mtl_perception.data.bdd100k import Sample
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         perception = None
         if args.model:
             perception = Perception(PerceptionConfig.with_settings(
-                args.model, BackendOptions(args.backend, threads=args.threads), deployed()))
+                args.model, deployed_backend(backend=args.backend, threads=args.threads), deployed()))
         alternative = includes_alternative(args.drivable)
         runs = {"ground_truth_masks": GroundScores(alternative)}
         if perception is not None:
@@ -123,7 +123,7 @@ def _run_rig(args: argparse.Namespace) -> int:
         perception = None
         if args.model:
             perception = Perception(PerceptionConfig.with_settings(
-                args.model, BackendOptions(args.backend, threads=args.threads, max_batch=len(DEFAULT_RIG)),
+                args.model, deployed_backend(backend=args.backend, threads=args.threads, max_batch=len(DEFAULT_RIG)),
                 deployed()))
             runs["model"] = SurroundScores(alternative)
         for index in tqdm(range(args.rig), desc="eval-ground rig", unit="scene", disable=args.json == "-"):

@@ -18,13 +18,13 @@ from mtl_perception.atomic_io import atomic_folder, atomic_write_text, write_ima
 from mtl_perception.data.bdd100k import DRIVABLE_DIRECT, decode_lane_mask
 from mtl_perception.evaluation.toolkit_det import PredictedFrame
 from mtl_perception.runtime.backends import ModelLoadError
-from mtl_perception.runtime.backends.base import BackendOptions
 from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.overlay import contact_sheet, draw_overlay, draw_result
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
 from mtl_perception.runtime.pipeline import FramePipeline
+from mtl_perception.runtime.presets import deployed_backend
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
@@ -175,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _pipeline(model: Path, args: argparse.Namespace) -> FramePipeline:
     """The frame pipeline the node runs, with this command's model and thresholds."""
-    perception = Perception(PerceptionConfig(model, BackendOptions(args.backend, args.precision, args.threads),
+    backend = deployed_backend(backend=args.backend, precision=args.precision, threads=args.threads)
+    perception = Perception(PerceptionConfig(model, backend,
                                              args.score_threshold, args.iou_threshold, args.max_detections))
     return FramePipeline(perception, GridSpec.from_node_defaults())
 

@@ -319,12 +319,13 @@ class ContractTeacher:
     names, masks as 0/1 probabilities."""
 
     def __init__(self, path: Path, score_threshold: float = 0.05, threads: int = 2) -> None:
-        from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
+        from mtl_perception.runtime.backends.base import ModelLoadError
         from mtl_perception.runtime.contract import ModelContractError
         from mtl_perception.runtime.perception import Perception, PerceptionConfig
+        from mtl_perception.runtime.presets import deployed, deployed_backend
 
-        config = PerceptionConfig(_require(path), BackendOptions(backend="onnxruntime", threads=threads),
-                                  score_threshold=score_threshold, max_detections=300)  # NMS IoU: the node's
+        config = PerceptionConfig(_require(path), deployed_backend(backend="onnxruntime", threads=threads),
+                                  score_threshold, deployed().iou_threshold, 300)  # NMS IoU: the node's
         try:
             self.perception = Perception(config)
         except (ModelLoadError, ModelContractError) as err:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mtl_perception.defaults import from_node_defaults
 from mtl_perception.parameter_schema import load_schema, value_range
 from mtl_perception.runtime.backends import Backend, BackendOptions, load_backend
 from mtl_perception.runtime.contract import ModelInfo
@@ -24,13 +23,14 @@ from mtl_perception.runtime.presets import DetectionSettings
 
 @dataclass(frozen=True)
 class PerceptionConfig:
-    """Unset thresholds take perception_node's (config/jetson.yaml: runtime.presets.deployed())."""
+    """Every setting given: the core reads no configuration (tools pass a preset: runtime/presets.py's
+    deployed() and deployed_backend(), or PEER_EVALUATION, through with_settings)."""
 
     model_path: Path
-    backend: BackendOptions = field(default_factory=BackendOptions)
-    score_threshold: float = from_node_defaults("score_threshold")
-    iou_threshold: float = from_node_defaults("iou_threshold")
-    max_detections: int = from_node_defaults("max_detections")
+    backend: BackendOptions
+    score_threshold: float
+    iou_threshold: float
+    max_detections: int
 
     @classmethod
     def with_settings(cls, model_path: Path, backend: BackendOptions, settings: DetectionSettings) -> PerceptionConfig:

@@ -8,6 +8,9 @@ validation and the demo's metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from mtl_perception.runtime.backends.base import BackendOptions
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,16 @@ def deployed() -> DetectionSettings:
     values = node_defaults()
     return DetectionSettings(float(values["score_threshold"]), float(values["iou_threshold"]),
                              int(values["max_detections"]))
+
+
+def deployed_backend(**changes: Any) -> BackendOptions:
+    """perception_node's backend settings (its schema's defaults: backend, precision, threads, calibration
+    algorithm), with a tool's changes (backend="onnxruntime", threads=2, max_batch=3, ...)."""
+    from mtl_perception.defaults import node_defaults
+
+    values = node_defaults()
+    settings = {name: values[name] for name in ("backend", "precision", "threads", "calibration_algorithm")}
+    return BackendOptions(**{**settings, **changes})
 
 
 PEER_EVALUATION = DetectionSettings(score_threshold=0.001, iou_threshold=0.6, max_detections=300)

@@ -213,10 +213,14 @@ def test_the_surround_grid_of_a_rig_against_its_truth(bundled_model: Path) -> No
     grids fused, as eval-ground fuses the same model's masks offline, and it scores on the road's truth."""
     from mtl_perception.data.rig import render_rig
     from mtl_perception.evaluation.ground_eval import surround_iou
-    from mtl_perception.runtime.backends import BackendOptions
     from mtl_perception.runtime.ground import GridSpec, GroundGrid, fuse_occupancy
     from mtl_perception.runtime.perception import Perception, PerceptionConfig
-    from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
+    from mtl_perception.runtime.presets import (
+        DRIVABLE_DEFINITION,
+        deployed,
+        deployed_backend,
+        includes_alternative,
+    )
 
     scene = render_rig(np.random.default_rng([31, 0]))
     cameras = tuple(scene.views)
@@ -244,7 +248,8 @@ def test_the_surround_grid_of_a_rig_against_its_truth(bundled_model: Path) -> No
         node.stop()
     assert "Traceback" not in node.output
 
-    perception = Perception(PerceptionConfig(bundled_model, BackendOptions("onnxruntime", threads=1, max_batch=3)))
+    perception = Perception(PerceptionConfig.with_settings(
+        bundled_model, deployed_backend(backend="onnxruntime", threads=1, max_batch=3), deployed()))
     raws = perception.infer_batch([view.image for view in scene.views.values()])
     grids = {name: GroundGrid(view.truth.intrinsics, view.truth.pose, spec).occupancy(perception.masks(raw)[0])
              for (name, view), raw in zip(scene.views.items(), raws)}

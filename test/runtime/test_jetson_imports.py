@@ -19,6 +19,7 @@ LEFT_OUT = {
     "mtl_perception.ros": "rclpy and the message packages: Humble's apt on the Jetson, not pip",
     "mtl_perception.ros.bag_player": "rclpy",
     "mtl_perception.runtime.backends.tensorrt_backend": "tensorrt and pycuda at the top: a Jetson's GPU",
+    "mtl_perception.runtime.backends.engine_builder": "tensorrt and pycuda at the top: a Jetson's GPU",
     # a command's module imports what the command needs at its top (its options are in commands/arguments/,
     # which are all tested here): these need torch or rclpy to run at all
     **{f"mtl_perception.commands.{name}": "torch: training, export and the paper's tables"

@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtl_perception.runtime.backends import BackendOptions, ModelLoadError, load_backend
+from mtl_perception.runtime.backends import ModelLoadError, load_backend
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
+from mtl_perception.runtime.presets import deployed, deployed_backend
 
 pytestmark = pytest.mark.jetson_python
 
 
 @pytest.fixture(scope="module")
 def perception(bundled_model: Path) -> Perception:
-    return Perception(PerceptionConfig(bundled_model, BackendOptions(backend="onnxruntime", threads=1),
-                                       score_threshold=0.0, max_detections=20))
+    return Perception(PerceptionConfig(bundled_model, deployed_backend(backend="onnxruntime", threads=1),
+                                       0.0, deployed().iou_threshold, 20))
 
 
 @pytest.mark.parametrize(("height", "width"), [(720, 1280), (480, 640), (300, 300)])
@@ -69,26 +70,26 @@ def test_rejects_non_bgr_frames(perception: Perception) -> None:
 
 def test_missing_model_names_path_and_fix(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"nope\.onnx not found; export one"):
-        load_backend(tmp_path / "nope.onnx", BackendOptions(backend="onnxruntime"))
+        load_backend(tmp_path / "nope.onnx", deployed_backend(backend="onnxruntime"))
 
 
 def test_corrupt_model(tmp_path: Path, bundled_model: Path) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(bundled_model.read_bytes()[:100_000])
     with pytest.raises(ModelLoadError, match=r"broken\.onnx could not be loaded.*re-export"):
-        load_backend(broken, BackendOptions(backend="onnxruntime"))
+        load_backend(broken, deployed_backend(backend="onnxruntime"))
 
 
 def test_unknown_backend_and_precision(bundled_model: Path) -> None:
     with pytest.raises(ValueError, match="unknown backend 'openvino'"):
-        load_backend(bundled_model, BackendOptions(backend="openvino"))
+        load_backend(bundled_model, deployed_backend(backend="openvino"))
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
-        BackendOptions(precision="fp8")
+        deployed_backend(precision="fp8")
 
 
 def test_onnxruntime_threads_stop_spinning_after_each_run(bundled_model: Path) -> None:
     # between camera frames, spinning pool threads would hold the cores that DDS and other nodes need
-    backend = load_backend(bundled_model, BackendOptions(backend="onnxruntime", threads=2))
+    backend = load_backend(bundled_model, deployed_backend(backend="onnxruntime", threads=2))
     options = backend.session.get_session_options()  # type: ignore[attr-defined]
     assert options.get_session_config_entry("session.force_spinning_stop") == "1"
     assert options.intra_op_num_threads == 2

@@ -8,9 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
-from mtl_perception.runtime.backends import BackendOptions, load_backend
+from mtl_perception.runtime.backends import load_backend
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
+from mtl_perception.runtime.presets import deployed, deployed_backend
 
 
 def test_model_without_contract_metadata(tmp_path: Path, random_model: Path) -> None:
@@ -19,7 +20,7 @@ def test_model_without_contract_metadata(tmp_path: Path, random_model: Path) -> 
     bare = tmp_path / "bare.onnx"
     onnx.save(proto, str(bare))
     with pytest.raises(ModelContractError, match=r"lacks metadata class_names.*mtl-perception export"):
-        load_backend(bare, BackendOptions(backend="onnxruntime"))
+        load_backend(bare, deployed_backend(backend="onnxruntime"))
 
 
 def test_model_breaking_the_contract(tmp_path: Path, random_model: Path) -> None:
@@ -30,7 +31,7 @@ def test_model_breaking_the_contract(tmp_path: Path, random_model: Path) -> None
     renamed = tmp_path / "renamed.onnx"
     onnx.save(proto, str(renamed))
     with pytest.raises(ModelContractError, match="the contract wants input 'images' and outputs boxes"):
-        load_backend(renamed, BackendOptions(backend="onnxruntime"))
+        load_backend(renamed, deployed_backend(backend="onnxruntime"))
 
 
 def _as_contract_1(model: Path, out: Path) -> Path:
@@ -50,14 +51,14 @@ def _as_contract_1(model: Path, out: Path) -> Path:
 
 def test_a_batch_1_file_still_loads_and_serves_several_cameras(tmp_path: Path, bundled_model: Path) -> None:
     old = _as_contract_1(bundled_model, tmp_path / "contract1.onnx")
-    backend = load_backend(old, BackendOptions(backend="onnxruntime"))
+    backend = load_backend(old, deployed_backend(backend="onnxruntime"))
     assert (backend.static_batch, backend.max_batch) == (1, 1)
-    pinned = load_backend(bundled_model, BackendOptions(backend="onnxruntime"))  # max_batch 1: planned static
+    pinned = load_backend(bundled_model, deployed_backend(backend="onnxruntime"))  # max_batch 1: planned static
     assert (pinned.static_batch, pinned.max_batch) == (1, 1)
-    new = Perception(PerceptionConfig(bundled_model, BackendOptions(backend="onnxruntime", max_batch=3)))
+    new = Perception(PerceptionConfig.with_settings(bundled_model, deployed_backend(backend="onnxruntime", max_batch=3), deployed()))
     assert (new.backend.static_batch, new.backend.max_batch) == (None, None)  # any batch
     frames = [np.random.default_rng(seed).integers(0, 256, (360, 640, 3), np.uint8) for seed in range(3)]
-    one_at_a_time = Perception(PerceptionConfig(old), backend).infer_batch(frames)  # three runs of batch 1
+    one_at_a_time = Perception(PerceptionConfig.with_settings(old, deployed_backend(), deployed()), backend).infer_batch(frames)  # three runs of batch 1
     together = new.infer_batch(frames)  # one run of batch 3
     for before, after in zip(one_at_a_time, together):
         assert before.letterbox == after.letterbox
@@ -73,7 +74,7 @@ def test_a_contract_1_file_with_another_batch_is_refused(tmp_path: Path, bundled
         tensor.type.tensor_type.shape.dim[0].dim_value = 2
     onnx.save(proto, str(old))
     with pytest.raises(ModelContractError, match="model contract 1 has batch 1"):
-        load_backend(old, BackendOptions(backend="onnxruntime"))
+        load_backend(old, deployed_backend(backend="onnxruntime"))
 
 
 def test_a_newer_contract_names_both_fixes(tmp_path: Path, bundled_model: Path) -> None:
@@ -84,7 +85,7 @@ def test_a_newer_contract_names_both_fixes(tmp_path: Path, bundled_model: Path) 
     newer = tmp_path / "newer.onnx"
     onnx.save(proto, str(newer))
     with pytest.raises(ModelContractError, match="follows model contract 3, this runtime reads 1 and 2: update"):
-        load_backend(newer, BackendOptions(backend="onnxruntime"))
+        load_backend(newer, deployed_backend(backend="onnxruntime"))
 
 
 def test_a_static_batch_above_1_pads_its_spare_rows(tmp_path: Path, bundled_model: Path) -> None:
@@ -95,7 +96,7 @@ def test_a_static_batch_above_1_pads_its_spare_rows(tmp_path: Path, bundled_mode
         batch.dim_value = 2
     static2 = tmp_path / "static2.onnx"
     onnx.save(proto, str(static2))
-    perception = Perception(PerceptionConfig(static2, BackendOptions(backend="onnxruntime", max_batch=3)))
+    perception = Perception(PerceptionConfig.with_settings(static2, deployed_backend(backend="onnxruntime", max_batch=3), deployed()))
     assert perception.backend.static_batch == 2
     frames = [np.random.default_rng(seed).integers(0, 256, (384, 640, 3), np.uint8) for seed in range(3)]
     results = perception.infer_batch(frames)  # runs of 2 and 2 (one padded row)

@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-from mtl_perception.runtime.backends import BackendOptions
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
 from mtl_perception.runtime.pipeline import (
@@ -20,6 +19,7 @@ from mtl_perception.runtime.pipeline import (
     FramePipeline,
     FrameResult,
 )
+from mtl_perception.runtime.presets import deployed, deployed_backend
 
 pytestmark = pytest.mark.jetson_python
 
@@ -29,9 +29,9 @@ FRONT = CameraGeometry(CameraIntrinsics(500.0, 500.0, 320.0, 240.0, 640, 480), C
 
 @pytest.fixture(scope="module")
 def pipeline(bundled_model: Path) -> FramePipeline:
-    perception = Perception(PerceptionConfig(bundled_model, BackendOptions(backend="onnxruntime", threads=1,
+    perception = Perception(PerceptionConfig(bundled_model, deployed_backend(backend="onnxruntime", threads=1,
                                                                            max_batch=3),
-                                             score_threshold=0.05, max_detections=50))
+                                             0.05, deployed().iou_threshold, 50))
     return FramePipeline(perception, SPEC, max_pixels=1000 * 1000)
 
 

@@ -21,6 +21,7 @@ from fake_tensorrt import Call, World, engine_bytes, make_pycuda, make_tensorrt
 
 from mtl_perception.runtime.backends.base import BackendOptions, ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.presets import deployed_backend
 
 pytest.importorskip("onnx", reason="the backend reads the model's metadata with onnx")
 
@@ -55,7 +56,7 @@ class Fake:
         self.version, self.world, self.module, self.builder = version, world, backend, builder
 
     def options(self, tmp_path: Path, **changes: Any) -> BackendOptions:
-        return BackendOptions("tensorrt", engine_cache_dir=tmp_path / "engines", **changes)
+        return deployed_backend(backend="tensorrt", engine_cache_dir=tmp_path / "engines", **changes)
 
     def start(self, model: Path, options: BackendOptions) -> Any:
         return self.module.TensorRTBackend(model, options)
@@ -197,12 +198,12 @@ def test_an_unwritable_engine_folder_is_one_error(fake: Fake, bundled_model: Pat
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ModelLoadError, match=r"cannot be created.*set engine_cache_dir"):
-        fake.start(bundled_model, BackendOptions("tensorrt", engine_cache_dir=blocker / "engines"))
+        fake.start(bundled_model, deployed_backend(backend="tensorrt", engine_cache_dir=blocker / "engines"))
     if os.geteuid() != 0:  # root writes anywhere: the mode check means something to other users only
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(ModelLoadError, match="not writable"):
-            fake.start(bundled_model, BackendOptions("tensorrt", engine_cache_dir=locked))
+            fake.start(bundled_model, deployed_backend(backend="tensorrt", engine_cache_dir=locked))
     assert fake.world.context_stack == [] and fake.world.contexts_detached == fake.world.contexts_made
 
 

@@ -8,7 +8,6 @@ from typing import Protocol
 
 import numpy as np
 
-from mtl_perception.defaults import from_node_defaults
 from mtl_perception.errors import UserFacingError
 from mtl_perception.runtime.contract import ModelInfo
 
@@ -25,14 +24,15 @@ class ModelLoadError(RuntimeError, UserFacingError):
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Unset fields take perception_node's defaults (config/jetson.yaml, their one home)."""
+    """How a model is run. The core reads no configuration: a caller passes every setting, usually through a
+    preset (runtime/presets.py's deployed_backend: perception_node's own, with the changes a tool makes)."""
 
-    backend: str = from_node_defaults("backend")
-    precision: str = from_node_defaults("precision")  # TensorRT only; ONNX Runtime runs the file as exported
-    threads: int = from_node_defaults("threads")  # ONNX Runtime intra-op threads; 0 lets it choose
+    backend: str  # one of BACKENDS
+    precision: str  # TensorRT only; ONNX Runtime runs the file as exported
+    threads: int  # ONNX Runtime intra-op threads; 0 lets it choose
+    calibration_algorithm: str  # one of CALIBRATION_ALGORITHMS (int8)
     engine_cache_dir: Path | None = None  # TensorRT engines; None: engine_cache.default_cache_dir()
     calibration_dir: Path | None = None  # images for int8 calibration
-    calibration_algorithm: str = from_node_defaults("calibration_algorithm")  # one of CALIBRATION_ALGORITHMS
     workspace_mb: int = 1024
     # TensorRT: the largest batch the engine's optimisation profile takes (a dynamic-batch model; the node's
     # camera count). ONNX Runtime runs any batch a dynamic-batch file is given.

@@ -96,7 +96,7 @@ class PerceptionNode(LifecycleNode):
                      for name, pose in zip(settings.cameras, settings.camera_poses)},
             surround=SurroundGrid(self, OUTPUT_QOS, settings.target_frame, settings.grid)
             if settings.named_cameras else None,
-            worker=FrameWorker(self._process, self._on_frame_error),
+            worker=FrameWorker(self._process, self._frame_failed),
             diagnostics_timer=self.create_timer(settings.diagnostics_period, self._publish_diagnostics))
         if settings.named_cameras:
             self.get_logger().info(f"{len(settings.cameras)} cameras ({', '.join(settings.cameras)}) through one "
@@ -222,11 +222,8 @@ class PerceptionNode(LifecycleNode):
             return
         self.stats.on_processed(1e3 * (time.monotonic() - arrival.received), result.timings["inference"])
 
-    def _on_frame_error(self, err: BaseException) -> None:
-        """A fault in a batch's handling that _process did not catch itself: counted, logged, survived."""
-        self._frame_failed(err)
-
     def _frame_failed(self, err: BaseException, count: int = 1) -> None:
+        """A fault in a batch's handling (the worker's catch-all among them): counted, logged, survived."""
         if not self.context.ok():  # Ctrl-C: rclpy shut the context down under this frame; nothing failed
             return
         for _ in range(count):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtl_perception.package_paths import BUNDLED_BACKBONES, bundled_model
+from mtl_perception.parameter_schema import params_file_values
 from mtl_perception.runtime.backends.base import PRECISIONS
 from mtl_perception.topics import camera_info_beside
 
@@ -97,25 +98,6 @@ def rviz_remappings(cameras: list[str]) -> list[tuple[str, str]]:
     camera's); its grid display stays on drivable_grid, with named cameras the surround grid of them all."""
     named = [camera for camera in cameras if camera]
     return [(topic, f"{named[0]}/{topic}") for topic in RVIZ_CAMERA_TOPICS] if named else []
-
-
-def params_file_values(path: Path, namespace: str, node_name: str = "perception_node") -> dict[str, object]:
-    """The parameters a params file gives this node, as rcl reads it: the wildcard sections (`/**`, `**`)
-    first, then those naming the node (`perception_node`, `/NS/perception_node`, `NS/perception_node`)."""
-    import yaml
-
-    content = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(content, dict):
-        raise ValueError(f"params_file {path} is not a YAML mapping of node names to ros__parameters")
-    ns = namespace.strip("/")
-    full = f"/{ns}/{node_name}" if ns else f"/{node_name}"
-    names = ("/**", "**", node_name, f"/{node_name}" if ns else "", full, full.lstrip("/"))
-    values: dict[str, object] = {}
-    for name in names:
-        section = content.get(name) if name else None
-        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
-            values.update(section["ros__parameters"])
-    return values
 
 
 def config_files(share: Path) -> dict[str, Path]:

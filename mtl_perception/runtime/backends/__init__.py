@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,14 +84,8 @@ def _load_tensorrt(model_path: Path, options: BackendOptions) -> Backend:
         raise ModelLoadError(f"backend tensorrt cannot run here: {missing}")
     from mtl_perception.runtime.backends.tensorrt_backend import TensorRTBackend
 
-    try:
+    with _one_line_errors(f"TensorRT could not load {model_path}"):
         return TensorRTBackend(model_path, options)
-    except (ModelLoadError, ModelContractError):
-        raise
-    except Exception as err:  # CUDA and TensorRT raise their own types; each needs a clear line
-        raise ModelLoadError(f"TensorRT could not load {model_path}: {type(err).__name__}: {err}; check that this "
-                             "process sees the GPU (in a container: --runtime nvidia) and that TensorRT and CUDA "
-                             "are JetPack's own") from err
 
 
 def build_tensorrt_engine(model_path: Path, options: BackendOptions) -> Path:
@@ -102,10 +98,18 @@ def build_tensorrt_engine(model_path: Path, options: BackendOptions) -> Path:
         raise ModelLoadError(f"model file {model_path} not found; export one with `mtl-perception export`")
     from mtl_perception.runtime.backends.engine_builder import build_engine
 
-    try:
+    with _one_line_errors(f"TensorRT could not build an engine for {model_path}"):
         return build_engine(model_path, options)
+
+
+@contextlib.contextmanager
+def _one_line_errors(what: str) -> Iterator[None]:
+    """CUDA and TensorRT raise their own types: each becomes a ModelLoadError saying what failed and the fix
+    (ModelLoadError and ModelContractError pass as they are)."""
+    try:
+        yield
     except (ModelLoadError, ModelContractError):
         raise
-    except Exception as err:  # CUDA and TensorRT raise their own types; each needs a clear line
-        raise ModelLoadError(f"TensorRT could not build an engine for {model_path}: {type(err).__name__}: {err}; "
-                             "check that this process sees the GPU (in a container: --runtime nvidia)") from err
+    except Exception as err:  # whatever CUDA or TensorRT raised
+        raise ModelLoadError(f"{what}: {type(err).__name__}: {err}; check that this process sees the GPU (in a "
+                             "container: --runtime nvidia) and that TensorRT and CUDA are JetPack's own") from err

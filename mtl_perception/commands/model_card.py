@@ -11,7 +11,7 @@ from pathlib import Path
 from mtl_perception.commands.common import parse_hw
 from mtl_perception.training.backbone import BACKBONES
 from mtl_perception.training.checkpoint import model_from_checkpoint
-from mtl_perception.training.complexity import PAPER_TABLE_II, model_card, onnx_card
+from mtl_perception.training.complexity import PAPER_TABLE_II, model_card, onnx_card, onnx_params_recorded
 
 
 def format_table(cards: list[dict]) -> str:
@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         names = args.backbones.split(",") if args.backbones else list(BACKBONES)
         cards = [model_card(b.strip(), height, width).as_dict() for b in names]
     print(json.dumps(cards, indent=2) if args.json else format_table(cards))
+    if not args.json and args.model is not None and args.model.suffix == ".onnx" and \
+            not onnx_params_recorded(args.model):
+        print("(params: this file's initializers, BatchNorm folded into the convolutions: a file exported before "
+              "the network's own count was recorded; the network counts a little more)")
     return 0
 
 

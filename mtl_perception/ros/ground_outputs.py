@@ -31,6 +31,7 @@ from mtl_perception.runtime.ground import (
     GridSpec,
     fuse_occupancy,
 )
+from mtl_perception.runtime.health import SKEW_WARNING_S
 from mtl_perception.runtime.pipeline import CameraGeometry, FrameResult
 from mtl_perception.stamps import NS_PER_S, from_ns
 from mtl_perception.topics import camera_topic
@@ -135,15 +136,14 @@ class GroundOutputs:
 
 
 class SurroundGrid:
-    """drivable_grid for a node with named cameras: every camera's latest grid that arrived within
-    SURROUND_WINDOW_S of the newest one, fused (runtime.ground.fuse_occupancy: unknown until a camera sees a
-    cell, not drivable where cameras disagree), stamped with the newest one's stamp. Each camera's own grid
-    stays under its name.
+    """drivable_grid for a node with named cameras: every camera's latest grid within SURROUND_WINDOW_S of the
+    newest one, fused (runtime.ground.fuse_occupancy: unknown until a camera sees a cell, not drivable where
+    cameras disagree), stamped with the newest one's stamp. Each camera's own grid stays under its name.
 
-    Grids are matched by when their frames arrived, not by their stamps: a camera whose clock is off (100 s
-    ahead, or stamping 0) would otherwise push the others out of the window, or never join it. Where one
-    camera's stamps disagree with the others' by more than their arrival explains, stamp_skews() says by how
-    much, for /diagnostics."""
+    Grids are matched by their stamps, as a triggered rig's are; a camera whose stamps disagree with the
+    others' by more than SKEW_WARNING_S (a clock 100 s ahead, or stamping 0) is matched by when its frames
+    arrived instead, so that it neither pushes the others out of the window nor stays out of it, and drops out
+    when it stops. stamp_skews() says by how much each camera is off, for /diagnostics."""
 
     def __init__(self, node: LifecycleNode, qos: QoSProfile, target_frame: str, grid: GridSpec) -> None:
         self.node, self.target_frame, self.grid = node, target_frame, grid
@@ -158,16 +158,23 @@ class SurroundGrid:
         self._updated = True
 
     def publish(self) -> None:
-        """The fused grid of the grids updated since the last call (with those of the other cameras that
-        arrived recently enough); nothing when no camera's grid came since (a batch of cameras without
-        geometry)."""
+        """The fused grid of the grids updated since the last call (with those of the other cameras that are
+        recent enough); nothing when no camera's grid came since (a batch of cameras without geometry)."""
         if not self._updated:
             return
         self._updated = False
-        newest_stamp, newest, _ = max(self._latest.values(), key=lambda entry: entry[1])
-        recent = [grid for _, arrived, grid in self._latest.values() if newest - arrived <= SURROUND_WINDOW_S]
+        skews = self.stamp_skews()
+        skewed = {camera for camera, skew in skews.items() if abs(skew) > SKEW_WARNING_S}
+        # seconds on the rig's common clock: the stamp, or for a skewed camera its stamp less its skew (the
+        # time its frame arrived, on the others' clock)
+        times = {camera: stamp / NS_PER_S - (skews[camera] if camera in skewed else 0.0)
+                 for camera, (stamp, _, _) in self._latest.items()}
+        newest = max(times.values())
+        recent = [grid for camera, (_, _, grid) in self._latest.items() if newest - times[camera] <= SURROUND_WINDOW_S]
+        trusted = [camera for camera in self._latest if camera not in skewed] or list(self._latest)
+        stamp = self._latest[max(trusted, key=lambda camera: times[camera])][0]
         header = Header(frame_id=self.target_frame)
-        header.stamp.sec, header.stamp.nanosec = from_ns(newest_stamp)
+        header.stamp.sec, header.stamp.nanosec = from_ns(stamp)
         self._pub.publish(occupancy_grid_msg(header, fuse_occupancy(recent), self.grid, self._messages))
 
     def stamp_skews(self) -> dict[str, float]:

@@ -71,10 +71,10 @@ def node_health(snapshot: StatsSnapshot, cameras: list[CameraState], worker_died
 
 def _camera_problems(camera: CameraState) -> list[str]:
     problems = []
-    if camera.since_frame_s is None and camera.since_subscribed_s >= CAMERA_SILENT_S:
+    if camera.since_frame_s is None and camera.since_subscribed_s > CAMERA_SILENT_S:
         problems.append(f"{camera.label}: no frame since the node subscribed {camera.since_subscribed_s:.0f} s ago "
                         f"(listening on {camera.topic}){_transport_hint(camera)}")
-    elif camera.since_frame_s is not None and camera.since_frame_s >= CAMERA_SILENT_S:
+    elif camera.since_frame_s is not None and camera.since_frame_s > CAMERA_SILENT_S:
         problems.append(f"{camera.label} stopped: no frame for {camera.since_frame_s:.0f} s (listening on "
                         f"{camera.topic}){_transport_hint(camera)}")
     if camera.recent_loss > LOSS_WARNING:

@@ -61,10 +61,17 @@ def onnx_card(path: Path) -> ModelCard:
     model = onnx.load(str(path), load_external_data=False)
     metadata = {p.key: p.value for p in model.metadata_props}
     info = ModelInfo.from_metadata(metadata, str(path))
-    if PARAMETERS_KEY in metadata:
-        params, source = int(metadata[PARAMETERS_KEY]), str(path)
-    else:  # a file exported before the count was recorded: its initializers, BatchNorm folded in
-        params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-        source = f"{path} (params: its initializers, BatchNorm folded; the network counts a little more)"
+    # a file exported before the count was recorded: its initializers, BatchNorm folded in (onnx_params_recorded)
+    params = int(metadata[PARAMETERS_KEY]) if PARAMETERS_KEY in metadata else \
+        sum(int(np.prod(t.dims)) for t in model.graph.initializer)
     return ModelCard(info.backbone, params, None, None, path.stat().st_size / 1e6,
-                     f"{info.input_height}x{info.input_width}", source)
+                     f"{info.input_height}x{info.input_width}", str(path))
+
+
+def onnx_params_recorded(path: Path) -> bool:
+    """Whether an exported file records its network's parameter count (export does since 2026-12-06); an
+    older file's card counts its initializers, where BatchNorm is folded: a little fewer."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return any(p.key == PARAMETERS_KEY for p in model.metadata_props)

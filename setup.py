@@ -28,6 +28,9 @@ EXTRAS = {
         "rosbags==0.9.23; python_version < '3.10'",  # the last release for 3.8: sqlite3 bags only
         "tqdm==4.70.1",
         "PyYAML==6.0.3",
+        # the tracker's assignment (linear_sum_assignment); apt's python3-scipy on a Jetson
+        "scipy==1.17.1; python_version >= '3.11'",
+        "scipy>=1.8.1; python_version < '3.11'",
         "matplotlib==3.11.2; python_version >= '3.11'",
         "matplotlib>=3.7.5; python_version < '3.11'",
         # detection scored as the BDD100K toolkit scores it (scalabel's path)

@@ -82,7 +82,7 @@ ROSDEP_KEYS = {
     "tf2_ros": "tf2_ros_py",  # the Python tf2_ros module comes in the tf2_ros_py package
     "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
     "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
-    "matplotlib": "python3-matplotlib",
+    "matplotlib": "python3-matplotlib", "scipy": "python3-scipy",
 }
 NOT_FROM_ROSDEP = {"onnxruntime", "rosbags", "tensorrt", "pycuda", "onnx", "pycocotools", "ensemble_boxes"}
 TRAINING_ONLY = {"torch", "torchvision"}  # training/ is never run on the robot

@@ -13,8 +13,9 @@ dataclasses, with the frame's stamp.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -89,9 +90,11 @@ class FrameResult:
         return PerceptionResult(self.detections, self.drivable, self.lane, self.timings)
 
 
-# called with each frame's result as soon as its detections exist, before its masks and ground outputs are
-# made: a planner waits for the detections, so the node publishes them first
-OnDetections = Callable[[FrameResult], None]
+class OnDetections(Protocol):
+    """Called with each frame's result as soon as its detections exist, before its masks and ground outputs are
+    made: a planner waits for the detections, so the node publishes them first."""
+
+    def __call__(self, result: FrameResult) -> None: ...
 
 
 class FramePipeline:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -392,11 +392,11 @@ class ResultBagWriter:
         self._write(self.points, stamp_ns, layouts.marking_cloud(self.messages, header, view.markings))
 
     def write(self, frame: BagFrame, result: PerceptionResult, class_names: tuple[str, ...],
-              overlay: np.ndarray | None = None) -> None:
+              overlay: np.ndarray | None = None, track_ids: Sequence[int] | None = None) -> None:
         stamp = frame.stamp_ns
         header = _header(self.store, to_ns(frame.header.stamp), frame.header.frame_id)
         self._write(self.detections, stamp, layouts.detection_array(self.messages, header, result.detections,
-                                                                     class_names))
+                                                                     class_names, track_ids))
         for connection, mask in ((self.drivable, result.drivable), (self.lane, result.lane)):
             self._write(connection, stamp, layouts.image(self.messages, header, mask, "mono8"))
         if self.overlay is not None and overlay is not None:

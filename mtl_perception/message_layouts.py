@@ -52,20 +52,22 @@ def _pose(factory: MessageFactory, x: float = 0.0, y: float = 0.0) -> Any:
 
 
 def detection_array(factory: MessageFactory, header: Any, detections: Detections,
-                    class_names: Sequence[str]) -> Any:
+                    class_names: Sequence[str], track_ids: Sequence[int] | None = None) -> Any:
     """Detection2DArray in the Humble+ layout: boxes by centre and size in camera pixels, class_id the class
-    name, one hypothesis per detection (no 3-D pose: one shared identity pose with zero covariance)."""
+    name, one hypothesis per detection (no 3-D pose: one shared identity pose with zero covariance); `id` the
+    box's track ID where it has one ("" for a box no confirmed track holds yet)."""
+    ids = [str(i) if i else "" for i in track_ids] if track_ids is not None else [""] * len(detections)
     pose = factory.make("geometry_msgs/msg/PoseWithCovariance", pose=_pose(factory),
                         covariance=factory.float64s([0.0] * 36))
     make = factory.make
     detections_out = []
-    for cx, cy, w, h, name, score in detections.as_centre_size(class_names):
+    for (cx, cy, w, h, name, score), track_id in zip(detections.as_centre_size(class_names), ids):
         hypothesis = make("vision_msgs/msg/ObjectHypothesisWithPose",
                           hypothesis=make("vision_msgs/msg/ObjectHypothesis", class_id=name, score=score), pose=pose)
         centre = make("vision_msgs/msg/Pose2D", position=make("vision_msgs/msg/Point2D", x=cx, y=cy), theta=0.0)
         detections_out.append(make("vision_msgs/msg/Detection2D", header=header, results=[hypothesis],
                                    bbox=make("vision_msgs/msg/BoundingBox2D", center=centre, size_x=w, size_y=h),
-                                   id=""))
+                                   id=track_id))
     return make(DETECTION_ARRAY, header=header, detections=detections_out)
 
 

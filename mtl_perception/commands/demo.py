@@ -60,7 +60,7 @@ from mtl_perception.runtime.overlay import contact_sheet, draw_birdseye, draw_re
 from mtl_perception.runtime.perception import Perception, PerceptionConfig, PerceptionResult
 from mtl_perception.runtime.pipeline import FramePipeline
 from mtl_perception.runtime.postprocess import Detections
-from mtl_perception.runtime.presets import PEER_EVALUATION, deployed, deployed_backend
+from mtl_perception.runtime.presets import PEER_EVALUATION, deployed, deployed_backend, deployed_tracking
 from mtl_perception.runtime.realtime import percentiles
 from mtl_perception.stamps import to_ns
 from mtl_perception.topics import camera_info_beside, is_perception_diagnostics
@@ -337,7 +337,7 @@ def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict
     clip: out/real_overlay.mp4, and what it found."""
     perception = Perception(PerceptionConfig.with_settings(model, deployed_backend(backend="onnxruntime",
                                                                                    threads=threads), deployed()))
-    pipeline = FramePipeline(perception, GridSpec.from_node_defaults())
+    pipeline = FramePipeline(perception, GridSpec.from_node_defaults(), deployed_tracking())
     capture = cv2.VideoCapture(str(clip))
     if not capture.isOpened():
         raise FileNotFoundError(f"the demo's real clip {clip} cannot be opened")

@@ -24,7 +24,7 @@ from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.overlay import contact_sheet, draw_overlay, draw_result
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
 from mtl_perception.runtime.pipeline import FramePipeline
-from mtl_perception.runtime.presets import deployed_backend
+from mtl_perception.runtime.presets import deployed_backend, deployed_tracking
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
@@ -178,7 +178,7 @@ def _pipeline(model: Path, args: argparse.Namespace) -> FramePipeline:
     backend = deployed_backend(backend=args.backend, precision=args.precision, threads=args.threads)
     perception = Perception(PerceptionConfig(model, backend,
                                              args.score_threshold, args.iou_threshold, args.max_detections))
-    return FramePipeline(perception, GridSpec.from_node_defaults())
+    return FramePipeline(perception, GridSpec.from_node_defaults(), deployed_tracking())
 
 
 def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) -> tuple[int, int]:

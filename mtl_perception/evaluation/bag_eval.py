@@ -16,7 +16,7 @@ from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
 from mtl_perception.runtime.overlay import draw_result
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.pipeline import CameraGeometry, FramePipeline
-from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
+from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, deployed_tracking, includes_alternative
 from mtl_perception.runtime.realtime import percentiles
 
 BAD_FRAMES_LISTED = 5  # the first few bad frames are reported by index and stamp; all are counted
@@ -72,7 +72,8 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
     interruption it is removed, so a result bag is always a complete one.
     """
     writer = ResultBagWriter(out, namespace, storage=storage, overlays=overlays, ground=ground is not None)
-    pipeline = FramePipeline(perception, ground.spec if ground is not None else GridSpec.from_node_defaults())
+    pipeline = FramePipeline(perception, ground.spec if ground is not None else GridSpec.from_node_defaults(),
+                             deployed_tracking())
     grids = 0
     evaluator = Evaluator(perception.info.class_names, tasks=labels.split.tasks if labels else (),
                           skipped=labels.split.missing if labels else None)
@@ -93,7 +94,8 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
             overlay = None
             if overlays:
                 overlay = draw_result(frame.image, result.detections, names, result.drivable, result.lane)
-            writer.write(frame, result, names, overlay)
+            tracks = frame_result.tracks
+            writer.write(frame, result, names, overlay, tracks.track_ids.tolist() if tracks is not None else None)
             if ground is not None and frame_result.ground is not None:
                 writer.write_ground(frame.stamp_ns, ground.frame_id, frame_result.ground, ground.spec)
                 grids += 1

@@ -129,9 +129,10 @@ def bgr_to_image(header: Header, frame: np.ndarray, factory: RclpyMessages | Non
 
 
 def detections_to_msg(header: Header, detections: Detections, class_names: Sequence[str],
-                      factory: RclpyMessages | None = None) -> Detection2DArray:
+                      factory: RclpyMessages | None = None, track_ids: Sequence[int] | None = None
+                      ) -> Detection2DArray:
     """message_layouts.detection_array, as rclpy's vision_msgs/Detection2DArray."""
-    return layouts.detection_array(factory or RclpyMessages(), header, detections, class_names)
+    return layouts.detection_array(factory or RclpyMessages(), header, detections, class_names, track_ids)
 
 
 def label_info_msg(header: Header, class_names: Sequence[str], threshold: float) -> LabelInfo:

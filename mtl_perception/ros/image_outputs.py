@@ -47,7 +47,8 @@ class ImageOutputs:
 
     def publish_detections(self, header: Header, result: FrameResult, class_names: tuple[str, ...]) -> None:
         assert result.detections is not None
-        self.detections.publish(detections_to_msg(header, result.detections, class_names, self.messages))
+        ids = result.tracks.track_ids.tolist() if result.tracks is not None else None
+        self.detections.publish(detections_to_msg(header, result.detections, class_names, self.messages, ids))
 
     def publish_images(self, header: Header, result: FrameResult, class_names: tuple[str, ...],
                        overlay: bool) -> None:

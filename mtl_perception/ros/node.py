@@ -91,7 +91,8 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().info(f"model {settings.perception.model_path} ({info.backbone}, {info.input_height}x"
                                f"{info.input_width}, trained on {info.trained_on}) on {perception.backend.name}")
         self.parts = Configured(
-            settings=settings, pipeline=FramePipeline(perception, settings.grid, settings.max_image_pixels),
+            settings=settings,
+            pipeline=FramePipeline(perception, settings.grid, settings.tracking, settings.max_image_pixels),
             cameras={name: self._camera(name, pose, settings)
                      for name, pose in zip(settings.cameras, settings.camera_poses)},
             surround=SurroundGrid(self, OUTPUT_QOS, settings.target_frame, settings.grid)
@@ -257,6 +258,7 @@ class PerceptionNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=str(err))
         parts.settings = settings
         parts.pipeline.perception.config = settings.perception  # read once per frame by the worker
+        parts.pipeline.set_tracking(settings.tracking)
         if "score_threshold" in changes and parts.worker.running:  # active: the latched label_info says it too
             self._publish_label_info()
         self.get_logger().info("set " + ", ".join(f"{k}={v}" for k, v in changes.items()))

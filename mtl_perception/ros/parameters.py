@@ -18,6 +18,7 @@ from mtl_perception.parameter_schema import SETTABLE, given_parameters, paramete
 from mtl_perception.runtime.backends import BackendOptions
 from mtl_perception.runtime.ground import CameraPose, GridSpec
 from mtl_perception.runtime.perception import PerceptionConfig
+from mtl_perception.runtime.tracking import TrackerSettings
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class NodeSettings:
     camera_poses: tuple[CameraPose | None, ...]
     target_frame: str
     grid: GridSpec
+    tracking: TrackerSettings  # each camera's tracker
 
     @property
     def named_cameras(self) -> bool:
@@ -153,7 +155,17 @@ def settings_from(values: dict[str, Any]) -> NodeSettings:
     return NodeSettings(perception, values["input_reliability"], values["input_transport"],
                         bool(values["publish_overlay"]), float(values["diagnostics_period"]),
                         int(values["max_image_pixels"]), cameras, poses,
-                        str(values["target_frame"]), grid)
+                        str(values["target_frame"]), grid, tracking_from(values))
+
+
+# the tracker's settings by parameter name
+TRACKING_PARAMETERS = {"track_high_score": "high_score", "track_low_score": "low_score",
+                       "track_new_score": "new_track_score", "track_lost_seconds": "lost_seconds"}
+
+
+def tracking_from(values: dict[str, Any]) -> TrackerSettings:
+    """The tracker's settings from the parameters; ValueError (a one-line reason) for thresholds out of order."""
+    return TrackerSettings(**{field: float(values[name]) for name, field in TRACKING_PARAMETERS.items()})
 
 
 CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # one token of a ROS topic name
@@ -222,8 +234,11 @@ def updated_settings(settings: NodeSettings, changes: dict[str, Any]) -> NodeSet
     """settings with new values of live parameters; ValueError (a one-line reason) for an invalid one."""
     if set(changes) - LIVE:
         raise ValueError(f"{', '.join(sorted(set(changes) - LIVE))} cannot change while running: set it at start")
-    perception = replace(settings.perception, **{k: v for k, v in changes.items() if k != "publish_overlay"})
-    return replace(settings, perception=perception,
+    perception = replace(settings.perception, **{k: v for k, v in changes.items()
+                                                  if k not in TRACKING_PARAMETERS and k != "publish_overlay"})
+    tracking = replace(settings.tracking, **{TRACKING_PARAMETERS[k]: float(v) for k, v in changes.items()
+                                             if k in TRACKING_PARAMETERS})
+    return replace(settings, perception=perception, tracking=tracking,
                    publish_overlay=bool(changes.get("publish_overlay", settings.publish_overlay)))
 
 

@@ -2,12 +2,12 @@
 (Autoware's core/node split: tensorrt_yolox's library class and its thin node).
 
     encoded frames of one or more cameras -> decode -> letterbox -> one backend batch -> per camera:
-    detections (handed out first) -> masks at the camera's size -> the ground (grid, markings)
+    detections and their tracks (handed out first) -> masks at the camera's size -> the ground (grid, markings)
 
 perception_node and every offline tool (eval-bag, infer, the demo's real clip) run frames through one
-FramePipeline, so a stage added here is in all of them at once. The pipeline owns each camera's state: the
-ground lookups for its geometry (and the trackers to come). Results are plain data: numpy arrays and
-dataclasses, with the frame's stamp.
+FramePipeline, so a stage added here is in all of them at once. The pipeline owns each camera's state: its
+tracker (runtime/tracking.py, driven by the frames' stamps) and the ground lookups for its geometry. Results
+are plain data: numpy arrays and dataclasses, with the frame's stamp.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_t
 from mtl_perception.runtime.lane_markings import RoadProjection, RoadView
 from mtl_perception.runtime.perception import Perception, PerceptionResult, RawOutput
 from mtl_perception.runtime.postprocess import Detections
+from mtl_perception.runtime.tracking import ByteTracker, TrackedDetections, TrackerSettings
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class FrameResult:
     frame: CameraFrame
     image: np.ndarray | None = None  # BGR at the camera's size
     detections: Detections | None = None
+    tracks: TrackedDetections | None = None  # the detections with their camera's track IDs
     drivable: np.ndarray | None = None  # uint8[H, W] 0/255 at the camera's size
     lane: np.ndarray | None = None
     ground: RoadView | None = None
@@ -100,9 +102,15 @@ class OnDetections(Protocol):
 class FramePipeline:
     """Frames of any number of cameras through one model, one batch per call to run()."""
 
-    def __init__(self, perception: Perception, grid: GridSpec, max_pixels: int = 0) -> None:
-        self.perception, self.grid, self.max_pixels = perception, grid, max_pixels
+    def __init__(self, perception: Perception, grid: GridSpec, tracking: TrackerSettings, max_pixels: int = 0) -> None:
+        self.perception, self.grid, self.tracking, self.max_pixels = perception, grid, tracking, max_pixels
         self._cameras: dict[str, _CameraState] = {}
+
+    def set_tracking(self, settings: TrackerSettings) -> None:
+        """New tracker thresholds for every camera's next frame; the tracks and their IDs stay."""
+        self.tracking = settings
+        for state in self._cameras.values():
+            state.tracker.settings = settings
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -127,8 +135,13 @@ class FramePipeline:
         return self.run([CameraFrame(camera, stamp_ns, image, geometry)])[0]
 
     def forget(self, camera: str) -> None:
-        """Drop a camera's state (its lookups; its tracks to come)."""
+        """Drop a camera's state: its tracks and its lookups."""
         self._cameras.pop(camera, None)
+
+    def _state(self, camera: str) -> _CameraState:
+        if camera not in self._cameras:
+            self._cameras[camera] = _CameraState(ByteTracker(self.tracking))
+        return self._cameras[camera]
 
     def _decode(self, frame: CameraFrame) -> FrameResult:
         result = FrameResult(frame)
@@ -149,6 +162,9 @@ class FramePipeline:
     def _outputs(self, result: FrameResult, raw: RawOutput, on_detections: OnDetections | None) -> None:
         perception = self.perception
         result.detections = perception.detections(raw)
+        start = time.perf_counter()
+        result.tracks = self._state(result.frame.camera).tracker.update(result.detections, result.frame.stamp_ns)
+        result.timings["tracking"] = 1e3 * (time.perf_counter() - start)
         if on_detections is not None:
             on_detections(result)
         result.drivable, result.lane = perception.masks(raw)
@@ -161,7 +177,7 @@ class FramePipeline:
         if geometry is None or geometry.intrinsics is None or geometry.pose is None:
             return
         assert result.drivable is not None and result.lane is not None
-        state = self._cameras.setdefault(result.frame.camera, _CameraState())
+        state = self._state(result.frame.camera)
         intrinsics, shape = geometry.intrinsics, result.drivable.shape
         if (intrinsics.height, intrinsics.width) != tuple(shape[:2]):
             # checked before any lookup is built: a camera_info of another camera must cost nothing
@@ -182,8 +198,9 @@ class FramePipeline:
 
 @dataclass
 class _CameraState:
-    """What the pipeline keeps per camera between frames."""
+    """What the pipeline keeps per camera between frames: its tracks and its ground lookups."""
 
+    tracker: ByteTracker
     _road: RoadProjection | str | None = None  # the lookups, or why this geometry has none
     _key: tuple | None = None
 

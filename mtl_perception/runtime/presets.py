@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtl_perception.runtime.backends.base import BackendOptions
+from mtl_perception.runtime.tracking import TrackerSettings
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,17 @@ def deployed_backend(**changes: Any) -> BackendOptions:
     values = node_defaults()
     settings = {name: values[name] for name in ("backend", "precision", "threads", "calibration_algorithm")}
     return BackendOptions(**{**settings, **changes})
+
+
+def deployed_tracking(**changes: Any) -> TrackerSettings:
+    """perception_node's tracker thresholds (its schema's track_* defaults), with a caller's changes."""
+    from mtl_perception.defaults import node_defaults
+
+    values = node_defaults()
+    return TrackerSettings(**{**{"high_score": float(values["track_high_score"]),
+                                 "low_score": float(values["track_low_score"]),
+                                 "new_track_score": float(values["track_new_score"]),
+                                 "lost_seconds": float(values["track_lost_seconds"])}, **changes})
 
 
 PEER_EVALUATION = DetectionSettings(score_threshold=0.001, iou_threshold=0.6, max_detections=300)

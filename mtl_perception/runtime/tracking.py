@@ -34,13 +34,14 @@ NS_PER_S = 1_000_000_000
 
 @dataclass(frozen=True)
 class TrackerSettings:
-    """ByteTrack's thresholds (its defaults: track_thresh 0.5, match_thresh 0.8, a 30-frame buffer at 30 fps)."""
+    """ByteTrack's thresholds; the node's (track_* parameters, whose defaults are ByteTrack's: track_thresh 0.5,
+    new tracks from 0.6, a buffer of 30 frames at 30 fps) come from runtime/presets.py's deployed_tracking()."""
 
-    high_score: float = 0.5  # boxes for the first association and for new tracks
-    low_score: float = 0.1  # the second association's boxes lie in [low_score, high_score)
-    new_track_score: float = 0.6  # an unmatched box starts a track from this score (ByteTrack: track_thresh + 0.1)
-    match_distance: float = 0.8  # 1 - IoU allowed in the first association
-    lost_seconds: float = 1.0  # a track unseen this long (by stamps) is removed
+    high_score: float  # boxes for the first association and for new tracks
+    low_score: float  # the second association's boxes lie in [low_score, high_score)
+    new_track_score: float  # an unmatched box starts a track from this score
+    lost_seconds: float  # a track unseen this long (by stamps) is removed
+    match_distance: float = 0.8  # 1 - IoU allowed in the first association (ByteTrack's match_thresh)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= 1.0:
@@ -125,7 +126,7 @@ class _Track:
 class ByteTracker:
     """One camera's tracks. update() takes a frame's detections and its stamp and returns them with track IDs."""
 
-    settings: TrackerSettings = field(default_factory=TrackerSettings)
+    settings: TrackerSettings
     _tracks: list[_Track] = field(default_factory=list)
     _next_id: int = 1
     _last_ns: int | None = None

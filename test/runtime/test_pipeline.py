@@ -19,7 +19,7 @@ from mtl_perception.runtime.pipeline import (
     FramePipeline,
     FrameResult,
 )
-from mtl_perception.runtime.presets import deployed, deployed_backend
+from mtl_perception.runtime.presets import deployed, deployed_backend, deployed_tracking
 
 pytestmark = pytest.mark.jetson_python
 
@@ -32,7 +32,7 @@ def pipeline(bundled_model: Path) -> FramePipeline:
     perception = Perception(PerceptionConfig(bundled_model, deployed_backend(backend="onnxruntime", threads=1,
                                                                            max_batch=3),
                                              0.05, deployed().iou_threshold, 50))
-    return FramePipeline(perception, SPEC, max_pixels=1000 * 1000)
+    return FramePipeline(perception, SPEC, deployed_tracking(), max_pixels=1000 * 1000)
 
 
 def _frame(seed: int) -> np.ndarray:
@@ -92,3 +92,20 @@ def test_ground_outputs_per_camera_and_geometry_faults_said(pipeline: FramePipel
     assert up.ground is None and (up.ground_off or "").startswith("drivable_grid")
     assert none.ground is None and none.ground_off is None  # no geometry yet is no fault
     assert "ground" in front.timings and front.timings["total"] >= front.timings["inference"]
+
+
+def test_each_camera_tracks_its_own_boxes_by_stamp(bundled_model: Path) -> None:
+    """The same frame again under later stamps: every confident box keeps its ID; another camera's tracker is
+    its own (its IDs start at 1 too)."""
+    perception = Perception(PerceptionConfig(bundled_model, deployed_backend(backend="onnxruntime", threads=1),
+                                             0.3, deployed().iou_threshold, 50))
+    pipeline = FramePipeline(perception, SPEC, deployed_tracking(high_score=0.3, new_track_score=0.3))
+    from mtl_perception.data.synthetic import render_scene
+
+    image = render_scene(np.random.default_rng(3), 360, 640).image  # a road with cars
+    runs = [pipeline.run([CameraFrame("front", i * 100_000_000, image), CameraFrame("rear", i * 100_000_000, image)])
+            for i in range(3)]
+    front = [run[0].tracks.track_ids.tolist() for run in runs]
+    rear = [run[1].tracks.track_ids.tolist() for run in runs]
+    assert front[0] and all(i > 0 for i in front[0]), front  # the first frame's boxes are tracks at once
+    assert front[0] == front[1] == front[2] and rear == front

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mtl_perception.runtime.postprocess import Detections
-from mtl_perception.runtime.tracking import ByteTracker, TrackerSettings, iou_matrix
+from mtl_perception.runtime.presets import deployed_tracking
+from mtl_perception.runtime.tracking import ByteTracker, iou_matrix
 
 pytestmark = pytest.mark.jetson_python
 
@@ -39,19 +40,19 @@ def test_iou_matrix() -> None:
 
 
 def test_a_moving_object_keeps_its_id() -> None:
-    ids = _run(ByteTracker(), [_frame(_moving(100, 8, i)) for i in range(30)])
+    ids = _run(ByteTracker(deployed_tracking()), [_frame(_moving(100, 8, i)) for i in range(30)])
     assert ids == [[1]] * 30
 
 
 def test_the_first_frames_boxes_are_tracks_at_once_later_ones_after_a_second_frame() -> None:
-    tracker = ByteTracker()
+    tracker = ByteTracker(deployed_tracking())
     ids = _run(tracker, [_frame(_moving(100, 5, 0)), _frame(_moving(100, 5, 1), _moving(400, 5, 0)),
                          _frame(_moving(100, 5, 2), _moving(400, 5, 1))])
     assert ids == [[1], [1, 0], [1, 2]]  # the newcomer is confirmed by its second frame
 
 
 def test_a_one_frame_false_box_takes_no_id_and_ids_are_never_reused() -> None:
-    tracker = ByteTracker()
+    tracker = ByteTracker(deployed_tracking())
     frames = [_frame(_moving(100, 5, i)) for i in range(3)]
     frames.append(_frame(_moving(100, 5, 3), (600, 300, 650, 340, 0.95)))  # a flash
     frames += [_frame(_moving(100, 5, i)) for i in range(4, 6)]
@@ -67,7 +68,7 @@ def test_two_objects_crossing_keep_their_ids() -> None:
     """One moves right, one left, on the same row at different heights of the image: their boxes overlap for a
     few frames; the Kalman prediction carries each through."""
     frames = [_frame(_moving(100, 12, i, y=100), _moving(460, -12, i, y=120)) for i in range(30)]
-    ids = _run(ByteTracker(), frames)
+    ids = _run(ByteTracker(deployed_tracking()), frames)
     right, left = ids[0]
     # the detections are listed in the same order every frame: the right-mover first
     assert all(frame == [right, left] for frame in ids), ids
@@ -75,7 +76,7 @@ def test_two_objects_crossing_keep_their_ids() -> None:
 
 @pytest.mark.parametrize(("gap_frames", "kept"), [(5, True), (15, False)])
 def test_an_occlusion_shorter_than_the_buffer_keeps_the_id(gap_frames: int, kept: bool) -> None:
-    tracker = ByteTracker(TrackerSettings(lost_seconds=1.0))  # 10 frames at 10 Hz
+    tracker = ByteTracker(deployed_tracking(lost_seconds=1.0))  # 10 frames at 10 Hz
     before = [_frame(_moving(100, 6, i)) for i in range(10)]
     gap = [_frame() for _ in range(gap_frames)]
     after = [_frame(_moving(100, 6, i)) for i in range(10 + gap_frames, 14 + gap_frames)]
@@ -90,10 +91,10 @@ def test_the_low_score_pass_recovers_a_fading_track() -> None:
     """An object half hidden for a few frames scores 0.3: BYTE matches the weak box to its track."""
     scores = [0.9] * 5 + [0.3] * 4 + [0.9] * 3
     frames = [_frame(_moving(100, 6, i, score=s)) for i, s in enumerate(scores)]
-    assert _run(ByteTracker(), frames) == [[1]] * len(scores)
+    assert _run(ByteTracker(deployed_tracking()), frames) == [[1]] * len(scores)
     # with the second pass off (its threshold above every score), the weak boxes are dropped and the track
     # goes unmatched: the boxes get no ID while weak
-    only_high = ByteTracker(TrackerSettings(low_score=0.5))
+    only_high = ByteTracker(deployed_tracking(low_score=0.5))
     assert [ids for ids in _run(only_high, frames)][5:9] == [[0]] * 4
 
 
@@ -101,15 +102,15 @@ def test_the_stamps_drive_it_not_the_rate_it_is_fed_at() -> None:
     """A replay at another rate gives the same frames the same stamps: the same IDs. A gap in the stamps
     counts, however fast the frames came."""
     frames = [_frame(_moving(100, 6, i), _moving(500, -4, i, y=300)) for i in range(20)]
-    assert _run(ByteTracker(), frames) == _run(ByteTracker(), frames)
-    tracker = ByteTracker(TrackerSettings(lost_seconds=1.0))
+    assert _run(ByteTracker(deployed_tracking()), frames) == _run(ByteTracker(deployed_tracking()), frames)
+    tracker = ByteTracker(deployed_tracking(lost_seconds=1.0))
     _run(tracker, frames[:5])
     # the same object 2 s of stamps later: lost beyond the buffer, whatever the wall clock did meanwhile
     assert _run(tracker, [frames[5]], start=25 * NS) == [[0, 0]]
 
 
 def test_velocity_and_age_come_with_the_id() -> None:
-    tracker = ByteTracker()
+    tracker = ByteTracker(deployed_tracking())
     result = None
     for i in range(15):
         result = tracker.update(_frame(_moving(100, 8, i)), i * NS)
@@ -119,7 +120,7 @@ def test_velocity_and_age_come_with_the_id() -> None:
 
 
 def test_a_replay_from_the_start_restarts_the_tracks() -> None:
-    tracker = ByteTracker()
+    tracker = ByteTracker(deployed_tracking())
     frames = [_frame(_moving(100, 6, i)) for i in range(5)]
     _run(tracker, frames)
     again = _run(tracker, frames)  # stamps back to 0: a new drive, new tracks, new IDs

@@ -45,9 +45,7 @@ def value_range(name: str, schema: dict[str, Any] | None = None) -> tuple[float,
 def params_file_values(path: Path, namespace: str, node_name: str = NODE_NAME) -> dict[str, Any]:
     """The parameters a params file gives the node, as rcl reads it: the wildcard sections (`/**`, `**`)
     first, then those naming the node (`perception_node`, `/NS/perception_node`, `NS/perception_node`)."""
-    import yaml
-
-    content = yaml.safe_load(path.read_text()) or {}
+    content = _load_params_yaml(path.read_text()) or {}
     if not isinstance(content, dict):
         raise ValueError(f"params file {path} is not a YAML mapping of node names to ros__parameters")
     ns = namespace.strip("/")
@@ -58,6 +56,19 @@ def params_file_values(path: Path, namespace: str, node_name: str = NODE_NAME) -
         if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
             values.update(section["ros__parameters"])
     return values
+
+
+def _load_params_yaml(text: str) -> Any:
+    """YAML as rcl reads a params file: safe, except that the files launch_ros writes for a node carry
+    `!!python/tuple` for the values it was given as tuples, which rcl reads as sequences, and so does this."""
+    import yaml
+
+    class ParamsLoader(yaml.SafeLoader):
+        pass
+
+    ParamsLoader.add_constructor("tag:yaml.org,2002:python/tuple",
+                                 lambda loader, node: loader.construct_sequence(node))
+    return yaml.load(text, Loader=ParamsLoader)  # a SafeLoader with one more constructor
 
 
 def given_parameters(argv: list[str], namespace: str, node_name: str = NODE_NAME) -> set[str]:

@@ -155,6 +155,11 @@ def test_a_params_files_values_are_read_as_rcl_reads_them(tmp_path: Path) -> Non
     assert module.params_file_values(params, "rig") == {"cameras": ["front", "left"], "score_threshold": 0.2}
     assert module.params_file_values(params, "") == {"cameras": ["a"], "score_threshold": 0.2}
     assert module.params_file_values(REPO / "config" / "jetson.yaml", "")["cameras"] == [""]
+    # the params files launch_ros writes for a node hold tuples as !!python/tuple, which rcl reads as sequences
+    written = tmp_path / "launch_params.yaml"
+    written.write_text("/cam/perception_node:\n  ros__parameters:\n    camera_pose: !!python/tuple\n    - 0.0\n"
+                       "    - 1.5\n")
+    assert module.params_file_values(written, "/cam") == {"camera_pose": [0.0, 1.5]}
 
 
 def test_camera_info_sits_beside_the_image_topic_and_the_pose_parses() -> None:

@@ -65,7 +65,12 @@ class PerceptionNode(LifecycleNode):
             self.declare_parameter(name, defaults[name] if spec.unset_type is None else Parameter.Type[spec.unset_type],
                                    spec.descriptor())
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        for warning in unknown_parameter_warnings(self, sys.argv):
+        try:
+            warnings = unknown_parameter_warnings(self, sys.argv)
+        except Exception as err:  # noqa: BLE001 - a check of the command line must never stop the node
+            warnings = [f"the command line's parameters were not checked for misspelt names ({type(err).__name__}: "
+                        f"{err})"]
+        for warning in warnings:
             self.get_logger().warning(warning)
         self._log_once_per_cause = OncePerCause(self.get_logger(), self.context.ok)  # bad and failed frames
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)

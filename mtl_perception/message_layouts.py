@@ -9,12 +9,14 @@ result. The reading side is here too (grid_from_message), for any reader of eith
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from mtl_perception.runtime.ground import GridSpec
+from mtl_perception.runtime.ground_objects import GroundObjects
 from mtl_perception.runtime.lane_markings import MARKING_POINT_DTYPE, GroundMarking, marking_points
 from mtl_perception.runtime.postprocess import Detections
 
@@ -26,6 +28,7 @@ POINT_FIELD_UINT32 = 6
 MARKING_POINT_FIELDS = (("x", POINT_FIELD_FLOAT32), ("y", POINT_FIELD_FLOAT32), ("z", POINT_FIELD_FLOAT32),
                         ("marking_id", POINT_FIELD_UINT32))
 DETECTION_ARRAY = "vision_msgs/msg/Detection2DArray"
+DETECTION_3D_ARRAY = "vision_msgs/msg/Detection3DArray"
 IMAGE = "sensor_msgs/msg/Image"
 OCCUPANCY_GRID = "nav_msgs/msg/OccupancyGrid"
 POINT_CLOUD = "sensor_msgs/msg/PointCloud2"
@@ -69,6 +72,33 @@ def detection_array(factory: MessageFactory, header: Any, detections: Detections
                                    bbox=make("vision_msgs/msg/BoundingBox2D", center=centre, size_x=w, size_y=h),
                                    id=track_id))
     return make(DETECTION_ARRAY, header=header, detections=detections_out)
+
+
+def object_array(factory: MessageFactory, header: Any, objects: GroundObjects, detections: Detections,
+                 class_names: Sequence[str], track_ids: Sequence[int] | None = None) -> Any:
+    """Detection3DArray of road users on the ground, in header's frame (the vehicle's): bbox.center the object's
+    centre (its heading about z: the camera's ray), bbox.size its class's length, width and height,
+    results[0].hypothesis its class name and score, id its track's ("" for a box no confirmed track holds)."""
+    make = factory.make
+    out = []
+    for row, index in enumerate(objects.indices.tolist()):
+        x, y, z = (float(v) for v in objects.centres[row])
+        half = float(objects.headings[row]) / 2
+        pose = make("geometry_msgs/msg/Pose", position=make("geometry_msgs/msg/Point", x=x, y=y, z=z),
+                    orientation=make("geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=math.sin(half), w=math.cos(half)))
+        length, width, height = (float(v) for v in objects.sizes[row])
+        hypothesis = make("vision_msgs/msg/ObjectHypothesisWithPose",
+                          hypothesis=make("vision_msgs/msg/ObjectHypothesis",
+                                          class_id=class_names[int(detections.class_ids[index])],
+                                          score=float(detections.scores[index])),
+                          pose=make("geometry_msgs/msg/PoseWithCovariance", pose=pose,
+                                    covariance=factory.float64s([0.0] * 36)))
+        track = int(track_ids[index]) if track_ids is not None else 0
+        out.append(make("vision_msgs/msg/Detection3D", header=header, results=[hypothesis],
+                        bbox=make("vision_msgs/msg/BoundingBox3D", center=pose,
+                                  size=make("geometry_msgs/msg/Vector3", x=length, y=width, z=height)),
+                        id=str(track) if track else ""))
+    return make(DETECTION_3D_ARRAY, header=header, detections=out)
 
 
 def detections_from_message(msg: Any, class_names: Sequence[str]) -> Detections:

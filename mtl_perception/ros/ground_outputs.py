@@ -1,4 +1,5 @@
-"""What a planner uses, on the ground in target_frame: drivable_grid, lane_markings and lane_marking_points.
+"""What a planner uses, on the ground in target_frame: drivable_grid, lane_markings, lane_marking_points and
+objects (the tracked road users placed on the ground).
 
 They need the camera's intrinsics (its camera_info) and its pose in target_frame (the camera_pose
 parameter, or TF where it is unset and tf2_ros is installed): GroundOutputs gathers both for the frame
@@ -15,8 +16,10 @@ from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import Header
+from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import MarkerArray
 
+from mtl_perception import message_layouts as layouts
 from mtl_perception.ros.conversions import (
     RclpyMessages,
     lane_markers_msg,
@@ -63,6 +66,8 @@ class GroundOutputs:
         self._markers_pub = node.create_lifecycle_publisher(MarkerArray, camera_topic(prefix, "lane_markings"), qos)
         self._points_pub = node.create_lifecycle_publisher(PointCloud2, camera_topic(prefix, "lane_marking_points"),
                                                            qos)
+        self._objects_pub = node.create_lifecycle_publisher(Detection3DArray, camera_topic(prefix, "objects"), qos)
+        self.objects_left_out = {"above the horizon": 0, "beyond grid_range": 0}  # road users not placed, in all
         self._messages = RclpyMessages()
         self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
         self._said_no_camera_info = False  # the wait for camera_info is logged once
@@ -76,7 +81,7 @@ class GroundOutputs:
                                    "camera_info")
 
     def close(self) -> None:
-        for publisher in (self._grid_pub, self._markers_pub, self._points_pub):
+        for publisher in (self._grid_pub, self._markers_pub, self._points_pub, self._objects_pub):
             self.node.destroy_lifecycle_publisher(publisher)
         if self._tf is not None:
             self._tf.close()
@@ -103,9 +108,9 @@ class GroundOutputs:
             return None
         return CameraGeometry(self.intrinsics, pose)
 
-    def publish(self, header: Header, result: FrameResult) -> None:
-        """The frame's grid and markings, with its stamp, where the pipeline placed them; a geometry fault is
-        logged (once per cause) and kept for /diagnostics."""
+    def publish(self, header: Header, result: FrameResult, class_names: tuple[str, ...]) -> None:
+        """The frame's grid, markings and objects, with its stamp, where the pipeline placed them; a geometry
+        fault is logged (once per cause) and kept for /diagnostics."""
         if result.ground_off is not None:
             self._off(result.ground_off)
         view = result.ground
@@ -116,6 +121,12 @@ class GroundOutputs:
         self._grid_pub.publish(occupancy_grid_msg(ground_header, view.occupancy, self.grid, self._messages))
         self._markers_pub.publish(lane_markers_msg(ground_header, view.markings))
         self._points_pub.publish(marking_points_msg(ground_header, view.markings, self._messages))
+        if result.objects is not None and result.detections is not None:
+            ids = result.tracks.track_ids.tolist() if result.tracks is not None else None
+            self._objects_pub.publish(layouts.object_array(self._messages, ground_header, result.objects,
+                                                           result.detections, class_names, ids))
+            self.objects_left_out["above the horizon"] += result.objects.above_horizon
+            self.objects_left_out["beyond grid_range"] += result.objects.beyond_range
 
     def _off(self, reason: str) -> None:
         self.off_reason = reason

@@ -220,7 +220,7 @@ class PerceptionNode(LifecycleNode):
         camera, header = parts.cameras[result.frame.camera], arrival.message.header
         try:
             camera.outputs.publish_images(header, result, parts.pipeline.class_names, parts.settings.publish_overlay)
-            camera.ground.publish(header, result)
+            camera.ground.publish(header, result, parts.pipeline.class_names)
             if result.ground is not None and parts.surround is not None:
                 parts.surround.update(camera.name, result.frame.stamp_ns, result.ground.occupancy, arrival.received)
         except Exception as err:  # noqa: BLE001 - one failed frame must not stop the node

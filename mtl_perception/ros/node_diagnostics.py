@@ -26,6 +26,10 @@ def diagnostic_status(node_name: str, parts: Configured, stats: RollingStats, no
         values[f"{key}: topic"] = camera.topic
         values[f"{key}: seconds since a frame"] = "never" if camera.since_frame_s is None else \
             f"{camera.since_frame_s:.2f}"
+    for part in parts.cameras.values():
+        key = f"camera {part.name}" if part.name else "camera"
+        for reason, count in part.ground.objects_left_out.items():
+            values[f"{key}: objects left out, {reason}"] = str(count)
     status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
     return status
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from mtl_perception.compat import zip_strict
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError, GridSpec
+from mtl_perception.runtime.ground_objects import GroundObjects, place_on_ground
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, jpeg_damage, raw_to_bgr
 from mtl_perception.runtime.lane_markings import RoadProjection, RoadView
 from mtl_perception.runtime.perception import Perception, PerceptionResult, RawOutput
@@ -74,6 +75,7 @@ class FrameResult:
     drivable: np.ndarray | None = None  # uint8[H, W] 0/255 at the camera's size
     lane: np.ndarray | None = None
     ground: RoadView | None = None
+    objects: GroundObjects | None = None  # the tracked road users on the ground, where the geometry is known
     ground_off: str | None = None
     problem: str | None = None
     bad: bool = False  # the problem is the frame's own (ImageFormatError), not a fault of the pipeline
@@ -194,6 +196,9 @@ class FramePipeline:
             result.ground_off = f"drivable_grid skipped: {err}"
             return
         result.timings["ground"] = result.ground.milliseconds
+        assert result.detections is not None
+        names = [self.class_names[int(c)] for c in result.detections.class_ids.tolist()]
+        result.objects = place_on_ground(result.detections.boxes, names, intrinsics, geometry.pose, self.grid.max_range)
 
 
 @dataclass

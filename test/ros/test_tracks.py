@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from node_harness import Client
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
@@ -89,3 +90,56 @@ def test_named_cameras_track_their_own(bundled_model: Path) -> None:
     ids = _play("/rig_track", bundled_model, cameras=("front", "rear"))
     _assert_stable(ids["front"])
     assert ids["rear"] == ids["front"]  # the same frames, each camera's own tracker: the same IDs
+
+
+def test_tracked_road_users_are_placed_on_the_ground(bundled_model: Path) -> None:
+    """objects (vision_msgs/Detection3DArray): in target_frame with the frame's stamp, each object's id its
+    box's track ID, its class a road user's with that class's size, ahead of the car on the ground."""
+    from sensor_msgs.msg import CameraInfo
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection3DArray
+
+    from mtl_perception.ros.conversions import camera_info_msg
+    from mtl_perception.runtime.ground_objects import CLASS_SIZES
+
+    scene = render_scene(np.random.default_rng(3), 360, 640)
+    pose = scene.ground.pose
+    node = NodeProcess({"model_path": str(bundled_model), "threads": 1, "backend": "onnxruntime",
+                        "score_threshold": 0.3, "camera_pose": f"[0.0,0.0,{pose.z},{pose.roll},{pose.pitch},0.0]"},
+                       namespace="/cam_objects")
+    assert node.wait_for("subscribed to"), node.output
+    client = Client("objects_viewer", namespace="/cam_objects")
+    client.listen(Detection2DArray, "detections")
+    client.listen(Detection3DArray, "objects")
+    camera = client.node.create_publisher(Image, "image", 1)
+    info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+    frames = _drive()
+    try:
+        for index in range(3):
+            stamp = 70_000_000_000 + index * STEP_NS
+            message = image_message(frames[index], stamp)
+
+            def placed(stamp: int = stamp) -> bool:
+                return any(to_ns(m.header.stamp) == stamp for m in client.received["objects"])
+
+            def send(message: Image = message) -> None:
+                info.publish(camera_info_msg(Header(frame_id="camera"), scene.ground.intrinsics))
+                camera.publish(message)
+
+            assert client.spin_until(placed, 60, each=send), node.output[-2000:]
+        last = 70_000_000_000 + 2 * STEP_NS
+        objects = next(m for m in client.received["objects"] if to_ns(m.header.stamp) == last)
+        boxes = next(m for m in client.received["detections"] if to_ns(m.header.stamp) == last)
+    finally:
+        client.close()
+        node.stop()
+    assert objects.header.frame_id == "base_link" and objects.detections
+    tracked = {d.id for d in boxes.detections if d.id}
+    assert tracked and {o.id for o in objects.detections if o.id} <= tracked
+    for placed_object in objects.detections:
+        name = placed_object.results[0].hypothesis.class_id
+        size = placed_object.bbox.size
+        assert name in CLASS_SIZES and (size.x, size.y, size.z) == pytest.approx(CLASS_SIZES[name])
+        centre = placed_object.bbox.center.position
+        assert 0 < centre.x <= 45 and centre.z == pytest.approx(size.z / 2)
+    assert "Traceback" not in node.output

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_folder, atomic_write_text, write_image
+from mtl_perception.compat import zip_strict
 from mtl_perception.data.bdd100k import DRIVABLE_DIRECT, decode_lane_mask
 from mtl_perception.evaluation.toolkit_det import PredictedFrame
 from mtl_perception.runtime.backends import ModelLoadError
@@ -185,17 +186,21 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
     """Every frame through the model, its results written into out; (frames done, frames unreadable).
     ValueError when no frame could be read: an empty result must not pass for one."""
     frames: list[dict[str, Any]] = []
+    tracks: list[dict[str, Any]] = []
     unreadable = 0
     video = _OverlayVideo(out / "overlay.mp4", args.input) if args.input.suffix.lower() in VIDEO_SUFFIXES else None
+    # the frames' stamps, which drive the tracker: a video's own rate, images in name order at SEQUENCE_HZ
+    period_ns = round(1e9 / (video.fps if video is not None else SEQUENCE_HZ))
     if args.masks:
         (out / "masks").mkdir()
-    for name, stem, frame in tqdm(_frames(args.input), desc="infer", unit="frame"):
+    for index, (name, stem, frame) in enumerate(tqdm(_frames(args.input), desc="infer", unit="frame")):
         if frame is None:
             print(f"warning: skipping unreadable image {args.input / name if args.input.is_dir() else name}",
                   file=sys.stderr)
             unreadable += 1
             continue
-        result = pipeline.process(frame).outputs
+        frame_result = pipeline.process(frame, stamp_ns=index * period_ns)
+        result = frame_result.outputs
         det = result.detections
         overlay = draw_result(frame, det, pipeline.class_names, result.drivable, result.lane)
         write_image(out / f"{stem}.jpg", overlay)
@@ -207,12 +212,27 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
         predicted = PredictedFrame(name, det.boxes, det.scores,
                                    tuple(pipeline.class_names[c] for c in det.class_ids.tolist()))
         frames.append({**predicted.to_scalabel(), "attributes": {"latency_ms": round(result.timings["total"], 2)}})
+        tracks.append(_track_frame(predicted, frame_result.tracks.track_ids if frame_result.tracks is not None
+                                   else np.zeros(0, np.int64), args.input.stem, index))
     if video is not None:
         video.close()
     if not frames:
         raise ValueError(f"no frame of {args.input} could be read ({unreadable} unreadable): nothing was written")
     atomic_write_text(out / "detections.json", json.dumps(frames, indent=1))
+    atomic_write_text(out / "tracks.json", json.dumps(tracks, indent=1))
     return len(frames), unreadable
+
+
+SEQUENCE_HZ = 10.0  # a folder of images is tracked as a sequence in name order at this rate (BDD100K's videos')
+
+
+def _track_frame(predicted: PredictedFrame, track_ids: np.ndarray, video: str, index: int) -> dict[str, Any]:
+    """One frame in BDD100K's box_track layout (scalabel frames with videoName, frameIndex and a track id per
+    label, as box_track_20 and its evaluation read them): the boxes a confirmed track holds."""
+    frame = predicted.to_scalabel()
+    labels = [{**label, "id": str(int(track))} for label, track in zip_strict(frame["labels"], track_ids.tolist())
+              if track]
+    return {"name": frame["name"], "videoName": video, "frameIndex": index, "labels": labels}
 
 
 class _OverlayVideo:

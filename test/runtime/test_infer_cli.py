@@ -88,7 +88,7 @@ def test_reused_out_is_refused_then_replaced_whole(bundled_model: Path, tmp_path
     assert again.returncode == 2 and "--overwrite" in again.stderr and (out / "a.jpg").is_file()
     replaced = _infer("--model", str(bundled_model), "--input", str(second), "--out", str(out), "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["c.jpg", "detections.json"]  # no stale overlay beside
+    assert sorted(p.name for p in out.iterdir()) == ["c.jpg", "detections.json", "tracks.json"]  # no stale overlay
     assert not list(tmp_path.glob(".out.*"))
 
 

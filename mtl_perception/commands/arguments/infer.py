@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, required=True, help="an image, a folder of images, or a video")
     parser.add_argument("--out", type=Path, required=True,
                         help="folder for the overlays, detections.json (BDD100K/scalabel format, as score-det "
-                             "reads it) and, for a video, overlay.mp4; written whole or not at all")
+                             "reads it), tracks.json (BDD100K's box_track layout: a video at its own rate, a folder "
+                             "of images in name order at 10 Hz) and, for a video, overlay.mp4; written whole or not "
+                             "at all")
     parser.add_argument("--masks", action="store_true",
                         help="also write each frame's drivable and lane masks as PNG (0/255) under masks/")
     parser.add_argument("--overwrite", action="store_true", help="replace the results an existing --out holds")

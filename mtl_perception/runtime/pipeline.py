@@ -136,10 +136,6 @@ class FramePipeline:
         """One decoded frame, start to end: what the offline tools that read images call."""
         return self.run([CameraFrame(camera, stamp_ns, image, geometry)])[0]
 
-    def forget(self, camera: str) -> None:
-        """Drop a camera's state: its tracks and its lookups."""
-        self._cameras.pop(camera, None)
-
     def _state(self, camera: str) -> _CameraState:
         if camera not in self._cameras:
             self._cameras[camera] = _CameraState(ByteTracker(self.tracking))

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mtl_perception.runtime.postprocess import Detections
-
-NS_PER_S = 1_000_000_000
+from mtl_perception.stamps import NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -131,11 +130,6 @@ class ByteTracker:
     _next_id: int = 1
     _last_ns: int | None = None
     _frames: int = 0
-
-    @property
-    def active(self) -> int:
-        """How many confirmed tracks are held (tracked or lost for now)."""
-        return sum(1 for t in self._tracks if t.track_id)
 
     def reset(self) -> None:
         """Forget every track (a camera restarted, stamps went backwards); IDs go on from where they were."""

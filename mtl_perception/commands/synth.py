@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.gallery_only:
             height, width = parse_hw(args.size, model_input=False)  # range checked by SynthConfig
             world = Randomisation.plain() if args.world == "plain" else Randomisation()
-            config = SynthConfig(args.out, args.train, args.val, args.seed, height, width, args.workers, world)
+            config = SynthConfig(args.out, args.train, args.val, args.seed, height, width, args.workers, world,
+                                 args.drive_frames, args.rate_hz)
             for paths in write_dataset(config):
                 print(f"wrote {paths.split}: {paths.images} and {paths.det_json}")
         if args.gallery:

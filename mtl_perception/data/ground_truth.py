@@ -42,6 +42,29 @@ class MarkingTruth:
 
 
 @dataclass(frozen=True)
+class ObjectTruth:
+    """Where one labelled road user of a drive is, in the vehicle frame (data/drive.py)."""
+
+    track_id: str  # its label's id in the frame's box_track record
+    category: str
+    contact: tuple[float, float]  # x, y: the middle of the face the camera sees, where it meets the ground
+    centre: tuple[float, float]  # x, y: the middle of its footprint
+    velocity: tuple[float, float]  # vx, vy: m/s relative to the ego vehicle
+
+    def to_record(self) -> dict:
+        return {"id": self.track_id, "category": self.category, "contact_m": list(self.contact),
+                "centre_m": list(self.centre), "velocity_mps": list(self.velocity)}
+
+    @classmethod
+    def from_record(cls, record: dict) -> ObjectTruth:
+        def pair(key: str) -> tuple[float, float]:
+            x, y = (float(v) for v in record[key])
+            return x, y
+        return cls(str(record["id"]), str(record["category"]), pair("contact_m"), pair("centre_m"),
+                   pair("velocity_mps"))
+
+
+@dataclass(frozen=True)
 class FrameGround:
     intrinsics: CameraIntrinsics
     pose: CameraPose
@@ -55,6 +78,7 @@ class FrameGround:
     # the top edge of the ego vehicle's hood or dashboard in the image, (u, v) points left to right:
     # pixels below it show the car, not the road
     ego_edge: tuple[tuple[float, float], ...] = ()
+    objects: tuple[ObjectTruth, ...] = ()  # the road users' places, in a drive's frames
 
     def hidden_by_ego(self, pixels: np.ndarray) -> np.ndarray:
         """bool[N]: image pixels (u, v) that show the ego vehicle rather than the world."""
@@ -88,6 +112,7 @@ class FrameGround:
                          for m in self.markings],
             "junction_m": list(self.junction) if self.junction is not None else None,
             "ego_edge_px": [list(p) for p in self.ego_edge],
+            "objects": [o.to_record() for o in self.objects],
         }
 
     @classmethod
@@ -103,6 +128,7 @@ class FrameGround:
                   for m in record["markings"]),
             _junction(record.get("junction_m")),
             tuple((float(u), float(v)) for u, v in record.get("ego_edge_px", [])),
+            tuple(ObjectTruth.from_record(o) for o in record.get("objects", [])),
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Callable, List
 
 import cv2
 import numpy as np
@@ -78,6 +79,10 @@ class SceneObject:
     facing: str = "rear"  # a vehicle shows the camera its "rear" or its "front" (oncoming)
     parked: bool = False  # beside the road rather than in a lane
     pole: np.ndarray | None = None  # unlabelled support drawn behind signs and lights
+    # in a drive (data/drive.py): the object's identity across frames, and the seed of its own colours, so
+    # that it looks the same in every frame
+    track_id: str | None = None
+    paint_seed: int | None = None
 
 
 @dataclass
@@ -95,7 +100,7 @@ class Scene:
 
 
 @dataclass(frozen=True)
-class _Camera:
+class LevelCamera:
     width: int
     height: int
     focal: float
@@ -114,7 +119,7 @@ class _Camera:
 
 
 @dataclass(frozen=True)
-class _Road:
+class Road:
     n_lanes: int
     ego_lane: int
     curvature: float
@@ -124,6 +129,7 @@ class _Road:
     curb_outer: bool
     yellow_edge: bool
     junction: tuple[float, float] | None = None  # depths between which a road crosses
+    travelled: float = 0.0  # metres the ego car has driven (a drive's frames): what is painted on the road moves by it
 
     def centre(self, depth: np.ndarray | float) -> np.ndarray | float:
         return 0.5 * self.curvature * np.square(depth)
@@ -142,7 +148,7 @@ def _gradient(top: np.ndarray, bottom: np.ndarray, rows: int, width: int) -> np.
     return np.broadcast_to(column[:, None, :], (rows, width, 3))
 
 
-def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, tod: str, weather: str,
+def _draw_background(img: np.ndarray, cam: LevelCamera, rng: np.random.Generator, tod: str, weather: str,
                      textures: bool) -> None:
     h, w = img.shape[:2]
     hz = int(np.clip(round(cam.horizon), 1, h - 1))
@@ -204,14 +210,14 @@ def _draw_background(img: np.ndarray, cam: _Camera, rng: np.random.Generator, to
         fx.textured(rng, img, ground_rows, 0.3, cells=6)
 
 
-def _road_rows(cam: _Camera, road: _Road) -> tuple[np.ndarray, np.ndarray]:
+def _road_rows(cam: LevelCamera, road: Road) -> tuple[np.ndarray, np.ndarray]:
     """Rows that show road (below the far limit) and their depths."""
     top = int(np.ceil(cam.row(road.far_depth)))
     rows = np.arange(max(top, 0), cam.height, dtype=np.float64)
     return rows, cam.depth(rows + 0.5)
 
 
-def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Camera, road: _Road,
+def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: LevelCamera, road: Road,
                rng: np.random.Generator, tod: str, textures: bool) -> None:
     rows, depth = _road_rows(cam, road)
     y0 = int(rows[0])
@@ -252,19 +258,19 @@ def _draw_road(img: np.ndarray, drivable: np.ndarray, lane: np.ndarray, cam: _Ca
 
 
 def _draw_transverse(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, bounds: np.ndarray,
-                     depth: np.ndarray, cam: _Camera, road: _Road, rng: np.random.Generator, tod: str) -> None:
+                     depth: np.ndarray, cam: LevelCamera, road: Road, rng: np.random.Generator, tod: str) -> None:
     """Markings across the road (BDD100K's "vertical" direction): a stop line across the ego lane, and
     a zebra crosswalk across the whole road, each at a random distance ahead."""
     white = np.array([225, 228, 230], np.float32) * (0.8 if tod == "night" else 1.0)
     if rng.random() < STOP_LINE_P:
-        near = rng.uniform(*TRANSVERSE_RANGE_M)
+        near = rng.uniform(*TRANSVERSE_RANGE_M) - road.travelled
         rows = (depth >= near) & (depth < near + STOP_LINE_M)
         across = (cols >= bounds[road.ego_lane][:, None]) & (cols < bounds[road.ego_lane + 1][:, None])
         paint = rows[:, None] & across
         region[paint] = white
         lane[paint] = encode_lane("single white", vertical=True)
     if rng.random() < CROSSWALK_P:
-        near = rng.uniform(*TRANSVERSE_RANGE_M)
+        near = rng.uniform(*TRANSVERSE_RANGE_M) - road.travelled
         rows = (depth >= near) & (depth < near + CROSSWALK_M)
         # metres across the road from its left edge, so stripes stay parallel to the road on a curve
         lateral = (cols - cam.cx) * depth[:, None] / cam.focal - np.asarray(road.boundary(0, depth))[:, None]
@@ -275,7 +281,7 @@ def _draw_transverse(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, bou
         lane[paint] = encode_lane("crosswalk", vertical=True)
 
 
-def _marking_kind(road: _Road, k: int) -> tuple[str, bool]:
+def _marking_kind(road: Road, k: int) -> tuple[str, bool]:
     """Lane boundary k's BDD100K category and whether it is dashed."""
     outer = k in (0, road.n_lanes)
     if outer and road.curb_outer:
@@ -288,7 +294,7 @@ def _marking_kind(road: _Road, k: int) -> tuple[str, bool]:
 
 
 def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre: np.ndarray,
-                  half_width: np.ndarray, depth: np.ndarray, road: _Road, k: int,
+                  half_width: np.ndarray, depth: np.ndarray, road: Road, k: int,
                   rng: np.random.Generator, tod: str, rows: np.ndarray) -> None:
     """Lane boundary k as painted, on the given rows (a junction interrupts it)."""
     category, dashed = _marking_kind(road, k)
@@ -302,7 +308,7 @@ def _draw_marking(region: np.ndarray, lane: np.ndarray, cols: np.ndarray, centre
     visible = rows.copy()
     if dashed:
         phase = rng.uniform(0, DASH_PERIOD_M)
-        visible &= np.mod(depth + phase, DASH_PERIOD_M) < DASH_M
+        visible &= np.mod(depth + road.travelled + phase, DASH_PERIOD_M) < DASH_M
     for offset in offsets:
         c = centre + offset * half_width
         paint = (np.abs(cols - c[:, None]) <= half_width[:, None]) & visible[:, None]
@@ -386,7 +392,7 @@ def _paint_side(img: np.ndarray, side: np.ndarray, visible: np.ndarray, body: np
         img[(wheel > 0) & visible] = (25, 25, 25)
 
 
-def _person_silhouette(shape: tuple[int, int], foot_x: float, foot_y: float, height: float,
+def person_silhouette(shape: tuple[int, int], foot_x: float, foot_y: float, height: float,
                        rider: bool) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
     head_r = max(height * 0.08, 1.0)
@@ -403,7 +409,7 @@ def _person_silhouette(shape: tuple[int, int], foot_x: float, foot_y: float, hei
     return mask.astype(bool)
 
 
-def _bicycle_silhouette(shape: tuple[int, int], x: float, ground: float, size: float, motor: bool) -> np.ndarray:
+def bicycle_silhouette(shape: tuple[int, int], x: float, ground: float, size: float, motor: bool) -> np.ndarray:
     """Side view: two wheels and a frame; size is the wheelbase in pixels."""
     mask = np.zeros(shape, np.uint8)
     r = max(size * (0.32 if motor else 0.3), 1.0)
@@ -426,7 +432,7 @@ def _box_of(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1)
 
 
-def _vehicle(cam: _Camera, shape: tuple[int, int], kind: str, lateral: float, depth: float,
+def vehicle(cam: LevelCamera, shape: tuple[int, int], kind: str, lateral: float, depth: float,
              facing: str) -> SceneObject:
     """A vehicle as a box on the road, aligned with it: its near face (rear, or front if oncoming) and,
     when it is off to one side, the side the camera sees at an angle."""
@@ -449,7 +455,7 @@ def _vehicle(cam: _Camera, shape: tuple[int, int], kind: str, lateral: float, de
     return SceneObject(kind, depth, silhouette, geometric_box=box, side=side, facing=facing)
 
 
-def _parked_rows(cam: _Camera, road: _Road, rng: np.random.Generator, near: float) -> list[SceneObject]:
+def _parked_rows(cam: LevelCamera, road: Road, rng: np.random.Generator, near: float) -> list[SceneObject]:
     """Cars parked nose to tail beside the road, on one side or both: seen from the side, hiding each other."""
     shape = (cam.height, cam.width)
     out = []
@@ -462,20 +468,22 @@ def _parked_rows(cam: _Camera, road: _Road, rng: np.random.Generator, near: floa
             edge = float(road.boundary(0 if side < 0 else road.n_lanes, depth))
             lateral = edge + side * (0.3 + VEHICLE_SIZES[kind][0] / 2 + rng.uniform(0, 0.3))
             if rng.random() < 0.85:
-                parked = _vehicle(cam, shape, kind, lateral, depth, str(rng.choice(["rear", "front"])))
+                parked = vehicle(cam, shape, kind, lateral, depth, str(rng.choice(["rear", "front"])))
                 parked.parked = True
                 out.append(parked)
             depth += VEHICLE_LENGTHS[kind] + rng.uniform(0.8, 2.5)
     return out
 
 
-def _street_lamps(cam: _Camera, road: _Road, rng: np.random.Generator, near: float) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+def _street_lamps(cam: LevelCamera, road: Road, rng: np.random.Generator, near: float) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
     """Lamp posts along the road (unlabelled scenery): their mask, and each lamp's (u, v, ground row)."""
     mask = np.zeros((cam.height, cam.width), np.uint8)
     lamps = []
     for side in (-1, 1):
-        depth = float(rng.uniform(near + 2.0, 20.0))
+        depth = float(rng.uniform(near + 2.0, 20.0)) - road.travelled
         spacing = float(rng.uniform(20.0, 35.0))
+        while depth < 1.0:  # the posts a drive has passed
+            depth += spacing
         while depth < min(road.far_depth, 100.0):
             edge = float(road.boundary(0 if side < 0 else road.n_lanes, depth))
             base = edge + side * 1.5
@@ -490,7 +498,7 @@ def _street_lamps(cam: _Camera, road: _Road, rng: np.random.Generator, near: flo
     return mask > 0, lamps
 
 
-def _plan_objects(cam: _Camera, road: _Road, rng: np.random.Generator, scene: str,
+def _plan_objects(cam: LevelCamera, road: Road, rng: np.random.Generator, scene: str,
                   randomisation: Randomisation) -> list[SceneObject]:
     """Place vehicles in lanes (oncoming ones face the camera), rows of parked cars, people and
     two-wheelers at the roadside, signs and lights on poles."""
@@ -504,7 +512,7 @@ def _plan_objects(cam: _Camera, road: _Road, rng: np.random.Generator, scene: st
         depth = float(rng.uniform(near + 1.0, min(road.far_depth, 90.0)))
         oncoming = road.two_way and lane < road.n_lanes // 2
         lateral = road.lane_centre(lane, depth) + rng.normal(0, 0.25)
-        objects.append(_vehicle(cam, shape, kind, lateral, depth, "front" if oncoming else "rear"))
+        objects.append(vehicle(cam, shape, kind, lateral, depth, "front" if oncoming else "rear"))
     if rng.random() < randomisation.parked_p:
         objects += _parked_rows(cam, road, rng, near)
 
@@ -517,40 +525,52 @@ def _plan_objects(cam: _Camera, road: _Road, rng: np.random.Generator, scene: st
         foot_x, foot_y = float(cam.column(lateral, depth)), cam.row(depth)
         roll = rng.random()
         if roll < 0.6:
-            sil = _person_silhouette(shape, foot_x, foot_y, 1.7 * cam.focal / depth, rider=False)
+            sil = person_silhouette(shape, foot_x, foot_y, 1.7 * cam.focal / depth, rider=False)
             objects.append(SceneObject("pedestrian", depth, sil))
         else:
             motor = roll > 0.85
             size = 1.4 * cam.focal / depth
-            bike = _bicycle_silhouette(shape, foot_x, foot_y, size, motor)
+            bike = bicycle_silhouette(shape, foot_x, foot_y, size, motor)
             objects.append(SceneObject("motorcycle" if motor else "bicycle", depth + 0.01, bike))
-            rider = _person_silhouette(shape, foot_x, foot_y - 0.45 * size, 1.3 * cam.focal / depth, rider=True)
+            rider = person_silhouette(shape, foot_x, foot_y - 0.45 * size, 1.3 * cam.focal / depth, rider=True)
             objects.append(SceneObject("rider", depth, rider & ~bike))
 
     for _ in range(rng.integers(0, 3)):
         depth = float(rng.uniform(near + 4.0, 60.0))
         side = rng.choice([-1, 1])
         lateral = float(road.boundary(0 if side < 0 else road.n_lanes, depth)) + side * rng.uniform(0.5, 1.5)
-        x, ground = float(cam.column(lateral, depth)), cam.row(depth)
-        pole = np.zeros(shape, np.uint8)
-        px = max(round(0.08 * cam.focal / depth), 1)
         if rng.random() < 0.5:
-            s = 0.75 * cam.focal / depth
-            top = ground - 2.4 * cam.focal / depth
-            plate = np.zeros(shape, np.uint8)
-            cv2.rectangle(plate, (round(x - s / 2), round(top)), (round(x + s / 2) - 1, round(top + s) - 1), 1, -1)
-            cv2.rectangle(pole, (round(x - px / 2), round(top + s)), (round(x + px / 2), round(ground)), 1, -1)
-            objects.append(SceneObject("traffic sign", depth, plate.astype(bool), pole=pole.astype(bool)))
+            objects.append(roadside_sign(cam, lateral, depth))
         else:
-            hw, hh = 0.18 * cam.focal / depth, 0.9 * cam.focal / depth
-            top = ground - 4.5 * cam.focal / depth
-            housing = np.zeros(shape, np.uint8)
-            cv2.rectangle(housing, (round(x - hw), round(top)), (round(x + hw) - 1, round(top + hh) - 1), 1, -1)
-            cv2.rectangle(pole, (round(x - px / 2), round(top + hh)), (round(x + px / 2), round(ground)), 1, -1)
-            colour = str(rng.choice(["red", "yellow", "green"]))
-            objects.append(SceneObject("traffic light", depth, housing.astype(bool),
-                                       attributes={"trafficLightColor": colour}, pole=pole.astype(bool)))
+            objects.append(roadside_light(cam, lateral, depth, str(rng.choice(["red", "yellow", "green"]))))
     return objects
+
+
+def roadside_sign(cam: LevelCamera, lateral: float, depth: float) -> SceneObject:
+    """A traffic sign on its pole, standing at a lateral offset and depth."""
+    shape = (cam.height, cam.width)
+    x, ground = float(cam.column(lateral, depth)), cam.row(depth)
+    px = max(round(0.08 * cam.focal / depth), 1)
+    s = 0.75 * cam.focal / depth
+    top = ground - 2.4 * cam.focal / depth
+    plate, pole = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    cv2.rectangle(plate, (round(x - s / 2), round(top)), (round(x + s / 2) - 1, round(top + s) - 1), 1, -1)
+    cv2.rectangle(pole, (round(x - px / 2), round(top + s)), (round(x + px / 2), round(ground)), 1, -1)
+    return SceneObject("traffic sign", depth, plate.astype(bool), pole=pole.astype(bool))
+
+
+def roadside_light(cam: LevelCamera, lateral: float, depth: float, colour: str) -> SceneObject:
+    """A traffic light's housing on its pole, showing colour ("red", "yellow" or "green")."""
+    shape = (cam.height, cam.width)
+    x, ground = float(cam.column(lateral, depth)), cam.row(depth)
+    px = max(round(0.08 * cam.focal / depth), 1)
+    hw, hh = 0.18 * cam.focal / depth, 0.9 * cam.focal / depth
+    top = ground - 4.5 * cam.focal / depth
+    housing, pole = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    cv2.rectangle(housing, (round(x - hw), round(top)), (round(x + hw) - 1, round(top + hh) - 1), 1, -1)
+    cv2.rectangle(pole, (round(x - px / 2), round(top + hh)), (round(x + px / 2), round(ground)), 1, -1)
+    return SceneObject("traffic light", depth, housing.astype(bool), attributes={"trafficLightColor": colour},
+                       pole=pole.astype(bool))
 
 
 def _resolve_visibility(objects: list[SceneObject], shape: tuple[int, int]) -> tuple[list[SceneObject], np.ndarray]:
@@ -579,10 +599,11 @@ def _finalise_labels(objects: list[SceneObject]) -> None:
         obj.occluded = obj.visible_fraction < OCCLUDED_BELOW
 
 
-def _post_process(img: np.ndarray, rng: np.random.Generator, look: _Look, road: np.ndarray, ground: np.ndarray,
+def _post_process(img: np.ndarray, draws: Draws, look: Look, road: np.ndarray, ground: np.ndarray,
                   ego: np.ndarray, lights: list[fx.Light], horizon: float, randomisation: Randomisation) -> tuple[np.ndarray, np.ndarray]:
     """Light, weather, the ego vehicle and the sensor, on the mounted camera's view; returns the image and
     the snow cover on the road (0 without snow)."""
+    rng = draws.frame
     h, w = img.shape[:2]
     gain = {"daytime": 1.0, "dawn/dusk": 0.75, "night": 0.35}[look.tod] * rng.uniform(0.85, 1.15)
     img = img * gain
@@ -598,7 +619,7 @@ def _post_process(img: np.ndarray, rng: np.random.Generator, look: _Look, road: 
         fog = np.clip(1.0 - np.abs(rows - horizon) / (0.6 * h), 0, 0.75)[:, None, None]
         img = img * (1 - fog) + 200.0 * gain * fog
     if look.ego is not None:
-        fx.draw_ego_vehicle(img, ego, rng, look.ego, look.tod == "night")
+        fx.draw_ego_vehicle(img, ego, draws.ego, look.ego, look.tod == "night")
     cover = np.zeros((h, w), np.float32)
     if look.weather == "rainy":
         fx.rain(img, rng)
@@ -615,7 +636,7 @@ def _post_process(img: np.ndarray, rng: np.random.Generator, look: _Look, road: 
 
 
 @dataclass(frozen=True)
-class _Look:
+class Look:
     """What the frame looks like, drawn before anything is rendered."""
 
     tod: str
@@ -625,7 +646,7 @@ class _Look:
     ego: str | None  # "hood", "dashboard" or None
 
 
-def _draw_look(rng: np.random.Generator, r: Randomisation) -> _Look:
+def draw_look(rng: np.random.Generator, r: Randomisation) -> Look:
     weights = np.array([r.daytime_weight, r.dusk_weight, r.night_weight], np.float64)
     tod = str(rng.choice(TIMES_OF_DAY, p=weights / weights.sum()))
     roll = rng.random()
@@ -641,7 +662,7 @@ def _draw_look(rng: np.random.Generator, r: Randomisation) -> _Look:
     wet = weather == "rainy" or (weather != "snowy" and rng.random() < r.wet_p)
     ego_roll = rng.random()
     ego = "hood" if ego_roll < r.hood_p else "dashboard" if ego_roll < r.hood_p + r.dashboard_p else None
-    return _Look(tod, weather, scene, wet, ego)
+    return Look(tod, weather, scene, wet, ego)
 
 
 def sample_mounting(rng: np.random.Generator, width: int, height: int,
@@ -657,7 +678,7 @@ def sample_mounting(rng: np.random.Generator, width: int, height: int,
     return intrinsics, pose
 
 
-def _level_view(intrinsics: CameraIntrinsics, pose: CameraPose) -> tuple[_Camera, np.ndarray]:
+def _level_view(intrinsics: CameraIntrinsics, pose: CameraPose) -> tuple[LevelCamera, np.ndarray]:
     """The level camera at the same place whose canvas covers every ray of the mounted one, and the
     homography from canvas pixels to the mounted camera's pixels (a pure rotation: K R K_level^-1)."""
     mounted_to_level = optical_to_vehicle(CameraPose()).T @ optical_to_vehicle(pose)
@@ -670,7 +691,7 @@ def _level_view(intrinsics: CameraIntrinsics, pose: CameraPose) -> tuple[_Camera
     u, v = intrinsics.fx * rays[0] / rays[2], intrinsics.fx * rays[1] / rays[2]
     pad = 2
     cx, cy = pad - np.floor(u.min()), pad - np.floor(v.min())
-    canvas = _Camera(int(np.ceil(u.max() + cx)) + pad, int(np.ceil(v.max() + cy)) + pad, intrinsics.fx,
+    canvas = LevelCamera(int(np.ceil(u.max() + cx)) + pad, int(np.ceil(v.max() + cy)) + pad, intrinsics.fx,
                      float(cx), float(cy), pose.z)
     k_level = np.array([[canvas.focal, 0, canvas.cx], [0, canvas.focal, canvas.horizon], [0, 0, 1]])
     return canvas, k @ mounted_to_level.T @ np.linalg.inv(k_level)
@@ -682,7 +703,7 @@ def _warp(array: np.ndarray, homography: np.ndarray, size: tuple[int, int], near
     return out
 
 
-def _road_truth(road: _Road, intrinsics: CameraIntrinsics, pose: CameraPose) -> FrameGround:
+def _road_truth(road: Road, intrinsics: CameraIntrinsics, pose: CameraPose) -> FrameGround:
     """The camera, and the road's edges and markings in the vehicle frame: y = -X (X is to the right), x = depth."""
     def curve(k: int) -> tuple[float, float, float]:
         return -float(road.boundary(k, 0.0)), 0.0, -0.5 * road.curvature
@@ -710,17 +731,46 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280,
     mounted camera's view with its labels, cut by the ego vehicle, and finished by the sensor's effects.
     Each painter draws from rng in turn, so the order below is part of what a seed means."""
     randomisation = randomisation or Randomisation()
-    look = _draw_look(rng, randomisation)
+    look = draw_look(rng, randomisation)
     intrinsics, pose = sample_mounting(rng, width, height, randomisation)
+    road = sample_road(rng, randomisation)
+
+    def plan(cam: LevelCamera, road: Road, rng: np.random.Generator) -> list[SceneObject]:
+        return _plan_objects(cam, road, rng, look.scene, randomisation)
+
+    return render_view(Draws(rng, rng, rng), look, intrinsics, pose, road, randomisation, plan)
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Where a frame's painters draw from. One generator for all three in a single scene; in a drive
+    (data/drive.py) the scenery and the ego vehicle are drawn the same in every frame, so they stay put,
+    and only the sensor's effects are drawn anew."""
+
+    scenery: np.random.Generator  # sky, buildings, road paint, lamp posts, planned objects
+    ego: np.random.Generator  # the ego vehicle's hood or dashboard
+    frame: np.random.Generator  # lights, weather, the sensor
+
+
+# what puts the objects of a frame on the level canvas: (canvas camera, road, generator) -> objects (typing's
+# Callable: evaluated at import, collections.abc's is not subscriptable under Python 3.8)
+Planner = Callable[[LevelCamera, Road, np.random.Generator], List[SceneObject]]
+
+
+def render_view(draws: Draws, look: Look, intrinsics: CameraIntrinsics, pose: CameraPose, road: Road,
+                randomisation: Randomisation, plan: Planner) -> Scene:
+    """Paint the chosen road and objects as the mounted camera sees them (render_scene's steps after
+    drawing the look, the camera and the road)."""
+    rng = draws.scenery
+    width, height = intrinsics.width, intrinsics.height
     cam, homography = _level_view(intrinsics, pose)
-    road = _sample_road(rng, randomisation)
     canvas = _Canvas.blank(cam)
     _draw_background(canvas.image, cam, rng, look.tod, look.weather, randomisation.textures)
     _draw_road(canvas.image, canvas.drivable, canvas.lane, cam, road, rng, look.tod, randomisation.textures)
     ground = np.zeros(canvas.shape, np.uint8)
     ground[max(int(np.ceil(cam.horizon)), 0):] = 1
     lamps = _paint_street_lamps(canvas, cam, road, rng, randomisation)
-    objects, ids, light_spots = _paint_objects(canvas, cam, road, rng, look, randomisation,
+    objects, ids, light_spots = _paint_objects(canvas, cam, plan(cam, road, rng), rng, look,
                                                _visible_canvas(homography, cam, height, width))
     light_spots += [(u, v, "street", g) for u, v, g in lamps if ids[min(max(int(v), 0), cam.height - 1),
                                                                       min(max(int(u), 0), cam.width - 1)] < 0]
@@ -735,7 +785,7 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280,
     # the ego vehicle is neither road nor object, and hides what is behind it as the frame's edge does
     ego = np.zeros((height, width), bool)
     if look.ego is not None:
-        ego = fx.ego_vehicle_mask(rng, height, width, look.ego, randomisation.ego_rows)
+        ego = fx.ego_vehicle_mask(draws.ego, height, width, look.ego, randomisation.ego_rows)
     kept = _objects_in_view(objects, ids, ego, homography, size)
     covered = (ids >= 0) | ego
     drivable[covered] = DRIVABLE_BACKGROUND
@@ -743,9 +793,9 @@ def render_scene(rng: np.random.Generator, height: int = 720, width: int = 1280,
     _finalise_labels(kept)
 
     horizon = float(ground_to_pixels(np.array([[1e9, 0.0, pose.z]]), intrinsics, pose)[0][0, 1])
-    lights = _lights(light_spots, homography, look, rng, width) if look.tod != "daytime" else []
+    lights = _lights(light_spots, homography, look, draws.frame, width) if look.tod != "daytime" else []
     road_view = drivable != DRIVABLE_BACKGROUND
-    image, snow_cover = _post_process(image, rng, look, road_view, ground_view & (ids < 0), ego, lights, horizon,
+    image, snow_cover = _post_process(image, draws, look, road_view, ground_view & (ids < 0), ego, lights, horizon,
                                       randomisation)
     lane[snow_cover > SNOW_BURIES] = LANE_BACKGROUND  # buried: no one would label it
     attributes = {"weather": look.weather, "timeofday": look.tod, "scene": look.scene}
@@ -764,7 +814,7 @@ class _Canvas:
     lane: np.ndarray
 
     @classmethod
-    def blank(cls, cam: _Camera) -> _Canvas:
+    def blank(cls, cam: LevelCamera) -> _Canvas:
         shape = (cam.height, cam.width)
         return cls(np.zeros((*shape, 3), np.float32), np.full(shape, DRIVABLE_BACKGROUND, np.uint8),
                    np.full(shape, LANE_BACKGROUND, np.uint8))
@@ -779,14 +829,14 @@ class _Canvas:
         self.drivable[where], self.lane[where] = DRIVABLE_BACKGROUND, LANE_BACKGROUND
 
 
-def _sample_road(rng: np.random.Generator, randomisation: Randomisation) -> _Road:
+def sample_road(rng: np.random.Generator, randomisation: Randomisation) -> Road:
     """The road ahead: lanes, the ego lane, curvature, markings and perhaps a junction."""
     n_lanes = int(rng.integers(1, 5))
     junction = None
     if rng.random() < randomisation.junction_p:
         start = float(rng.uniform(*JUNCTION_RANGE_M))
         junction = (start, start + float(rng.uniform(*JUNCTION_WIDTH_M)))
-    return _Road(
+    return Road(
         n_lanes=n_lanes,
         ego_lane=int(rng.integers(0, n_lanes)),
         curvature=float(rng.choice([0.0, rng.uniform(*randomisation.curvature)])),
@@ -799,7 +849,7 @@ def _sample_road(rng: np.random.Generator, randomisation: Randomisation) -> _Roa
     )
 
 
-def _paint_street_lamps(canvas: _Canvas, cam: _Camera, road: _Road, rng: np.random.Generator,
+def _paint_street_lamps(canvas: _Canvas, cam: LevelCamera, road: Road, rng: np.random.Generator,
                         randomisation: Randomisation) -> list[tuple[float, float, float]]:
     """Lamp posts beside the road (sometimes); their lamps as (u, v, ground row) on the canvas."""
     near = cam.focal * cam.cam_height / (cam.height - cam.horizon) + 1.0
@@ -810,19 +860,17 @@ def _paint_street_lamps(canvas: _Canvas, cam: _Camera, road: _Road, rng: np.rand
     return lamps
 
 
-def _visible_canvas(homography: np.ndarray, cam: _Camera, height: int, width: int) -> np.ndarray:
+def _visible_canvas(homography: np.ndarray, cam: LevelCamera, height: int, width: int) -> np.ndarray:
     """bool[canvas]: what of the level canvas the mounted camera sees."""
     return cv2.warpPerspective(np.ones((height, width), np.uint8), np.linalg.inv(homography),
                                (cam.width, cam.height), flags=cv2.INTER_NEAREST).astype(bool)
 
 
-def _paint_objects(canvas: _Canvas, cam: _Camera, road: _Road, rng: np.random.Generator, look: _Look,
-                   randomisation: Randomisation, in_view: np.ndarray
-                   ) -> tuple[list[SceneObject], np.ndarray, list[tuple[float, float, str, float]]]:
-    """Plan the objects, cut them to the camera's view (cut ones are truncated), settle who hides whom and
-    paint each. Returns the objects, the canvas's object ids (-1: none) and the light spots their lamps make
-    (canvas u, v, kind, ground row)."""
-    planned = _plan_objects(cam, road, rng, look.scene, randomisation)
+def _paint_objects(canvas: _Canvas, cam: LevelCamera, planned: list[SceneObject], rng: np.random.Generator, look: Look,
+                   in_view: np.ndarray) -> tuple[list[SceneObject], np.ndarray, list[tuple[float, float, str, float]]]:
+    """Cut the planned objects to the camera's view (cut ones are truncated), settle who hides whom and
+    paint each, from its own paint seed where it has one. Returns the objects, the canvas's object ids
+    (-1: none) and the light spots their lamps make (canvas u, v, kind, ground row)."""
     for obj in planned:
         obj.truncated = _touches_border(obj.silhouette) or bool((obj.silhouette & ~in_view).any())
         obj.silhouette = obj.silhouette & in_view
@@ -830,19 +878,20 @@ def _paint_objects(canvas: _Canvas, cam: _Camera, road: _Road, rng: np.random.Ge
     light_spots: list[tuple[float, float, str, float]] = []
     for i, obj in enumerate(objects):
         visible = ids == i
+        paint = rng if obj.paint_seed is None else np.random.default_rng(obj.paint_seed)
         if obj.pole is not None:
             canvas.paint_scenery(obj.pole & (ids < 0), (90, 90, 95))
         if obj.geometric_box is not None:
-            for u, v, kind in _paint_vehicle(canvas.image, obj, visible, obj.geometric_box, rng, look.tod):
+            for u, v, kind in _paint_vehicle(canvas.image, obj, visible, obj.geometric_box, paint, look.tod):
                 iu, iv = int(u), int(v)
                 if 0 <= iu < cam.width and 0 <= iv < cam.height and ids[iv, iu] == i:
                     light_spots.append((u, v, kind, obj.geometric_box[3]))
         elif obj.category == "traffic light":
             light_spots.append(_paint_traffic_light(canvas.image, obj, visible))
         elif obj.category == "traffic sign":
-            canvas.image[visible] = rng.choice([(40, 40, 200), (200, 120, 30), (40, 200, 240)])
+            canvas.image[visible] = paint.choice([(40, 40, 200), (200, 120, 30), (40, 200, 240)])
         else:
-            canvas.image[visible] = rng.uniform(20, 220, 3)
+            canvas.image[visible] = paint.uniform(20, 220, 3)
     return objects, ids, light_spots
 
 
@@ -892,7 +941,7 @@ def _ego_edge(ego: np.ndarray, points: int = 33) -> tuple[tuple[float, float], .
     return tuple((float(c), float(t)) for c, t in zip_strict(columns, tops))
 
 
-def _lights(spots: list[tuple[float, float, str, float]], homography: np.ndarray, look: _Look,
+def _lights(spots: list[tuple[float, float, str, float]], homography: np.ndarray, look: Look,
             rng: np.random.Generator, width: int) -> list[fx.Light]:
     """The lit lamps among the canvas's light spots, in the mounted view: at dusk only some are on."""
     colours = {"tail": (40, 40, 255), "head": (220, 240, 255), "street": (120, 200, 255), **TRAFFIC_LIGHT_COLOURS}
@@ -916,7 +965,7 @@ def frame_record(name: str, scene: Scene) -> dict:
         attributes: dict[str, object] = {"occluded": obj.occluded, "truncated": obj.truncated}
         attributes.update(obj.attributes)
         labels.append({
-            "id": str(index),
+            "id": obj.track_id if obj.track_id is not None else str(index),
             "category": obj.category,
             "attributes": attributes,
             "box2d": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},

@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", choices=["randomised", "plain"], default="randomised",
                         help="randomised: the training mix of data/randomisation.py (default); plain: the scenes "
                              "as they were before it (to compare models on)")
+    parser.add_argument("--drive-frames", type=int, default=0, metavar="N",
+                        help="render each split as drives of N consecutive frames (one road, the ego car moving "
+                             "along it, road users keeping their track ids; labels/box_track_20/SPLIT/*.json and "
+                             "their places in metres in the ground file) instead of unrelated scenes (default 0)")
+    parser.add_argument("--rate-hz", type=float, default=10.0, help="a drive's frame rate (default 10)")
     parser.add_argument("--gallery", type=Path, metavar="OUT.png",
                         help="also draw a contact sheet of labelled frames into OUT.png, and one frame per "
                              "randomisation factor (each forced on) into OUT-factors.png")

@@ -52,7 +52,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(DEPS): setup.py package.xml | $(PY)
-	$(PY) -m pip install --quiet -e '.[runtime,ros,ros-build,training,pseudo-label,toolkit,dev]'
+	$(PY) -m pip install --quiet -e '.[runtime,ros,ros-build,training,pseudo-label,evaluation,toolkit,dev]'
 	touch $@
 
 $(STUBS): $(DEPS) .ci/tensorrt_stubs.py

@@ -69,6 +69,11 @@ EXTRAS = {
     "pseudo-label": [
         "ensemble-boxes==1.0.9",
     ],
+    # eval's tracking figures: CLEAR MOT and IDF1 counted by py-motmetrics, the library the BDD100K toolkit counts
+    # them with (evaluation/tracking_eval.py); not needed on the car
+    "evaluation": [
+        "motmetrics==1.4.0",
+    ],
     # the official BDD100K toolkit, for the tests that compare the project's figures with it (never at run
     # time); scalabel 0.3.1's label models need pydantic 1 (under 2 their Optional fields become required)
     "toolkit": [

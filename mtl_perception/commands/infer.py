@@ -15,9 +15,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_folder, atomic_write_text, write_image
-from mtl_perception.compat import zip_strict
 from mtl_perception.data.bdd100k import DRIVABLE_DIRECT, decode_lane_mask
 from mtl_perception.evaluation.toolkit_det import PredictedFrame
+from mtl_perception.evaluation.tracking_eval import box_track_frame
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 from mtl_perception.runtime.contract import ModelContractError
@@ -212,8 +212,9 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
         predicted = PredictedFrame(name, det.boxes, det.scores,
                                    tuple(pipeline.class_names[c] for c in det.class_ids.tolist()))
         frames.append({**predicted.to_scalabel(), "attributes": {"latency_ms": round(result.timings["total"], 2)}})
-        tracks.append(_track_frame(predicted, frame_result.tracks.track_ids if frame_result.tracks is not None
-                                   else np.zeros(0, np.int64), args.input.stem, index))
+        track_ids = frame_result.tracks.track_ids if frame_result.tracks is not None else np.zeros(0, np.int64)
+        tracks.append(box_track_frame(predicted.name, args.input.stem, index, predicted.boxes, predicted.scores,
+                                      predicted.categories, track_ids))
     if video is not None:
         video.close()
     if not frames:
@@ -224,15 +225,6 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
 
 
 SEQUENCE_HZ = 10.0  # a folder of images is tracked as a sequence in name order at this rate (BDD100K's videos')
-
-
-def _track_frame(predicted: PredictedFrame, track_ids: np.ndarray, video: str, index: int) -> dict[str, Any]:
-    """One frame in BDD100K's box_track layout (scalabel frames with videoName, frameIndex and a track id per
-    label, as box_track_20 and its evaluation read them): the boxes a confirmed track holds."""
-    frame = predicted.to_scalabel()
-    labels = [{**label, "id": str(int(track))} for label, track in zip_strict(frame["labels"], track_ids.tolist())
-              if track]
-    return {"name": frame["name"], "videoName": video, "frameIndex": index, "labels": labels}
 
 
 class _OverlayVideo:

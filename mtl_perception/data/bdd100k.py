@@ -140,6 +140,11 @@ class SplitPaths:
         return self.root / "labels" / "det_20" / f"det_{self.split}.json"
 
     @property
+    def box_track(self) -> Path:
+        """BDD100K's tracking labels: one JSON file of frames per video."""
+        return self.root / "labels" / "box_track_20" / self.split
+
+    @property
     def drivable(self) -> Path:
         return self.root / "labels" / "drivable" / "masks" / self.split
 

@@ -65,11 +65,6 @@ class SynthConfig:
             DriveSettings(self.drive_frames, self.rate_hz)  # checks the rate
 
 
-def box_track_json(paths: SplitPaths, video: str) -> Path:
-    """Where a drive's frames are labelled for tracking: BDD100K's labels/box_track_20/SPLIT/VIDEO.json."""
-    return paths.root / "labels" / "box_track_20" / paths.split / f"{video}.json"
-
-
 def frame_name(seed: int, split: str, index: int) -> str:
     return f"synth{seed:04d}-{split}-{index:06d}.jpg"
 
@@ -126,9 +121,8 @@ def write_split(config: SynthConfig, split: str, count: int, progress: bool = Tr
                                                     desc=f"synth {split}", unit="frame", disable=not progress))
         _stage_tracks(stage, [t for t in tracks if t is not None])
         paths.det_json.unlink(missing_ok=True)  # from here until the end the split is visibly incomplete
-        track_folder = box_track_json(paths, "-").parent
         for sub, final in (("images", paths.images), ("drivable", paths.drivable), ("lane", paths.lane),
-                           ("box_track", track_folder)):
+                           ("box_track", paths.box_track)):
             shutil.rmtree(final, ignore_errors=True)
             if (stage / sub).is_dir():
                 final.parent.mkdir(parents=True, exist_ok=True)

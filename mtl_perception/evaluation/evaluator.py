@@ -43,6 +43,7 @@ class EvalSummary(TypedDict, total=False):
     det_toolkit: dict[str, Any]  # toolkit_det.DetScores.as_dict()
     drivable: dict[str, float]
     lane: dict[str, float]
+    tracking: dict[str, Any]  # tracking_eval.TrackScores.summary(), where the split has box_track labels
     model: str  # set by eval
     data: str
 
@@ -208,6 +209,11 @@ def format_summary(summary: EvalSummary) -> str:
                   f"| lane | balanced accuracy (HybridNets) | {lane['balanced_acc']:.3f} |"]
         lines += [f"| lane | F-score within {r} px (BDD100K toolkit) | {lane[f'f1_{r}px']:.3f} |"
                   for r in BOUNDARY_PIXELS]
+    if "tracking" in summary:
+        track = summary["tracking"]
+        lines += [f"| tracking ({track['videos']} videos) | mMOTA (BDD100K toolkit, x100) | {track['mMOTA']:.1f} |",
+                  f"| tracking | mIDF1 (BDD100K toolkit, x100) | {track['mIDF1']:.1f} |",
+                  f"| tracking | ID switches per 100 frames | {track['IDSw_per_100_frames']:.1f} |"]
     if "det_all_classes" in summary and summary["det_all_classes"]["per_class_ap50"]:
         lines.append("per-class AP@0.5: " + ", ".join(
             f"{k} {v:.2f}" for k, v in summary["det_all_classes"]["per_class_ap50"].items()))

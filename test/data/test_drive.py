@@ -17,7 +17,7 @@ import pytest
 from mtl_perception.data.bdd100k import SplitPaths
 from mtl_perception.data.ground_truth import load_ground_truth
 from mtl_perception.data.randomisation import Randomisation
-from mtl_perception.data.synthetic_set import SynthConfig, box_track_json, video_name, write_dataset
+from mtl_perception.data.synthetic_set import SynthConfig, video_name, write_dataset
 
 SIZE = (288, 512)
 FRAMES = 8
@@ -120,7 +120,7 @@ def test_synth_cli_renders_drives(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     paths = SplitPaths(tmp_path, "val")
-    files = sorted(box_track_json(paths, "x").parent.glob("*.json"))
+    files = sorted(paths.box_track.glob("*.json"))
     assert [p.stem for p in files] == [video_name(0, "val", 0), video_name(0, "val", 1)]
     assert [f["timestamp"] for f in json.loads(files[0].read_text())] == [0, 200, 400]
 

@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score threshold for the deployed precision/recall (the node's score_threshold)")
     parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
                         help="print the results as JSON instead of the table, or write them to FILE")
+    parser.add_argument("--save-tracks", type=Path, metavar="FILE",
+                        help="where the split has box_track labels (labels/box_track_20/SPLIT, e.g. synth "
+                             "--drive-frames): write the tracks in BDD100K's box_track format, as "
+                             "`python -m bdd100k.eval.run -t box_track` reads results")
     parser.add_argument("--save-predictions", type=Path, metavar="FILE",
                         help="write the model's detections in BDD100K/scalabel format (for score-det or the "
                              "official evaluation)")

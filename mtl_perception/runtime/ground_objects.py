@@ -44,6 +44,8 @@ class GroundObjects:
     headings: np.ndarray
     above_horizon: int
     beyond_range: int
+    # float64[N, 2]: vx, vy in m/s relative to the car, NaN where not known yet (runtime/object_motion.py)
+    velocities: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.indices)

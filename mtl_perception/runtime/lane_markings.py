@@ -50,6 +50,8 @@ class GroundMarking:
 
     points: np.ndarray
     coefficients: tuple[float, float, float]  # a0, a1, a2
+    # float[M, 3]: x, y and weight of the slices the curve was fitted to (what the ego lane refits)
+    observed: np.ndarray | None = None
 
     @property
     def x_range(self) -> tuple[float, float]:
@@ -175,7 +177,7 @@ class MarkingExtractor:
         samples = np.arange(x[0], x[-1] + 1e-6, s.sample_m)
         points = np.stack([samples, np.polyval(coefficients[::-1], samples)], axis=1)
         a0, a1, a2 = (float(c) for c in coefficients)
-        return GroundMarking(points, (a0, a1, a2))
+        return GroundMarking(points, (a0, a1, a2), np.stack([x, y, w], axis=1))
 
 
 def _polyfit(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:

@@ -2,11 +2,13 @@
 (Autoware's core/node split: tensorrt_yolox's library class and its thin node).
 
     encoded frames of one or more cameras -> decode -> letterbox -> one backend batch -> per camera:
-    detections and their tracks (handed out first) -> masks at the camera's size -> the ground (grid, markings)
+    detections and their tracks (handed out first) -> masks at the camera's size -> the ground (grid, markings,
+    the road users placed with their velocities, the ego lane)
 
 perception_node and every offline tool (eval-bag, infer, the demo's real clip) run frames through one
-FramePipeline, so a stage added here is in all of them at once. The pipeline owns each camera's state: its
-tracker (runtime/tracking.py, driven by the frames' stamps) and the ground lookups for its geometry. Results
+FramePipeline, so a stage added here is in all of them at once. The pipeline owns each camera's state, all of it
+driven by the frames' stamps: its tracker (runtime/tracking.py), its tracks' places over time
+(runtime/object_motion.py), its ego lane (runtime/ego_lane.py) and the ground lookups for its geometry. Results
 are plain data: numpy arrays and dataclasses, with the frame's stamp.
 """
 
@@ -14,16 +16,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from mtl_perception.compat import zip_strict
+from mtl_perception.runtime.ego_lane import EgoLane, EgoLaneTracker
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError, GridSpec
 from mtl_perception.runtime.ground_objects import GroundObjects, place_on_ground
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, jpeg_damage, raw_to_bgr
 from mtl_perception.runtime.lane_markings import RoadProjection, RoadView
+from mtl_perception.runtime.object_motion import ObjectMotion
 from mtl_perception.runtime.perception import Perception, PerceptionResult, RawOutput
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.tracking import ByteTracker, TrackedDetections, TrackerSettings
@@ -76,6 +80,7 @@ class FrameResult:
     lane: np.ndarray | None = None
     ground: RoadView | None = None
     objects: GroundObjects | None = None  # the tracked road users on the ground, where the geometry is known
+    ego_lane: EgoLane | None = None  # the ego lane from the markings, where the geometry is known
     ground_off: str | None = None
     problem: str | None = None
     bad: bool = False  # the problem is the frame's own (ImageFormatError), not a fault of the pipeline
@@ -191,10 +196,15 @@ class FramePipeline:
         except GeometryError as err:
             result.ground_off = f"drivable_grid skipped: {err}"
             return
-        result.timings["ground"] = result.ground.milliseconds
-        assert result.detections is not None
+        start = time.perf_counter()
+        assert result.detections is not None and result.tracks is not None
         names = [self.class_names[int(c)] for c in result.detections.class_ids.tolist()]
-        result.objects = place_on_ground(result.detections.boxes, names, intrinsics, geometry.pose, self.grid.max_range)
+        objects = place_on_ground(result.detections.boxes, names, intrinsics, geometry.pose, self.grid.max_range)
+        velocities = state.motion.update(result.tracks.track_ids[objects.indices], objects.contacts[:, :2],
+                                         result.frame.stamp_ns)
+        result.objects = replace(objects, velocities=velocities)
+        result.ego_lane = state.ego_lane.update(result.ground.markings, result.frame.stamp_ns)
+        result.timings["ground"] = result.ground.milliseconds + 1e3 * (time.perf_counter() - start)
 
 
 @dataclass
@@ -202,6 +212,8 @@ class _CameraState:
     """What the pipeline keeps per camera between frames: its tracks and its ground lookups."""
 
     tracker: ByteTracker
+    motion: ObjectMotion = field(default_factory=ObjectMotion)
+    ego_lane: EgoLaneTracker = field(default_factory=EgoLaneTracker)
     _road: RoadProjection | str | None = None  # the lookups, or why this geometry has none
     _key: tuple | None = None
 

@@ -9,6 +9,9 @@ SITE := $(VENV)/lib/python3.11/site-packages
 DEPS := $(VENV)/.deps-installed
 STUBS := $(VENV)/typestubs/.ready
 VISION_MSGS := $(VENV)/.vision-msgs-built
+OWN_MSGS := $(VENV)/.mtl-perception-msgs-built
+INTERFACE_SOURCES = $(wildcard resource/$(1)/msg/*.msg) resource/$(1)/CMakeLists.txt resource/$(1)/package.xml \
+	resource/build_interface.sh resource/cmake/drop_missing_wheel_include_dirs.cmake
 # launch, launch_ros and ros2cli as wheels (../shared/ros2-tooling, built from the public sources) and colcon:
 # the real `colcon build` and `ros2 launch` in the tests; absent outside this project's machines
 ROS_TOOLING_WHEELS := $(wildcard ../shared/ros2-tooling/wheels/*.whl)
@@ -45,7 +48,7 @@ JAZZY_TESTS := test/ros/test_node.py test/ros/test_roundtrip.py
 
 .PHONY: setup test test-jetson-pythons test-jazzy lint typecheck demo bench clean model-mobilenetv2 model-resnet50
 
-setup: $(DEPS) $(STUBS) $(VISION_MSGS) $(ROS_TOOLING)
+setup: $(DEPS) $(STUBS) $(VISION_MSGS) $(OWN_MSGS) $(ROS_TOOLING)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +65,13 @@ $(STUBS): $(DEPS) .ci/tensorrt_stubs.py
 	$(PY) -m pip uninstall --quiet --yes tensorrt-stubs
 	touch $@
 
-$(VISION_MSGS): $(DEPS) $(wildcard resource/vision_msgs/msg/*.msg) resource/vision_msgs/CMakeLists.txt resource/vision_msgs/build.sh
-	resource/vision_msgs/build.sh $(VENV)
+$(VISION_MSGS): $(DEPS) $(call INTERFACE_SOURCES,vision_msgs)
+	resource/build_interface.sh vision_msgs $(VENV)
+	touch $@
+
+# mtl_perception_msgs (the ego lane, the road users' velocities) depends on nothing of vision_msgs
+$(OWN_MSGS): $(DEPS) $(call INTERFACE_SOURCES,mtl_perception_msgs)
+	resource/build_interface.sh mtl_perception_msgs $(VENV)
 	touch $@
 
 $(ROS_TOOLING): $(DEPS) .ci/ros-tooling.txt $(ROS_TOOLING_WHEELS)
@@ -94,12 +102,13 @@ $(addsuffix /.ready,$(JETSON_VENVS)):
 	cd / && $(CURDIR)/$(@D)/bin/python -m pip install --quiet -r $(CURDIR)/$<
 	touch $@
 
-$(JAZZY_VENV)/.ready: .ci/jazzy/requirements.txt $(wildcard resource/vision_msgs/msg/*.msg) resource/vision_msgs/CMakeLists.txt
+$(JAZZY_VENV)/.ready: .ci/jazzy/requirements.txt $(call INTERFACE_SOURCES,vision_msgs) $(call INTERFACE_SOURCES,mtl_perception_msgs)
 	@if ! PYENV_VERSION=3.12.1 python3.12 -c pass 2>/dev/null; then \
 	  echo "Python 3.12.1 (python3.12) is not installed (pyenv install 3.12.1): cannot test on Jazzy" >&2; exit 1; fi
 	rm -rf $(JAZZY_VENV) && PYENV_VERSION=3.12.1 python3.12 -m venv $(JAZZY_VENV)
 	cd / && $(CURDIR)/$(JAZZY_VENV)/bin/python -m pip install --quiet -r $(CURDIR)/.ci/jazzy/requirements.txt
-	resource/vision_msgs/build.sh $(JAZZY_VENV)
+	resource/build_interface.sh vision_msgs $(JAZZY_VENV)
+	resource/build_interface.sh mtl_perception_msgs $(JAZZY_VENV)
 	touch $@
 
 test-jazzy: $(JAZZY_VENV)/.ready

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mtl_perception.runtime.ego_lane import EgoLane, LaneBoundary
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.ground_objects import GroundObjects
 from mtl_perception.runtime.lane_markings import MARKING_POINT_DTYPE, GroundMarking, marking_points
@@ -34,6 +35,11 @@ OCCUPANCY_GRID = "nav_msgs/msg/OccupancyGrid"
 POINT_CLOUD = "sensor_msgs/msg/PointCloud2"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+PATH = "nav_msgs/msg/Path"
+EGO_LANE = "mtl_perception_msgs/msg/EgoLane"
+OBJECT_MOTION_ARRAY = "mtl_perception_msgs/msg/ObjectMotionArray"
+EGO_LANE_PATH_STEP_M = 1.0  # ego_lane/left and right: one pose per metre of the boundary's range
+DEPARTURES = {"": 0, "left": 1, "right": 2}  # EgoLane.departure's constants
 
 
 class MessageFactory(Protocol):
@@ -99,6 +105,59 @@ def object_array(factory: MessageFactory, header: Any, objects: GroundObjects, d
                                   size=make("geometry_msgs/msg/Vector3", x=length, y=width, z=height)),
                         id=str(track) if track else ""))
     return make(DETECTION_3D_ARRAY, header=header, detections=out)
+
+
+def lane_path(factory: MessageFactory, header: Any, boundary: LaneBoundary | None) -> Any:
+    """nav_msgs/Path along an ego-lane boundary, a pose every EGO_LANE_PATH_STEP_M over the range it was seen,
+    each heading along the curve; empty for an invalid lane."""
+    make = factory.make
+    poses = []
+    if boundary is not None:
+        points = boundary.points(EGO_LANE_PATH_STEP_M)
+        slopes = np.polynomial.polynomial.polyval(points[:, 0], np.polynomial.polynomial.polyder(boundary.coefficients))
+        for (x, y), slope in zip(points.tolist(), slopes.tolist()):
+            half = math.atan(slope) / 2
+            pose = make("geometry_msgs/msg/Pose", position=make("geometry_msgs/msg/Point", x=x, y=y, z=0.0),
+                        orientation=make("geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=math.sin(half),
+                                         w=math.cos(half)))
+            poses.append(make("geometry_msgs/msg/PoseStamped", header=header, pose=pose))
+    return make(PATH, header=header, poses=poses)
+
+
+def ego_lane_state(factory: MessageFactory, header: Any, lane: EgoLane) -> Any:
+    """mtl_perception_msgs/EgoLane: the lane's figures and both boundaries' cubics; an invalid lane carries its
+    reason, NaN figures and zero boundaries."""
+    make = factory.make
+
+    def side(boundary: LaneBoundary | None) -> Any:
+        if boundary is None:
+            return make("mtl_perception_msgs/msg/LaneBoundary", coefficients=factory.float64s([0.0] * 4), x_min=0.0,
+                        x_max=0.0, confidence=0.0)
+        return make("mtl_perception_msgs/msg/LaneBoundary", coefficients=factory.float64s(boundary.coefficients),
+                    x_min=boundary.x_range[0], x_max=boundary.x_range[1], confidence=boundary.confidence)
+
+    return make(EGO_LANE, header=header, valid=lane.valid, reason=lane.reason, lateral_offset=lane.offset_m,
+                heading=lane.heading_rad, curvature=lane.curvature, width=lane.width_m, left=side(lane.left),
+                right=side(lane.right), left_distance=lane.left_distance_m, right_distance=lane.right_distance_m,
+                time_to_left_crossing=lane.time_to_left_s, time_to_right_crossing=lane.time_to_right_s,
+                departure=DEPARTURES[lane.departure])
+
+
+def object_motion_array(factory: MessageFactory, header: Any, objects: GroundObjects,
+                        track_ids: Sequence[int] | None) -> Any:
+    """mtl_perception_msgs/ObjectMotionArray: one entry per detection of object_array's message, in its order."""
+    make = factory.make
+    velocities = objects.velocities if objects.velocities is not None else np.full((len(objects), 2), np.nan)
+    out = []
+    for row, index in enumerate(objects.indices.tolist()):
+        track = int(track_ids[index]) if track_ids is not None else 0
+        vx, vy = (float(v) for v in velocities[row])
+        known = math.isfinite(vx) and math.isfinite(vy)
+        out.append(make("mtl_perception_msgs/msg/ObjectMotion", id=str(track) if track else "",
+                        velocity=make("geometry_msgs/msg/Vector3", x=vx if known else 0.0, y=vy if known else 0.0,
+                                      z=0.0),
+                        velocity_known=known))
+    return make(OBJECT_MOTION_ARRAY, header=header, objects=out)
 
 
 def detections_from_message(msg: Any, class_names: Sequence[str]) -> Detections:

@@ -84,7 +84,8 @@ ROSDEP_KEYS = {
     "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib", "scipy": "python3-scipy",
 }
-NOT_FROM_ROSDEP = {"onnxruntime", "rosbags", "tensorrt", "pycuda", "onnx", "pycocotools", "ensemble_boxes"}
+NOT_FROM_ROSDEP = {"onnxruntime", "rosbags", "tensorrt", "pycuda", "onnx", "pycocotools", "ensemble_boxes",
+                   "motmetrics"}  # motmetrics: eval's tracking figures only (the evaluation extra)
 TRAINING_ONLY = {"torch", "torchvision"}  # training/ is never run on the robot
 
 

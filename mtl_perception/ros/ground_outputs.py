@@ -1,5 +1,9 @@
-"""What a planner uses, on the ground in target_frame: drivable_grid, lane_markings, lane_marking_points and
-objects (the tracked road users placed on the ground).
+"""What a planner uses, on the ground in target_frame: drivable_grid, lane_markings, lane_marking_points,
+objects (the tracked road users placed on the ground) with objects/motion (their velocities), and the ego lane
+(ego_lane/left and ego_lane/right as paths, ego_lane as its typed state).
+
+objects/motion and ego_lane are mtl_perception_msgs messages (resource/mtl_perception_msgs): where that package
+is not built, the node says so once and publishes everything else.
 
 They need the camera's intrinsics (its camera_info) and its pose in target_frame (the camera_pose
 parameter, or TF where it is unset and tf2_ros is installed): GroundOutputs gathers both for the frame
@@ -8,11 +12,12 @@ pipeline (runtime/pipeline.py), which puts the masks on the ground, and publishe
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import numpy as np
-from nav_msgs.msg import OccupancyGrid
-from rclpy.lifecycle import LifecycleNode
+from nav_msgs.msg import OccupancyGrid, Path
+from rclpy.lifecycle import LifecycleNode, LifecyclePublisher
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import Header
@@ -67,6 +72,9 @@ class GroundOutputs:
         self._points_pub = node.create_lifecycle_publisher(PointCloud2, camera_topic(prefix, "lane_marking_points"),
                                                            qos)
         self._objects_pub = node.create_lifecycle_publisher(Detection3DArray, camera_topic(prefix, "objects"), qos)
+        self._lane_pubs = [node.create_lifecycle_publisher(Path, camera_topic(prefix, f"ego_lane/{side}"), qos)
+                           for side in ("left", "right")]
+        self._typed_pubs = _typed_publishers(node, qos, prefix)
         self.objects_left_out = {"above the horizon": 0, "beyond grid_range": 0}  # road users not placed, in all
         self._messages = RclpyMessages()
         self.intrinsics: CameraIntrinsics | None = None  # from the latest camera_info
@@ -81,7 +89,8 @@ class GroundOutputs:
                                    "camera_info")
 
     def close(self) -> None:
-        for publisher in (self._grid_pub, self._markers_pub, self._points_pub, self._objects_pub):
+        for publisher in (self._grid_pub, self._markers_pub, self._points_pub, self._objects_pub, *self._lane_pubs,
+                          *self._typed_pubs.values()):
             self.node.destroy_lifecycle_publisher(publisher)
         if self._tf is not None:
             self._tf.close()
@@ -127,6 +136,15 @@ class GroundOutputs:
                                                            result.detections, class_names, ids))
             self.objects_left_out["above the horizon"] += result.objects.above_horizon
             self.objects_left_out["beyond grid_range"] += result.objects.beyond_range
+            if "motion" in self._typed_pubs:
+                self._typed_pubs["motion"].publish(layouts.object_motion_array(self._messages, ground_header,
+                                                                               result.objects, ids))
+        if result.ego_lane is not None:
+            for publisher, boundary in zip(self._lane_pubs, (result.ego_lane.left, result.ego_lane.right)):
+                publisher.publish(layouts.lane_path(self._messages, ground_header, boundary))
+            if "ego_lane" in self._typed_pubs:
+                self._typed_pubs["ego_lane"].publish(layouts.ego_lane_state(self._messages, ground_header,
+                                                                            result.ego_lane))
 
     def _off(self, reason: str) -> None:
         self.off_reason = reason
@@ -144,6 +162,21 @@ class GroundOutputs:
             return None
         # rounded so that a static transform re-read with float noise does not rebuild the lookups
         return CameraPose(*(round(v, 5) for v in (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)))
+
+
+def _typed_publishers(node: LifecycleNode, qos: QoSProfile, prefix: str) -> dict[str, LifecyclePublisher]:
+    """The publishers of mtl_perception_msgs' messages, or none where that package is not built (said once)."""
+    try:
+        messages = importlib.import_module("mtl_perception_msgs.msg")
+    except ImportError:
+        node.get_logger().warning(
+            "ego_lane and objects/motion off: the interface package mtl_perception_msgs is not built (colcon build "
+            "--base-paths src src/mtl_perception/resource, see the README); ego_lane/left, ego_lane/right and "
+            "objects are published", once=True)
+        return {}
+    return {"ego_lane": node.create_lifecycle_publisher(messages.EgoLane, camera_topic(prefix, "ego_lane"), qos),
+            "motion": node.create_lifecycle_publisher(messages.ObjectMotionArray, camera_topic(prefix, "objects/motion"),
+                                                      qos)}
 
 
 class SurroundGrid:

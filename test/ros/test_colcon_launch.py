@@ -331,3 +331,28 @@ def test_the_readmes_colcon_recipe_runs_the_checkouts_code(tmp_path: Path) -> No
     assert module == str(REPO / "mtl_perception" / "__init__.py")
     assert prefix == str(tmp_path / "mtl_ws" / "install" / "mtl_perception")
     assert not (REPO / "build").exists() and not (REPO / "install").exists()
+
+
+def test_the_readmes_ros_machine_build_finds_and_builds_the_interface_package(tmp_path: Path) -> None:
+    """The README's colcon line for a ROS machine: colcon stops looking inside a package, so its --base-paths name
+    resource/ beside src/; mtl_perception_msgs is found there (vision_msgs is not: COLCON_IGNORE), built with
+    rosidl before mtl_perception, and imports from the install space."""
+    readme = (REPO / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.startswith("colcon build --base-paths"))
+    build = line.split("&&")[0].strip()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "mtl_perception").symlink_to(REPO)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "AMENT_PREFIX_PATH": str(BIN.parent),
+           "CMAKE_PREFIX_PATH": str(BIN.parent)}
+    result = subprocess.run(["bash", "-c", f"cd {tmp_path} && {build}"], capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "install").iterdir() if p.is_dir()) == \
+        ["mtl_perception", "mtl_perception_msgs"]
+    site = next((tmp_path / "install/mtl_perception_msgs/lib").glob("python3*/site-packages"))
+    check = subprocess.run([sys.executable, "-c", "import mtl_perception_msgs.msg as m, sys; "
+                            "sys.exit(0 if m.EgoLane.DEPARTURE_RIGHT == 2 and m.__file__.startswith(sys.argv[1]) "
+                            "else 1)", str(site)], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(site)})
+    assert check.returncode == 0, check.stderr
+    assert not (REPO / "build").exists() and not (REPO / "install").exists()

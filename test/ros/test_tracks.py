@@ -143,3 +143,72 @@ def test_tracked_road_users_are_placed_on_the_ground(bundled_model: Path) -> Non
         centre = placed_object.bbox.center.position
         assert 0 < centre.x <= 45 and centre.z == pytest.approx(size.z / 2)
     assert "Traceback" not in node.output
+
+
+def test_ego_lane_and_motion_in_target_frame_with_the_input_stamp(bundled_model: Path) -> None:
+    """A synthetic drive through the node: ego_lane (mtl_perception_msgs/EgoLane), ego_lane/left and right
+    (nav_msgs/Path) and objects/motion in target_frame with each input's stamp; a lane either valid with both
+    boundaries or invalid with its reason and empty paths; velocities once tracks are old enough; and a last frame
+    without any marking (a grey picture) gives an invalid lane, not the previous one."""
+    from mtl_perception_msgs.msg import EgoLane, ObjectMotionArray
+    from nav_msgs.msg import Path as PathMsg
+    from sensor_msgs.msg import CameraInfo
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection3DArray
+
+    from mtl_perception.data.drive import DriveSettings, plan_drive, render_drive_frame
+    from mtl_perception.data.randomisation import Randomisation
+    from mtl_perception.ros.conversions import camera_info_msg
+
+    drive = plan_drive((5, 1), DriveSettings(FRAMES), 360, 640, Randomisation().fixed_camera())
+    scenes = [render_drive_frame(drive, i) for i in range(FRAMES)]
+    frames = [s.image for s in scenes] + [np.full_like(scenes[0].image, 90)]
+    pose, intrinsics = scenes[0].ground.pose, scenes[0].ground.intrinsics
+    node = NodeProcess({"model_path": str(bundled_model), "threads": 1, "backend": "onnxruntime",
+                        "score_threshold": 0.3, "camera_pose": f"[0.0,0.0,{pose.z},{pose.roll},{pose.pitch},0.0]"},
+                       namespace="/cam_lane")
+    assert node.wait_for("subscribed to"), node.output
+    client = Client("lane_viewer", namespace="/cam_lane")
+    topics = {"ego_lane": EgoLane, "ego_lane/left": PathMsg, "ego_lane/right": PathMsg,
+              "objects": Detection3DArray, "objects/motion": ObjectMotionArray}
+    for topic, kind in topics.items():
+        client.listen(kind, topic)
+    camera = client.node.create_publisher(Image, "image", 1)
+    info = client.node.create_publisher(CameraInfo, "camera_info", 1)
+    stamps = [90_000_000_000 + i * STEP_NS for i in range(len(frames))]
+
+    def answer(topic: str, stamp: int) -> object:
+        return next((m for m in client.received[topic] if to_ns(m.header.stamp) == stamp), None)
+
+    try:
+        for frame, stamp in zip(frames, stamps):
+            message = image_message(frame, stamp)
+
+            def send(message: Image = message) -> None:
+                info.publish(camera_info_msg(Header(frame_id="camera"), intrinsics))
+                camera.publish(message)
+
+            assert client.spin_until(lambda stamp=stamp: all(answer(t, stamp) for t in topics), 60, each=send), \
+                node.output[-2000:]
+    finally:
+        client.close()
+        node.stop()
+    assert "Traceback" not in node.output
+    known = 0
+    for stamp in stamps:
+        lane, left, right = (answer(t, stamp) for t in ("ego_lane", "ego_lane/left", "ego_lane/right"))
+        objects, motion = answer("objects", stamp), answer("objects/motion", stamp)
+        for message in (lane, left, right, objects, motion):
+            assert message.header.frame_id == "base_link"  # type: ignore[attr-defined]
+        if lane.valid:  # type: ignore[attr-defined]
+            assert lane.reason == "" and left.poses and right.poses  # type: ignore[attr-defined]
+            assert left.poses[0].pose.position.y > right.poses[0].pose.position.y  # type: ignore[attr-defined]
+            assert 2.4 <= lane.width <= 5.0  # type: ignore[attr-defined]
+        else:
+            assert lane.reason and not left.poses and not right.poses  # type: ignore[attr-defined]
+        assert [m.id for m in motion.objects] == [d.id for d in objects.detections]  # type: ignore[attr-defined]
+        known += sum(m.velocity_known for m in motion.objects)  # type: ignore[attr-defined]
+    grey = answer("ego_lane", stamps[-1])
+    assert not grey.valid and "no lane marking" in grey.reason  # type: ignore[attr-defined]
+    assert any(answer("ego_lane", s).valid for s in stamps[:-1])  # type: ignore[attr-defined]
+    assert known > 0  # tracks older than 0.3 s carry a velocity

@@ -1,0 +1,22 @@
+# The ROS 2 PyPI wheels export include paths of the machine they were built on (/opt/python/cp3*/...), which
+# cmake rejects at generate time although nothing is compiled against them. drop_missing_wheel_include_dirs()
+# drops exactly those missing directories from the imported targets, so that any other error still fails.
+# On a ROS machine (apt) no such path exists and the function changes nothing.
+function(drop_missing_wheel_include_dirs)
+  get_property(_targets DIRECTORY PROPERTY IMPORTED_TARGETS)
+  foreach(_target IN LISTS _targets)
+    get_target_property(_dirs ${_target} INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _dirs)
+      continue()
+    endif()
+    set(_kept "")
+    foreach(_dir IN LISTS _dirs)
+      if(_dir MATCHES "^/opt/python/" AND NOT EXISTS "${_dir}")
+        message(STATUS "${PROJECT_NAME}: dropping missing wheel include dir ${_dir} from ${_target}")
+      else()
+        list(APPEND _kept "${_dir}")
+      endif()
+    endforeach()
+    set_target_properties(${_target} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_kept}")
+  endforeach()
+endfunction()

@@ -1,6 +1,8 @@
 """mtl-perception eval-ground: the drivable grid and the lane markings on the road, against a synthetic
 split's ground truth in metres. Runs once with the split's own masks (the geometry alone) and, with
---model, once with the model's."""
+--model, once with the model's. On a split of drives (synth --drive-frames) the scene over time too: tracks, the
+road users' distances and the ego lane, from the labelled boxes and masks and from the model
+(evaluation/scene_eval.py)."""
 
 from __future__ import annotations
 
@@ -24,13 +26,16 @@ from mtl_perception.evaluation.ground_eval import (
     GroundScores,
     SurroundScores,
 )
+from mtl_perception.evaluation.scene_eval import DISTANCE_BANDS_M, SceneEvaluator, band_name
+from mtl_perception.evaluation.tracking_eval import load_track_labels
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import GridSpec, GroundGrid, fuse_occupancy
 from mtl_perception.runtime.lane_markings import MarkingExtractor
 from mtl_perception.runtime.overlay import draw_birdseye, draw_overlay
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
-from mtl_perception.runtime.presets import deployed, deployed_backend, includes_alternative
+from mtl_perception.runtime.pipeline import FramePipeline
+from mtl_perception.runtime.presets import deployed, deployed_backend, deployed_tracking, includes_alternative
 
 if TYPE_CHECKING:  # for annotations only
     from mtl_perception.data.bdd100k import Sample
@@ -54,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         runs = {"ground_truth_masks": GroundScores(alternative)}
         if perception is not None:
             runs["model"] = GroundScores(alternative)
+        drives = None
+        if split.paths.box_track.is_dir():
+            grid = GridSpec.from_node_defaults()
+            pipeline = FramePipeline(perception, grid, deployed_tracking()) if perception is not None else None
+            drives = SceneEvaluator(load_track_labels(split.paths.box_track), pipeline, grid)
         for index, sample in enumerate(tqdm(split, desc=f"eval-ground {args.split}", unit="frame",
                                             disable=args.json == "-")):
             ground = truth.get(sample.labels.name)
@@ -62,7 +72,11 @@ def run(args: argparse.Namespace) -> int:
             assert sample.drivable is not None and sample.lane is not None  # required above
             boxes = sample.labels.boxes
             runs["ground_truth_masks"].add(ground, sample.drivable, sample.lane, boxes)
-            result = perception.process(sample.image) if perception is not None else None
+            if drives is not None and drives.covers(sample.labels.name):
+                through = drives.add(sample.labels.name, sample.image, sample.lane, ground)
+                result = through.outputs if through is not None else None
+            else:
+                result = perception.process(sample.image) if perception is not None else None
             if result is not None:
                 runs["model"].add(ground, result.drivable, result.lane, boxes)
             if index == 0 and args.picture:
@@ -71,12 +85,35 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary: dict = {name: scores.summary() for name, scores in runs.items()}
+    if drives is not None:
+        summary["scene"] = drives.summary()
     summary["data"] = f"{args.data} [{args.split}]"
     summary["drivable"] = args.drivable
     if args.model:
         summary["model_path"] = str(args.model)
-    report(summary, "" if args.json == "-" else _table(runs), args.json)
+    table = _table(runs) + ("\n\n" + _scene_table(summary["scene"]) if drives is not None else "")
+    report(summary, "" if args.json == "-" else table, args.json)
     return 0
+
+
+def _scene_table(scene: dict) -> str:
+    """The scene over time, a row per run: tracking, distance errors by band, the ego lane."""
+    def cell(value: float | None, percent: bool = False) -> str:
+        return "-" if value is None else f"{100 * value:.1f} %" if percent else f"{value:.3f}"
+
+    bands = [band_name(b) for b in DISTANCE_BANDS_M]
+    lines = ["| run | mMOTA | mIDF1 | IDF1 | IDSw/100 fr | " + " | ".join(f"distance error {b} (median)" for b in bands)
+             + " | ego lane found | boundary error 10 m / 20 m | offset error |",
+             "|---" * (8 + len(bands)) + "|"]
+    for name, run in scene.items():
+        track, lane = run.get("tracking", {}), run["ego_lane"]
+        errors = run["distance_relative_error"]
+        lines.append(f"| {name} | {track.get('mMOTA', 0):.1f} | {track.get('mIDF1', 0):.1f} | {track.get('IDF1', 0):.1f} | "
+                     f"{track.get('IDSw_per_100_frames', 0):.1f} | "
+                     + " | ".join(f"{cell(errors[b]['median'], True)} ({errors[b]['objects']})" for b in bands)
+                     + f" | {cell(lane['found'], True)} | {cell(lane['boundary_error_10m_median'])} / "
+                       f"{cell(lane['boundary_error_20m_median'])} m | {cell(lane['offset_error_median'])} m |")
+    return "\n".join(lines)
 
 
 def _table(runs: dict) -> str:

@@ -58,3 +58,27 @@ def test_only_road_users_are_placed_and_the_rest_counted() -> None:
     assert (placed.above_horizon, placed.beyond_range) == (1, 1)
     empty = place_on_ground(np.zeros((0, 4)), [], CAMERA, POSE, max_range=40.0)
     assert len(empty) == 0 and empty.centres.shape == (0, 3)
+
+
+@pytest.mark.parametrize("roll", [-0.06, 0.04])
+def test_a_rolled_camera_places_a_wide_vehicle_where_it_stands(roll: float) -> None:
+    """Rolled, the camera sees a truck's bottom edge tilted: the box's lowest row is one end of it, which alone
+    would put the truck several per cent nearer than it is."""
+    pose = CameraPose(1.5, 0.0, 1.4, roll, 0.05, 0.0)
+    length, width, height = CLASS_SIZES["truck"]
+    corners = np.array([[20.0 + dx * length / 2, dy * width / 2, z] for dx in (-1, 1) for dy in (-1, 1)
+                        for z in (0.0, height)])
+    pixels, _ = ground_to_pixels(corners, CAMERA, pose)
+    box = np.array([pixels[:, 0].min(), pixels[:, 1].min(), pixels[:, 0].max(), pixels[:, 1].max()])
+    placed = place_on_ground(box[None], ["truck"], CAMERA, pose, max_range=60.0)
+    near_face = 20.0 - length / 2 - pose.x
+    assert abs(placed.contacts[0, 0] - pose.x - near_face) / near_face < 0.01
+
+
+def test_a_rider_stands_on_the_bicycle_under_it() -> None:
+    bicycle = _box_of(15.0, 2.0, "bicycle")
+    rider = np.array([bicycle[0] + 5, bicycle[1] - 60, bicycle[2] - 5, (bicycle[1] + bicycle[3]) / 2])
+    placed = place_on_ground(np.stack([bicycle, rider]), ["bicycle", "rider"], CAMERA, POSE, max_range=60.0)
+    np.testing.assert_allclose(placed.contacts[1, :2], placed.contacts[0, :2], atol=1e-6)
+    alone = place_on_ground(rider[None], ["rider"], CAMERA, POSE, max_range=60.0)
+    assert alone.contacts[0, 0] > placed.contacts[1, 0] + 1.0  # from its own bottom edge, the saddle: too far

@@ -35,6 +35,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "play-bag": ("mtl_perception.commands.play_bag", "publish a rosbag2's images and camera_info as recorded (no ros2 bag needed)"),
     "bench": ("mtl_perception.commands.bench", "model card and latency per backbone and size (Tables II, III)"),
     "bench-node": ("mtl_perception.commands.bench_node", "end-to-end latency of perception_node vs its inference time"),
+    "bench-scene": ("mtl_perception.commands.bench_scene",
+                    "cost per frame of tracking, placing road users, their velocities and the ego lane"),
     "demo": ("mtl_perception.commands.demo", "replay a synthetic drive through perception_node; write demo_out/"),
     "trt-check": ("mtl_perception.commands.trt_check", "check an ONNX file against the TensorRT versions JetPack ships"),
     "build-engine": ("mtl_perception.commands.build_engine", "build the TensorRT engine ahead of time (Jetson)"),

@@ -336,6 +336,19 @@ def test_bench_json(tmp_path: Path) -> None:
         (tmp_path / "bench.md").read_text()
 
 
+def test_bench_scene_prints_each_stages_cost() -> None:
+    """bench-scene (issue 32's cost figure): every stage timed over the frames asked for, the total their sum;
+    the figures themselves go in docs/benchmarks.md, not into a test."""
+    result = _cli("bench-scene", "--objects", "12", "--frames", "15", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    stages = data["ms_per_frame"]
+    assert list(stages) == ["tracking", "placing", "velocities", "ego lane", "total"]
+    assert all(stages[name]["p50"] > 0 for name in stages) and data["objects"] == 12
+    refused = _cli("bench-scene", "--objects", "0")
+    assert refused.returncode == 2 and "--objects" in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_bench_and_model_card_take_a_model_file(bundled_model: Path, tmp_path: Path) -> None:
     """--model FILE: an exported model is timed at its own input, and its card counts the file's parameters
     (no FLOPs: counting them needs the network); the card's parameters agree with onnx's own count."""

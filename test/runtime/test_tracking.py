@@ -9,7 +9,14 @@ import pytest
 
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.presets import deployed_tracking
-from mtl_perception.runtime.tracking import ByteTracker, iou_matrix
+from mtl_perception.runtime.tracking import (
+    ByteTracker,
+    KalmanBox,
+    boxes_of,
+    iou_matrix,
+    predict_all,
+    update_all,
+)
 
 pytestmark = pytest.mark.jetson_python
 
@@ -125,3 +132,22 @@ def test_a_replay_from_the_start_restarts_the_tracks() -> None:
     _run(tracker, frames)
     again = _run(tracker, frames)  # stamps back to 0: a new drive, new tracks, new IDs
     assert again[0] == [2] and again[-1] == [2]
+
+
+def test_the_batched_filters_do_what_one_filter_does() -> None:
+    """predict_all and update_all (every track at once) against KalmanBox.predict and update, one at a time."""
+    rng = np.random.default_rng(0)
+    starts = [np.array([x, y, x + w, y + h]) for x, y, w, h in rng.uniform([0, 0, 10, 10], [600, 300, 90, 60], (6, 4))]
+    singles, batched = [KalmanBox(b) for b in starts], [KalmanBox(b) for b in starts]
+    for step in range(4):
+        dt = 0.1 * (step + 1)
+        boxes = np.stack(starts) + rng.normal(0, 3, (6, 4)) + 8 * step
+        for f, box in zip(singles, boxes):
+            f.predict(dt)
+            f.update(box)
+        predict_all(batched, dt)
+        update_all(batched, boxes)
+    for one, many in zip(singles, batched):
+        np.testing.assert_allclose(many.mean, one.mean, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(many.covariance, one.covariance, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(boxes_of(batched), np.stack([f.box for f in singles]), atol=1e-9)

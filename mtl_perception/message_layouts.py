@@ -160,6 +160,37 @@ def object_motion_array(factory: MessageFactory, header: Any, objects: GroundObj
     return make(OBJECT_MOTION_ARRAY, header=header, objects=out)
 
 
+def ego_lane_from_message(msg: Any) -> EgoLane:
+    """An mtl_perception_msgs/EgoLane (rclpy's or rosbags') back into an EgoLane: the inverse of ego_lane_state,
+    for the readers of the node's output (the demo, tests)."""
+    if not msg.valid:
+        return EgoLane.invalid(msg.reason)
+
+    def side(boundary: Any) -> LaneBoundary:
+        c0, c1, c2, c3 = (float(c) for c in boundary.coefficients)
+        return LaneBoundary((c0, c1, c2, c3), (float(boundary.x_min), float(boundary.x_max)), float(boundary.confidence))
+
+    departure = {value: name for name, value in DEPARTURES.items()}[int(msg.departure)]
+    return EgoLane(True, "", side(msg.left), side(msg.right), offset_m=msg.lateral_offset, heading_rad=msg.heading,
+                   curvature=msg.curvature, width_m=msg.width, left_distance_m=msg.left_distance,
+                   right_distance_m=msg.right_distance, time_to_left_s=msg.time_to_left_crossing,
+                   time_to_right_s=msg.time_to_right_crossing, departure=departure)
+
+
+def contacts_from_message(msg: Any) -> dict[str, tuple[float, float]]:
+    """A vision_msgs/Detection3DArray of object_array's layout -> {track id: (x, y) of the contact point}: the
+    centre brought back half the length along the heading (the objects without a track are left out)."""
+    out = {}
+    for detection in msg.detections:
+        if not detection.id:
+            continue
+        pose = detection.bbox.center
+        heading = 2 * math.atan2(pose.orientation.z, pose.orientation.w)
+        half = detection.bbox.size.x / 2
+        out[detection.id] = (pose.position.x - half * math.cos(heading), pose.position.y - half * math.sin(heading))
+    return out
+
+
 def detections_from_message(msg: Any, class_names: Sequence[str]) -> Detections:
     """A vision_msgs/Detection2DArray (rclpy's or rosbags') back into Detections: the inverse of
     detection_array, for the readers of the node's output (the demo, tests)."""

@@ -1,12 +1,14 @@
 """mtl-perception demo: a synthetic drive, as a rosbag2, replayed through the real perception_node.
 
-1. makes (once) a 60-frame synthetic drive in BDD100K's layout and a rosbag2 of it;
+1. makes (once) a 60-frame synthetic drive at 10 Hz (data/drive.py: one road, road users that keep their
+   identities) in BDD100K's layout and a rosbag2 of it;
 2. starts perception_node in its own process with the bundled model;
 3. plays the bag's frames into the node over rclpy, with the camera's camera_info, and records its
-   detections, masks, drivable_grid and lane markings;
-4. scores them against the drive's labels (and the masks on the ground against the drive's ground
-   truth in metres) and writes demo_out/: overlay video with a bird's-eye inset of the grid and
-   markings, PNG frames, a contact sheet and summary.json.
+   detections with their track IDs, masks, drivable_grid, lane markings, objects and ego lane;
+4. scores them against the drive's labels (detection, masks, BDD100K's tracking figures) and its ground truth
+   in metres (the masks on the ground, the road users' distances, the ego lane) and writes demo_out/: overlay
+   video with track IDs, the ego lane and a bird's-eye inset of the grid and markings, PNG frames, a contact
+   sheet and summary.json.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from mtl_perception_msgs.msg import EgoLane as EgoLaneMessage
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import Image
-from vision_msgs.msg import Detection2DArray
+from vision_msgs.msg import Detection2DArray, Detection3DArray
 from visualization_msgs.msg import MarkerArray
 
 from mtl_perception.atomic_io import atomic_write_text
@@ -41,34 +44,42 @@ from mtl_perception.bags import (
 )
 from mtl_perception.commands.arguments.demo import REPLAY_HZ
 from mtl_perception.data.bdd100k import BDD100KSplit, SplitPaths
-from mtl_perception.data.ground_truth import load_ground_truth
+from mtl_perception.data.ground_truth import FrameGround, ground_json, load_ground_truth
 from mtl_perception.data.randomisation import Randomisation
 from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
 from mtl_perception.evaluation.bag_eval import LabelJoin
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.evaluation.ground_eval import GroundScores
-from mtl_perception.message_layouts import detections_from_message, grid_from_message
+from mtl_perception.evaluation.scene_eval import SceneScores, match_by_box
+from mtl_perception.evaluation.tracking_eval import box_track_frame, load_track_labels
+from mtl_perception.message_layouts import (
+    contacts_from_message,
+    detections_from_message,
+    ego_lane_from_message,
+    grid_from_message,
+)
 from mtl_perception.package_paths import bundled_model, fastdds_profile_environment, real_clip
 from mtl_perception.ros.bag_player import BagPlayer, RecordedFrame
 from mtl_perception.ros.conversions import image_to_bgr
 from mtl_perception.ros.node_process import NodeProcess, spinning, until_answered
 from mtl_perception.runtime.backends import ModelLoadError, load_backend
 from mtl_perception.runtime.contract import ModelContractError
+from mtl_perception.runtime.ego_lane import EgoLane
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.lane_markings import GroundMarking
-from mtl_perception.runtime.overlay import contact_sheet, draw_birdseye, draw_result
+from mtl_perception.runtime.overlay import contact_sheet, draw_birdseye, draw_frame, draw_result
 from mtl_perception.runtime.perception import Perception, PerceptionConfig, PerceptionResult
 from mtl_perception.runtime.pipeline import FramePipeline
 from mtl_perception.runtime.postprocess import Detections
 from mtl_perception.runtime.presets import PEER_EVALUATION, deployed, deployed_backend, deployed_tracking
 from mtl_perception.runtime.realtime import percentiles
-from mtl_perception.stamps import to_ns
+from mtl_perception.stamps import NS_PER_S, to_ns
 from mtl_perception.topics import camera_info_beside, is_perception_diagnostics
 
 DEMO_SEED = 2024
 PROBE_FRAMES = 5  # frames sent one at a time to measure the node before the replay
 RATE_MARGIN = 1.3  # replay period = this x the slowest probe answer
-# the drive's one camera, as mounted on its car (the node's camera_pose); each frame is a new scene
+# the drive's one camera, as mounted on its car (the node's camera_pose)
 DEMO_MOUNT = {"focal_fraction": 0.8, "height_m": 1.5, "pitch_deg": 2.0}
 
 
@@ -81,6 +92,8 @@ class Recording:
     lane: dict[int, np.ndarray] = field(default_factory=dict)
     grid: dict[int, Any] = field(default_factory=dict)  # nav_msgs/OccupancyGrid
     markers: dict[int, Any] = field(default_factory=dict)  # visualization_msgs/MarkerArray
+    objects: dict[int, Any] = field(default_factory=dict)  # vision_msgs/Detection3DArray
+    ego_lane: dict[int, Any] = field(default_factory=dict)  # mtl_perception_msgs/EgoLane
     latency_ms: dict[int, float] = field(default_factory=dict)
     diagnostics: dict[str, str] = field(default_factory=dict)
 
@@ -90,7 +103,7 @@ class Recording:
     def clear(self) -> None:
         """Forget the answers so far (warm-up and probe frames)."""
         for store in (self.sent_at, self.detections, self.drivable, self.lane, self.grid, self.markers,
-                      self.latency_ms):
+                      self.objects, self.ego_lane, self.latency_ms):
             store.clear()
 
 
@@ -98,10 +111,13 @@ def prepare_drive(data: Path, frames: int) -> tuple[Path, Path]:
     """The synthetic drive (val split) and its bag, the camera's camera_info beside every frame; made once,
     reused after."""
     drive, bag = data / "drive", data / f"drive_{frames}_rosbag2"  # no ".bag": that suffix means ROS 1
-    if not (drive / "labels" / "ground" / "ground_val.json").is_file():
-        print(f"making a {frames}-frame synthetic drive in {drive} (seed {DEMO_SEED})")
+    paths = SplitPaths(drive, "val")
+    # (a drive made before drives were sequences has no tracking labels: it is made again)
+    if not ground_json(paths).is_file() or len(list(paths.box_track.glob("*.json"))) != 1:
+        print(f"making a {frames}-frame synthetic drive in {drive} (seed {DEMO_SEED}, {REPLAY_HZ:g} Hz)")
         world = Randomisation().fixed_camera(**DEMO_MOUNT)
-        write_dataset(SynthConfig(drive, train=0, val=frames, seed=DEMO_SEED, workers=2, randomisation=world))
+        write_dataset(SynthConfig(drive, train=0, val=frames, seed=DEMO_SEED, workers=2, randomisation=world,
+                                  drive_frames=frames, rate_hz=REPLAY_HZ))
         shutil.rmtree(bag, ignore_errors=True)  # a bag of an older drive would hold other frames
     metadata = bag / "metadata.yaml"
     if not (bag / "frames.json").is_file() or CAMERA_INFO not in metadata.read_text():
@@ -158,6 +174,10 @@ def _replay(bag: Path, asked_hz: float, recording: Recording) -> Replay:
                              lambda msg: recording.grid.__setitem__(to_ns(msg.header.stamp), msg), 50)
     node.create_subscription(MarkerArray, "lane_markings",
                              lambda msg: recording.markers.__setitem__(to_ns(msg.markers[0].header.stamp), msg), 50)
+    node.create_subscription(Detection3DArray, "objects",
+                             lambda msg: recording.objects.__setitem__(to_ns(msg.header.stamp), msg), 50)
+    node.create_subscription(EgoLaneMessage, "ego_lane",
+                             lambda msg: recording.ego_lane.__setitem__(to_ns(msg.header.stamp), msg), 50)
     # the bag's camera topics onto the node's (image and camera_info in the root namespace)
     player = BagPlayer(node, bag, remap={IMAGE_TOPIC: "/image", camera_info_beside(IMAGE_TOPIC): "/camera_info"})
     frames = player.frames()
@@ -216,6 +236,8 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     display_threshold = deployed().score_threshold  # boxes drawn in the video: the node's operating point
     evaluator = Evaluator(class_names, display_threshold)
     ground_scores = GroundScores()
+    scene = SceneScores()
+    track_labels = {Path(f["name"]).name: f for f in load_track_labels(split.paths.box_track)}
     video = None
     tiles: list[np.ndarray] = []
     answered = [s for s in sorted(recording.detections) if recording.complete(s)]
@@ -224,12 +246,18 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
         result = PerceptionResult(detections, recording.drivable[stamp], recording.lane[stamp],
                                   {"total": recording.latency_ms[stamp]})
         sample = split[labels.by_stamp[stamp]]
+        ground = truth[sample.labels.name]
         evaluator.add(result, sample.labels, sample.drivable, sample.lane)
-        ground_scores.add(truth[sample.labels.name], result.drivable, result.lane, sample.labels.boxes)
+        ground_scores.add(ground, result.drivable, result.lane, sample.labels.boxes)
+        track_ids = np.array([int(d.id) if d.id else 0 for d in recording.detections[stamp].detections], np.int64)
+        lane = ego_lane_from_message(recording.ego_lane[stamp]) if stamp in recording.ego_lane else None
+        _score_scene(scene, track_labels[sample.labels.name], ground, index, detections, track_ids,
+                     class_names, recording.objects.get(stamp), lane)
         shown = detections.scores >= display_threshold
         overlay = draw_result(frames_by_stamp[stamp], Detections(detections.boxes[shown], detections.scores[shown],
                                                                   detections.class_ids[shown]),
-                              class_names, result.drivable, result.lane)
+                              class_names, result.drivable, result.lane, track_ids[shown], lane,
+                              (ground.intrinsics, ground.pose))
         if stamp in recording.grid:
             overlay = _with_birdseye(overlay, recording.grid[stamp], recording.markers.get(stamp))
         if video is None:
@@ -245,6 +273,7 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     if tiles:
         cv2.imwrite(str(out / "contact_sheet.png"), contact_sheet(tiles, columns=3, tile_width=640))
     scores = evaluator.summary()
+    over_time = scene.summary()
     summary = {
         "frames": len(answered),
         "fps": len(answered) / replay.elapsed_s if replay.elapsed_s > 0 else 0.0,
@@ -257,6 +286,10 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
                    **ground_scores.summary(),
                    "how": "the node's masks on the road through the drive's camera, against its ground truth in "
                           "metres (mtl-perception eval-ground's measures)"},
+        "scene": {**over_time,
+                  "how": "the node's track IDs scored as BDD100K's box_track (the toolkit's figures), its objects' "
+                         "distances and its ego lane against the drive's truth in metres (eval-ground's scene "
+                         "measures)"},
         "replay": {"sent": sent, "rate_hz": round(replay.rate_hz, 2), "asked_hz": replay.asked_hz,
                    "probe_ms": [round(v, 1) for v in replay.probe_ms],
                    "rate": "the asked rate, or slower where the node's probe answers show it cannot keep up "
@@ -269,6 +302,24 @@ def _write_outputs(out: Path, drive: Path, bag: Path, frames_by_stamp: dict[int,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _score_scene(scene: SceneScores, labelled: dict, ground: FrameGround, index: int, detections: Detections,
+                 track_ids: np.ndarray, class_names: tuple[str, ...], objects: Any, lane: EgoLane | None) -> None:
+    """One answered frame into the scene scores: its tracks (box_track), its objects' places (each matched to a
+    labelled road user through its track's box) and its ego lane."""
+    labels = [label for label in labelled.get("labels") or [] if "box2d" in label]
+    boxes = np.array([[label["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for label in labels],
+                     np.float32).reshape(-1, 4)
+    scene.add_tracks(labelled, box_track_frame(labelled["name"], labelled["videoName"], index, detections.boxes,
+                                               detections.scores, [class_names[int(c)] for c in detections.class_ids],
+                                               track_ids))
+    if objects is not None:
+        matches = match_by_box(detections.boxes, boxes)
+        truth_of_track = {str(t): str(labels[m]["id"]) for t, m in zip(track_ids.tolist(), matches) if t and m is not None}
+        scene.add_placed(ground, [(truth_of_track.get(track), contact)
+                                  for track, contact in contacts_from_message(objects).items()])
+    scene.add_lane(ground, lane)
 
 
 def _with_birdseye(overlay: np.ndarray, grid: Any, markers: Any) -> np.ndarray:
@@ -324,12 +375,22 @@ def run(args: argparse.Namespace) -> int:
     g = summary["ground"]
     print(f"on the ground ({g['frames_with_grid']} grids): drivable IoU 5-30 m median {g['iou_median']}, lane "
           f"lateral error at 20 m median {g['lateral_error_20m_median']} m (recall {g['marking_recall_20m']})")
+    t, d, lane = summary["scene"].get("tracking", {}), summary["scene"], summary["scene"]["ego_lane"]
+    print(f"over time: tracks mIDF1 {t.get('mIDF1', 0):.1f} / IDF1 {t.get('IDF1', 0):.1f} (BDD100K box_track), "
+          f"{t.get('IDSw_per_100_frames', 0):.1f} ID switches per 100 frames; road users placed within "
+          f"{_percent(d['distance_relative_error_5_40m_median'])} of their distance (median, 5-40 m); ego lane found "
+          f"in {_percent(lane['found'])} of the frames, its boundaries within {lane['boundary_error_20m_median']} m "
+          "at 20 m (median)")
     r = summary["real_clip"]
     print(f"real clip ({r['clip']}, {r['frames']} frames): {r['vehicles_per_frame']:.1f} vehicles per frame at the "
           f"node's threshold, drivable area on {100 * r['drivable_fraction']:.0f}% of the frame, "
           f"{r['latency_ms_p50']:.0f} ms per frame")
     print(f"wrote {args.out}/overlay.mp4, real_overlay.mp4, contact_sheet.png, frame_*.png and summary.json")
     return 0
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
 
 
 def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict[str, Any]:
@@ -342,15 +403,17 @@ def write_real_overlay(model: Path, clip: Path, out: Path, threads: int) -> dict
     if not capture.isOpened():
         raise FileNotFoundError(f"the demo's real clip {clip} cannot be opened")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    overlays, vehicles, drivable, latency = [], 0, [], []
+    overlays: list[np.ndarray] = []
+    vehicles, drivable, latency = 0, [], []
     vehicle_ids = [i for i, name in enumerate(perception.info.class_names) if name in ("car", "truck", "bus", "vehicle")]
     while True:
         ok, frame = capture.read()
         if not ok:
             break
-        result = pipeline.process(frame).outputs
+        through = pipeline.process(frame, stamp_ns=round(len(overlays) * NS_PER_S / fps))
+        result = through.outputs
         det = result.detections
-        overlays.append(draw_result(frame, det, pipeline.class_names, result.drivable, result.lane))
+        overlays.append(draw_frame(through, pipeline.class_names))
         vehicles += int(np.isin(det.class_ids, vehicle_ids).sum())
         drivable.append(float((result.drivable > 0).mean()))
         latency.append(result.timings["total"])

@@ -22,7 +22,7 @@ from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 from mtl_perception.runtime.contract import ModelContractError
 from mtl_perception.runtime.ground import GridSpec
-from mtl_perception.runtime.overlay import contact_sheet, draw_overlay, draw_result
+from mtl_perception.runtime.overlay import contact_sheet, draw_frame, draw_overlay, draw_result
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
 from mtl_perception.runtime.pipeline import FramePipeline
 from mtl_perception.runtime.presets import deployed_backend, deployed_tracking
@@ -202,7 +202,7 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
         frame_result = pipeline.process(frame, stamp_ns=index * period_ns)
         result = frame_result.outputs
         det = result.detections
-        overlay = draw_result(frame, det, pipeline.class_names, result.drivable, result.lane)
+        overlay = draw_frame(frame_result, pipeline.class_names)
         write_image(out / f"{stem}.jpg", overlay)
         if video is not None:
             video.write(overlay)

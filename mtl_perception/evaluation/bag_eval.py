@@ -13,7 +13,7 @@ from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.data.ground_truth import FrameGround
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
-from mtl_perception.runtime.overlay import draw_result
+from mtl_perception.runtime.overlay import draw_frame
 from mtl_perception.runtime.perception import Perception
 from mtl_perception.runtime.pipeline import CameraGeometry, FramePipeline
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, deployed_tracking, includes_alternative
@@ -93,7 +93,7 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
             latencies.append(result.timings["total"])
             overlay = None
             if overlays:
-                overlay = draw_result(frame.image, result.detections, names, result.drivable, result.lane)
+                overlay = draw_frame(frame_result, names)
             tracks = frame_result.tracks
             writer.write(frame, result, names, overlay, tracks.track_ids.tolist() if tracks is not None else None)
             if ground is not None and frame_result.ground is not None:

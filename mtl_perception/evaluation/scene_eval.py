@@ -93,13 +93,17 @@ class SceneScores:
     def add_objects(self, truth: FrameGround, objects: GroundObjects, truth_ids: Sequence[str | None]) -> None:
         """objects: the frame's placed road users; truth_ids: per detection of the frame (what objects.indices
         index), the id of the labelled object it is, or None."""
+        self.add_placed(truth, [(truth_ids[index], (float(objects.contacts[row, 0]), float(objects.contacts[row, 1])))
+                                for row, index in enumerate(objects.indices.tolist())])
+
+    def add_placed(self, truth: FrameGround, placed: Sequence[tuple[str | None, tuple[float, float]]]) -> None:
+        """placed: (the labelled object's id or None, the contact point placed for it) per road user."""
         places = {o.track_id: o for o in truth.objects}
-        for row, index in enumerate(objects.indices.tolist()):
-            found = truth_ids[index]
+        for found, contact in placed:
             if found is None or found not in places or places[found].category in UNSCORED_PLACES:
                 continue
             true_distance = math.hypot(*places[found].contact)
-            distance = math.hypot(*objects.contacts[row, :2])
+            distance = math.hypot(*contact)
             for band in DISTANCE_BANDS_M:
                 if band[0] <= true_distance < band[1]:
                     self.distance_errors[band_name(band)].append(abs(distance - true_distance) / true_distance)

@@ -12,7 +12,7 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from mtl_perception.ros.conversions import RclpyMessages, bgr_to_image, detections_to_msg, mask_to_image
-from mtl_perception.runtime.overlay import draw_result
+from mtl_perception.runtime.overlay import draw_frame
 from mtl_perception.runtime.pipeline import FrameResult
 from mtl_perception.topics import camera_topic
 
@@ -57,5 +57,5 @@ class ImageOutputs:
         self.drivable.publish(mask_to_image(header, result.drivable, self.messages))
         self.lane.publish(mask_to_image(header, result.lane, self.messages))
         if overlay and self.overlay.get_subscription_count() > 0:
-            drawn = draw_result(result.image, result.detections, class_names, result.drivable, result.lane)
+            drawn = draw_frame(result, class_names)
             self.overlay.publish(bgr_to_image(header, drawn, self.messages))

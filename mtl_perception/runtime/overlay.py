@@ -8,8 +8,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from mtl_perception.runtime.ground import GridSpec
+from mtl_perception.runtime.ego_lane import EgoLane
+from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec, ground_to_pixels
 from mtl_perception.runtime.lane_markings import GroundMarking
+from mtl_perception.runtime.pipeline import FrameResult
 from mtl_perception.runtime.postprocess import Detections
 
 DRIVABLE_COLOUR = np.array([80, 200, 60], np.float32)  # BGR green
@@ -17,9 +19,12 @@ LANE_COLOUR = np.array([40, 40, 255], np.float32)  # BGR red
 BOX_COLOUR = (255, 200, 0)
 
 
-def detection_labels(class_names: Sequence[str], class_ids: np.ndarray, scores: np.ndarray) -> list[str]:
-    """The text drawn beside each box: "car 0.87"."""
-    return [f"{class_names[c]} {s:.2f}" for c, s in zip(class_ids.tolist(), scores.tolist())]
+def detection_labels(class_names: Sequence[str], class_ids: np.ndarray, scores: np.ndarray,
+                     track_ids: np.ndarray | None = None) -> list[str]:
+    """The text drawn beside each box: "car 0.87", and "#12 car 0.87" for a box its track 12 holds."""
+    tracks = track_ids.tolist() if track_ids is not None else [0] * len(scores)
+    return [f"{f'#{t} ' if t else ''}{class_names[c]} {s:.2f}"
+            for c, s, t in zip(class_ids.tolist(), scores.tolist(), tracks)]
 
 
 def draw_overlay(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
@@ -45,10 +50,55 @@ def draw_overlay(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
 
 
 def draw_result(image: np.ndarray, detections: Detections, class_names: Sequence[str],
-                drivable: np.ndarray | None = None, lane: np.ndarray | None = None) -> np.ndarray:
-    """The overlay every tool and the node draw: the masks blended in, each box with "class score"."""
-    labels = detection_labels(class_names, detections.class_ids, detections.scores)
-    return draw_overlay(image, detections.boxes, labels, drivable, lane)
+                drivable: np.ndarray | None = None, lane: np.ndarray | None = None,
+                track_ids: np.ndarray | None = None, ego_lane: EgoLane | None = None,
+                geometry: tuple[CameraIntrinsics, CameraPose] | None = None) -> np.ndarray:
+    """The overlay every tool and the node draw: the masks blended in, each box with "#track class score", and,
+    where the camera's geometry is known, the ego lane's boundaries on the road and its state in a corner."""
+    labels = detection_labels(class_names, detections.class_ids, detections.scores, track_ids)
+    out = draw_overlay(image, detections.boxes, labels, drivable, lane)
+    if ego_lane is not None and geometry is not None:
+        draw_ego_lane(out, ego_lane, *geometry)
+    return out
+
+
+EGO_LANE_COLOUR = (0, 220, 255)  # BGR amber
+DEPARTURE_COLOUR = (0, 0, 255)
+
+
+def draw_ego_lane(image: np.ndarray, lane: EgoLane, intrinsics: CameraIntrinsics, pose: CameraPose) -> None:
+    """In place: each boundary of a found lane projected onto the road, and one line of its state (or why there
+    is none) at the top left; red when the lane departure flag is up."""
+    scale = max(image.shape[1] / 1280, 0.4)
+    colour = DEPARTURE_COLOUR if lane.departure else EGO_LANE_COLOUR
+    for boundary in (lane.left, lane.right):
+        if boundary is None:
+            continue
+        points = boundary.points(0.5)
+        ground = np.column_stack([points, np.zeros(len(points))])
+        pixels, ahead = ground_to_pixels(ground, intrinsics, pose)
+        if ahead.sum() >= 2:
+            cv2.polylines(image, [np.round(pixels[ahead]).astype(np.int32)], False, colour,
+                          max(round(3 * scale), 1), cv2.LINE_AA)
+    if lane.valid:
+        text = f"ego lane: offset {lane.offset_m:+.2f} m, width {lane.width_m:.2f} m"
+        text += f", departing {lane.departure}" if lane.departure else ""
+    else:
+        text = f"no ego lane: {lane.reason}"
+    cv2.putText(image, text, (8, round(24 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour,
+                max(round(1.5 * scale), 1), cv2.LINE_AA)
+
+
+def draw_frame(result: FrameResult, class_names: Sequence[str]) -> np.ndarray:
+    """draw_result of what the frame pipeline made of one frame: its boxes with their tracks, its masks and, where
+    its camera's geometry is known, its ego lane."""
+    assert result.image is not None and result.detections is not None
+    geometry = result.frame.geometry
+    camera = None
+    if geometry is not None and geometry.intrinsics is not None and geometry.pose is not None:
+        camera = (geometry.intrinsics, geometry.pose)
+    return draw_result(result.image, result.detections, class_names, result.drivable, result.lane,
+                       result.tracks.track_ids if result.tracks is not None else None, result.ego_lane, camera)
 
 
 GRID_COLOURS = {-1: (45, 45, 45), 0: (60, 160, 70), 100: (70, 70, 150)}  # BGR: unknown, drivable, not

@@ -51,6 +51,16 @@ def test_demo_end_to_end(random_model: Path, tmp_path: Path) -> None:
     ground = summary["ground"]
     assert ground["frames_with_grid"] == 6 and ground["frames_with_road"] >= 1
     assert ground["iou_median"] is not None and 0.0 <= ground["iou_median"] <= 1.0
+    # the drive is a drive: one video whose road users keep their ids from frame to frame, and the summary scores
+    # the node's tracks, objects and ego lane against it
+    (track_file,) = (tmp_path / "data" / "drive" / "labels" / "box_track_20" / "val").glob("*.json")
+    frames = json.loads(track_file.read_text())
+    assert [f["frameIndex"] for f in frames] == list(range(6))
+    ids = [{label["id"] for label in f["labels"]} for f in frames]
+    assert all(a & b for a, b in zip(ids, ids[1:]))
+    scene = summary["scene"]
+    assert scene["tracking"]["frames"] == 6 and scene["tracking"]["videos"] == 1
+    assert scene["ego_lane"]["frames"] == 6 and "distance_relative_error" in scene
     frame = cv2.imread(str(next(iter(sorted(out.glob("frame_*.png"))))))
     corner = frame[: frame.shape[0] // 2, -40:]
     assert (corner == GRID_COLOURS[-1]).all(axis=2).mean() > 0.2  # the inset's unknown cells, top right

@@ -90,7 +90,8 @@ def camera_remappings(cameras: list[str], image_topic: str, camera_info_topic: s
 
 
 # config/mtl_perception.rviz's displays of one camera's topics
-RVIZ_CAMERA_TOPICS = ("overlay", "drivable_mask", "lane_mask", "lane_markings")
+RVIZ_CAMERA_TOPICS = ("overlay", "drivable_mask", "lane_mask", "lane_markings", "objects/markers", "ego_lane/left",
+                      "ego_lane/right")
 
 
 def rviz_remappings(cameras: list[str]) -> list[tuple[str, str]]:

@@ -201,7 +201,10 @@ def test_rviz_shows_the_first_named_cameras_images_and_the_surround_grid() -> No
     assert launch.rviz_remappings(["front", "left"]) == [("overlay", "front/overlay"),
                                                          ("drivable_mask", "front/drivable_mask"),
                                                          ("lane_mask", "front/lane_mask"),
-                                                         ("lane_markings", "front/lane_markings")]
+                                                         ("lane_markings", "front/lane_markings"),
+                                                         ("objects/markers", "front/objects/markers"),
+                                                         ("ego_lane/left", "front/ego_lane/left"),
+                                                         ("ego_lane/right", "front/ego_lane/right")]
 
 
 def test_launch_arguments_take_each_parameters_type() -> None:

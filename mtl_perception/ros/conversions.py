@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import importlib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from mtl_perception import message_layouts as layouts
 from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
+from mtl_perception.runtime.ground_objects import GroundObjects
 from mtl_perception.runtime.image_encoding import compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.lane_markings import GroundMarking
 from mtl_perception.runtime.pipeline import EncodedImage
@@ -103,6 +105,38 @@ def lane_markers_msg(header: Header, markings: Sequence[GroundMarking]) -> Marke
         marker.color = MARKING_COLOUR
         marker.points = [Point(x=float(x), y=float(y), z=0.0) for x, y in marking.points.tolist()]
         out.markers.append(marker)
+    return out
+
+
+OBJECT_COLOUR = ColorRGBA(r=0.0, g=0.8, b=1.0, a=0.5)
+LABEL_COLOUR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+LABEL_HEIGHT_M = 0.8  # RViz's text size, metres
+
+
+def object_markers_msg(header: Header, objects: GroundObjects, detections: Detections, class_names: Sequence[str],
+                       track_ids: Sequence[int] | None) -> MarkerArray:
+    """visualization_msgs/MarkerArray for RViz, beside `objects` (RViz has no display for vision_msgs' 3-D
+    detections without an extra plugin): a DELETEALL, then per road user a CUBE of its place and size and a
+    TEXT_VIEW_FACING label above it, "#ID class" (ids: 2 i and 2 i + 1)."""
+    out = MarkerArray()
+    out.markers.append(Marker(header=header, ns="objects", action=Marker.DELETEALL))
+    for row, index in enumerate(objects.indices.tolist()):
+        x, y, z = (float(v) for v in objects.centres[row])
+        half = float(objects.headings[row]) / 2
+        box = Marker(header=header, ns="objects", id=2 * row, type=Marker.CUBE, action=Marker.ADD)
+        box.pose.position.x, box.pose.position.y, box.pose.position.z = x, y, z
+        box.pose.orientation.z, box.pose.orientation.w = math.sin(half), math.cos(half)
+        box.scale.x, box.scale.y, box.scale.z = (float(v) for v in objects.sizes[row])
+        box.color = OBJECT_COLOUR
+        track = int(track_ids[index]) if track_ids is not None else 0
+        label = Marker(header=header, ns="objects", id=2 * row + 1, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        label.pose.position.x, label.pose.position.y = x, y
+        label.pose.position.z = 2 * z + LABEL_HEIGHT_M
+        label.pose.orientation.w = 1.0
+        label.scale.z = LABEL_HEIGHT_M
+        label.color = LABEL_COLOUR
+        label.text = f"{f'#{track} ' if track else ''}{class_names[int(detections.class_ids[index])]}"
+        out.markers += [box, label]
     return out
 
 

@@ -29,6 +29,7 @@ from mtl_perception.ros.conversions import (
     RclpyMessages,
     lane_markers_msg,
     marking_points_msg,
+    object_markers_msg,
     occupancy_grid_msg,
 )
 from mtl_perception.ros.tf_pose import TfCameraPose, tf_available
@@ -72,6 +73,8 @@ class GroundOutputs:
         self._points_pub = node.create_lifecycle_publisher(PointCloud2, camera_topic(prefix, "lane_marking_points"),
                                                            qos)
         self._objects_pub = node.create_lifecycle_publisher(Detection3DArray, camera_topic(prefix, "objects"), qos)
+        self._object_markers_pub = node.create_lifecycle_publisher(MarkerArray, camera_topic(prefix, "objects/markers"),
+                                                                   qos)
         self._lane_pubs = [node.create_lifecycle_publisher(Path, camera_topic(prefix, f"ego_lane/{side}"), qos)
                            for side in ("left", "right")]
         self._typed_pubs = _typed_publishers(node, qos, prefix)
@@ -89,7 +92,8 @@ class GroundOutputs:
                                    "camera_info")
 
     def close(self) -> None:
-        for publisher in (self._grid_pub, self._markers_pub, self._points_pub, self._objects_pub, *self._lane_pubs,
+        for publisher in (self._grid_pub, self._markers_pub, self._points_pub, self._objects_pub,
+                          self._object_markers_pub, *self._lane_pubs,
                           *self._typed_pubs.values()):
             self.node.destroy_lifecycle_publisher(publisher)
         if self._tf is not None:
@@ -134,6 +138,9 @@ class GroundOutputs:
             ids = result.tracks.track_ids.tolist() if result.tracks is not None else None
             self._objects_pub.publish(layouts.object_array(self._messages, ground_header, result.objects,
                                                            result.detections, class_names, ids))
+            if self._object_markers_pub.get_subscription_count() > 0:  # for RViz: drawn only while it is watched
+                self._object_markers_pub.publish(object_markers_msg(ground_header, result.objects, result.detections,
+                                                                    class_names, ids))
             self.objects_left_out["above the horizon"] += result.objects.above_horizon
             self.objects_left_out["beyond grid_range"] += result.objects.beyond_range
             if "motion" in self._typed_pubs:

@@ -155,6 +155,7 @@ def test_ego_lane_and_motion_in_target_frame_with_the_input_stamp(bundled_model:
     from sensor_msgs.msg import CameraInfo
     from std_msgs.msg import Header
     from vision_msgs.msg import Detection3DArray
+    from visualization_msgs.msg import MarkerArray
 
     from mtl_perception.data.drive import DriveSettings, plan_drive, render_drive_frame
     from mtl_perception.data.randomisation import Randomisation
@@ -173,6 +174,7 @@ def test_ego_lane_and_motion_in_target_frame_with_the_input_stamp(bundled_model:
               "objects": Detection3DArray, "objects/motion": ObjectMotionArray}
     for topic, kind in topics.items():
         client.listen(kind, topic)
+    client.listen(MarkerArray, "objects/markers")  # RViz's view of objects: drawn while someone listens
     camera = client.node.create_publisher(Image, "image", 1)
     info = client.node.create_publisher(CameraInfo, "camera_info", 1)
     stamps = [90_000_000_000 + i * STEP_NS for i in range(len(frames))]
@@ -212,3 +214,10 @@ def test_ego_lane_and_motion_in_target_frame_with_the_input_stamp(bundled_model:
     assert not grey.valid and "no lane marking" in grey.reason  # type: ignore[attr-defined]
     assert any(answer("ego_lane", s).valid for s in stamps[:-1])  # type: ignore[attr-defined]
     assert known > 0  # tracks older than 0.3 s carry a velocity
+    drawn = [m for m in client.received["objects/markers"] if len(m.markers) > 1]
+    assert drawn, "no objects/markers for RViz"
+    for markers in drawn:  # each drawn as its objects message (a frame sent twice is answered twice: either)
+        labels = [m.text for m in markers.markers if m.type == m.TEXT_VIEW_FACING]
+        same_stamp = [m for m in client.received["objects"] if m.header.stamp == markers.markers[0].header.stamp]
+        assert any(len(labels) == len(o.detections) and {label.split()[0] for label in labels if label.startswith("#")}
+                   == {f"#{d.id}" for d in o.detections if d.id} for o in same_stamp), (labels, same_stamp)

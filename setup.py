@@ -109,6 +109,7 @@ setup(
         (f"share/{PACKAGE}/demo/real_clip", glob("demo/real_clip/*")),
         # vision_msgs definitions, so evaluation can write self-describing bags without ROS installed
         (f"share/{PACKAGE}/vision_msgs/msg", glob("resource/vision_msgs/msg/*.msg")),
+        (f"share/{PACKAGE}/mtl_perception_msgs/msg", glob("resource/mtl_perception_msgs/msg/*.msg")),
     ],
     install_requires=["setuptools"],
     extras_require=EXTRAS,

@@ -40,6 +40,7 @@ from mtl_perception.runtime.ground import CameraIntrinsics, GridSpec
 from mtl_perception.runtime.image_encoding import ImageFormatError, compressed_to_bgr, raw_to_bgr
 from mtl_perception.runtime.lane_markings import RoadView
 from mtl_perception.runtime.perception import PerceptionResult
+from mtl_perception.runtime.pipeline import FrameResult
 from mtl_perception.stamps import from_ns, to_ns
 from mtl_perception.topics import camera_info_beside
 
@@ -355,8 +356,9 @@ def read_camera_info(bag: Path) -> CameraIntrinsics | None:
 
 class ResultBagWriter:
     """Writes one Detection2DArray and two mono8 masks (and overlays on request) per processed frame, and
-    with ground=True the node's drivable_grid and lane_marking_points where the frame's camera is known.
-    rosbags embeds every type's definition in the bag, so any reader can decode them."""
+    with ground=True the node's drivable_grid, lane_marking_points, objects, objects/motion and ego lane where
+    the frame's camera is known. rosbags embeds every type's definition in the bag, so any reader can decode
+    them; files beside the bag's own (add_file) go into its folder with it."""
 
     def __init__(self, out: Path, namespace: str = "", storage: str | None = None,
                  overlays: bool = False, ground: bool = False) -> None:
@@ -376,13 +378,17 @@ class ResultBagWriter:
         self.overlay = add(f"{namespace}/overlay", IMAGE, typestore=self.store) if overlays else None
         self.grid = add(f"{namespace}/drivable_grid", GRID, typestore=self.store) if ground else None
         self.points = add(f"{namespace}/lane_marking_points", POINTS, typestore=self.store) if ground else None
+        self.scene = {topic: add(f"{namespace}/{topic}", kind, typestore=self.store) for topic, kind in (
+            ("objects", layouts.DETECTION_3D_ARRAY), ("objects/motion", layouts.OBJECT_MOTION_ARRAY),
+            ("ego_lane/left", layouts.PATH), ("ego_lane/right", layouts.PATH), ("ego_lane", layouts.EGO_LANE))
+        } if ground else {}
         self.count = 0
 
     @property
     def topics(self) -> list[str]:
         """The output bag's topics, in the order they were opened."""
-        return [c.topic for c in (self.detections, self.drivable, self.lane, self.overlay, self.grid, self.points)
-                if c is not None]
+        return [c.topic for c in (self.detections, self.drivable, self.lane, self.overlay, self.grid, self.points,
+                                   *self.scene.values()) if c is not None]
 
     def write_ground(self, stamp_ns: int, frame_id: str, view: RoadView, spec: GridSpec) -> None:
         """The frame's grid and marking points in frame_id (the vehicle frame), at the image's stamp."""
@@ -390,6 +396,28 @@ class ResultBagWriter:
         header = _header(self.store, stamp_ns, frame_id)
         self._write(self.grid, stamp_ns, layouts.occupancy_grid(self.messages, header, view.occupancy, spec))
         self._write(self.points, stamp_ns, layouts.marking_cloud(self.messages, header, view.markings))
+
+    def write_scene(self, stamp_ns: int, frame_id: str, result: FrameResult, class_names: tuple[str, ...]) -> None:
+        """The frame's road users on the ground with their velocities, and its ego lane, as the node publishes
+        them (where the pipeline made them: the camera's geometry was known)."""
+        assert self.scene, "opened without ground=True"
+        header = _header(self.store, stamp_ns, frame_id)
+        if result.objects is not None and result.detections is not None:
+            ids = result.tracks.track_ids.tolist() if result.tracks is not None else None
+            self._write(self.scene["objects"], stamp_ns, layouts.object_array(
+                self.messages, header, result.objects, result.detections, class_names, ids))
+            self._write(self.scene["objects/motion"], stamp_ns,
+                        layouts.object_motion_array(self.messages, header, result.objects, ids))
+        if result.ego_lane is not None:
+            for side, boundary in (("left", result.ego_lane.left), ("right", result.ego_lane.right)):
+                self._write(self.scene[f"ego_lane/{side}"], stamp_ns, layouts.lane_path(self.messages, header,
+                                                                                       boundary))
+            self._write(self.scene["ego_lane"], stamp_ns, layouts.ego_lane_state(self.messages, header,
+                                                                                 result.ego_lane))
+
+    def add_file(self, name: str, text: str) -> None:
+        """A file in the bag's folder (tracks.json), published with the bag at close()."""
+        (self.partial / name).write_text(text)
 
     def write(self, frame: BagFrame, result: PerceptionResult, class_names: tuple[str, ...],
               overlay: np.ndarray | None = None, track_ids: Sequence[int] | None = None) -> None:

@@ -44,10 +44,14 @@ def real_clip() -> Path:
     return package_share() / "demo" / "real_clip" / "udacity_test_video.mp4"
 
 
-def vision_msgs_definitions() -> Path:
-    """The folder of vision_msgs .msg files (for writing self-describing rosbags without ROS)."""
-    source = _SOURCE / "resource" / "vision_msgs" / "msg"
-    return source if source.is_dir() else package_share() / "vision_msgs" / "msg"
+INTERFACE_PACKAGES = ("vision_msgs", "mtl_perception_msgs")  # resource/'s, whose .msg files the package ships
+
+
+def interface_definitions(package: str) -> Path:
+    """The folder of one of resource/'s interface packages' .msg files (for writing self-describing rosbags
+    without ROS)."""
+    source = _SOURCE / "resource" / package / "msg"
+    return source if source.is_dir() else package_share() / package / "msg"
 
 
 def fastdds_profile_environment(environ: Mapping[str, str], share: Path | None = None) -> dict[str, str]:

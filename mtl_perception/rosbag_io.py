@@ -1,5 +1,5 @@
 """rosbag2 files as both sides of the package read them, without ROS: the message type names, a typestore that
-knows vision_msgs, the QoS a recording says its publishers offered, and rosbags' errors as one-line BagErrors.
+knows vision_msgs and mtl_perception_msgs, the QoS a recording says its publishers offered, and rosbags' errors as one-line BagErrors.
 The bag tools (bags.py) and the bag player (ros/bag_player.py) both build on it."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rosbags.typesys.store import Typestore
 
 from mtl_perception import message_layouts as layouts
 from mtl_perception.errors import UserFacingError
-from mtl_perception.package_paths import vision_msgs_definitions
+from mtl_perception.package_paths import INTERFACE_PACKAGES, interface_definitions
 
 # the message type names the bag tools use, from their one home (message_layouts)
 CAMERA_INFO, IMAGE, COMPRESSED, GRID, POINTS = (layouts.CAMERA_INFO, layouts.IMAGE, layouts.COMPRESSED_IMAGE,
@@ -27,12 +27,13 @@ class BagError(RuntimeError, UserFacingError):
 
 
 def typestore() -> Typestore:
-    """ROS 2 Humble's message types plus vision_msgs from this package's .msg definitions."""
+    """ROS 2 Humble's message types plus vision_msgs and mtl_perception_msgs from this package's .msg
+    definitions."""
     store = get_typestore(Stores.ROS2_HUMBLE)
-    folder = vision_msgs_definitions()
     types: dict[str, Any] = {}
-    for path in sorted(folder.glob("*.msg")):
-        types.update(get_types_from_msg(path.read_text(), f"vision_msgs/msg/{path.stem}"))
+    for package in INTERFACE_PACKAGES:
+        for path in sorted(interface_definitions(package).glob("*.msg")):
+            types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
     store.register(types)
     return store
 

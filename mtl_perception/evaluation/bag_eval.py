@@ -12,6 +12,7 @@ from mtl_perception.bags import FRAMES_FILE, BagError, ResultBagWriter, read_ima
 from mtl_perception.data.bdd100k import BDD100KSplit, DatasetError
 from mtl_perception.data.ground_truth import FrameGround
 from mtl_perception.evaluation.evaluator import Evaluator
+from mtl_perception.evaluation.tracking_eval import box_track_frame
 from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GridSpec
 from mtl_perception.runtime.overlay import draw_frame
 from mtl_perception.runtime.perception import Perception
@@ -20,6 +21,9 @@ from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, deployed_trackin
 from mtl_perception.runtime.realtime import percentiles
 
 BAD_FRAMES_LISTED = 5  # the first few bad frames are reported by index and stamp; all are counted
+# in the result bag's folder: its frames' tracks in BDD100K's box_track layout (one video named after the input
+# bag; each frame named by its stamp in ns, its index its place in the bag, its timestamp in ms)
+TRACKS_FILE = "tracks.json"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                           skipped=labels.split.missing if labels else None)
     latencies: list[float] = []
     bad: list[dict[str, object]] = []
+    tracked: list[dict] = []
     names = perception.info.class_names
     try:
         for index, frame in enumerate(tqdm(read_image_frames(bag, topic), desc="eval-bag", unit="frame",
@@ -96,12 +101,19 @@ def evaluate_bag(bag: Path, perception: Perception, out: Path, topic: str | None
                 overlay = draw_frame(frame_result, names)
             tracks = frame_result.tracks
             writer.write(frame, result, names, overlay, tracks.track_ids.tolist() if tracks is not None else None)
+            if tracks is not None:
+                detections = tracks.detections
+                tracked.append(box_track_frame(f"{frame.stamp_ns}", bag.name, index, detections.boxes,
+                                               detections.scores, [names[int(c)] for c in detections.class_ids],
+                                               tracks.track_ids, frame.stamp_ns // 1_000_000))
             if ground is not None and frame_result.ground is not None:
                 writer.write_ground(frame.stamp_ns, ground.frame_id, frame_result.ground, ground.spec)
+                writer.write_scene(frame.stamp_ns, ground.frame_id, frame_result, names)
                 grids += 1
             if labels is not None and frame.stamp_ns in labels.by_stamp:
                 sample = labels.split[labels.by_stamp[frame.stamp_ns]]
                 evaluator.add(result, sample.labels, sample.drivable, sample.lane)
+        writer.add_file(TRACKS_FILE, json.dumps(tracked))
     except BaseException:
         writer.abort()
         raise

@@ -177,6 +177,10 @@ def test_eval_bag_with_labels(labelled_set: Path, random_model: Path, tmp_path: 
             if connection.topic.endswith("_mask"):
                 assert (msg.width, msg.height, msg.encoding) == (512, 288, "mono8")
                 assert set(np.unique(msg.data)) <= {0, 255}
+    # beside the bag's own files, its frames' tracks in BDD100K's box_track layout, one video named after the bag
+    tracks = json.loads((out / "tracks.json").read_text())
+    assert [f["frameIndex"] for f in tracks] == list(range(6)) and {f["videoName"] for f in tracks} == {"in"}
+    assert [f["timestamp"] for f in tracks] == sorted(stamp // 1_000_000 for stamp in in_stamps)
 
 
 def test_eval_bag_writes_the_ground_outputs(labelled_set: Path, random_model: Path, tmp_path: Path) -> None:
@@ -189,9 +193,19 @@ def test_eval_bag_writes_the_ground_outputs(labelled_set: Path, random_model: Pa
     assert result.returncode == 0, result.stderr
     assert "6 drivable grids" in result.stdout
     assert "(topics /cam_front/detections, /cam_front/drivable_mask, /cam_front/lane_mask, /cam_front/drivable_grid, " \
-           "/cam_front/lane_marking_points)" in result.stdout
+           "/cam_front/lane_marking_points, /cam_front/objects, /cam_front/objects/motion, /cam_front/ego_lane/left, " \
+           "/cam_front/ego_lane/right, /cam_front/ego_lane)" in result.stdout
     with AnyReader([out], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
         by_topic = {c.topic: c for c in reader.connections}
+        # the scene over time, as the node publishes it; mtl_perception_msgs' definitions travel in the bag too
+        scene = {t: by_topic[f"/cam_front/{t}"] for t in ("objects", "objects/motion", "ego_lane/left", "ego_lane")}
+        assert all(c.msgcount == 6 for c in scene.values())
+        for connection, stamp, raw in reader.messages(connections=list(scene.values())):
+            msg = reader.deserialize(raw, connection.msgtype)
+            assert msg.header.frame_id == "base_link"
+            assert msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec == stamp
+            if connection.msgtype == "mtl_perception_msgs/msg/EgoLane":
+                assert msg.valid or msg.reason
         grid, points = by_topic["/cam_front/drivable_grid"], by_topic["/cam_front/lane_marking_points"]
         assert grid.msgtype == "nav_msgs/msg/OccupancyGrid" and grid.msgcount == 6
         assert "MapMetaData info" in grid.msgdef.data  # the definition travels in the bag

@@ -6,11 +6,15 @@ flat ground and painting what lies there: asphalt, the markings, the verge, and 
 There are no objects and no buildings: what the rig is for is the geometry of several cameras, and
 every painted pixel is exactly what the truth says. The vehicle frame's origin is the front camera's
 foot on the ground (x forward, y left, REP 103), as in the synthetic scenes.
+
+render_rig_drive() gives a drive instead: the car moving along the same road at a drawn speed, the dashes and
+any junction coming towards it frame by frame (the road's bend looks the same from anywhere along it).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import cv2
@@ -73,11 +77,35 @@ def render_rig(rng: np.random.Generator, height: int = 480, width: int = 640,
     focal = 0.5 * width / math.tan(math.radians(horizontal_fov_deg) / 2)
     intrinsics = CameraIntrinsics(focal, focal, width / 2, height / 2, width, height)
     poses = rig_poses(rig, road.pose.z, road.pose.pitch)
+    return _scene(road, intrinsics, poses, rig, _Palette.draw(rng), rng, 0.0)
+
+
+def render_rig_drive(rng: np.random.Generator, frames: int, rate_hz: float = 10.0, height: int = 480,
+                     width: int = 640, rig: tuple[RigCamera, ...] = DEFAULT_RIG, horizontal_fov_deg: float = 90.0,
+                     speed_mps: tuple[float, float] = (6.0, 14.0)) -> Iterator[RigScene]:
+    """A drive seen by the rig: render_rig's road, mounting and colours drawn once, then frames at rate_hz with
+    the car moving along the road at a speed drawn from speed_mps (each frame's sensor noise drawn anew)."""
+    road = render_scene(rng, 90, 160, Randomisation.plain()).ground
+    focal = 0.5 * width / math.tan(math.radians(horizontal_fov_deg) / 2)
+    intrinsics = CameraIntrinsics(focal, focal, width / 2, height / 2, width, height)
+    poses = rig_poses(rig, road.pose.z, road.pose.pitch)
     palette = _Palette.draw(rng)
+    speed = float(rng.uniform(*speed_mps))
+    for index in range(frames):
+        yield _scene(road, intrinsics, poses, rig, palette, rng, speed * index / rate_hz)
+
+
+def _scene(road: FrameGround, intrinsics: CameraIntrinsics, poses: dict[str, CameraPose],
+           rig: tuple[RigCamera, ...], palette: _Palette, rng: np.random.Generator, travelled: float) -> RigScene:
+    """The road after the car has driven `travelled` metres along it, seen by every camera."""
+    junction = road.junction
+    if junction is not None:
+        junction = (junction[0] - travelled, junction[1] - travelled) if junction[1] > travelled else None
+    road = replace(road, junction=junction)
     views = {}
     for camera in rig:
         truth = replace(road, intrinsics=intrinsics, pose=poses[camera.name], ego_edge=())
-        views[camera.name] = _view(truth, palette, rng)
+        views[camera.name] = _view(truth, palette, rng, travelled)
     return RigScene(views, replace(road, intrinsics=intrinsics, pose=poses[rig[0].name], ego_edge=()))
 
 
@@ -99,7 +127,7 @@ class _Palette:
                    colour((100, 100, 100), 10), colour((225, 228, 230), 5), colour((40, 190, 225), 8))
 
 
-def _view(truth: FrameGround, palette: _Palette, rng: np.random.Generator) -> RigView:
+def _view(truth: FrameGround, palette: _Palette, rng: np.random.Generator, travelled: float = 0.0) -> RigView:
     i = truth.intrinsics
     h, w = i.height * SUPERSAMPLE, i.width * SUPERSAMPLE
     v, u = np.mgrid[0:h, 0:w]
@@ -117,7 +145,7 @@ def _view(truth: FrameGround, palette: _Palette, rng: np.random.Generator) -> Ri
     for marking in truth.markings:
         on = painted & (np.abs(y - lateral(marking.coefficients, x)) < MARKING_WIDTH_M / 2)
         if marking.dashed:
-            on &= np.mod(x, DASH_PERIOD_M) < DASH_M
+            on &= np.mod(x + travelled, DASH_PERIOD_M) < DASH_M  # dashes stay where they are painted
         lane |= on
         if "yellow" in marking.category:
             yellow |= on

@@ -165,3 +165,23 @@ def test_eval_ground_scores_the_scene_over_time_on_drives(bundled_model: Path, t
     for key in ("tracking", "distance_relative_error", "ego_lane"):
         assert key in model
     assert model["tracking"]["videos"] == 2 and model["ego_lane"]["frames"] == 24
+
+
+def test_the_rig_renders_a_drive() -> None:
+    """data/rig.py's drive (issue 32 item 1): one road and mounting for every frame, the car moving along it, so
+    the dashes come towards each camera frame by frame, and a dash period's drive later they are back where they
+    were; the road's truth in metres is the same throughout."""
+    from mtl_perception.data.rig import DASH_PERIOD_M, render_rig_drive
+
+    rate = 10.0
+    scenes = list(render_rig_drive(np.random.default_rng(1), 3, rate_hz=rate, height=120, width=160,
+                                   speed_mps=(DASH_PERIOD_M * rate, DASH_PERIOD_M * rate)))  # a dash period a frame
+    moved = list(render_rig_drive(np.random.default_rng(1), 2, rate_hz=rate, height=120, width=160,
+                                  speed_mps=(0.5 * DASH_PERIOD_M * rate, 0.5 * DASH_PERIOD_M * rate)))
+    for name in scenes[0].views:
+        first, later = scenes[0].views[name], scenes[2].views[name]
+        assert np.array_equal(first.lane, later.lane) and np.array_equal(first.drivable, later.drivable)
+        assert first.truth.markings == later.truth.markings and first.truth.pose == later.truth.pose
+        assert not np.array_equal(first.image, later.image)  # the sensor's noise is each frame's own
+    assert any(m.dashed for m in scenes[0].road.markings)  # this seed's road has dashed lines, which half a period
+    assert not np.array_equal(moved[0].views["front"].lane, moved[1].views["front"].lane)  # moves

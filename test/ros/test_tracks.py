@@ -221,3 +221,60 @@ def test_ego_lane_and_motion_in_target_frame_with_the_input_stamp(bundled_model:
         same_stamp = [m for m in client.received["objects"] if m.header.stamp == markers.markers[0].header.stamp]
         assert any(len(labels) == len(o.detections) and {label.split()[0] for label in labels if label.startswith("#")}
                    == {f"#{d.id}" for d in o.detections if d.id} for o in same_stamp), (labels, same_stamp)
+
+
+def test_named_cameras_publish_their_objects_and_ego_lane(bundled_model: Path) -> None:
+    """With cameras [front, rear] each camera's objects, objects/motion and ego lane come under its name, in
+    target_frame with its frame's stamp (each camera its own tracker and ego lane)."""
+    from mtl_perception_msgs.msg import EgoLane, ObjectMotionArray
+    from nav_msgs.msg import Path as PathMsg
+    from sensor_msgs.msg import CameraInfo
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection3DArray
+
+    from mtl_perception.data.drive import DriveSettings, plan_drive, render_drive_frame
+    from mtl_perception.data.randomisation import Randomisation
+    from mtl_perception.ros.conversions import camera_info_msg
+
+    drive = plan_drive((5, 1), DriveSettings(3), 360, 640, Randomisation().fixed_camera())
+    scenes = [render_drive_frame(drive, i) for i in range(3)]
+    pose, intrinsics = scenes[0].ground.pose, scenes[0].ground.intrinsics
+    cameras = ("front", "rear")
+    one = f"0.0,0.0,{pose.z},{pose.roll},{pose.pitch},0.0"  # both cameras where the drive's camera was
+    node = NodeProcess({"model_path": str(bundled_model), "threads": 1, "backend": "onnxruntime", "cameras": "[front,rear]",
+                        "score_threshold": 0.3, "camera_pose": f"[{one},{one}]"}, namespace="/rig_lane")
+    assert node.wait_for("subscribed to"), node.output
+    client = Client("rig_lane_viewer", namespace="/rig_lane")
+    kinds = {"objects": Detection3DArray, "objects/motion": ObjectMotionArray, "ego_lane": EgoLane,
+             "ego_lane/left": PathMsg}
+    for camera in cameras:
+        for topic, kind in kinds.items():
+            client.listen(kind, f"{camera}/{topic}")
+    images = {c: client.node.create_publisher(Image, f"{c}/image", 1) for c in cameras}
+    infos = {c: client.node.create_publisher(CameraInfo, f"{c}/camera_info", 1) for c in cameras}
+    stamps = [95_000_000_000 + i * STEP_NS for i in range(3)]
+
+    def answered(camera: str, stamp: int) -> bool:
+        return all(any(to_ns(m.header.stamp) == stamp for m in client.received[f"{camera}/{t}"]) for t in kinds)
+
+    try:
+        for scene, stamp in zip(scenes, stamps):
+            message = image_message(scene.image, stamp)
+
+            def send(message: Image = message, stamp: int = stamp) -> None:
+                for camera in cameras:
+                    if not answered(camera, stamp):
+                        infos[camera].publish(camera_info_msg(Header(frame_id=f"{camera}_camera"), intrinsics))
+                        images[camera].publish(message)
+
+            assert client.spin_until(lambda stamp=stamp: all(answered(c, stamp) for c in cameras), 60, each=send), \
+                node.output[-2000:]
+    finally:
+        client.close()
+        node.stop()
+    assert "Traceback" not in node.output
+    for camera in cameras:
+        for topic in kinds:
+            messages = client.received[f"{camera}/{topic}"]
+            assert {to_ns(m.header.stamp) for m in messages} >= set(stamps)
+            assert all(m.header.frame_id == "base_link" for m in messages)

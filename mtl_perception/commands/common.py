@@ -135,6 +135,18 @@ def comma_separated(item: Callable[[str], T]) -> Callable[[str], list[T]]:
     return parse
 
 
+def camera_pose_values(text: str) -> tuple[float, ...]:
+    """--camera-pose X,Y,Z,ROLL,PITCH,YAW: the camera in the vehicle frame (m, rad, REP 103; the node's
+    camera_pose)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 6 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"takes 6 numbers x,y,z,roll,pitch,yaw (m, rad), got {text!r}")
+    return values
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)

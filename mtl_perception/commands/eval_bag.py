@@ -32,10 +32,8 @@ def _ground_output(args: argparse.Namespace, labels: LabelJoin | None) -> Ground
         missing = " and ".join(([] if intrinsics else [f"{args.bag} has no sensor_msgs/CameraInfo message"])
                                + ([] if args.camera_pose else ["--camera-pose is not given"]))
         raise ValueError(f"--ground needs the camera: {missing} (or pass --labels of a synthetic split)")
-    values = [float(v) for v in args.camera_pose.split(",")]
-    if len(values) != 6:
-        raise ValueError(f"--camera-pose takes 6 numbers x,y,z,roll,pitch,yaw, got {args.camera_pose!r}")
-    return GroundOutput(args.target_frame, GridSpec.from_node_defaults(), camera=(intrinsics, CameraPose(*values)))
+    return GroundOutput(args.target_frame, GridSpec.from_node_defaults(),
+                        camera=(intrinsics, CameraPose(*args.camera_pose)))
 
 
 def run(args: argparse.Namespace) -> int:

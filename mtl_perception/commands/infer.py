@@ -15,16 +15,18 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception.atomic_io import atomic_folder, atomic_write_text, write_image
+from mtl_perception.bags import load_camera_info_yaml
 from mtl_perception.data.bdd100k import DRIVABLE_DIRECT, decode_lane_mask
 from mtl_perception.evaluation.toolkit_det import PredictedFrame
 from mtl_perception.evaluation.tracking_eval import box_track_frame
 from mtl_perception.runtime.backends import ModelLoadError
 from mtl_perception.runtime.calibration import IMAGE_SUFFIXES
 from mtl_perception.runtime.contract import ModelContractError
-from mtl_perception.runtime.ground import GridSpec
+from mtl_perception.runtime.ego_lane import EgoLane, LaneBoundary
+from mtl_perception.runtime.ground import CameraIntrinsics, CameraPose, GeometryError, GridSpec
 from mtl_perception.runtime.overlay import contact_sheet, draw_frame, draw_overlay, draw_result
 from mtl_perception.runtime.perception import Perception, PerceptionConfig
-from mtl_perception.runtime.pipeline import FramePipeline
+from mtl_perception.runtime.pipeline import CameraGeometry, FramePipeline, FrameResult
 from mtl_perception.runtime.presets import deployed_backend, deployed_tracking
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
@@ -163,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
+        if (args.camera_info is None) != (args.camera_pose is None):
+            raise ValueError("--camera-info and --camera-pose go together: the ground outputs need both the "
+                             "camera's calibration and where it sits on the car")
         pipeline = _pipeline(args.model, args)
         with atomic_folder(args.out) as staging:
             count, unreadable = _infer_into(staging, pipeline, args)
@@ -187,6 +192,8 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
     ValueError when no frame could be read: an empty result must not pass for one."""
     frames: list[dict[str, Any]] = []
     tracks: list[dict[str, Any]] = []
+    scene: list[dict[str, Any]] = []
+    geometry = _geometry(args)
     unreadable = 0
     video = _OverlayVideo(out / "overlay.mp4", args.input) if args.input.suffix.lower() in VIDEO_SUFFIXES else None
     # the frames' stamps, which drive the tracker: a video's own rate, images in name order at SEQUENCE_HZ
@@ -199,7 +206,7 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
                   file=sys.stderr)
             unreadable += 1
             continue
-        frame_result = pipeline.process(frame, stamp_ns=index * period_ns)
+        frame_result = pipeline.process(frame, index * period_ns, geometry)
         result = frame_result.outputs
         det = result.detections
         overlay = draw_frame(frame_result, pipeline.class_names)
@@ -215,13 +222,69 @@ def _infer_into(out: Path, pipeline: FramePipeline, args: argparse.Namespace) ->
         track_ids = frame_result.tracks.track_ids if frame_result.tracks is not None else np.zeros(0, np.int64)
         tracks.append(box_track_frame(predicted.name, args.input.stem, index, predicted.boxes, predicted.scores,
                                       predicted.categories, track_ids))
+        if geometry is not None:
+            scene.append(scene_record(predicted.name, index, frame_result, pipeline.class_names))
     if video is not None:
         video.close()
     if not frames:
         raise ValueError(f"no frame of {args.input} could be read ({unreadable} unreadable): nothing was written")
     atomic_write_text(out / "detections.json", json.dumps(frames, indent=1))
     atomic_write_text(out / "tracks.json", json.dumps(tracks, indent=1))
+    if geometry is not None:
+        atomic_write_text(out / "scene.json", json.dumps(scene, indent=1))
     return len(frames), unreadable
+
+
+def scene_record(name: str, index: int, result: FrameResult, class_names: tuple[str, ...]) -> dict[str, Any]:
+    """One frame of scene.json: its road users on the ground (vehicle frame, m; velocity relative to the car,
+    None while the track is young) and its ego lane, as objects, objects/motion and ego_lane carry them."""
+    record: dict[str, Any] = {"name": name, "frameIndex": index, "objects": [], "ego_lane": None}
+    if result.ground_off is not None:
+        record["ground_off"] = result.ground_off
+    objects, detections = result.objects, result.detections
+    if objects is not None and detections is not None:
+        ids = result.tracks.track_ids if result.tracks is not None else np.zeros(len(detections), np.int64)
+        velocities = objects.velocities if objects.velocities is not None else np.full((len(objects), 2), np.nan)
+        for row, i in enumerate(objects.indices.tolist()):
+            vx, vy = velocities[row].tolist()
+            record["objects"].append({
+                "id": str(int(ids[i])) if ids[i] else "", "category": class_names[int(detections.class_ids[i])],
+                "score": round(float(detections.scores[i]), 4),
+                "contact_m": [round(v, 3) for v in objects.contacts[row, :2].tolist()],
+                "centre_m": [round(v, 3) for v in objects.centres[row].tolist()],
+                "size_m": objects.sizes[row].tolist(),
+                "velocity_mps": None if np.isnan(vx) else [round(vx, 3), round(vy, 3)]})
+    if result.ego_lane is not None:
+        record["ego_lane"] = _lane_record(result.ego_lane)
+    return record
+
+
+def _lane_record(lane: EgoLane) -> dict[str, Any]:
+    if not lane.valid:
+        return {"valid": False, "reason": lane.reason}
+
+    def side(boundary: LaneBoundary | None) -> dict[str, Any] | None:
+        return None if boundary is None else {"coefficients": list(boundary.coefficients),
+                                              "x_range_m": list(boundary.x_range), "confidence": boundary.confidence}
+
+    return {"valid": True, "offset_m": lane.offset_m, "heading_rad": lane.heading_rad, "curvature": lane.curvature,
+            "width_m": lane.width_m, "left": side(lane.left), "right": side(lane.right),
+            "left_distance_m": lane.left_distance_m, "right_distance_m": lane.right_distance_m,
+            "time_to_left_s": None if lane.time_to_left_s == float("inf") else lane.time_to_left_s,
+            "time_to_right_s": None if lane.time_to_right_s == float("inf") else lane.time_to_right_s,
+            "departure": lane.departure}
+
+
+def _geometry(args: argparse.Namespace) -> CameraGeometry | None:
+    if args.camera_info is None:
+        return None
+    calibration = load_camera_info_yaml(args.camera_info)
+    try:
+        intrinsics = CameraIntrinsics.from_camera_info(tuple(calibration["k"]), calibration["width"],
+                                                       calibration["height"])
+    except GeometryError as err:
+        raise ValueError(f"--camera-info {args.camera_info}: {err}") from None
+    return CameraGeometry(intrinsics, CameraPose(*args.camera_pose))
 
 
 SEQUENCE_HZ = 10.0  # a folder of images is tracked as a sequence in name order at this rate (BDD100K's videos')

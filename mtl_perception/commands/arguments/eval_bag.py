@@ -8,7 +8,12 @@ import argparse
 from pathlib import Path
 
 from mtl_perception.bags import STORAGES, default_storage
-from mtl_perception.commands.common import add_backend_arguments, add_split_argument, probability
+from mtl_perception.commands.common import (
+    add_backend_arguments,
+    add_split_argument,
+    camera_pose_values,
+    probability,
+)
 from mtl_perception.defaults import NodeDefault
 
 
@@ -34,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write drivable_grid (nav_msgs/OccupancyGrid) and lane_marking_points "
                              "(sensor_msgs/PointCloud2), as the node publishes them; needs the camera: the "
                              "bag's camera_info and --camera-pose, or --labels of a synthetic split")
-    parser.add_argument("--camera-pose", metavar="X,Y,Z,ROLL,PITCH,YAW",
+    parser.add_argument("--camera-pose", type=camera_pose_values, metavar="X,Y,Z,ROLL,PITCH,YAW",
                         help="the camera in --target-frame (m, rad, REP 103; the node's camera_pose)")
     parser.add_argument("--target-frame", default=NodeDefault("target_frame"),
                         help="frame of the grid (the node's target_frame)")

@@ -7,7 +7,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtl_perception.commands.common import add_backend_arguments, at_least_one, probability
+from mtl_perception.commands.common import (
+    add_backend_arguments,
+    at_least_one,
+    camera_pose_values,
+    probability,
+)
 from mtl_perception.defaults import NodeDefault
 from mtl_perception.runtime.backends.base import PRECISIONS
 
@@ -29,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "reads it), tracks.json (BDD100K's box_track layout: a video at its own rate, a folder "
                              "of images in name order at 10 Hz) and, for a video, overlay.mp4; written whole or not "
                              "at all")
+    parser.add_argument("--camera-info", type=Path, metavar="FILE.yaml",
+                        help="the camera's calibration (camera_info_manager's YAML); with --camera-pose the road "
+                             "users are placed on the ground with their velocities and the ego lane found, as the "
+                             "node publishes them, into scene.json, and the overlays draw the ego lane")
+    parser.add_argument("--camera-pose", type=camera_pose_values, metavar="X,Y,Z,ROLL,PITCH,YAW",
+                        help="with --camera-info: the camera in the vehicle frame (m, rad, REP 103; the node's "
+                             "camera_pose)")
     parser.add_argument("--masks", action="store_true",
                         help="also write each frame's drivable and lane masks as PNG (0/255) under masks/")
     parser.add_argument("--overwrite", action="store_true", help="replace the results an existing --out holds")

@@ -133,6 +133,7 @@ CASES: dict[str, Case] = {
                   ("out/bench.json",), 6.0),
     "bench-node": Case(["--model", "none.onnx"], None, ["--model", str(MODEL), "--seconds", "2", "--rates", "2"],
                        (), 10.0),
+    "bench-scene": Case(None, None, ["--frames", "1000000"], (), 3.0),
     "demo": Case(["--model", "none.onnx", "--out", "out"], ["--out", f"{W}/blocker/x", "--frames", "2"],
                  ["--out", "out", "--frames", "20"], ("out/overlay.mp4", "out/summary.json"), 8.0),
     "trt-check": Case(["none.onnx"], None, [str(MODEL)], ()),

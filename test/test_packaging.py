@@ -83,6 +83,7 @@ ROSDEP_KEYS = {
     "ament_index_python": "ament_index_python", "launch": "launch", "launch_ros": "launch_ros",
     "numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib", "scipy": "python3-scipy",
+    "mtl_perception_msgs": "mtl_perception_msgs",  # resource/'s interface package, built beside this one
 }
 NOT_FROM_ROSDEP = {"onnxruntime", "rosbags", "tensorrt", "pycuda", "onnx", "pycocotools", "ensemble_boxes",
                    "motmetrics"}  # motmetrics: eval's tracking figures only (the evaluation extra)

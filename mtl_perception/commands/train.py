@@ -19,7 +19,7 @@ from mtl_perception.training.config import TrainConfig, load_yaml_overrides
 from mtl_perception.training.dataset import DataConfig, DataSource
 from mtl_perception.training.history import read_history
 from mtl_perception.training.loss import LossConfig
-from mtl_perception.training.trainer import train
+from mtl_perception.training.trainer import measure_throughput, train
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -32,7 +32,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     roots: list[Path] = args.data
     data_weights = _data_weights(args.data_weights, len(roots))
     data = DataConfig(roots[0], args.classes, includes_alternative(args.drivable), args.lane_widen,
-                      height, width, args.limit)
+                      height, width, args.limit, args.cache)
     mix = tuple(DataSource(root, w) for root, w in zip_strict(roots[1:], data_weights[1:]))
     options = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
     return TrainConfig(data=data, out=args.out, mix=mix, data_weight=data_weights[0], resume=args.resume,
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.out} holds a run ({', '.join(run_files)}): pass --resume to continue it, --overwrite to "
               "start again over it, or another --out", file=sys.stderr)
         return 2
+    if args.measure_steps:
+        return _measure(args)
     try:
         metrics = train(config_from_args(args), progress=not args.no_progress)
     except (ValueError, DatasetError, CheckpointError, FileNotFoundError) as err:
@@ -74,6 +76,19 @@ def run(args: argparse.Namespace) -> int:
     if metrics:
         print(f"final val: det map50={metrics['det']['map50']:.3f}  drivable miou={metrics['drivable']['miou']:.3f}"
               f"  lane iou={metrics['lane']['iou']:.3f}  (checkpoints in {args.out})")
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> int:
+    try:
+        figures = measure_throughput(config_from_args(args), args.measure_steps)
+    except (ValueError, DatasetError, CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"training throughput: {figures['frames_per_s']:.2f} frames/s over {args.measure_steps} steps of "
+          f"{int(figures['batch'])} ({100 * figures['data_wait_share']:.0f} % waiting for data; "
+          f"{int(figures['threads'])} torch threads, {int(figures['workers'])} loading processes, channels_last "
+          f"{'on' if config_from_args(args).channels_last else 'off'}, cache {args.cache or 'off'})")
     return 0
 
 

@@ -13,6 +13,7 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from mtl_perception.data.bdd100k import BDD100KSplit, ClassSet
 from mtl_perception.runtime.presets import DRIVABLE_DEFINITION, includes_alternative
+from mtl_perception.training.sample_cache import SampleCache
 from mtl_perception.training.transforms import AugmentConfig, TrainSample, augment, letterbox_sample
 
 
@@ -26,6 +27,8 @@ class DataConfig:
     height: int = 384
     width: int = 640
     limit: int | None = None
+    # decoded, letterboxed samples kept here between epochs (training/sample_cache.py); None: decoded every time
+    cache_dir: Path | None = None
 
 
 # A target class or mask value that no loss counts: ignore boxes (BDD100K's crowd boxes, the toolkit's ignored
@@ -55,6 +58,12 @@ class MultiTaskDataset(Dataset):
         self.augment_cfg = augment_cfg
         self.seed = seed
         self.epoch = 0
+        self.cache = None
+        if config.cache_dir is not None:
+            settings = {"root": str(Path(config.root).resolve()), "split": split, "size": [config.height, config.width],
+                        "class_set": config.class_set, "include_alternative": config.include_alternative,
+                        "lane_widen_px": config.lane_widen_px}
+            self.cache = SampleCache(Path(config.cache_dir), settings, [self.split.paths.det_json])
 
     def __len__(self) -> int:
         return len(self.split)
@@ -63,6 +72,18 @@ class MultiTaskDataset(Dataset):
         self.epoch = epoch  # a different augmentation per epoch, the same on resume
 
     def load(self, index: int) -> TrainSample:
+        """The frame decoded and letterboxed to the input size (from the cache where it is there)."""
+        if self.cache is None:
+            return self._decode(index)
+        paths, name = self.split.paths, self.split.frames[index].name
+        files = [paths.images / name, paths.drivable / paths.mask_name(name), paths.lane / paths.mask_name(name)]
+        sample = self.cache.load(files)
+        if sample is None:
+            sample = self._decode(index)
+            self.cache.store(files, sample)
+        return sample
+
+    def _decode(self, index: int) -> TrainSample:
         raw = self.split[index]
         assert raw.drivable is not None and raw.lane is not None  # the split was opened requiring every task
         ids = self.classes.target_ids(raw.labels)

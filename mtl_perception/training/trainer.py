@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, DistributedSampler
@@ -212,6 +213,8 @@ def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) ->
     if dist.is_main and state is None:
         log.info("backbone starts from %s", weights_used)
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     train_loader = DataLoader(train_set, config.batch, shuffle=sampler is None, sampler=sampler,
                               num_workers=config.workers, collate_fn=collate, drop_last=len(train_set) > config.batch,
@@ -300,7 +303,8 @@ class Trainer:
     """Trains the given parts as the TrainConfig says: epochs, schedule, checkpoints, validation, DDP."""
 
     def __init__(self, config: TrainConfig, parts: TrainingParts, dist: Distributed | None = None,
-                 device: torch.device | None = None, progress: bool = True) -> None:
+                 device: torch.device | None = None, progress: bool = True, logs: bool = True) -> None:
+        """logs: write TensorBoard's events under out (False: a measurement that must write nothing)."""
         self.config, self.parts, self.progress = config, parts, progress
         self.dist = dist or Distributed()
         self.device = device or torch.device("cpu")
@@ -318,15 +322,16 @@ class Trainer:
         self.history = read_history(self.out / "history.csv") if parts.resume_state else []
         if parts.resume_state is not None:
             self._load_state(parts.resume_state)
-        self.writer = SummaryWriter(str(self.out / "tensorboard")) if self.dist.is_main else None
+        self.writer = SummaryWriter(str(self.out / "tensorboard")) if self.dist.is_main and logs else None
 
     @classmethod
-    def from_config(cls, config: TrainConfig, progress: bool = True) -> Trainer:
+    def from_config(cls, config: TrainConfig, progress: bool = True, logs: bool = True) -> Trainer:
         """Join torchrun's process group (if any), seed, and train the parts the config describes."""
         dist = init_distributed()
         _seed_everything(config.seed + dist.rank)
         device = device_for(dist)
-        return cls(config, build_parts(config, dist, device), dist, device, progress)
+        torch.set_num_threads(compute_threads(config))
+        return cls(config, build_parts(config, dist, device), dist, device, progress, logs)
 
     def _trained_on(self) -> str:
         # a description, not a path: it ends up in the ONNX metadata that ships to other machines
@@ -445,24 +450,64 @@ class Trainer:
         totals: dict[str, float] = {}
         bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}",
                    disable=not (self.progress and self.dist.is_main), leave=False)
+        started, frames = time.perf_counter(), 0
         for step, batch in enumerate(bar):
-            images = self.normalize(batch["image"].to(self.device, non_blocking=True))
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                outputs = net(images)
-            loss, parts = self.criterion(_to_float32(outputs), batch, with_segmentation=segmentation)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            self.ema.update_parameters(self.model)
-            for k, v in parts.items():
+            for k, v in self._step(net, batch, segmentation).items():
                 totals[k] = totals.get(k, 0.0) + v
+            frames += len(batch["image"])
             bar.set_postfix(loss=f"{totals['total'] / (step + 1):.3f}")
-        return {k: v / max(len(self.train_loader), 1) for k, v in totals.items()}
+        means = {k: v / max(len(self.train_loader), 1) for k, v in totals.items()}
+        # this process's frames (each DDP rank counts its own), data loading included
+        return {**means, "frames_per_s": frames / max(time.perf_counter() - started, 1e-9)}
+
+    def _step(self, net: nn.Module, batch: dict[str, Tensor], segmentation: bool) -> dict[str, float]:
+        """One optimiser step on a batch; the loss parts."""
+        images = self.normalize(batch["image"].to(self.device, non_blocking=True))
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            outputs = net(images)
+        loss, parts = self.criterion(_to_float32(outputs), batch, with_segmentation=segmentation)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.ema.update_parameters(self.model)
+        return parts
+
+    def measure(self, steps: int, warm_up: int = 2) -> dict[str, float]:
+        """Training throughput: `steps` optimiser steps of the first epoch timed after `warm_up` (the model,
+        optimiser and checkpoints as they are then are thrown away). frames_per_s, and the share of the time
+        spent waiting for the data loader."""
+        net = self._wrapped()
+        self.model.train()
+        self.train_set.set_epoch(0)
+        batches = iter(self.train_loader)
+        waited = computed = 0.0
+        frames = 0
+        for index in range(warm_up + steps):
+            start = time.perf_counter()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(self.train_loader)
+                batch = next(batches)
+            loaded = time.perf_counter()
+            self._step(net, batch, segmentation=True)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            if index >= warm_up:
+                waited += loaded - start
+                computed += time.perf_counter() - loaded
+                frames += len(batch["image"])
+        total = waited + computed
+        return {"frames_per_s": frames / total, "data_wait_share": waited / total, "steps": float(steps),
+                "batch": float(self.config.batch), "threads": float(torch.get_num_threads()),
+                "workers": float(self.config.workers)}
 
     def _log(self, record: EpochRecord) -> None:
         self.history = [r for r in self.history if r.epoch < record.epoch] + [record]
@@ -479,6 +524,19 @@ class Trainer:
 
 def _to_float32(outputs: dict[str, Any]) -> dict[str, Any]:
     return {k: [t.float() for t in v] if isinstance(v, list) else v.float() for k, v in outputs.items()}
+
+
+def compute_threads(config: TrainConfig) -> int:
+    """torch's threads for the network: --threads, or the cores the data loading processes leave."""
+    if config.threads:
+        return config.threads
+    return max(1, (os.cpu_count() or 1) - config.workers)
+
+
+def measure_throughput(config: TrainConfig, steps: int) -> dict[str, float]:
+    """train --measure-steps: the frames per second of training as configured, writing nothing."""
+    trainer = Trainer.from_config(config, progress=False, logs=False)
+    return trainer.measure(steps)
 
 
 def train(config: TrainConfig, progress: bool = True) -> ValMetrics | None:

@@ -12,7 +12,8 @@ from mtl_perception.commands.common import add_drivable_argument, at_least_one
 
 # command-line options that are TrainConfig fields of the same name
 TRAIN_OPTIONS = ("backbone", "backbone_weights", "init_from", "normalization", "frozen_backbone_bn", "anchors",
-                 "neck_repeats", "batch", "epochs", "seg_epochs", "lr", "workers", "seed", "val_every")
+                 "neck_repeats", "batch", "epochs", "seg_epochs", "lr", "workers", "threads", "channels_last", "seed",
+                 "val_every")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, help="weight of the detection loss (over the --config file's)")
     parser.add_argument("--beta", type=float, help="weight of the segmentation loss (over the --config file's)")
     parser.add_argument("--workers", type=int, help="data loading processes")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads for the network in the training process (0: the cores less --workers)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="NHWC memory layout for the network (faster convolutions)")
+    parser.add_argument("--cache", type=Path, metavar="DIR",
+                        help="keep each frame decoded and letterboxed in DIR between epochs (about 1.2 MB a frame "
+                             "at 384x640; keyed by the files and settings, so it is never stale)")
+    parser.add_argument("--measure-steps", type=at_least_one, metavar="N",
+                        help="time N training steps (after 2 warm-up steps) and print the frames per second, the "
+                             "share spent waiting for data and the settings; writes nothing")
     parser.add_argument("--limit", type=at_least_one, help="use only the first N frames of each split")
     parser.add_argument("--seed", type=int, help="seeds sampling, augmentation and initialisation")
     parser.add_argument("--val-every", type=at_least_one, help="validate every N epochs")

@@ -90,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
             models = [(network.config.backbone, network)]
         else:
             backbones = [b.strip() for b in args.backbones.split(",")] if args.backbones else list(BACKBONES)
-            models = [(b, build_untrained(b)) for b in backbones]  # speed does not depend on the weights
+            # speed does not depend on the weights; a row names its heads where they are not the bundled model's
+            models = [(b if args.seg_head == "stride2" else f"{b}+{args.seg_head}", build_untrained(b, seg_head=args.seg_head))
+                      for b in backbones]
         for backbone, model in models:
             cards.append(model_card(backbone, 384, 640, model).as_dict())
             for height, width in tqdm(args.sizes, desc=f"bench {backbone}", unit="size"):

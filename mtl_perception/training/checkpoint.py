@@ -28,16 +28,19 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 def model_config_to_dict(config: ModelConfig) -> dict[str, Any]:
     return {"backbone": config.backbone, "class_names": list(config.class_names),
             "neck_channels": config.neck_channels, "neck_repeats": config.neck_repeats,
-            "seg_channels": config.seg_channels, "anchors": [[list(a) for a in lvl] for lvl in config.anchors],
+            "seg_channels": config.seg_channels, "seg_head": config.seg_head,
+            "anchors": [[list(a) for a in lvl] for lvl in config.anchors],
             "normalization": config.normalization, "frozen_backbone_bn": config.frozen_backbone_bn}
 
 
 def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
     anchors = tuple(tuple((float(w), float(h)) for w, h in level) for level in values["anchors"])
     return ModelConfig(values["backbone"], tuple(values["class_names"]), int(values["neck_channels"]),
-                       int(values["neck_repeats"]), int(values["seg_channels"]), anchors,
-                       # checkpoints from before these keys: ImageNet mean/std, trainable BN
-                       str(values.get("normalization", "imagenet")), bool(values.get("frozen_backbone_bn", False)))
+                       int(values["neck_repeats"]), int(values["seg_channels"]),
+                       # checkpoints from before these keys: the stride-2 heads, ImageNet mean/std, trainable BN
+                       seg_head=str(values.get("seg_head", "stride2")), anchors=anchors,
+                       normalization=str(values.get("normalization", "imagenet")),
+                       frozen_backbone_bn=bool(values.get("frozen_backbone_bn", False)))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

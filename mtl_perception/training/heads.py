@@ -76,27 +76,33 @@ class SegmentationHead(nn.Module):
     """Decodes the finest top-down feature (stride 8) to the input resolution.
 
     The stride-4 backbone feature joins in the last fusion at stride 4, as the paper
-    describes; a light stage at stride 2 sharpens thin structures such as lane lines.
+    describes. final_stride 2 (the bundled model's): a light stage at stride 2 sharpens thin
+    structures such as lane lines; 4: the classifier reads the fused stride-4 features and one
+    resize makes the full resolution (no stage at stride 2, where the head spent most of its time).
     forward returns logits Tensor[B, num_classes, H_in, W_in].
     """
 
-    def __init__(self, channels: int, low_channels: int, mid_channels: int = 32, num_classes: int = 2) -> None:
+    def __init__(self, channels: int, low_channels: int, mid_channels: int = 32, num_classes: int = 2,
+                 final_stride: int = 2) -> None:
         super().__init__()
+        if final_stride not in (2, 4):
+            raise ValueError(f"a segmentation head decodes to stride 2 or 4, not {final_stride}")
+        self.final_stride = final_stride
         self.reduce = nn.Sequential(nn.Conv2d(channels, mid_channels, 1, bias=False),
                                     nn.BatchNorm2d(mid_channels), nn.SiLU(inplace=True))
         self.low = nn.Sequential(nn.Conv2d(low_channels, mid_channels, 1, bias=False),
                                  nn.BatchNorm2d(mid_channels), nn.SiLU(inplace=True))
         self.fuse = WeightedFusion(2)
         self.refine = SeparableConvBNAct(mid_channels, mid_channels)
-        self.sharpen = SeparableConvBNAct(mid_channels, mid_channels // 2)
-        self.classifier = nn.Conv2d(mid_channels // 2, num_classes, 1)
+        self.sharpen = SeparableConvBNAct(mid_channels, mid_channels // 2) if final_stride == 2 else nn.Identity()
+        self.classifier = nn.Conv2d(mid_channels // 2 if final_stride == 2 else mid_channels, num_classes, 1)
 
     def forward(self, top_down: Tensor, low: Tensor, size: tuple[int, int]) -> Tensor:
         logits = self.classifier(self._features(top_down, low))
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
     def margin(self, top_down: Tensor, low: Tensor) -> Tensor:
-        """Class 1's logit minus class 0's at the head's own resolution (stride 2), Tensor[B, 1, H/2, W/2]; its
+        """Class 1's logit minus class 0's at the head's own resolution (its final stride), Tensor[B, 1, H/s, W/s]; its
         sign after forward's upsampling is forward's argmax. The 1x1 classifier and bilinear upsampling are
         both linear, so one difference channel replaces two logit channels, and the caller upsamples it
         (MultiTaskNet.forward_margins, both heads' margins at once). Two classes only."""
@@ -109,5 +115,7 @@ class SegmentationHead(nn.Module):
     def _features(self, top_down: Tensor, low: Tensor) -> Tensor:
         x = F.interpolate(self.reduce(top_down), size=low.shape[-2:], mode="bilinear", align_corners=False)
         x = self.refine(self.fuse([x, self.low(low)]))
+        if self.final_stride == 4:
+            return x
         x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return self.sharpen(x)

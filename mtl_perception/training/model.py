@@ -12,6 +12,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from mtl_perception.data.bdd100k import DETECTION_CLASSES
 from mtl_perception.training.anchors import DEFAULT_ANCHORS, STRIDES
 from mtl_perception.training.backbone import backbone_spec, build_backbone
+from mtl_perception.training.head_options import SEG_HEADS
 from mtl_perception.training.heads import DetectionHead, SegmentationHead, decode_detections
 from mtl_perception.training.neck import BiFPN
 
@@ -27,6 +28,8 @@ class ModelConfig:
     neck_channels: int = 64
     neck_repeats: int = 2
     seg_channels: int = 32
+    # where the segmentation heads stop decoding (heads.SEG_HEADS): "stride2", the bundled model's, or "stride4"
+    seg_head: str = "stride2"
     anchors: Anchors = field(default=DEFAULT_ANCHORS)
     # how the uint8 BGR contract input becomes the network's input (NORMALIZATIONS); set by the backbone's
     # starting weights, so it travels with the checkpoint and is baked into the exported graph
@@ -36,6 +39,8 @@ class ModelConfig:
     frozen_backbone_bn: bool = False
 
     def __post_init__(self) -> None:
+        if self.seg_head not in SEG_HEADS:
+            raise ValueError(f"unknown seg_head {self.seg_head!r}; use one of {', '.join(SEG_HEADS)}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"unknown normalization {self.normalization!r}; use one of {', '.join(NORMALIZATIONS)}")
 
@@ -65,8 +70,11 @@ class MultiTaskNet(nn.Module):
         self.backbone = backbone
         self.neck = neck or BiFPN(list(channels[1:]), config.neck_channels, config.neck_repeats)
         self.det_head = det_head or DetectionHead(config.neck_channels, config.num_classes, strides=STRIDES)
-        self.drivable_head = drivable_head or SegmentationHead(config.neck_channels, channels[0], config.seg_channels)
-        self.lane_head = lane_head or SegmentationHead(config.neck_channels, channels[0], config.seg_channels)
+        stride = 4 if config.seg_head == "stride4" else 2
+        self.drivable_head = drivable_head or SegmentationHead(config.neck_channels, channels[0], config.seg_channels,
+                                                               final_stride=stride)
+        self.lane_head = lane_head or SegmentationHead(config.neck_channels, channels[0], config.seg_channels,
+                                                       final_stride=stride)
         self.register_buffer("anchors", torch.tensor(config.anchors, dtype=torch.float32), persistent=False)
 
     def forward(self, images: Tensor) -> dict[str, Tensor | list[Tensor]]:
@@ -107,17 +115,19 @@ class MultiTaskNet(nn.Module):
 
 
 def default_config(backbone: str, class_names: tuple[str, ...], anchors: Anchors = DEFAULT_ANCHORS,
-                   normalization: str = "imagenet", frozen_backbone_bn: bool = False) -> ModelConfig:
+                   normalization: str = "imagenet", frozen_backbone_bn: bool = False,
+                   seg_head: str = "stride2") -> ModelConfig:
     """The model for a backbone with that backbone's neck (training/backbone.py's BACKBONES)."""
     spec = backbone_spec(backbone)
-    return ModelConfig(backbone, tuple(class_names), spec.neck_channels, spec.neck_repeats, anchors=anchors,
-                       normalization=normalization, frozen_backbone_bn=frozen_backbone_bn)
+    return ModelConfig(backbone, tuple(class_names), spec.neck_channels, spec.neck_repeats, seg_head=seg_head,
+                       anchors=anchors, normalization=normalization, frozen_backbone_bn=frozen_backbone_bn)
 
 
-def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLASSES) -> MultiTaskNet:
+def build_untrained(backbone: str, class_names: tuple[str, ...] = DETECTION_CLASSES,
+                    seg_head: str = "stride2") -> MultiTaskNet:
     """A randomly initialised network in eval mode, for size, speed and contract checks, where weights do not
     matter."""
-    return build_model(default_config(backbone, class_names)).eval()
+    return build_model(default_config(backbone, class_names, seg_head=seg_head)).eval()
 
 
 def parameter_count(model: nn.Module) -> int:

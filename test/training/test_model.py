@@ -130,3 +130,27 @@ def test_one_backbone_registry() -> None:
         assert set(model(torch.zeros(1, 3, 64, 96))) == {"det", "drivable", "lane"}
     with pytest.raises(ValueError, match="unknown backbone 'vgg'; use one of mobilenetv2, resnet50"):
         backbone_spec("vgg")
+
+
+def test_stride4_heads_keep_the_contract_and_cost_less() -> None:
+    """seg_head "stride4" (issue 33 item 1, a cheaper head of the same design): the same outputs, the exported
+    margins still the logits' difference, fewer FLOPs than the bundled model's stride-2 heads; the choice
+    travels in the checkpoint, and a checkpoint from before it reads as stride2."""
+    from mtl_perception.training.checkpoint import model_config_from_dict, model_config_to_dict
+
+    torch.manual_seed(0)
+    config = default_config("mobilenetv2", DETECTION_CLASSES, seg_head="stride4")
+    model = build_model(config).eval()
+    images = torch.randn(1, 3, 128, 192)
+    with torch.no_grad():
+        logits, margins = model(images), model.forward_margins(images)
+    assert logits["drivable"].shape == logits["lane"].shape == (1, 2, 128, 192)
+    for task in ("drivable", "lane"):
+        np.testing.assert_allclose(margins[task][:, 0], logits[task][:, 1] - logits[task][:, 0], atol=1e-4)
+    bundled = build_model(default_config("mobilenetv2", DETECTION_CLASSES)).eval()
+    assert count_flops(model, 384, 640) < count_flops(bundled, 384, 640)  # the time: bench --peer yolop
+    assert model_config_from_dict(model_config_to_dict(config)) == config
+    old = {k: v for k, v in model_config_to_dict(config).items() if k != "seg_head"}
+    assert model_config_from_dict(old).seg_head == "stride2"
+    with pytest.raises(ValueError, match="unknown seg_head"):
+        default_config("mobilenetv2", DETECTION_CLASSES, seg_head="stride8")

@@ -15,6 +15,7 @@ from mtl_perception.commands.common import (
     thread_count,
 )
 from mtl_perception.runtime.backends import BACKENDS
+from mtl_perception.training.head_options import SEG_HEADS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, metavar="FILE",
                         help="a checkpoint (.pt: its network, exported at each of --sizes) or an exported .onnx "
                              "(timed at its own input size) instead of the built-in backbones")
+    parser.add_argument("--seg-head", choices=SEG_HEADS, default="stride2",
+                        help="the built-in networks' segmentation heads: stride2 (the bundled model's: a stage at "
+                             "stride 2) or stride4 (decoded at stride 4, one final resize)")
     parser.add_argument("--sizes", type=comma_separated(model_size), default="256x384,256x512,384x640,768x1280",
                         help="input sizes HxW, comma-separated (Table III's)")
 

@@ -35,6 +35,7 @@ class TrainConfig:
     frozen_backbone_bn: bool = False  # FrozenBatchNorm2d in the backbone, as torchvision's detectors use
     anchors: str = "default"  # or "kmeans": fit to the training boxes
     neck_repeats: int | None = None  # None: the backbone's default (backbone.BACKBONES)
+    seg_head: str = "stride2"  # where the segmentation heads stop decoding (training/head_options.py)
     batch: int = 8
     epochs: int = 200
     # all tasks until here, then segmentation frozen (the paper: 60 of 200); None: min(60, epochs)

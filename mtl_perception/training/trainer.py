@@ -195,7 +195,7 @@ def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) ->
     else:
         anchors = _kmeans_anchors(_sources(train_set)) if config.anchors == "kmeans" else DEFAULT_ANCHORS
         model_config = default_config(config.backbone, class_names, anchors, config.normalization,
-                                      config.frozen_backbone_bn)
+                                      config.frozen_backbone_bn, config.seg_head)
         if config.neck_repeats is not None:
             model_config = dataclasses.replace(model_config, neck_repeats=config.neck_repeats)
         model = build_model(model_config, backbone_weights=config.backbone_weights)

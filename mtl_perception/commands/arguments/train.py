@@ -9,11 +9,12 @@ import dataclasses
 from pathlib import Path
 
 from mtl_perception.commands.common import add_drivable_argument, at_least_one
+from mtl_perception.training.head_options import SEG_HEADS
 
 # command-line options that are TrainConfig fields of the same name
 TRAIN_OPTIONS = ("backbone", "backbone_weights", "init_from", "normalization", "frozen_backbone_bn", "anchors",
-                 "neck_repeats", "batch", "epochs", "seg_epochs", "lr", "workers", "threads", "channels_last", "seed",
-                 "val_every")
+                 "neck_repeats", "seg_head", "batch", "epochs", "seg_epochs", "lr", "workers", "threads", "channels_last",
+                 "seed", "val_every")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lane-widen", type=int, default=0, metavar="PX",
                         help="dilate lane masks by PX at the original resolution (0: as labelled)")
     parser.add_argument("--neck-repeats", type=int, help="BiFPN layers (default: the backbone's)")
+    parser.add_argument("--seg-head", choices=SEG_HEADS,
+                        help="where the segmentation heads stop decoding: stride2 (a stage at stride 2) or stride4 "
+                             "(one final resize from stride 4, cheaper)")
     parser.add_argument("--anchors", choices=["default", "kmeans"],
                         help="BDD100K's anchors (default), or k-means on this data's boxes")
     parser.add_argument("--alpha", type=float, help="weight of the detection loss (over the --config file's)")

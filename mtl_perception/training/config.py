@@ -48,9 +48,9 @@ class TrainConfig:
     ema_decay: float = 0.999
     ema_warmup: float = 200.0  # optimiser steps over which the EMA decay ramps up
     workers: int = 2
-    # torch's threads for the network's arithmetic in this process (0: the machine's cores less the data
+    # torch's threads for the network's arithmetic in this process (None: the machine's cores less the data
     # loading processes, so the two never fight over a core)
-    threads: int = 0
+    threads: int | None = None
     channels_last: bool = True  # NHWC activations and weights: faster convolutions on CPU (oneDNN) and GPU
     seed: int = 0
     val_every: int = 1
@@ -76,8 +76,8 @@ class TrainConfig:
                              f"{self.segmentation_epochs}")
         if self.batch < 1:
             raise ValueError(f"--batch must be >= 1, got {self.batch}")
-        if self.threads < 0 or self.workers < 0:
-            raise ValueError(f"--threads and --workers must be >= 0, got {self.threads} and {self.workers}")
+        if (self.threads is not None and self.threads < 1) or self.workers < 0:
+            raise ValueError(f"--threads must be >= 1 and --workers >= 0, got {self.threads} and {self.workers}")
         if self.data_weight < 0 or any(m.weight < 0 for m in self.mix):
             raise ValueError("dataset weights must be >= 0")
         if not 0 <= self.lr_floor <= 1 or self.grad_clip_norm <= 0:

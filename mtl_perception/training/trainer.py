@@ -528,7 +528,7 @@ def _to_float32(outputs: dict[str, Any]) -> dict[str, Any]:
 
 def compute_threads(config: TrainConfig) -> int:
     """torch's threads for the network: --threads, or the cores the data loading processes leave."""
-    if config.threads:
+    if config.threads is not None:
         return config.threads
     return max(1, (os.cpu_count() or 1) - config.workers)
 

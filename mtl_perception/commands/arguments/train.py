@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, help="weight of the segmentation loss (over the --config file's)")
     parser.add_argument("--workers", type=int, help="data loading processes")
     parser.add_argument("--threads", type=int,
-                        help="torch threads for the network in the training process (0: the cores less --workers)")
+                        help="torch threads for the network in the training process (default: the cores less "
+                             "--workers)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="NHWC memory layout for the network (faster convolutions)")
     parser.add_argument("--cache", type=Path, metavar="DIR",

@@ -88,7 +88,7 @@ def _measure(args: argparse.Namespace) -> int:
     print(f"training throughput: {figures['frames_per_s']:.2f} frames/s over {args.measure_steps} steps of "
           f"{int(figures['batch'])} ({100 * figures['data_wait_share']:.0f} % waiting for data; "
           f"{int(figures['threads'])} torch threads, {int(figures['workers'])} loading processes, channels_last "
-          f"{'on' if config_from_args(args).channels_last else 'off'}, cache {args.cache or 'off'})")
+          f"{'on' if figures['channels_last'] else 'off'}, cache {args.cache or 'off'})")
     return 0
 
 

@@ -48,10 +48,12 @@ class TrainConfig:
     ema_decay: float = 0.999
     ema_warmup: float = 200.0  # optimiser steps over which the EMA decay ramps up
     workers: int = 2
-    # torch's threads for the network's arithmetic in this process (None: the machine's cores less the data
-    # loading processes, so the two never fight over a core)
+    # torch's threads for the network's arithmetic in this process (None: torch's own, every core). On a CPU
+    # the loading processes take cores from it: docs/training.md measures --workers 0 with --cache fastest here
     threads: int | None = None
-    channels_last: bool = True  # NHWC activations and weights: faster convolutions on CPU (oneDNN) and GPU
+    # NHWC activations and weights (None: with a GPU, where its convolutions and AMP gain; on this CPU it
+    # measured no faster, docs/training.md)
+    channels_last: bool | None = None
     seed: int = 0
     val_every: int = 1
     resume: bool = False

@@ -213,7 +213,7 @@ def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) ->
     if dist.is_main and state is None:
         log.info("backbone starts from %s", weights_used)
     model.to(device)
-    if config.channels_last:
+    if channels_last(config, device):
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     train_loader = DataLoader(train_set, config.batch, shuffle=sampler is None, sampler=sampler,
@@ -330,7 +330,8 @@ class Trainer:
         dist = init_distributed()
         _seed_everything(config.seed + dist.rank)
         device = device_for(dist)
-        torch.set_num_threads(compute_threads(config))
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         return cls(config, build_parts(config, dist, device), dist, device, progress, logs)
 
     def _trained_on(self) -> str:
@@ -463,7 +464,7 @@ class Trainer:
     def _step(self, net: nn.Module, batch: dict[str, Tensor], segmentation: bool) -> dict[str, float]:
         """One optimiser step on a batch; the loss parts."""
         images = self.normalize(batch["image"].to(self.device, non_blocking=True))
-        if self.config.channels_last:
+        if channels_last(self.config, self.device):
             images = images.contiguous(memory_format=torch.channels_last)
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
@@ -507,7 +508,7 @@ class Trainer:
         total = waited + computed
         return {"frames_per_s": frames / total, "data_wait_share": waited / total, "steps": float(steps),
                 "batch": float(self.config.batch), "threads": float(torch.get_num_threads()),
-                "workers": float(self.config.workers)}
+                "workers": float(self.config.workers), "channels_last": float(channels_last(self.config, self.device))}
 
     def _log(self, record: EpochRecord) -> None:
         self.history = [r for r in self.history if r.epoch < record.epoch] + [record]
@@ -526,11 +527,9 @@ def _to_float32(outputs: dict[str, Any]) -> dict[str, Any]:
     return {k: [t.float() for t in v] if isinstance(v, list) else v.float() for k, v in outputs.items()}
 
 
-def compute_threads(config: TrainConfig) -> int:
-    """torch's threads for the network: --threads, or the cores the data loading processes leave."""
-    if config.threads is not None:
-        return config.threads
-    return max(1, (os.cpu_count() or 1) - config.workers)
+def channels_last(config: TrainConfig, device: torch.device) -> bool:
+    """Whether the network runs in NHWC: as configured, else where there is a GPU."""
+    return config.channels_last if config.channels_last is not None else device.type == "cuda"
 
 
 def measure_throughput(config: TrainConfig, steps: int) -> dict[str, float]:

@@ -61,10 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, help="weight of the segmentation loss (over the --config file's)")
     parser.add_argument("--workers", type=int, help="data loading processes")
     parser.add_argument("--threads", type=int,
-                        help="torch threads for the network in the training process (default: the cores less "
-                             "--workers)")
+                        help="torch threads for the network in the training process (default: torch's, every core)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                        help="NHWC memory layout for the network (faster convolutions)")
+                        help="NHWC memory layout for the network (default: with a GPU)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="keep each frame decoded and letterboxed in DIR between epochs (about 1.2 MB a frame "
                              "at 384x640; keyed by the files and settings, so it is never stale)")

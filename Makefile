@@ -46,7 +46,7 @@ JETSON_TESTS = $(shell grep -rl --include="*.py" "pytest.mark.jetson_python" tes
 JAZZY_VENV := .venv-jazzy
 JAZZY_TESTS := test/ros/test_node.py test/ros/test_roundtrip.py
 
-.PHONY: setup test test-jetson-pythons test-jazzy lint typecheck demo bench clean model-mobilenetv2 model-resnet50
+.PHONY: setup venvs test test-jetson-pythons test-jazzy lint typecheck demo bench clean model-mobilenetv2 model-resnet50
 
 setup: $(DEPS) $(STUBS) $(VISION_MSGS) $(OWN_MSGS) $(ROS_TOOLING)
 
@@ -89,7 +89,16 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: setup lint typecheck test-jetson-pythons test-jazzy
+# The three kinds of venv at once (each by its own serial make): installing them is mostly unpacking wheels and
+# waiting on the disk, and they share nothing, so a fresh clone's set-up takes about the longest one's time
+venvs:
+	@status=0; \
+	$(MAKE) --no-print-directory setup & main=$$!; \
+	$(MAKE) --no-print-directory $(addsuffix /.ready,$(JETSON_VENVS)) & jetson=$$!; \
+	$(MAKE) --no-print-directory $(JAZZY_VENV)/.ready & jazzy=$$!; \
+	wait $$main || status=1; wait $$jetson || status=1; wait $$jazzy || status=1; exit $$status
+
+test: venvs lint typecheck test-jetson-pythons test-jazzy
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/pytest-exit-code; exit $$rc
 
 # pip runs from / : this checkout's setup.cfg would redirect where it installs scripts

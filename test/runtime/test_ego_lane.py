@@ -16,8 +16,8 @@ from mtl_perception.runtime.ego_lane import EgoLaneSettings, EgoLaneTracker, fit
 from mtl_perception.runtime.ground import GridSpec
 from mtl_perception.runtime.lane_markings import GroundMarking, RoadProjection
 
-pytestmark = pytest.mark.jetson_python
 NS = 1_000_000_000
+jetson_python = pytest.mark.jetson_python  # the pure ego-lane cases; rendering drives stays on this machine
 
 
 def _marking(coefficients: tuple[float, ...], x0: float = 5.0, x1: float = 40.0, noise: float = 0.0,
@@ -59,6 +59,7 @@ def test_boundaries_match_the_drives_truth() -> None:
     assert np.median(np.abs(offsets)) < 0.1
 
 
+@jetson_python
 def test_no_markings_or_one_side_is_invalid_and_says_why() -> None:
     tracker = EgoLaneTracker()
     assert tracker.update([], 0).reason == "no lane marking seen near enough and long enough"
@@ -71,6 +72,7 @@ def test_no_markings_or_one_side_is_invalid_and_says_why() -> None:
     assert not beyond.valid
 
 
+@jetson_python
 def test_the_nearest_markings_each_side_bound_the_lane_and_its_figures() -> None:
     # a car 0.3 m left of its lane's centre, turned 0.02 rad right of the lane, which bends left (1/200 m)
     curvature, slope = 1 / 200, 0.02
@@ -85,6 +87,7 @@ def test_the_nearest_markings_each_side_bound_the_lane_and_its_figures() -> None
     assert lane.left_distance_m == pytest.approx(1.5 - 0.95) and lane.departure == ""
 
 
+@jetson_python
 def test_a_cubic_is_recovered_over_a_long_span() -> None:
     boundary = fit_boundary(_marking((1.7, 0.01, 2e-3, -4e-5), 5.0, 45.0))
     assert boundary.coefficients == pytest.approx((1.7, 0.01, 2e-3, -4e-5), abs=1e-6)
@@ -93,6 +96,7 @@ def test_a_cubic_is_recovered_over_a_long_span() -> None:
     assert short.coefficients[3] == 0.0  # too short for a cubic term
 
 
+@jetson_python
 @pytest.mark.parametrize("rate_hz", [10.0, 30.0])
 def test_smoothing_follows_the_stamps_not_the_frame_count(rate_hz: float) -> None:
     """A lane that moves 0.4 m sideways at t = 1 s (less than half a lane: a drift, not a lane change) is followed
@@ -112,6 +116,7 @@ def test_smoothing_follows_the_stamps_not_the_frame_count(rate_hz: float) -> Non
         assert seen[t] == pytest.approx(0.4 * (1 - math.exp(-(t - 1.0 + dt) / 0.3)), abs=1e-9)
 
 
+@jetson_python
 def test_a_lane_change_starts_afresh_instead_of_blending_two_lanes() -> None:
     """Three lines; the car crosses the middle one to the left between two frames, so what bounds it jumps a lane."""
     tracker = EgoLaneTracker()
@@ -123,6 +128,7 @@ def test_a_lane_change_starts_afresh_instead_of_blending_two_lanes() -> None:
     assert after.left.coefficients[0] == pytest.approx(3.3) and after.right.coefficients[0] == pytest.approx(-0.3)
 
 
+@jetson_python
 def test_drifting_towards_a_line_flags_a_departure_before_it_is_crossed() -> None:
     tracker = EgoLaneTracker()
     lanes = []

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from mtl_perception.errors import UserFacingError
-from mtl_perception.interrupts import redelivered_interrupts
+from mtl_perception.interrupts import deferred_interrupts, redelivered_interrupts
 
 # name -> (module, help). The module defines run(args) -> int; its arguments module (arguments_module) defines
 # add_arguments(parser).
@@ -71,7 +71,9 @@ def arguments_module(module_name: str) -> str:
 
 
 def _load(module_name: str):
-    return importlib.import_module(module_name)
+    # Ctrl-C held while the command's libraries load: inside a C extension's initialisation it would crash
+    with deferred_interrupts():
+        return importlib.import_module(module_name)
 
 
 def _command_in(argv: Sequence[str]) -> str:

@@ -9,7 +9,9 @@ and a long run (a training) goes on to the end as if Ctrl-C had never been press
 from __future__ import annotations
 
 import _thread
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,3 +46,22 @@ def redelivered_interrupts() -> Iterator[None]:
         yield
     finally:
         sys.unraisablehook = previous
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Within the block a Ctrl-C is held, and raised as KeyboardInterrupt when the block ends. For imports: a C
+    extension's initialisation (onnx's, through nanobind) turns a KeyboardInterrupt raised inside it into
+    std::terminate, a crash with a C++ message, where a held one stops the run cleanly a moment later. Only in
+    the main thread, and only where Ctrl-C raises KeyboardInterrupt at all."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held and previous is signal.default_int_handler:
+        raise KeyboardInterrupt

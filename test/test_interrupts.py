@@ -8,6 +8,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
+
+import pytest
 
 SCRIPT = textwrap.dedent("""
     import contextlib, sys, time
@@ -60,3 +63,22 @@ def test_other_unraisable_exceptions_are_reported_as_before() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "done"
     assert "ValueError: finaliser failed" in result.stderr
+
+
+def test_a_ctrl_c_during_an_import_is_held_until_it_ends() -> None:
+    """cli._load imports a command under deferred_interrupts: a SIGINT inside the block raises nothing there
+    (a C extension's initialisation would turn it into std::terminate) and KeyboardInterrupt right after it."""
+    import os
+    import signal
+
+    from mtl_perception.interrupts import deferred_interrupts
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler has run by now
+            reached_end = True
+    assert reached_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with deferred_interrupts():  # nothing held: nothing raised
+        pass

@@ -50,7 +50,7 @@ from mtl_perception.data.synthetic_set import SynthConfig, write_dataset
 from mtl_perception.evaluation.bag_eval import LabelJoin
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.evaluation.ground_eval import GroundScores
-from mtl_perception.evaluation.scene_eval import SceneScores, match_by_box
+from mtl_perception.evaluation.scene_eval import SceneScores, labelled_boxes, match_by_box
 from mtl_perception.evaluation.tracking_eval import box_track_frame, load_track_labels
 from mtl_perception.message_layouts import (
     contacts_from_message,
@@ -308,15 +308,13 @@ def _score_scene(scene: SceneScores, labelled: dict, ground: FrameGround, index:
                  track_ids: np.ndarray, class_names: tuple[str, ...], objects: Any, lane: EgoLane | None) -> None:
     """One answered frame into the scene scores: its tracks (box_track), its objects' places (each matched to a
     labelled road user through its track's box) and its ego lane."""
-    labels = [label for label in labelled.get("labels") or [] if "box2d" in label]
-    boxes = np.array([[label["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for label in labels],
-                     np.float32).reshape(-1, 4)
+    boxes, _, ids = labelled_boxes(labelled)
     scene.add_tracks(labelled, box_track_frame(labelled["name"], labelled["videoName"], index, detections.boxes,
                                                detections.scores, [class_names[int(c)] for c in detections.class_ids],
                                                track_ids))
     if objects is not None:
         matches = match_by_box(detections.boxes, boxes)
-        truth_of_track = {str(t): str(labels[m]["id"]) for t, m in zip(track_ids.tolist(), matches) if t and m is not None}
+        truth_of_track = {str(t): ids[m] for t, m in zip(track_ids.tolist(), matches) if t and m is not None}
         scene.add_placed(ground, [(truth_of_track.get(track), contact)
                                   for track, contact in contacts_from_message(objects).items()])
     scene.add_lane(ground, lane)

@@ -61,6 +61,14 @@ def true_departure(truth: FrameGround, settings: EgoLaneSettings) -> str:
     return ""
 
 
+def labelled_boxes(frame: dict) -> tuple[np.ndarray, list[str], list[str]]:
+    """A box_track frame's boxed labels: float32[N, 4] x1, y1, x2, y2, their categories and their ids."""
+    labels = [label for label in frame.get("labels") or [] if "box2d" in label]
+    boxes = np.array([[label["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for label in labels],
+                     np.float32).reshape(-1, 4)
+    return boxes, [label["category"] for label in labels], [str(label["id"]) for label in labels]
+
+
 def match_by_box(predicted: np.ndarray, labelled: np.ndarray) -> list[int | None]:
     """For each predicted box (float[N, 4]), the index of the labelled box it matches one to one at IoU >=
     MATCH_IOU, or None."""
@@ -176,12 +184,8 @@ class SceneEvaluator:
     def add(self, name: str, image: np.ndarray, lane_mask: np.ndarray, truth: FrameGround) -> FrameResult | None:
         """One frame of a drive; returns the model's result (for the masks' own scores), None without a model."""
         where, labelled = self.positions[name], self.frames[name]
-        labels = [label for label in labelled.get("labels") or [] if "box2d" in label]
-        boxes = np.array([[label["box2d"][k] for k in ("x1", "y1", "x2", "y2")] for label in labels],
-                         np.float32).reshape(-1, 4)
-        categories = [label["category"] for label in labels]
-        ids = [str(label["id"]) for label in labels]
-        detections = Detections(boxes, np.ones(len(labels), np.float32),
+        boxes, categories, ids = labelled_boxes(labelled)
+        detections = Detections(boxes, np.ones(len(ids), np.float32),
                                 np.array([TRACK_CLASSES.index(c) for c in categories], np.int64))
         tracker = self._trackers.setdefault(where.video, ByteTracker(deployed_tracking()))
         tracked = tracker.update(detections, where.stamp_ns)

@@ -790,8 +790,10 @@ def test_frames_lost_before_the_node_are_estimated_and_warned_about(bundled_mode
         camera = client.camera()
         assert client.spin_until(lambda: camera.get_subscription_count() > 0, 20)
         frame = scene(120, 160)
-        for i in range(40):
-            if i < 8 or i % 4 == 0:  # after 8 frames, 3 in 4 lost "in DDS"
+        # after 10 frames, 3 in 4 lost "in DDS": 35 gone. The margin is for a loaded machine, where the node's
+        # own depth-1 queue may lose a sent frame too (a fresh clone's CI once read fewer than the 21 then expected)
+        for i in range(60):
+            if i < 10 or i % 4 == 0:
                 camera.publish(image_message(frame, 90_000_000_000 + i * 100_000_000))
                 client.spin_until(lambda: False, 0.15)
 
@@ -799,7 +801,7 @@ def test_frames_lost_before_the_node_are_estimated_and_warned_about(bundled_mode
             lost = _diagnostic(client, "/cam_lossy", "lost_before_node")
             return lost is not None and int(lost) >= 20
 
-        assert client.spin_until(warned, 15)
+        assert client.spin_until(warned, 15), (_diagnostic(client, "/cam_lossy", "lost_before_node"), node.output)
         messages = [s.message for a in client.received["/diagnostics"] for s in a.status
                     if is_perception_diagnostics(s.name, "/cam_lossy/perception_node")]
         assert any("never arrived (header stamp gaps)" in m and "fastdds_large_frames.xml" in m for m in messages)

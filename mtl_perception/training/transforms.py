@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mtl_perception.data import scene_effects
 from mtl_perception.runtime.letterbox import DEFAULT_PAD_VALUE, boxes_to_input, letterbox_image
 
 
@@ -36,6 +37,15 @@ class AugmentConfig:
     blur_p: float = 0.1
     noise_p: float = 0.2
     jpeg_p: float = 0.2
+    # a crop or a zoom-out with probability zoom_p, scale drawn log-uniform in zoom_range, so that distant
+    # vehicles are also seen large and near ones small: real dashcam frames hold each car at the size its
+    # distance gives, which `scale` alone barely changes. A crop is centred anywhere its window fits
+    zoom_p: float = 0.3
+    zoom_range: tuple[float, float] = (0.6, 2.0)
+    # what real frames, mostly taken by day in the dry, lack: night (darker with the highlights kept, bluer,
+    # noisier) and rain (veil, streaks, drops: data/scene_effects.py's rain, as the synthetic world draws it)
+    night_p: float = 0.1
+    rain_p: float = 0.05
     min_box_size: float = 2.0
 
 
@@ -55,14 +65,24 @@ def letterbox_sample(sample: TrainSample, height: int, width: int) -> TrainSampl
     return TrainSample(image, boxes_to_input(sample.boxes, lb), sample.classes, masks[0], masks[1])
 
 
+def _draw_zoom(rng: np.random.Generator, cfg: AugmentConfig, height: int, width: int) -> tuple[float, float, float]:
+    """(zoom, x, y): the scale and the point of the frame that lands at the output's centre. Below 1 the
+    whole frame shrinks about its centre; above, the crop's window lies inside the frame."""
+    low, high = cfg.zoom_range
+    zoom = float(np.exp(rng.uniform(np.log(low), np.log(high)))) if rng.random() < cfg.zoom_p else 1.0
+    half_w, half_h = width / (2 * max(zoom, 1.0)), height / (2 * max(zoom, 1.0))
+    return zoom, rng.uniform(half_w, width - half_w), rng.uniform(half_h, height - half_h)
+
+
 def _random_homography(rng: np.random.Generator, cfg: AugmentConfig, height: int, width: int) -> np.ndarray:
+    zoom, focus_x, focus_y = _draw_zoom(rng, cfg, height, width)
     centre = np.eye(3)
-    centre[0, 2], centre[1, 2] = -width / 2, -height / 2
+    centre[0, 2], centre[1, 2] = -focus_x, -focus_y
     persp = np.eye(3)
     persp[2, 0], persp[2, 1] = rng.uniform(-cfg.perspective, cfg.perspective, 2)
     rot = np.eye(3)
     rot[:2] = cv2.getRotationMatrix2D((0, 0), rng.uniform(-cfg.degrees, cfg.degrees),
-                                      rng.uniform(1 - cfg.scale, 1 + cfg.scale))
+                                      zoom * rng.uniform(1 - cfg.scale, 1 + cfg.scale))
     shear = np.eye(3)
     shear[0, 1], shear[1, 0] = np.tan(np.radians(rng.uniform(-cfg.shear, cfg.shear, 2)))
     move = np.eye(3)
@@ -120,9 +140,26 @@ def degrade(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> 
     return image
 
 
+def weather(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Night or rain, each with its probability, on a day's frame: pixels only, the labels hold. Night is a
+    gamma curve and a gain (dark shadows, lights still bright), a blue cast and the noise of a sensor at high
+    gain."""
+    night, rain = rng.random() < cfg.night_p, rng.random() < cfg.rain_p
+    if not (night or rain):
+        return image
+    img = image.astype(np.float32)
+    if night:
+        img = 255.0 * (img / 255.0) ** rng.uniform(1.6, 2.4) * rng.uniform(0.45, 0.8)
+        img *= np.array([rng.uniform(1.0, 1.2), 1.0, rng.uniform(0.8, 0.95)], np.float32)  # BGR: bluer
+        img += rng.normal(0, rng.uniform(3, 8), img.shape).astype(np.float32)
+    if rain:
+        scene_effects.rain(img, rng)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def augment(sample: TrainSample, rng: np.random.Generator, cfg: AugmentConfig) -> TrainSample:
-    """Random perspective/affine, HSV jitter, blur/noise/JPEG and horizontal flip, on an already letterboxed
-    sample."""
+    """Random perspective/affine with crops and zooms, HSV jitter, night and rain, blur/noise/JPEG and
+    horizontal flip, on an already letterboxed sample."""
     h, w = sample.image.shape[:2]
     matrix = _random_homography(rng, cfg, h, w)
     image = cv2.warpPerspective(sample.image, matrix, (w, h), flags=cv2.INTER_LINEAR,
@@ -132,6 +169,7 @@ def augment(sample: TrainSample, rng: np.random.Generator, cfg: AugmentConfig) -
     boxes, keep = warp_boxes(sample.boxes, matrix, h, w)
     boxes, classes = boxes[keep], sample.classes[keep]
     augment_hsv(image, rng, cfg)
+    image = weather(image, rng, cfg)
     image = degrade(image, rng, cfg)
     if rng.random() < cfg.flip:
         image, drivable, lane = image[:, ::-1], drivable[:, ::-1], lane[:, ::-1]

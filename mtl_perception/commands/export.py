@@ -13,11 +13,17 @@ from mtl_perception.data.bdd100k import ClassSet
 from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from mtl_perception.training.export import check_parity, export_onnx
 from mtl_perception.training.model import build_untrained
+from mtl_perception.training.release import write_release
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.overwrite:
-        print(f"error: {args.out} exists: pass --overwrite to replace it, or choose another --out", file=sys.stderr)
+    for given, option in ((args.out, "--out"), (args.keep_checkpoint, "--keep-checkpoint")):
+        if given is not None and given.exists() and not args.overwrite:
+            print(f"error: {given} exists: pass --overwrite to replace it, or choose another {option}",
+                  file=sys.stderr)
+            return 2
+    if args.keep_checkpoint is not None and not args.checkpoint:
+        print("error: --keep-checkpoint keeps the weights of --checkpoint: give one", file=sys.stderr)
         return 2
     try:
         if args.checkpoint:
@@ -27,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
             recorded = str(state.get("trained_on", "unknown"))
             if Path(recorded).is_absolute():  # older checkpoints stored the data folder's path: keep its name
                 recorded = Path(recorded).name
-            trained_on = f"{recorded} ({args.checkpoint.name})"
+            # a released checkpoint says what its model's metadata said, so that exporting it again
+            # reproduces the released file
+            trained_on = str(state.get("exported_as") or f"{recorded} ({args.checkpoint.name})")
         else:
             height, width = parse_hw(args.img_size or DEFAULT_EXPORT_SIZE)
             model = build_untrained(args.backbone, ClassSet.named(args.classes).names)
@@ -40,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     parity = check_parity(model, args.out, image)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB): {info.backbone}, {height}x{width}, "
           f"{len(info.class_names)} classes, opset 17")
+    if args.keep_checkpoint is not None:
+        write_release(state, args.keep_checkpoint, trained_on)
+        print(f"wrote {args.keep_checkpoint} ({args.keep_checkpoint.stat().st_size / 1e6:.1f} MB): the exported "
+              "weights and their recipe")
     print(f"parity vs PyTorch: boxes max |diff| {parity.boxes_max_abs:.2e}, scores {parity.scores_max_abs:.2e}, "
           f"drivable {100 * parity.drivable_equal:.3f}% equal, lane {100 * parity.lane_equal:.3f}% equal "
           f"-> {'OK' if parity.ok else 'MISMATCH'}")

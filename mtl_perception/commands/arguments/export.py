@@ -16,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--img-size", help="input size HxW, multiples of 32 (default: the size the checkpoint was "
                                            "trained at; 384x640 for --backbone)")
     parser.add_argument("--out", type=Path, required=True, help="FILE.onnx")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--keep-checkpoint", type=Path, metavar="FILE.pt",
+                        help="with --checkpoint: also write the checkpoint a released model ships with, the "
+                             "exported weights and their recipe (config, data, teachers, seeds), about a third of "
+                             "a run's; `export --checkpoint FILE.pt` reproduces --out and `train --init-from "
+                             "FILE.pt` fine-tunes it")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out (and --keep-checkpoint) if it exists")
     parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
                         help="class set for --backbone (a checkpoint carries its own)")

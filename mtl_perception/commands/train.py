@@ -14,10 +14,9 @@ from mtl_perception.commands.common import parse_hw
 from mtl_perception.compat import zip_strict
 from mtl_perception.data.bdd100k import DatasetError
 from mtl_perception.runtime.presets import includes_alternative
-from mtl_perception.training.checkpoint import CheckpointError
+from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint
 from mtl_perception.training.config import TrainConfig, load_yaml_overrides
 from mtl_perception.training.dataset import DataConfig, DataSource
-from mtl_perception.training.history import read_history
 from mtl_perception.training.loss import LossConfig
 from mtl_perception.training.trainer import measure_throughput, train
 
@@ -66,12 +65,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        done = _epochs_done(args.out)
-        if not done:
+        kept = _progress_kept(args.out)
+        if not kept:
             raise  # nothing of this run was kept: the CLI says so
-        # a checkpoint is written whole after each epoch: what was done is a run that resumes exactly
-        print(f"interrupted: mtl-perception train stopped after {done} epoch(s); {args.out}/last.pt holds them: "
-              "the same command with --resume continues", file=sys.stderr)
+        # a checkpoint is written whole after each epoch and every --save-every-min inside one: what was done
+        # is a run that resumes exactly
+        print(f"interrupted: mtl-perception train stopped; {args.out}/last.pt holds {kept}: the same command with "
+              "--resume continues", file=sys.stderr)
         return 130
     if metrics:
         print(f"final val: det map50={metrics['det']['map50']:.3f}  drivable miou={metrics['drivable']['miou']:.3f}"
@@ -92,11 +92,17 @@ def _measure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _epochs_done(out: Path) -> int:
-    """Epochs a run folder's history records, where it has a last.pt (0 otherwise, or if unreadable)."""
+def _progress_kept(out: Path) -> str:
+    """What a run folder's last.pt holds: "N epoch(s)", and the steps of the next one where it was saved inside
+    it ("" where there is none, or it cannot be read)."""
     if not (out / "last.pt").is_file():
-        return 0
+        return ""
     try:
-        return len(read_history(out / "history.csv"))
-    except (OSError, ValueError):
-        return 0
+        state = load_checkpoint(out / "last.pt")
+    except CheckpointError:
+        return ""
+    done = int(state["epoch"]) + 1
+    partial = state.get("partial")
+    if partial:
+        return f"{done} epoch(s) and {partial['steps']} step(s) of epoch {done + 1}"
+    return f"{done} epoch(s)" if done else ""

@@ -57,6 +57,9 @@ class TrainConfig:
     seed: int = 0
     val_every: int = 1
     resume: bool = False
+    # last.pt is also written inside an epoch this often (0: at epoch ends only), so that a run stopped at any
+    # point loses at most these minutes: an epoch on a CPU takes many
+    save_every_min: float = 10.0
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -136,7 +139,8 @@ def to_dict(config: Any) -> Any:
 
 # what a resumed run may change: where and how it reports, how it loads data, the starting weights (the
 # checkpoint's replace them) and more epochs (the cosine schedule then stretches from where it is)
-RESUME_MAY_CHANGE = frozenset({"out", "resume", "workers", "val_every", "backbone_weights", "epochs"})
+RESUME_MAY_CHANGE = frozenset({"out", "resume", "workers", "val_every", "backbone_weights", "epochs",
+                               "save_every_min"})
 
 
 def recipe_changes(saved: Any, current: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:

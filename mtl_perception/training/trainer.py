@@ -319,6 +319,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.backbone_weights_used = parts.backbone_weights_used
         self.start_epoch, self.best = 0, -1.0
+        # a run stopped inside an epoch: the steps of start_epoch already taken, and their summed losses
+        self.resume_steps, self.resume_totals = 0, dict[str, float]()
         self.history = read_history(self.out / "history.csv") if parts.resume_state else []
         if parts.resume_state is not None:
             self._load_state(parts.resume_state)
@@ -354,10 +356,17 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.start_epoch, self.best = state["epoch"] + 1, state["best"]
         _restore_rng(state["rng"][min(self.dist.rank, len(state["rng"]) - 1)])
-        log.info("resumed from %s at epoch %d", self.last_path, self.start_epoch)
+        partial = state.get("partial")
+        if partial:
+            self.resume_steps, self.resume_totals = int(partial["steps"]), dict(partial["totals"])
+        log.info("resumed from %s at epoch %d%s", self.last_path, self.start_epoch + 1,
+                 f", step {self.resume_steps + 1}" if self.resume_steps else "")
 
-    def _state(self, epoch: int, rng: list[dict[str, Any]]) -> dict[str, Any]:
+    def _state(self, epoch: int, rng: list[dict[str, Any]], partial: dict[str, Any] | None = None) -> dict[str, Any]:
+        """epoch: the last one finished; rng: the random states as the next epoch starts; partial: the steps
+        of that next epoch taken so far (a save inside it)."""
         return {
+            "partial": partial,
             "model_config": model_config_to_dict(self.model.config),
             "train_config": to_dict(self.config),
             "model": self.model.state_dict(),
@@ -415,7 +424,10 @@ class Trainer:
                 freeze(self.model.segmentation_modules())
                 net = self._wrapped()  # DDP must learn which parameters still take gradients
                 log.info("epoch %d: segmentation heads frozen, detection trains alone", epoch)
-            losses = self._train_epoch(net, epoch, segmentation)
+            # the random states as this epoch starts, which a save inside it records: a resumed run restores
+            # them and draws the same order of batches again
+            epoch_rng = self._gather_rng()
+            losses = self._train_epoch(net, epoch, segmentation, epoch_rng)
             validate = (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs
             if self.dist.is_main and validate:
                 metrics = evaluate(self._ema_model(), self.val_loader, self.device, self.progress)
@@ -440,7 +452,8 @@ class Trainer:
             self.writer.close()
         return metrics
 
-    def _train_epoch(self, net: nn.Module, epoch: int, segmentation: bool) -> dict[str, float]:
+    def _train_epoch(self, net: nn.Module, epoch: int, segmentation: bool,
+                     epoch_rng: list[dict[str, Any]]) -> dict[str, float]:
         self.model.train()
         if not segmentation:
             for module in self.model.segmentation_modules():
@@ -448,15 +461,27 @@ class Trainer:
         self.train_set.set_epoch(epoch)
         if self.sampler is not None:
             self.sampler.set_epoch(epoch)
-        totals: dict[str, float] = {}
+        skip = self.resume_steps if epoch == self.start_epoch else 0
+        totals: dict[str, float] = dict(self.resume_totals) if skip else {}
         bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}",
                    disable=not (self.progress and self.dist.is_main), leave=False)
         started, frames = time.perf_counter(), 0
+        saved = time.monotonic()
         for step, batch in enumerate(bar):
+            if step < skip:
+                # taken before the run stopped: drawn again, so that the order and every later sample's
+                # augmentation are the uninterrupted run's, but not trained on twice
+                continue
             for k, v in self._step(net, batch, segmentation).items():
                 totals[k] = totals.get(k, 0.0) + v
             frames += len(batch["image"])
             bar.set_postfix(loss=f"{totals['total'] / (step + 1):.3f}")
+            period = 60.0 * self.config.save_every_min
+            if self.dist.is_main and period > 0 and time.monotonic() - saved >= period \
+                    and step + 1 < len(self.train_loader):
+                partial = {"epoch": epoch, "steps": step + 1, "totals": totals}
+                save_checkpoint(self._state(epoch - 1, epoch_rng, partial), self.last_path)
+                saved = time.monotonic()
         means = {k: v / max(len(self.train_loader), 1) for k, v in totals.items()}
         # this process's frames (each DDP rank counts its own), data loading included
         return {**means, "frames_per_s": frames / max(time.perf_counter() - started, 1e-9)}

@@ -86,6 +86,51 @@ def test_resume_matches_uninterrupted(tiny_set: Path, two_epochs: Path, tmp_path
     assert [float(r["epoch"]) for r in rows] == [0.0, 1.0]
 
 
+
+def test_a_run_stopped_inside_an_epoch_resumes_at_its_step(tiny_set: Path, two_epochs: Path, tmp_path: Path) -> None:
+    """Stopped in the middle of epoch 2 (after a save inside it): resumed, it trains the rest of that epoch only,
+    and ends with the uninterrupted run's weights."""
+    script = (
+        "import sys, warnings; warnings.simplefilter('ignore')\n"
+        "from pathlib import Path\n"
+        "from mtl_perception.training import trainer as t\n"
+        "orig, calls = t.Trainer._step, []\n"
+        "def step_then_die(self, *a, **k):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 4: raise SystemExit(9)\n"  # epoch 2's second step: its first was saved
+        "    return orig(self, *a, **k)\n"
+        "t.Trainer._step = step_then_die\n"
+        "from mtl_perception.training.config import TrainConfig\n"
+        "from mtl_perception.training.dataset import DataConfig\n"
+        f"cfg = TrainConfig(DataConfig(Path({str(tiny_set)!r}), height=128, width=192), Path({str(tmp_path)!r}),"
+        " backbone_weights='none', batch=4, epochs=2, seg_epochs=1, workers=0, lr=2e-3, save_every_min=1e-9)\n"
+        "t.train(cfg, progress=False)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    kept = load_checkpoint(tmp_path / "last.pt")
+    assert kept["epoch"] == 0 and kept["partial"]["epoch"] == 1 and kept["partial"]["steps"] == 1
+    trainer = Trainer.from_config(_config(tiny_set, tmp_path, resume=True), progress=False)
+    steps = []
+    original = trainer._step
+
+    def counted(*args, **kwargs):
+        steps.append(1)
+        return original(*args, **kwargs)
+
+    trainer._step = counted  # type: ignore[method-assign]
+    trainer.fit()
+    assert len(steps) == 1  # epoch 2 has two steps; the first was taken before the stop
+    resumed, straight = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(two_epochs / "last.pt")
+    assert resumed["epoch"] == straight["epoch"] == 1 and resumed["partial"] is None
+    for key, value in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, msg=key)
+    for key, value in straight["ema"].items():
+        torch.testing.assert_close(resumed["ema"][key], value, msg=key)
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert [float(r["epoch"]) for r in rows] == [0.0, 1.0]
+
+
 def test_ddp_two_processes_gloo(tiny_set: Path, tmp_path: Path) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

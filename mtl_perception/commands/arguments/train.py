@@ -14,7 +14,7 @@ from mtl_perception.training.head_options import SEG_HEADS
 # command-line options that are TrainConfig fields of the same name
 TRAIN_OPTIONS = ("backbone", "backbone_weights", "init_from", "normalization", "frozen_backbone_bn", "anchors",
                  "neck_repeats", "seg_head", "batch", "epochs", "seg_epochs", "lr", "workers", "threads", "channels_last",
-                 "seed", "val_every")
+                 "seed", "val_every", "save_every_min")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=at_least_one, help="use only the first N frames of each split")
     parser.add_argument("--seed", type=int, help="seeds sampling, augmentation and initialisation")
     parser.add_argument("--val-every", type=at_least_one, help="validate every N epochs")
+    parser.add_argument("--save-every-min", type=float, metavar="MIN",
+                        help="also write last.pt inside an epoch this often, so that a run stopped at any point "
+                             "resumes there (0: at epoch ends only)")
     parser.add_argument("--config", type=Path, help="YAML with 'loss:' and 'augment:' sections")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--overwrite", action="store_true",

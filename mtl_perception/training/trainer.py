@@ -359,8 +359,11 @@ class Trainer:
         partial = state.get("partial")
         if partial:
             self.resume_steps, self.resume_totals = int(partial["steps"]), dict(partial["totals"])
-        log.info("resumed from %s at epoch %d%s", self.last_path, self.start_epoch + 1,
-                 f", step {self.resume_steps + 1}" if self.resume_steps else "")
+        if self.start_epoch >= self.config.epochs:
+            log.info("resumed from %s: its %d epochs are done", self.last_path, self.config.epochs)
+        else:
+            log.info("resumed from %s at epoch %d%s", self.last_path, self.start_epoch + 1,
+                     f", step {self.resume_steps + 1}" if self.resume_steps else "")
 
     def _state(self, epoch: int, rng: list[dict[str, Any]], partial: dict[str, Any] | None = None) -> dict[str, Any]:
         """epoch: the last one finished; rng: the random states as the next epoch starts; partial: the steps

@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from mtl_perception.cli import main
 from mtl_perception.training.checkpoint import load_checkpoint
 from mtl_perception.training.config import TrainConfig
 from mtl_perception.training.dataset import DataConfig, DataSource
@@ -26,6 +27,13 @@ REAL = SHARED / "real-unlabeled"
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mtl_perception.cli", *args], capture_output=True, text=True,
                           timeout=600)
+
+
+def _export(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """export in this process (the test's torch is already imported): exit code, stdout, stderr."""
+    code = main(["export", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +77,11 @@ def _outputs(path: Path, frames: np.ndarray) -> list[np.ndarray]:
     return session.run(None, {session.get_inputs()[0].name: frames})
 
 
-def test_export_from_the_released_checkpoint_gives_the_released_model_back(released: tuple[Path, Path],
-                                                                          tmp_path: Path) -> None:
+def test_export_from_the_released_checkpoint_gives_the_released_model_back(
+        released: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     onnx_file, kept = released
-    again = _cli("export", "--checkpoint", str(kept), "--out", str(tmp_path / "again.onnx"))
-    assert again.returncode == 0, again.stderr
+    code, _, err = _export(capsys, "--checkpoint", str(kept), "--out", str(tmp_path / "again.onnx"))
+    assert code == 0, err
     frames = np.random.default_rng(0).integers(0, 256, (3, 128, 192, 3), dtype=np.uint8)
     for first, second in zip(_outputs(onnx_file, frames), _outputs(tmp_path / "again.onnx", frames), strict=True):
         np.testing.assert_array_equal(first, second)
@@ -102,7 +110,7 @@ def test_the_released_checkpoint_is_the_weights_and_the_recipe(run: Path, releas
 
 
 def test_init_from_the_released_checkpoint_fine_tunes_it(tiny_set: Path, released: tuple[Path, Path],
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kept = load_checkpoint(released[1])
     trainer = Trainer.from_config(TrainConfig(DataConfig(tiny_set, height=128, width=192), tmp_path / "fine",
                                               backbone_weights="none", batch=4, epochs=1, seg_epochs=1, workers=0,
@@ -110,21 +118,21 @@ def test_init_from_the_released_checkpoint_fine_tunes_it(tiny_set: Path, release
     for key, value in trainer.model.state_dict().items():
         torch.testing.assert_close(value, kept["model"][key], msg=key)
     trainer.fit()
-    tuned = _cli("export", "--checkpoint", str(tmp_path / "fine" / "best.pt"), "--out", str(tmp_path / "f.onnx"),
-                 "--keep-checkpoint", str(tmp_path / "f.pt"))
-    assert tuned.returncode == 0, tuned.stderr
+    code, _, err = _export(capsys, "--checkpoint", str(tmp_path / "fine" / "best.pt"), "--out",
+                           str(tmp_path / "f.onnx"), "--keep-checkpoint", str(tmp_path / "f.pt"))
+    assert code == 0, err
     parent = load_checkpoint(tmp_path / "f.pt")["recipe"]["init_from"]
     assert parent["checkpoint"] == "m.pt" and parent["recipe"] == kept["recipe"]  # the history travels along
 
 
-def test_keep_checkpoint_needs_a_checkpoint_and_keeps_an_existing_file(released: tuple[Path, Path],
-                                                                       tmp_path: Path) -> None:
-    alone = _cli("export", "--backbone", "mobilenetv2", "--out", str(tmp_path / "r.onnx"),
-                 "--keep-checkpoint", str(tmp_path / "r.pt"))
-    assert alone.returncode == 2 and alone.stderr.strip().startswith("error: --keep-checkpoint")
+def test_keep_checkpoint_needs_a_checkpoint_and_keeps_an_existing_file(
+        released: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _export(capsys, "--backbone", "mobilenetv2", "--out", str(tmp_path / "r.onnx"),
+                           "--keep-checkpoint", str(tmp_path / "r.pt"))
+    assert code == 2 and err.strip().startswith("error: --keep-checkpoint") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r.onnx").exists() and not (tmp_path / "r.pt").exists()
     kept = released[1]
     before = kept.read_bytes()
-    again = _cli("export", "--checkpoint", str(kept), "--out", str(tmp_path / "new.onnx"), "--keep-checkpoint",
-                 str(kept))
-    assert again.returncode == 2 and "exists: pass --overwrite" in again.stderr and kept.read_bytes() == before
+    code, _, err = _export(capsys, "--checkpoint", str(kept), "--out", str(tmp_path / "new.onnx"),
+                           "--keep-checkpoint", str(kept))
+    assert code == 2 and "exists: pass --overwrite" in err and kept.read_bytes() == before

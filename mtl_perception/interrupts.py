@@ -22,22 +22,47 @@ from typing import Any
 _REDELIVERY_DELAY_S = 0.05
 
 
-def _redeliver() -> None:
-    time.sleep(_REDELIVERY_DELAY_S)
-    _thread.interrupt_main()
+class _Redelivery:
+    """One pending re-delivery at a time, and none once the block has ended: a Ctrl-C reported as unraisable
+    twice (finalisers in a chain) is one Ctrl-C, and one that wakes after the command has answered it would
+    kill the exiting interpreter by SIGINT (exit -2, after its "interrupted:" line)."""
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._pending = False
+        self.open = True
+
+    def request(self) -> None:
+        with self._lock:
+            if self._pending or not self.open:
+                return
+            self._pending = True
+        # from another thread, started without waiting on it (threading.Thread.start waits, and the
+        # interrupt would land in that wait, inside the hook, and be swallowed again)
+        _thread.start_new_thread(self._deliver, ())
+
+    def _deliver(self) -> None:
+        time.sleep(_REDELIVERY_DELAY_S)
+        with self._lock:
+            self._pending = False
+            if self.open:
+                _thread.interrupt_main()
+
+    def close(self) -> None:
+        with self._lock:
+            self.open = False
 
 
 @contextmanager
 def redelivered_interrupts() -> Iterator[None]:
     """Within the block, a KeyboardInterrupt that Python could only report as unraisable is raised again in the
-    main thread (without the traceback); every other unraisable exception is reported as before."""
+    main thread (without the traceback), once; every other unraisable exception is reported as before."""
     previous = sys.unraisablehook
+    redelivery = _Redelivery()
 
     def hook(unraisable: Any) -> None:
         if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
-            # From another thread, started without waiting on it (threading.Thread.start waits, and the
-            # interrupt would land in that wait, inside this hook, and be swallowed again).
-            _thread.start_new_thread(_redeliver, ())
+            redelivery.request()
             return
         previous(unraisable)
 
@@ -45,6 +70,7 @@ def redelivered_interrupts() -> Iterator[None]:
     try:
         yield
     finally:
+        redelivery.close()
         sys.unraisablehook = previous
 
 

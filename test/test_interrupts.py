@@ -82,3 +82,39 @@ def test_a_ctrl_c_during_an_import_is_held_until_it_ends() -> None:
     assert reached_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with deferred_interrupts():  # nothing held: nothing raised
         pass
+
+
+TWICE = textwrap.dedent("""
+    import sys, time
+    from mtl_perception.interrupts import redelivered_interrupts
+
+    class Finalised:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    stops = 0
+    try:
+        with redelivered_interrupts():
+            Finalised()
+            Finalised()  # one Ctrl-C that two finalisers report
+            time.sleep(1)
+    except KeyboardInterrupt:
+        stops += 1
+    if sys.argv[1] == "leave":  # the block left before its re-delivery was due
+        with redelivered_interrupts():
+            Finalised()
+    try:
+        time.sleep(1)  # an answered Ctrl-C, or one from a block already left, must not come again
+    except KeyboardInterrupt:
+        stops += 1
+    print("stops", stops)
+""")
+
+
+@pytest.mark.parametrize("mode", ["twice", "leave"])
+def test_one_ctrl_c_is_raised_again_once_and_never_after_the_block(mode: str) -> None:
+    """CI saw `eval-bag` print its "interrupted:" line and then die by SIGINT (exit -2): a re-delivery that woke
+    after the command had answered the Ctrl-C."""
+    result = subprocess.run([sys.executable, "-c", TWICE, mode], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "stops 1"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from mtl_perception.errors import UserFacingError
@@ -100,6 +102,13 @@ def _missing_module(command: str, err: ModuleNotFoundError) -> str:
     return f"error: mtl-perception {command or '--help'} needs {top!r}, which is not installed here: {needs}"
 
 
+def _ignore_later_interrupts() -> None:
+    """Once a Ctrl-C is answered, a later one is ignored: raised while the interpreter exits, it would kill it by
+    SIGINT after its "interrupted:" line (exit -2; CI saw it from eval-bag)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand. Whatever it meets (Ctrl-C at any moment, imports included; a missing package; the
     file system's errors) ends in one line and an exit code, here for every subcommand."""
@@ -109,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with redelivered_interrupts():  # a Ctrl-C that lands in a finaliser still stops the run
             return _run(argv, command)
     except KeyboardInterrupt:
+        _ignore_later_interrupts()
         # each tool writes its outputs atomically or under a temporary name: what it had not finished is absent
         print(f"interrupted: mtl-perception {command or ''} stopped; its unfinished outputs were not written"
               .replace("  ", " "), file=sys.stderr)

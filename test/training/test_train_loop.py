@@ -25,6 +25,19 @@ def _config(data: Path, out: Path, **kwargs) -> TrainConfig:
     return TrainConfig(DataConfig(data, height=128, width=192), out, **base)
 
 
+def _train_until_killed(patch: str, data: Path, out: Path, options: str = "") -> subprocess.CompletedProcess:
+    """_config's run (two epochs) in a child process whose trainer `patch` (Python source setting up `t`, the
+    trainer module) makes die part-way."""
+    script = patch + (
+        "from mtl_perception.training.config import TrainConfig\n"
+        "from mtl_perception.training.dataset import DataConfig\n"
+        f"cfg = TrainConfig(DataConfig(Path({str(data)!r}), height=128, width=192), Path({str(out)!r}),"
+        f" backbone_weights='none', batch=4, epochs=2, seg_epochs=1, workers=0, lr=2e-3{options})\n"
+        "t.train(cfg, progress=False)\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+
+
 @pytest.fixture(scope="module")
 def two_epochs(tiny_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run_straight")
@@ -66,13 +79,8 @@ def test_resume_matches_uninterrupted(tiny_set: Path, two_epochs: Path, tmp_path
         "    orig(self, record)\n"
         "    if record.epoch == 0: raise SystemExit(9)\n"
         "t.Trainer._log = log_then_die\n"
-        "from mtl_perception.training.config import TrainConfig\n"
-        "from mtl_perception.training.dataset import DataConfig\n"
-        f"cfg = TrainConfig(DataConfig(Path({str(tiny_set)!r}), height=128, width=192), Path({str(tmp_path)!r}),"
-        " backbone_weights='none', batch=4, epochs=2, seg_epochs=1, workers=0, lr=2e-3)\n"
-        "t.train(cfg, progress=False)\n"
     )
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    killed = _train_until_killed(script, tiny_set, tmp_path)
     assert killed.returncode == 9, killed.stderr
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
     train(_config(tiny_set, tmp_path, resume=True), progress=False)
@@ -100,13 +108,8 @@ def test_a_run_stopped_inside_an_epoch_resumes_at_its_step(tiny_set: Path, two_e
         "    if len(calls) == 4: raise SystemExit(9)\n"  # epoch 2's second step: its first was saved
         "    return orig(self, *a, **k)\n"
         "t.Trainer._step = step_then_die\n"
-        "from mtl_perception.training.config import TrainConfig\n"
-        "from mtl_perception.training.dataset import DataConfig\n"
-        f"cfg = TrainConfig(DataConfig(Path({str(tiny_set)!r}), height=128, width=192), Path({str(tmp_path)!r}),"
-        " backbone_weights='none', batch=4, epochs=2, seg_epochs=1, workers=0, lr=2e-3, save_every_min=1e-9)\n"
-        "t.train(cfg, progress=False)\n"
     )
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    killed = _train_until_killed(script, tiny_set, tmp_path, ", save_every_min=1e-9")
     assert killed.returncode == 9, killed.stderr
     kept = load_checkpoint(tmp_path / "last.pt")
     assert kept["epoch"] == 0 and kept["partial"]["epoch"] == 1 and kept["partial"]["steps"] == 1

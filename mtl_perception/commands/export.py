@@ -22,9 +22,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {given} exists: pass --overwrite to replace it, or choose another {option}",
                   file=sys.stderr)
             return 2
-    if args.keep_checkpoint is not None and not args.checkpoint:
-        print("error: --keep-checkpoint keeps the weights of --checkpoint: give one", file=sys.stderr)
-        return 2
+    for given, option in ((args.keep_checkpoint, "--keep-checkpoint"), (args.trained_on, "--trained-on")):
+        if given is not None and not args.checkpoint:
+            print(f"error: {option} describes the weights of --checkpoint: give one", file=sys.stderr)
+            return 2
     try:
         if args.checkpoint:
             state = load_checkpoint(args.checkpoint)
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
                 recorded = Path(recorded).name
             # a released checkpoint says what its model's metadata said, so that exporting it again
             # reproduces the released file
-            trained_on = str(state.get("exported_as") or f"{recorded} ({args.checkpoint.name})")
+            trained_on = args.trained_on or str(state.get("exported_as") or f"{recorded} ({args.checkpoint.name})")
         else:
             height, width = parse_hw(args.img_size or DEFAULT_EXPORT_SIZE)
             model = build_untrained(args.backbone, ClassSet.named(args.classes).names)

@@ -136,3 +136,18 @@ def test_keep_checkpoint_needs_a_checkpoint_and_keeps_an_existing_file(
     code, _, err = _export(capsys, "--checkpoint", str(kept), "--out", str(tmp_path / "new.onnx"),
                            "--keep-checkpoint", str(kept))
     assert code == 2 and "exists: pass --overwrite" in err and kept.read_bytes() == before
+
+
+def test_trained_on_describes_the_model_and_travels_with_its_checkpoint(
+        released: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    described = "a tiny synthetic set and two teacher-labelled frames, for this test"
+    code, _, err = _export(capsys, "--checkpoint", str(released[1]), "--out", str(tmp_path / "d.onnx"),
+                           "--keep-checkpoint", str(tmp_path / "d.pt"), "--trained-on", described)
+    assert code == 0, err
+    code, _, err = _export(capsys, "--checkpoint", str(tmp_path / "d.pt"), "--out", str(tmp_path / "again.onnx"))
+    assert code == 0, err
+    for path in (tmp_path / "d.onnx", tmp_path / "again.onnx"):
+        assert {p.key: p.value for p in onnx.load(str(path)).metadata_props}["trained_on"] == described
+    code, _, err = _export(capsys, "--backbone", "mobilenetv2", "--out", str(tmp_path / "r.onnx"),
+                           "--trained-on", described)
+    assert code == 2 and err.strip().startswith("error: --trained-on") and len(err.strip().splitlines()) == 1

@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "exported weights and their recipe (config, data, teachers, seeds), about a third of "
                              "a run's; `export --checkpoint FILE.pt` reproduces --out and `train --init-from "
                              "FILE.pt` fine-tunes it")
+    parser.add_argument("--trained-on", metavar="TEXT",
+                        help="with --checkpoint: what the model's trained_on metadata says (default: the "
+                             "checkpoint's own record, its data folders and weights); kept in --keep-checkpoint, "
+                             "so exporting that again reproduces it")
     parser.add_argument("--overwrite", action="store_true", help="replace --out (and --keep-checkpoint) if it exists")
     parser.add_argument("--classes", choices=["bdd10", "vehicle"], default="bdd10",
                         help="class set for --backbone (a checkpoint carries its own)")

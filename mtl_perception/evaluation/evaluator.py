@@ -201,7 +201,8 @@ def format_summary(summary: EvalSummary) -> str:
         drivable = summary["drivable"]
         lines += [f"| drivable area | mIoU (YOLOP) | {drivable['miou']:.3f} |",
                   f"| drivable area | IoU | {drivable['iou']:.3f} |",
-                  f"| drivable area | pixel accuracy | {drivable['acc']:.3f} |"]
+                  f"| drivable area | pixel accuracy | {drivable['acc']:.3f} |",
+                  f"| drivable area | precision / recall | {drivable['precision']:.3f} / {drivable['recall']:.3f} |"]
     if "lane" in summary:
         lane = summary["lane"]
         lines += [f"| lane | accuracy (YOLOP: lane recall) | {lane['acc']:.3f} |",

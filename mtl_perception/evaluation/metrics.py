@@ -151,6 +151,10 @@ class BinaryConfusion:
         return self._ratio(self.tp, self.tp + self.fn)
 
     @property
+    def precision(self) -> float:
+        return self._ratio(self.tp, self.tp + self.fp)
+
+    @property
     def specificity(self) -> float:
         return self._ratio(self.tn, self.tn + self.fp)
 
@@ -159,7 +163,9 @@ class BinaryConfusion:
         return self._ratio(self.tp + self.tn, self.tp + self.tn + self.fp + self.fn)
 
     def drivable_summary(self) -> dict:
-        return {"miou": (self.iou + self.background_iou) / 2, "iou": self.iou, "acc": self.pixel_accuracy}
+        # precision and recall beside the IoU: a planner pays more for road drawn where there is none
+        return {"miou": (self.iou + self.background_iou) / 2, "iou": self.iou, "acc": self.pixel_accuracy,
+                "precision": self.precision, "recall": self.recall}
 
     def lane_summary(self) -> dict:
         # "acc" is YOLOP's lane accuracy, the lane-pixel recall; balanced_acc is HybridNets'.

@@ -118,7 +118,8 @@ def test_segmentation_hand_computed() -> None:
     c.add(pred, truth)
     assert (c.tp, c.fp, c.fn, c.tn) == (1, 1, 1, 1)
     assert c.iou == pytest.approx(1 / 3) and c.background_iou == pytest.approx(1 / 3)
-    assert c.drivable_summary() == pytest.approx({"miou": 1 / 3, "iou": 1 / 3, "acc": 0.5})
+    assert c.drivable_summary() == pytest.approx({"miou": 1 / 3, "iou": 1 / 3, "acc": 0.5, "precision": 0.5,
+                                                  "recall": 0.5})
     assert c.lane_summary() == pytest.approx({"acc": 0.5, "iou": 1 / 3, "balanced_acc": 0.5})
 
 

@@ -147,6 +147,9 @@ def test_drivable_figures_follow_the_toolkits_confusion_matrix() -> None:
     assert confusion.background_iou == pytest.approx(ious[1], abs=1e-12)
     assert summary["miou"] == pytest.approx(float(np.mean(ious)), abs=1e-12)
     assert summary["acc"] == pytest.approx(toolkit_seg.whole_acc(hist), abs=1e-12)
+    # fast_hist's rows are the truth, its columns the prediction; class 0 is drivable here
+    assert summary["precision"] == pytest.approx(hist[0, 0] / hist[:, 0].sum(), abs=1e-12)
+    assert summary["recall"] == pytest.approx(hist[0, 0] / hist[0, :].sum(), abs=1e-12)
 
 
 def test_lane_values_decode_as_the_toolkit_decodes_them() -> None:

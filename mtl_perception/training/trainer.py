@@ -189,9 +189,10 @@ def build_parts(config: TrainConfig, dist: Distributed, device: torch.device) ->
         weights_used = f"{config.init_from} (--init-from: the whole network)"
         if dist.is_main:
             taken = model.config
-            log.info("from --init-from: backbone %s, neck_repeats %d, normalization %s, frozen backbone BatchNorm %s "
-                     "(the checkpoint's; --neck-repeats, --normalization, --frozen-backbone-bn and --anchors do not "
-                     "apply)", taken.backbone, taken.neck_repeats, taken.normalization, taken.frozen_backbone_bn)
+            log.info("from --init-from: backbone %s, neck_repeats %d, normalization %s, frozen backbone BatchNorm %s, "
+                     "segmentation heads %s (the checkpoint's; --neck-repeats, --normalization, --frozen-backbone-bn, "
+                     "--seg-head and --anchors do not apply)", taken.backbone, taken.neck_repeats, taken.normalization,
+                     taken.frozen_backbone_bn, taken.seg_head)
     else:
         anchors = _kmeans_anchors(_sources(train_set)) if config.anchors == "kmeans" else DEFAULT_ANCHORS
         model_config = default_config(config.backbone, class_names, anchors, config.normalization,

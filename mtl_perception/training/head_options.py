@@ -3,6 +3,6 @@ parser (--help included) imports none of it."""
 
 from __future__ import annotations
 
-# where the segmentation heads stop decoding: "stride2", the bundled model's (a stage at stride 2), or "stride4"
-# (the classifier on the fused stride-4 features, one final resize)
+# where the segmentation heads stop decoding: "stride2", the default (a stage at stride 2), or "stride4" (the
+# classifier on the fused stride-4 features, one final resize: the bundled model's)
 SEG_HEADS = ("stride2", "stride4")

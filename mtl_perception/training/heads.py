@@ -76,9 +76,10 @@ class SegmentationHead(nn.Module):
     """Decodes the finest top-down feature (stride 8) to the input resolution.
 
     The stride-4 backbone feature joins in the last fusion at stride 4, as the paper
-    describes. final_stride 2 (the bundled model's): a light stage at stride 2 sharpens thin
+    describes. final_stride 2 (the default): a light stage at stride 2 sharpens thin
     structures such as lane lines; 4: the classifier reads the fused stride-4 features and one
-    resize makes the full resolution (no stage at stride 2, where the head spent most of its time).
+    resize makes the full resolution (no stage at stride 2, where the head spent most of its time;
+    the bundled model's since 2026-12-06).
     forward returns logits Tensor[B, num_classes, H_in, W_in].
     """
 

@@ -28,7 +28,7 @@ class ModelConfig:
     neck_channels: int = 64
     neck_repeats: int = 2
     seg_channels: int = 32
-    # where the segmentation heads stop decoding (heads.SEG_HEADS): "stride2", the bundled model's, or "stride4"
+    # where the segmentation heads stop decoding (heads.SEG_HEADS): "stride2" or "stride4" (the bundled model's)
     seg_head: str = "stride2"
     anchors: Anchors = field(default=DEFAULT_ANCHORS)
     # how the uint8 BGR contract input becomes the network's input (NORMALIZATIONS); set by the backbone's

@@ -134,7 +134,7 @@ def test_one_backbone_registry() -> None:
 
 def test_stride4_heads_keep_the_contract_and_cost_less() -> None:
     """seg_head "stride4" (issue 33 item 1, a cheaper head of the same design): the same outputs, the exported
-    margins still the logits' difference, fewer FLOPs than the bundled model's stride-2 heads; the choice
+    margins still the logits' difference, fewer FLOPs than the default stride-2 heads; the choice
     travels in the checkpoint, and a checkpoint from before it reads as stride2."""
     from mtl_perception.training.checkpoint import model_config_from_dict, model_config_to_dict
 
@@ -147,8 +147,8 @@ def test_stride4_heads_keep_the_contract_and_cost_less() -> None:
     assert logits["drivable"].shape == logits["lane"].shape == (1, 2, 128, 192)
     for task in ("drivable", "lane"):
         np.testing.assert_allclose(margins[task][:, 0], logits[task][:, 1] - logits[task][:, 0], atol=1e-4)
-    bundled = build_model(default_config("mobilenetv2", DETECTION_CLASSES)).eval()
-    assert count_flops(model, 384, 640) < count_flops(bundled, 384, 640)  # the time: bench --peer yolop
+    stride2 = build_model(default_config("mobilenetv2", DETECTION_CLASSES)).eval()
+    assert count_flops(model, 384, 640) < count_flops(stride2, 384, 640)  # the time: bench --peer yolop
     assert model_config_from_dict(model_config_to_dict(config)) == config
     old = {k: v for k, v in model_config_to_dict(config).items() if k != "seg_head"}
     assert model_config_from_dict(old).seg_head == "stride2"

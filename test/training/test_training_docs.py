@@ -1,6 +1,7 @@
 """docs/training.md's walk from one's own footage to a model the node runs, executed as written (issue 34
 item 22: the documented path did not run): its lines in a shell, on two short real clips, with the one
-change a test must make (1 epoch instead of 20); the launch line is left to test/ros/test_colcon_launch.py."""
+change a test must make (1 epoch instead of 20). The walk fine-tunes the bundled model from its checkpoint;
+the launch line is left to test/ros/test_colcon_launch.py."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_the_own_footage_walk_runs_as_written(tmp_path: Path) -> None:
     _clip(tmp_path / "drive_a.mp4", FRAMES[:4])
     _clip(tmp_path / "drive_b.mp4", FRAMES[4:6])
     script = "\n".join(["set -e", *lines]).replace("--epochs 20", "--epochs 1")
-    script = script.replace("../shared/", f"{SHARED}/")
+    script = script.replace("../shared/", f"{SHARED}/").replace(" models/", f" {REPO}/models/")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=900,
                             env=env)
@@ -48,7 +49,10 @@ def test_the_own_footage_walk_runs_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "mine.onnx").is_file() and (tmp_path / "runs" / "mine" / "best.pt").is_file()
     assert "drivable" in result.stdout.split("[val]: 2 images")[1]  # eval's table after check-data
     recorded = json.loads((tmp_path / "runs" / "mine" / "config.json").read_text())
-    assert recorded["normalization"] == "unit" and recorded["frozen_backbone_bn"] is True
+    assert recorded["init_from"] == str(REPO / "models" / "mtl_mobilenetv2_384x640.pt")
+    # the bundled model's network, fine-tuned: its input convention and heads came with it
+    taken = recorded["model_config"]
+    assert (taken["normalization"], taken["frozen_backbone_bn"], taken["seg_head"]) == ("unit", True, "stride4")
 
 
 def test_training_without_a_val_split_says_how_to_make_one(tmp_path: Path) -> None:

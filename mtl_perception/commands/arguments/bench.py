@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a checkpoint (.pt: its network, exported at each of --sizes) or an exported .onnx "
                              "(timed at its own input size) instead of the built-in backbones")
     parser.add_argument("--seg-head", choices=SEG_HEADS, default="stride2",
-                        help="the built-in networks' segmentation heads: stride2 (the bundled model's: a stage at "
-                             "stride 2) or stride4 (decoded at stride 4, one final resize)")
+                        help="the built-in networks' segmentation heads: stride2 (a stage at stride 2) or stride4 "
+                             "(decoded at stride 4, one final resize: the bundled model's)")
     parser.add_argument("--sizes", type=comma_separated(model_size), default="256x384,256x512,384x640,768x1280",
                         help="input sizes HxW, comma-separated (Table III's)")
 

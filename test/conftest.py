@@ -35,8 +35,14 @@ def bdd100k_samples() -> Path:
 
 @pytest.fixture(scope="session")
 def bundled_model() -> Path:
-    """The model the package ships (trained on synthetic scenes); needs no torch to exist."""
+    """The model the package ships (synthetic scenes and teacher-labelled real frames); needs no torch to exist."""
     return REPO / "models" / "mtl_mobilenetv2_384x640.onnx"
+
+
+@pytest.fixture(scope="session")
+def bundled_checkpoint(bundled_model: Path) -> Path:
+    """The checkpoint the bundled model was exported from (`export --keep-checkpoint`), beside it."""
+    return bundled_model.with_suffix(".pt")
 
 
 @pytest.fixture(scope="session")

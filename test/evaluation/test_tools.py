@@ -363,7 +363,7 @@ def test_bench_scene_prints_each_stages_cost() -> None:
     assert refused.returncode == 2 and "--objects" in refused.stderr and "Traceback" not in refused.stderr
 
 
-def test_bench_and_model_card_take_a_model_file(bundled_model: Path, tmp_path: Path) -> None:
+def test_bench_and_model_card_take_a_model_file(bundled_model: Path, bundled_checkpoint: Path, tmp_path: Path) -> None:
     """--model FILE: an exported model is timed at its own input, and its card gives the parameters its file
     records (no FLOPs: counting them needs the network): the network's count, which the checkpoint the file
     ships with gives too, a little above onnx's count of the initializers, where BatchNorm is folded."""
@@ -380,7 +380,7 @@ def test_bench_and_model_card_take_a_model_file(bundled_model: Path, tmp_path: P
     from mtl_perception.training.model import parameter_count
 
     initializers = sum(int(np.prod(t.dims)) for t in onnx.load(str(bundled_model)).graph.initializer)
-    network = parameter_count(model_from_checkpoint(bundled_model.with_suffix(".pt")))
+    network = parameter_count(model_from_checkpoint(bundled_checkpoint))
     assert entry["params"] == network and 0 < network - initializers < 0.01 * network and entry["gflops"] is None
     assert entry["source"] == str(bundled_model)
     for command in ("bench", "model-card"):

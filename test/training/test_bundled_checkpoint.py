@@ -15,10 +15,6 @@ from mtl_perception.data.synthetic import render_scene
 from mtl_perception.runtime.letterbox import letterbox_image
 from mtl_perception.training.checkpoint import load_checkpoint
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
-ONNX_FILE = MODELS / "mtl_mobilenetv2_384x640.onnx"
-CHECKPOINT = MODELS / "mtl_mobilenetv2_384x640.pt"
-
 
 def _frames() -> np.ndarray:
     """Three rendered road scenes letterboxed to the model's input: uint8 [3, 384, 640, 3] BGR."""
@@ -37,22 +33,22 @@ def _metadata(path: Path) -> dict[str, str]:
 
 
 def test_export_from_the_bundled_checkpoint_reproduces_the_bundled_model(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        bundled_model: Path, bundled_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     again = tmp_path / "again.onnx"
-    code = main(["export", "--checkpoint", str(CHECKPOINT), "--out", str(again)])
+    code = main(["export", "--checkpoint", str(bundled_checkpoint), "--out", str(again)])
     assert code == 0, capsys.readouterr().err
     frames = _frames()
-    bundled, exported = _outputs(ONNX_FILE, frames), _outputs(again, frames)
+    bundled, exported = _outputs(bundled_model, frames), _outputs(again, frames)
     assert list(bundled) == list(exported) == ["boxes", "scores", "drivable", "lane"]
     for name, values in bundled.items():
         np.testing.assert_array_equal(values, exported[name], err_msg=name)
-    assert _metadata(again) == _metadata(ONNX_FILE)
+    assert _metadata(again) == _metadata(bundled_model)
 
 
-def test_the_bundled_checkpoint_is_small_and_carries_its_recipe() -> None:
-    assert CHECKPOINT.stat().st_size < 15e6
-    state = load_checkpoint(CHECKPOINT)
-    assert "optimizer" not in state and state["exported_as"] == _metadata(ONNX_FILE)["trained_on"]
+def test_the_bundled_checkpoint_is_small_and_carries_its_recipe(bundled_model: Path, bundled_checkpoint: Path) -> None:
+    assert bundled_checkpoint.stat().st_size < 15e6
+    state = load_checkpoint(bundled_checkpoint)
+    assert "optimizer" not in state and state["exported_as"] == _metadata(bundled_model)["trained_on"]
     stage = state["recipe"]
     seen = 0
     while stage is not None:  # the fine-tune, the network it started from, and so on to the first run
